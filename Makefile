@@ -1,0 +1,55 @@
+# Two entry points for a fresh machine (see README.md): `make demo` and `make test`.
+# Each creates the virtualenv it needs in .venv and installs into it.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Debian packages the test suite drives for real: Prometheus and promtool, the container
+# toolchain for the image test, docker-compose to validate the compose file.
+APT_PACKAGES := prometheus podman buildah runc mmdebstrap docker-compose
+
+.PHONY: demo test lint typecheck unit tools bench clean
+
+$(VENV)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime pyproject.toml
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.runtime
+	$(VENV)/bin/genesyscloud-poller demo
+
+tools:
+	@missing=""; for t in promtool prometheus podman buildah mmdebstrap docker-compose; do \
+	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$(APT_PACKAGES)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	  else \
+	    echo "missing:$$missing -- install with: sudo apt-get install $(APT_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.test
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.test
+	$(PY) -m pytest
+
+test: tools lint typecheck unit
+
+bench: $(VENV)/.test
+	$(PY) -m tests.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

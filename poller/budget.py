@@ -1,0 +1,55 @@
+"""The request budget every query shares: at most N API requests in any 60 s, and a shared pause.
+
+A sliding log rather than a token bucket: a bucket with burst capacity B lets B + N requests
+through in some minute, and the budget is a promise about every minute. A 429's Retry-After
+pauses all callers, not just the one that got it, because the limit is per OAuth client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+WINDOW_SECONDS = 60.0
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RequestBudget:
+    def __init__(self, requests_per_minute: int, *, clock: Clock, sleep: Sleep) -> None:
+        if requests_per_minute < 1:
+            raise ValueError("requests_per_minute must be at least 1")
+        self.requests_per_minute = requests_per_minute
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        # One waiter at a time decides who goes next, so callers leave in arrival order.
+        self._lock = asyncio.Lock()
+
+    @property
+    def paused_until(self) -> float:
+        return self._paused_until
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller for `seconds` from now (a 429's Retry-After)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def delay(self) -> float:
+        """Seconds until the next request may go (0 if now)."""
+        now = self._clock()
+        while self._sent and self._sent[0] <= now - WINDOW_SECONDS:
+            self._sent.popleft()
+        wait = self._paused_until - now
+        if len(self._sent) >= self.requests_per_minute:
+            wait = max(wait, self._sent[0] + WINDOW_SECONDS - now)
+        return max(wait, 0.0)
+
+    async def acquire(self) -> None:
+        """Wait for a place in the budget, then take it."""
+        async with self._lock:
+            while (wait := self.delay()) > 0:
+                await self._sleep(wait)
+            self._sent.append(self._clock())

@@ -1,0 +1,270 @@
+"""Command line: run, check-config, once, demo, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from poller import __version__
+from poller.errors import ConfigError, PollerError
+
+if TYPE_CHECKING:
+    from poller.webconfig import WebConfig
+
+DEFAULT_CONFIG = "config/poller.yaml"
+DEMO_LISTEN = "127.0.0.1:9864"
+SIMULATOR_LISTEN = "127.0.0.1:9865"
+
+
+def _config_path(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    return str(args.config or env.get("POLLER_CONFIG") or DEFAULT_CONFIG)
+
+
+def demo_config_path() -> Path:
+    """config/demo.yaml from a source checkout, or the copy the wheel carries."""
+    packaged = Path(__file__).parent / "data" / "demo.yaml"
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="genesyscloud-poller",
+        description="Polls Genesys Cloud flow analytics and serves them as Prometheus metrics.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def logging_flags(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument(
+            "--log.level",
+            dest="log_level",
+            default="info",
+            choices=["debug", "info", "warning", "error"],
+        )
+        cmd.add_argument(
+            "--log.format",
+            dest="log_format",
+            choices=["json", "console"],
+            help="default: json when stdout is not a terminal, console otherwise",
+        )
+
+    config_help = f"YAML config (default: $POLLER_CONFIG, then {DEFAULT_CONFIG})"
+    run = sub.add_parser("run", help="poll on schedule and serve /metrics")
+    run.add_argument("--config", help=config_help)
+    run.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        help="HOST:PORT to serve on (default: server.listen from the config)",
+    )
+    run.add_argument(
+        "--web.config.file",
+        dest="web_config",
+        help="exporter-toolkit web config: TLS and basic auth",
+    )
+    logging_flags(run)
+
+    check = sub.add_parser("check-config", help="validate a config and print its query plan")
+    check.add_argument("--config", help=config_help)
+
+    once = sub.add_parser("once", help="run every query once and print the metrics")
+    once.add_argument("--config", help=config_help)
+    logging_flags(once)
+
+    demo = sub.add_parser("demo", help="run the daemon against the built-in simulator")
+    demo.add_argument("--web.listen-address", dest="listen", default=DEMO_LISTEN)
+    demo.add_argument("--simulator.listen-address", dest="sim_listen", default=SIMULATOR_LISTEN)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument(
+        "--web.config.file",
+        dest="web_config",
+        help="exporter-toolkit web config: TLS and basic auth",
+    )
+    logging_flags(demo)
+
+    sim = sub.add_parser("simulate", help="run the Genesys Cloud simulator alone")
+    sim.add_argument("--listen-address", dest="sim_listen", default=SIMULATOR_LISTEN)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument(
+        "--faults", default="", help="fault injection spec, e.g. 503=0.2,latency=200ms"
+    )
+    logging_flags(sim)
+    return p
+
+
+def _err(message: str) -> None:
+    print(f"genesyscloud-poller: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = os.environ if env is None else env
+    commands: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], int]] = {
+        "run": cmd_run,
+        "check-config": cmd_check_config,
+        "once": cmd_once,
+        "demo": cmd_demo,
+        "simulate": cmd_simulate,
+    }
+    try:
+        return commands[args.command](args, env)
+    except ConfigError as err:
+        _err(f"invalid configuration:\n{err}")
+        return 1
+    except PollerError as err:
+        _err(str(err))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    from poller.logsetup import configure_logging
+
+    configure_logging(args.log_level, args.log_format)
+
+
+def _web_config(args: argparse.Namespace) -> WebConfig | None:
+    from poller.webconfig import load_web_config
+
+    return load_web_config(args.web_config) if args.web_config else None
+
+
+def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from poller.config import load_config
+    from poller.plan import format_plan
+
+    print(format_plan(load_config(_config_path(args, env), env)))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from poller.config import load_config, load_credentials, parse_listen_address
+    from poller.daemon import Daemon, run_until_signalled
+
+    _setup_logging(args)
+    path = _config_path(args, env)
+    config = load_config(path, env)
+    credentials = load_credentials(env)
+    web_config = _web_config(args)
+    if args.listen:
+        host, port = parse_listen_address(args.listen, where="--web.listen-address")
+    else:
+        host, port = config.server.host, config.server.port
+
+    async def main_() -> int:
+        daemon = Daemon(config, credentials, loader=lambda: load_config(path, env))
+        return await run_until_signalled(daemon, host, port, web_config)
+
+    return asyncio.run(main_())
+
+
+def cmd_once(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from poller.config import load_config, load_credentials
+    from poller.daemon import Daemon
+
+    _setup_logging(args)
+    config = load_config(_config_path(args, env), env)
+    credentials = load_credentials(env)
+
+    async def main_() -> int:
+        daemon = Daemon(config, credentials)
+        try:
+            results = await daemon.poll_all()
+        finally:
+            await daemon.stop()
+        sys.stdout.buffer.write(daemon.store.body())
+        sys.stdout.flush()
+        failed = [name for name, ok in results.items() if not ok]
+        if failed:
+            _err("queries failed: " + ", ".join(failed))
+            return 1
+        return 0
+
+    return asyncio.run(main_())
+
+
+def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from poller.config import load_config, parse_listen_address
+    from poller.daemon import Daemon, run_until_signalled
+    from poller.model import Credentials, Secret
+    from poller.simulator import Simulator, SimulatorSettings
+
+    _setup_logging(args)
+    host, port = parse_listen_address(args.listen, where="--web.listen-address")
+    sim_host, sim_port = parse_listen_address(args.sim_listen, where="--simulator.listen-address")
+    settings = SimulatorSettings(seed=args.seed)
+    path = demo_config_path()
+    web_config = _web_config(args)
+
+    async def main_() -> int:
+        simulator = Simulator(settings)
+        await simulator.start(sim_host, sim_port)
+        try:
+            demo_env = {
+                **env,
+                "GENESYS_API_BASE_URL": simulator.base_url,
+                "GENESYS_LOGIN_BASE_URL": simulator.base_url,
+            }
+            config = load_config(path, demo_env)
+            credentials = Credentials(settings.client_id, Secret(settings.client_secret))
+            daemon = Daemon(config, credentials, loader=lambda: load_config(path, demo_env))
+            scheme = "https" if web_config and web_config.ssl_context else "http"
+
+            def announce(addresses: list[str]) -> None:
+                base = f"{scheme}://{addresses[0] if addresses else f'{host}:{port}'}"
+                print(
+                    f"genesyscloud-poller demo (simulated Genesys Cloud, seed {args.seed})\n"
+                    f"  metrics:   {base}/metrics\n"
+                    f"  landing:   {base}/\n"
+                    f"  readiness: {base}/readyz\n"
+                    f"  simulator: {simulator.base_url}\n"
+                    "Press Ctrl+C to stop.",
+                    flush=True,
+                )
+
+            return await run_until_signalled(daemon, host, port, web_config, announce)
+        finally:
+            await simulator.stop()
+
+    return asyncio.run(main_())
+
+
+def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from poller.config import parse_listen_address
+    from poller.simulator import Simulator, SimulatorSettings, parse_fault_spec
+
+    _setup_logging(args)
+    host, port = parse_listen_address(args.sim_listen, where="--listen-address")
+    faults = parse_fault_spec(args.faults)
+    settings = SimulatorSettings(seed=args.seed, faults=faults)
+
+    async def main_() -> int:
+        import signal
+
+        simulator = Simulator(settings)
+        await simulator.start(host, port)
+        print(
+            f"Genesys Cloud simulator on {simulator.base_url} (seed {args.seed})\n"
+            f"  client id: {settings.client_id}  client secret: {settings.client_secret}\n"
+            f"  GENESYS_API_BASE_URL={simulator.base_url} "
+            f"GENESYS_LOGIN_BASE_URL={simulator.base_url}",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await simulator.stop()
+        return 0
+
+    return asyncio.run(main_())

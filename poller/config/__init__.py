@@ -1,0 +1,37 @@
+"""The YAML config file -> checked -> the frozen `poller.model.Config` the daemon sees.
+
+Checking runs in one pass over the parsed document: every field is type-checked against a fixed
+schema (unknown keys are errors), cross-checked against the catalog and its neighbours, and every
+problem is collected with its path (`queries[1].metrics[0]`) and YAML line before one
+`ConfigError` lists them all. The model is built only when nothing is wrong.
+
+Credentials never come from the file: `load_credentials` reads them from the environment.
+
+The `*_KEYS` tuples are the schema's allowed keys per section, for tests that walk it.
+"""
+
+from __future__ import annotations
+
+from poller.config.credentials import load_credentials
+from poller.config.filters import FILTER_KEYS, PREDICATE_KEYS
+from poller.config.genesys import GENESYS_KEYS
+from poller.config.loader import SERVER_KEYS, TOP_KEYS, load_config, parse_config
+from poller.config.queries import AGGREGATE_KEYS
+from poller.config.values import format_duration, parse_duration, parse_listen_address
+from poller.config.views import VIEW_KEYS
+
+__all__ = [
+    "AGGREGATE_KEYS",
+    "FILTER_KEYS",
+    "GENESYS_KEYS",
+    "PREDICATE_KEYS",
+    "SERVER_KEYS",
+    "TOP_KEYS",
+    "VIEW_KEYS",
+    "format_duration",
+    "load_config",
+    "load_credentials",
+    "parse_config",
+    "parse_duration",
+    "parse_listen_address",
+]

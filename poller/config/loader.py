@@ -1,0 +1,102 @@
+"""Putting the config together: text or file in, the frozen `poller.model.Config` out.
+
+The document's top level and the small `server` section are checked here; every other section
+by its own module. Problems are collected over the whole document and raised as one ConfigError
+in file order, and the model is built only when there are none.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+from poller.config.checker import MISSING, Checker
+from poller.config.genesys import check_genesys
+from poller.config.messages import Loc, quote
+from poller.config.queries import check_queries
+from poller.config.values import listen_address
+from poller.config.yamlsource import read_yaml
+from poller.errors import ConfigError
+from poller.model import Config, GenesysSettings, ServerSettings
+
+TOP_KEYS: Final = ("genesys", "server", "queries")
+SERVER_KEYS: Final = ("listen",)
+
+
+def _check_config(c: Checker, data: object, source: str, env: Mapping[str, str]) -> Config | None:
+    if data is None:
+        c.error((), "the configuration is empty; it needs at least genesys and queries")
+        return None
+    root = c.section((), data, TOP_KEYS, " with the keys genesys, server and queries")
+    if root is None:
+        return None
+    genesys: GenesysSettings | None = None
+    if "genesys" not in root:
+        c.missing((), "genesys", "the Genesys Cloud region and API settings")
+    else:
+        genesys = check_genesys(c, root["genesys"], env)
+    server = _check_server(c, root.get("server", MISSING))
+    queries = check_queries(c, root.get("queries", MISSING))
+    if genesys is None or server is None or queries is None or c.problems:
+        return None
+    return Config(
+        genesys=genesys,
+        server=server,
+        queries=queries,
+        source=source,
+        warnings=tuple(c.warnings),
+    )
+
+
+def _check_server(c: Checker, raw: object) -> ServerSettings | None:
+    loc: Loc = ("server",)
+    if raw is MISSING or raw is None:
+        return ServerSettings()
+    m = c.section(loc, raw, SERVER_KEYS, " with listen")
+    if m is None:
+        return None
+    if "listen" not in m:
+        return ServerSettings()
+    address = c.read((*loc, "listen"), listen_address, m["listen"])
+    if address is None:
+        return None
+    host, port = address
+    return ServerSettings(host=host, port=port)
+
+
+def parse_config(
+    text: str, *, source: str = "<config>", env: Mapping[str, str] | None = None
+) -> Config:
+    """Checks YAML `text` and returns the frozen Config; ConfigError lists every problem.
+
+    `env` (default: os.environ) supplies GENESYS_REGION, GENESYS_API_BASE_URL and
+    GENESYS_LOGIN_BASE_URL, which replace what the file says.
+    """
+    env = os.environ if env is None else env
+    document = read_yaml(text, source)
+    checker = Checker(document.lines)
+    for dup in document.duplicates:
+        checker.error(
+            dup.loc,
+            f"duplicate key {quote(dup.key)} (first at line {dup.first_line})",
+            line=dup.line,
+        )
+    config = _check_config(checker, document.data, source, env)
+    if checker.problems or config is None:
+        raise checker.config_error(source)
+    return config
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Reads and checks the YAML file at `path`; see `parse_config`."""
+    source = os.fspath(path)
+    try:
+        text = Path(source).read_bytes().decode("utf-8")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError([f"cannot read the file: {reason}"], source) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"not UTF-8 text (bad byte at offset {exc.start})"], source) from None
+    return parse_config(text, source=source, env=env)

@@ -1,0 +1,279 @@
+"""Puts the stages together: config -> scheduler -> client -> normalize -> store -> server.
+
+Also owns the lifecycle: start, reload (SIGHUP or POST /-/reload) and a prompt, clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from poller.client import GenesysClient
+from poller.errors import ConfigError
+from poller.logsetup import register_secret
+from poller.model import Config, Credentials
+from poller.poll import QueryPoller
+from poller.scheduler import Scheduler
+from poller.selfmetrics import SelfMetrics
+from poller.server import ServerState, build_app
+from poller.store import SnapshotStore
+from poller.webconfig import WebConfig
+
+log = structlog.get_logger("poller.daemon")
+STOP_TIMEOUT = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """Time and chance, injected so tests never wait."""
+
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rng: Callable[[], float] = random.random
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        credentials: Credentials,
+        *,
+        loader: Callable[[], Config] | None = None,
+        clocks: Clocks | None = None,
+        metrics: SelfMetrics | None = None,
+    ) -> None:
+        self.config = config
+        self._credentials = credentials
+        self._loader = loader
+        self._clocks = clocks or Clocks()
+        self.metrics = metrics or SelfMetrics()
+        self.store = SnapshotStore()
+        register_secret(credentials.client_secret.reveal())
+        self.client = self._new_client(config)
+        self.pollers: dict[str, QueryPoller] = {}
+        self._scheduler: Scheduler | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        for query in config.queries:
+            self._add_poller(query.name)
+        for warning in config.warnings:
+            log.warning("config_warning", source=config.source, problem=warning)
+        self._mark_reload(ok=True)
+
+    def _new_client(self, config: Config) -> GenesysClient:
+        c = self._clocks
+        return GenesysClient(
+            config.genesys, self._credentials, self.metrics, clock=c.clock, sleep=c.sleep, rng=c.rng
+        )
+
+    def _add_poller(self, name: str) -> None:
+        query = self.config.query(name)
+        self.pollers[name] = QueryPoller(
+            query, self.client, self.store, self.metrics, clock=self._clocks.clock
+        )
+        self.metrics.add_query(name, query.every)
+
+    # -- polling -----------------------------------------------------------------------------
+
+    async def poll(self, name: str) -> bool:
+        """Run one poll of `name` as a tracked task, so stop() can cancel it."""
+        poller = self.pollers.get(name)
+        if poller is None:
+            return False
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            return await poller.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug must not kill the schedule; it shows as a failed poll and a logged traceback.
+            log.exception("poll_crashed", query=name)
+            self.metrics.poll_failures.labels(name).inc()
+            self.metrics.query_up.labels(name).set(0)
+            return False
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def poll_all(self) -> dict[str, bool]:
+        names = list(self.pollers)
+        results = await asyncio.gather(*(self.poll(n) for n in names))
+        return dict(zip(names, results, strict=True))
+
+    def start_schedule(self) -> None:
+        self._scheduler = Scheduler(self.metrics, rng=self._clocks.rng)
+        self._scheduler.start()
+        for name, poller in self.pollers.items():
+            self._schedule(name, poller.query.every)
+
+    def _schedule(self, name: str, every: float) -> None:
+        if self._scheduler is None:
+            return
+
+        async def job() -> None:
+            await self.poll(name)
+
+        self._scheduler.add(name, every, job)
+
+    def readiness(self) -> tuple[bool, dict[str, str]]:
+        waiting: dict[str, str] = {}
+        for name, poller in self.pollers.items():
+            if not poller.state.succeeded_once:
+                waiting[name] = poller.state.last_error or "no successful poll yet"
+            elif poller.is_stale():
+                waiting[name] = (
+                    f"data is {poller.age():.0f}s old, over stale_after "
+                    f"({poller.query.stale_after_seconds:g}s): {poller.state.last_error}"
+                )
+        return not waiting, waiting
+
+    # -- reload ------------------------------------------------------------------------------
+
+    async def reload(self) -> tuple[bool, str]:
+        """Re-read the config; apply it if valid, keep the running one if not."""
+        if self._loader is None:
+            return False, "this daemon has no config file to reload"
+        try:
+            new = self._loader()
+        except ConfigError as err:
+            self._mark_reload(ok=False)
+            log.error("config_reload_failed", problems=err.problems, source=err.source)
+            return False, str(err)
+        await self.apply(new)
+        self._mark_reload(ok=True)
+        log.info("config_reloaded", source=new.source, queries=[q.name for q in new.queries])
+        return True, "reloaded"
+
+    async def apply(self, new: Config) -> None:
+        old = self.config
+        if new.server != old.server:
+            log.warning("config_reload_server_ignored", reason="server.listen needs a restart")
+        self.config = new
+        if new.genesys != old.genesys:
+            old_client, self.client = self.client, self._new_client(new)
+            for poller in self.pollers.values():
+                poller.client = self.client
+            await old_client.close()
+        old_queries = {q.name: q for q in old.queries}
+        new_queries = {q.name: q for q in new.queries}
+        for name in old_queries.keys() - new_queries.keys():
+            if self._scheduler is not None:
+                self._scheduler.remove(name)
+            del self.pollers[name]
+            self.store.drop(name)
+            self.metrics.remove_query(name)
+        for name, query in new_queries.items():
+            if old_queries.get(name) == query and name in self.pollers:
+                continue
+            previous = self.pollers.get(name)
+            self._add_poller(name)
+            if previous is not None:
+                # A changed query keeps serving its old series until its next poll replaces them.
+                self.pollers[name].state = previous.state
+            self._schedule(name, query.every)
+        for warning in new.warnings:
+            log.warning("config_warning", source=new.source, problem=warning)
+
+    def _mark_reload(self, *, ok: bool) -> None:
+        self.metrics.config_reload_ok.set(1 if ok else 0)
+        if ok:
+            self.metrics.config_reload_time.set(self._clocks.clock())
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown()
+            self._scheduler = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=STOP_TIMEOUT)
+        await self.client.close()
+
+    def server_state(self) -> ServerState:
+        return ServerState(
+            store=self.store,
+            metrics=self.metrics,
+            readiness=self.readiness,
+            queries=lambda: list(self.pollers),
+            reload=self.reload,
+        )
+
+
+async def serve(
+    daemon: Daemon,
+    host: str,
+    port: int,
+    web_config: WebConfig | None = None,
+    *,
+    schedule: bool = True,
+) -> web.AppRunner:
+    """Start the HTTP server and (unless told not to) the schedule; returns the runner, its
+    sockets bound."""
+    runner = web.AppRunner(build_app(daemon.server_state(), web_config), access_log=None)
+    await runner.setup()
+    ssl_context = web_config.ssl_context if web_config else None
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    await site.start()
+    if schedule:
+        daemon.start_schedule()
+    return runner
+
+
+def bound_addresses(runner: web.AppRunner) -> list[str]:
+    out = []
+    for addr in runner.addresses:
+        host, port = addr[0], addr[1]
+        out.append(f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}")
+    return out
+
+
+async def run_until_signalled(
+    daemon: Daemon,
+    host: str,
+    port: int,
+    web_config: WebConfig | None = None,
+    on_started: Callable[[list[str]], None] | None = None,
+) -> int:
+    """Serve until SIGTERM or SIGINT; SIGHUP reloads the config. Returns the exit code."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    runner = await serve(daemon, host, port, web_config)
+    if on_started is not None:
+        on_started(bound_addresses(runner))
+    log.info(
+        "started",
+        listen=bound_addresses(runner),
+        queries=list(daemon.pollers),
+        api=daemon.config.genesys.api_base_url,
+    )
+    reloads: set[asyncio.Task[tuple[bool, str]]] = set()
+
+    def on_hup() -> None:
+        task = loop.create_task(daemon.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        log.info("stopping")
+        await daemon.stop()
+        await runner.cleanup()
+        log.info("stopped")
+    return 0

@@ -1,0 +1,79 @@
+"""structlog set-up: JSON lines when stdout is not a terminal, readable console otherwise.
+
+A last processor scrubs every registered secret (client secret, access tokens) from whatever an
+event carries, tracebacks included, as a second line of defence behind code that never logs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, Literal
+
+import structlog
+
+LogFormat = Literal["json", "console"]
+LEVELS = ("debug", "info", "warning", "error")
+REDACTED = "********"
+
+_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Never let `value` reach a log line. Short strings are ignored (they'd redact words)."""
+    if len(value) >= 6:
+        _secrets.add(value)
+
+
+def forget_secret(value: str) -> None:
+    _secrets.discard(value)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        for secret in _secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub(v) for v in value)
+    return value
+
+
+def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    if not _secrets:
+        return event
+    for key, value in list(event.items()):
+        event[key] = _scrub(value)
+    return event
+
+
+def default_format() -> LogFormat:
+    return "console" if sys.stdout.isatty() else "json"
+
+
+def configure_logging(level: str = "info", fmt: LogFormat | None = None) -> None:
+    fmt = fmt or default_format()
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            getattr(logging, level.upper(), logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,105 @@
+"""The frozen configuration model the rest of the daemon sees (built by `poller.config`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+QueryType = Literal["aggregate", "observation"]
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    client_id: str
+    client_secret: Secret
+
+
+@dataclass(frozen=True, slots=True)
+class GenesysSettings:
+    region: str  # the region's domain, e.g. mypurecloud.ie
+    api_base_url: str  # https://api.<domain> unless GENESYS_API_BASE_URL replaces it
+    login_base_url: str  # https://login.<domain> unless GENESYS_LOGIN_BASE_URL replaces it
+    requests_per_minute: int = 300
+    timeout: float = 30.0  # seconds, per HTTP request
+    strict_names: bool = True
+    max_response_bytes: int = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "0.0.0.0"
+    port: int = 9864
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    name: str
+    target: str
+    gte: float | None = None
+    lt: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """`today` (calendar day in the query's time zone so far) or a sliding duration."""
+
+    today: bool
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueryConfig:
+    name: str
+    type: QueryType
+    every: float  # seconds
+    metrics: tuple[str, ...]
+    window: Window = field(default_factory=lambda: Window(today=False, seconds=3600.0))
+    time_zone: str = "UTC"
+    delay: float = 0.0  # seconds
+    group_by: tuple[str, ...] = ()
+    filter: Any = None  # the Genesys filter object, verbatim (validated JSON-like data)
+    views: tuple[View, ...] = ()
+    stale_after: float = 0.0  # seconds; 0 means 10 x every
+
+    @property
+    def stale_after_seconds(self) -> float:
+        return self.stale_after if self.stale_after > 0 else 10 * self.every
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    genesys: GenesysSettings
+    server: ServerSettings
+    queries: tuple[QueryConfig, ...]
+    source: str = "<config>"
+    # Problems that `genesys.strict_names: false` downgraded from errors; the daemon logs them.
+    warnings: tuple[str, ...] = ()
+
+    def query(self, name: str) -> QueryConfig:
+        for q in self.queries:
+            if q.name == name:
+                return q
+        raise KeyError(name)

@@ -1,0 +1,109 @@
+"""The query plan `check-config` prints: what will be polled, how often, and at what API cost.
+
+Each query run is one request, so a query costs 60 / every requests per minute. The budget is
+`genesys.requests_per_minute`, this poller's share of the OAuth client's rate limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from poller.config import format_duration
+from poller.model import Config, QueryConfig
+
+LIST_WIDTH = 40  # list cells longer than this are cut, with a count of what was left out
+HEADERS = ("QUERY", "TYPE", "EVERY", "WINDOW", "GROUP BY", "METRICS", "REQ/MIN")
+
+
+def query_requests_per_minute(query: QueryConfig) -> float:
+    return 60.0 / query.every
+
+
+def requests_per_minute(config: Config) -> float:
+    """The requests per minute all queries together need."""
+    return sum(query_requests_per_minute(q) for q in config.queries)
+
+
+def _rate(value: float) -> str:
+    # One decimal, except for slow queries that one decimal would show as 0.0.
+    return f"{value:.1f}" if value >= 0.1 or value == 0 else f"{value:.2g}"
+
+
+def _fit(items: Sequence[str], width: int = LIST_WIDTH) -> str:
+    if not items:
+        return "-"
+    text = ", ".join(items)
+    if len(text) <= width:
+        return text
+    for shown in range(len(items) - 1, 0, -1):
+        text = ", ".join(items[:shown]) + f", +{len(items) - shown} more"
+        if len(text) <= width:
+            return text
+    return f"{items[0]}, +{len(items) - 1} more"
+
+
+def _window(query: QueryConfig) -> str:
+    if query.type == "observation":
+        return "now"
+    if query.window.today:
+        text = f"today ({query.time_zone})"
+    else:
+        text = f"last {format_duration(query.window.seconds)}"
+    if query.delay:
+        text += f", {format_duration(query.delay)} delay"
+    return text
+
+
+def _listen(config: Config) -> str:
+    host, port = config.server.host, config.server.port
+    if host == "":
+        return f":{port} (all interfaces)"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def format_plan(config: Config) -> str:
+    """The text `check-config` prints for a valid config (no trailing newline).
+
+    Shows no credentials: the config holds none, and the base URLs carry no user info.
+    """
+    g = config.genesys
+    budget = g.requests_per_minute
+    total = requests_per_minute(config)
+    lines = [
+        f"{config.source}: valid",
+        f"Genesys API {g.api_base_url} (login {g.login_base_url}), budget {budget} requests/minute",
+        f"Serving metrics on {_listen(config)}",
+    ]
+    rows = [HEADERS] + [
+        (
+            q.name,
+            q.type,
+            format_duration(q.every),
+            _window(q),
+            _fit(q.group_by),
+            _fit(q.metrics),
+            _rate(query_requests_per_minute(q)),
+        )
+        for q in config.queries
+    ]
+    lines += _table(rows)
+    lines.append(
+        f"Total: {_rate(total)} requests/minute of a budget of {budget} "
+        f"({total / budget * 100:.0f} %)."
+    )
+    if total > budget:
+        lines.append(
+            f"WARNING: the queries need {_rate(total)} requests/minute, more than the budget of "
+            f"{budget}; polls will be delayed by the budget. Raise `every` on some queries, or "
+            "raise genesys.requests_per_minute if the OAuth client's rate limit allows it."
+        )
+    lines += [f"WARNING: {warning}" for warning in config.warnings]
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""The HTTP side: /metrics, /healthz, /readyz and a landing page (aiohttp).
+
+/metrics serves the store's cached bytes followed by the self-metrics, rendered per scrape
+(they are small). With gzip, the cached compressed body and a freshly compressed self-metrics
+part are sent as two gzip members, which every gzip reader (Go's included) reads as one stream,
+so a scrape never recompresses the large part.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
+
+from poller import __version__
+from poller.selfmetrics import SelfMetrics
+from poller.store import SnapshotStore
+from poller.webconfig import BasicAuth, WebConfig, headers_middleware
+
+# Readiness: (ready, {query: reason it is not ready}).
+Readiness = Callable[[], tuple[bool, dict[str, str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerState:
+    store: SnapshotStore
+    metrics: SelfMetrics
+    readiness: Readiness
+    queries: Callable[[], list[str]]
+    reload: Callable[[], Awaitable[tuple[bool, str]]] | None = None
+
+
+STATE = web.AppKey("state", ServerState)
+
+
+def _accepts_gzip(request: web.Request) -> bool:
+    return "gzip" in request.headers.get("Accept-Encoding", "").lower()
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    own = state.metrics.render()
+    headers = {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4, "Vary": "Accept-Encoding"}
+    if _accepts_gzip(request):
+        headers["Content-Encoding"] = "gzip"
+        body = state.store.gzipped() + gzip.compress(own, compresslevel=1, mtime=0)
+    else:
+        body = state.store.body() + own
+    return web.Response(body=body, headers=headers)
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready, waiting = request.app[STATE].readiness()
+    body = {"status": "ready" if ready else "not ready", "queries_not_ready": waiting}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+LANDING = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>genesyscloud-poller</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:2em auto;line-height:1.5}}
+code{{background:#eee;padding:0 .2em}}</style></head>
+<body><h1>genesyscloud-poller</h1>
+<p>Genesys Cloud flow analytics as Prometheus metrics. Version {version}.</p>
+<ul>
+<li><a href="metrics">/metrics</a> &mdash; flow metrics and the poller's own health</li>
+<li><a href="readyz">/readyz</a> &mdash; ready once every query has succeeded</li>
+<li><a href="healthz">/healthz</a> &mdash; the process is alive</li>
+</ul>
+<p>Queries: {queries}</p>
+</body></html>
+"""
+
+
+async def landing(request: web.Request) -> web.Response:
+    names = request.app[STATE].queries()
+    queries = ", ".join(f"<code>{html.escape(n)}</code>" for n in names) or "none"
+    return web.Response(
+        text=LANDING.format(version=html.escape(__version__), queries=queries),
+        content_type="text/html",
+    )
+
+
+async def reload_handler(request: web.Request) -> web.Response:
+    reload = request.app[STATE].reload
+    if reload is None:
+        raise web.HTTPNotFound()
+    ok, message = await reload()
+    return web.json_response(
+        {"status": "ok" if ok else "failed", "message": message}, status=200 if ok else 500
+    )
+
+
+def build_app(state: ServerState, web_config: WebConfig | None = None) -> web.Application:
+    middlewares = []
+    if web_config is not None:
+        if web_config.headers:
+            middlewares.append(headers_middleware(web_config.headers))
+        if web_config.users:
+            middlewares.append(BasicAuth(web_config.users))
+    app = web.Application(middlewares=middlewares, handler_args={"max_field_size": 16384})
+    app[STATE] = state
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/", landing)
+    app.router.add_post("/-/reload", reload_handler)
+    return app

@@ -1,0 +1,370 @@
+"""Answers flow aggregate and observation queries from the synthetic org's executions.
+
+How metrics are emitted (one record per fact, stamped with when it happened):
+
+- `nFlow` counts executions that *started* in a bucket.
+- `tFlow` (ms) lands in the bucket where the execution *ends*, together with `tFlowDisconnect`
+  (ended by a disconnect) or `tFlowExit` (exited or transferred out of the flow).
+- `nFlowOutcome`, `tFlowOutcome` (ms, from the outcome's start to its end) and, for a FAILURE
+  value, `nFlowOutcomeFailed` land where the outcome *completes*.
+- `nFlowMilestone` counts every time a milestone is reached (it can repeat in one execution).
+- `oFlowMilestone` lands at the execution's end, once per milestone reached, with the number
+  of times it was reached in that execution as the value: `count` executions, `sum`
+  occurrences, `min`/`max` per execution.
+- Nothing that happens after "now" (the injected clock) exists yet, so recent buckets grow
+  as time passes and executions still running are seen by observations only.
+
+Dimensions: every metric carries the flow's `flowId`, `flowName`, `flowType`, `flowVersion`,
+`mediaType` and `divisionId`. A metric carries only what is known when it is emitted: the
+outcome metrics also carry `flowOutcomeId`, `flowOutcome` and `flowOutcomeValue`;
+`nFlowMilestone` carries `flowMilestoneId`; the metrics emitted at the end (`tFlow`,
+`tFlowDisconnect`, `tFlowExit`, `oFlowMilestone`) carry `exitReason` and `disconnectType`.
+So an execution-level metric such as `nFlow` grouped by an outcome dimension comes back in a
+group *without* that key (one group holding all executions), and a filter on an outcome
+dimension matches none of its records (`notExists` matches all of them). Any other catalog
+dimension is absent on every record in the same way.
+
+Shapes: groups and buckets without data are omitted, never zero-filled; a response without
+any group is `{}`, and a group of an empty `groupBy` has no `group` key. Count metrics carry
+`{"count"}`, timers and `oFlowMilestone` `{"max", "min", "count", "sum"}`. Views are
+computed from the executions themselves, per bucket, on the view's target metric.
+
+Speed: per flow, stats are cached per UTC-aligned block of 5 min, 15 min, 1 h, 6 h and 1 day
+(children merge into parents), once a block lies wholly in the past; the rest of a bucket is
+summed from the cached flow-minutes of `activity`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from poller.simulator.activity import (
+    AT_SHIFT,
+    KEY_MASK,
+    KEY_SHIFT,
+    LOOKBACK_MINUTES,
+    LRU,
+    MINUTE_MS,
+    VALUE_MASK,
+    Activity,
+    conversation_ids,
+)
+from poller.simulator.org import Flow, Kind, Org, RecordKey
+from poller.simulator.query import AggregateQuery, ObservationQuery, ViewSpec
+from poller.simulator.timeparse import format_interval, format_ms
+
+Stat = list[int]  # [count, sum, min, max]
+Block = dict[int, Stat]  # record key -> stat
+Group = tuple[tuple[str, str], ...]
+
+LEVELS_MS: tuple[int, ...] = tuple(m * MINUTE_MS for m in (5, 15, 60, 360, 1440))
+BASE_MS = LEVELS_MS[0]
+COUNT_METRICS = frozenset({"nFlow", "nFlowOutcome", "nFlowOutcomeFailed", "nFlowMilestone"})
+OBSERVATION_DETAIL_LIMIT = 100  # per group; beyond it the oldest and newest halves are kept
+
+
+def metrics_fed(key: RecordKey) -> tuple[str, ...]:
+    """The metrics a record of this key contributes to."""
+    if key.kind is Kind.START:
+        return ("nFlow",)
+    if key.kind is Kind.END:
+        assert key.end is not None
+        return ("tFlow", "tFlowDisconnect" if key.end.disconnect else "tFlowExit")
+    if key.kind is Kind.OUTCOME:
+        failed = ("nFlowOutcomeFailed",) if key.failed else ()
+        return ("nFlowOutcome", "tFlowOutcome", *failed)
+    if key.kind is Kind.MILESTONE:
+        return ("nFlowMilestone",)
+    return ("oFlowMilestone",)
+
+
+def _pieces(lo: int, hi: int) -> Iterator[tuple[int | None, int, int]]:
+    """[lo, hi) as aligned blocks `(level, index, 0)`, greedily largest first, and the unaligned
+    rest as raw ranges `(None, start, end)`."""
+    pos = lo
+    while pos < hi:
+        for level in range(len(LEVELS_MS) - 1, -1, -1):
+            size = LEVELS_MS[level]
+            if pos % size == 0 and pos + size <= hi:
+                yield level, pos // size, 0
+                pos += size
+                break
+        else:
+            stop = min(hi, (pos // BASE_MS + 1) * BASE_MS)
+            yield None, pos, stop
+            pos = stop
+
+
+def _runs(indices: list[int]) -> Iterator[tuple[int, int]]:
+    """Consecutive runs (first, last) of sorted-or-not block indices."""
+    ordered = sorted(set(indices))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        yield ordered[i], ordered[j]
+        i = j + 1
+
+
+def _reduce(out: Block, chunks: Iterable[Sequence[int]]) -> None:
+    for chunk in chunks:
+        for rec in chunk:
+            key = (rec >> KEY_SHIFT) & KEY_MASK
+            value = rec & VALUE_MASK
+            stat = out.get(key)
+            if stat is None:
+                out[key] = [1, value, value, value]
+            else:
+                stat[0] += 1
+                stat[1] += value
+                if value < stat[2]:
+                    stat[2] = value
+                elif value > stat[3]:
+                    stat[3] = value
+
+
+def _merge(out: Block | dict[Any, Stat], key: Any, src: Stat) -> None:
+    stat = out.get(key)
+    if stat is None:
+        out[key] = src.copy()
+    else:
+        stat[0] += src[0]
+        stat[1] += src[1]
+        if src[2] < stat[2]:
+            stat[2] = src[2]
+        if src[3] > stat[3]:
+            stat[3] = src[3]
+
+
+def _stats(metric: str, stat: Stat) -> dict[str, int]:
+    if metric in COUNT_METRICS:
+        return {"count": stat[0]}
+    return {"max": stat[3], "min": stat[2], "count": stat[0], "sum": stat[1]}
+
+
+class Engine:
+    """Query answering over one org; caches are bounded, so memory stays flat."""
+
+    def __init__(self, org: Org, activity: Activity | None = None, blocks: int = 30_000) -> None:
+        self.org = org
+        self.activity = activity or Activity(org)
+        self._blocks: LRU[tuple[int, int, int], Block] = LRU(blocks)
+        self._fed = [metrics_fed(k) for k in org.keys]
+
+    # -- stats per flow -------------------------------------------------------------------
+
+    def _block(self, flow: Flow, level: int, index: int) -> Block:
+        cache_key = (flow.index, level, index)
+        block = self._blocks.get(cache_key)
+        if block is None:
+            block = {}
+            if level == 0:
+                self._sweep(flow, index, index)
+                return self._blocks.get(cache_key) or {}
+            per = LEVELS_MS[level] // LEVELS_MS[level - 1]
+            for child in range(index * per, index * per + per):
+                for key, stat in self._block(flow, level - 1, child).items():
+                    _merge(block, key, stat)
+            self._blocks.put(cache_key, block)
+        return block
+
+    def _missing_bases(self, flow: Flow, level: int, index: int, out: list[int]) -> None:
+        if (flow.index, level, index) in self._blocks:
+            return
+        if level == 0:
+            out.append(index)
+            return
+        per = LEVELS_MS[level] // LEVELS_MS[level - 1]
+        for child in range(index * per, index * per + per):
+            self._missing_bases(flow, level - 1, child, out)
+
+    def _sweep(self, flow: Flow, first: int, last: int) -> None:
+        """Build and cache base blocks first..last in one pass over their flow-minutes.
+
+        Going block by block would visit every flow-minute five times: records land up to
+        20 minutes after their execution starts.
+        """
+        blocks: list[Block] = [{} for _ in range(last - first + 1)]
+        lo, hi = first * BASE_MS, (last + 1) * BASE_MS
+        for minute in range(lo // MINUTE_MS - LOOKBACK_MINUTES, hi // MINUTE_MS):
+            data = self.activity.minute(flow, minute)
+            recs = data.records
+            if not recs:
+                continue
+            base = data.base
+            top = min(last, (base + (recs[-1] >> AT_SHIFT)) // BASE_MS)
+            for j in range(max(first, base // BASE_MS), top + 1):
+                start = j * BASE_MS - base
+                a = bisect_left(recs, start << AT_SHIFT) if start > 0 else 0
+                b = bisect_left(recs, (start + BASE_MS) << AT_SHIFT)
+                if a < b:
+                    _reduce(blocks[j - first], (recs[a:b],))
+        for j, block in enumerate(blocks):
+            self._blocks.put((flow.index, 0, first + j), block)
+
+    def flow_stats(self, flow: Flow, lo: int, hi: int, now: int) -> Block:
+        """Per record key, the stats of `flow`'s records stamped in [lo, hi) and not after now."""
+        hi = min(hi, now + 1)
+        pieces = list(_pieces(lo, hi))
+        missing: list[int] = []
+        for level, a, _ in pieces:
+            if level is not None:
+                self._missing_bases(flow, level, a, missing)
+        for first, last in _runs(missing):
+            self._sweep(flow, first, last)
+        out: Block = {}
+        for level, a, b in pieces:
+            if level is None:
+                _reduce(out, self.activity.records(flow, a, b))
+            else:
+                # A block wholly before `now` never changes again, so it is cached.
+                for key, stat in self._block(flow, level, a).items():
+                    _merge(out, key, stat)
+        return out
+
+    # -- aggregates -----------------------------------------------------------------------
+
+    def _plan(
+        self, flow: Flow, query: AggregateQuery, wanted: Iterable[str]
+    ) -> dict[int, tuple[Group, tuple[str, ...]]]:
+        """Record key -> (its group, the requested metrics it feeds), for keys the filter keeps."""
+        wanted = set(wanted)
+        plan = {}
+        for key in self.org.flow_keys(flow):
+            fed = tuple(m for m in self._fed[key] if m in wanted)
+            if not fed:
+                continue
+            dims = dict(flow.dims)
+            dims.update(self.org.keys[key].dims)
+            if query.filter is not None and not query.filter.test(dims):
+                continue
+            group = tuple((d, dims[d]) for d in query.group_by if d in dims)
+            plan[key] = (group, fed)
+        return plan
+
+    def aggregate(self, query: AggregateQuery, now: int) -> dict[str, Any]:
+        """The `FlowAggregateQueryResponse` body for a validated query at `now` (epoch ms)."""
+        metrics_out: dict[Group, dict[int, dict[str, Stat]]] = {}
+        views_out: dict[Group, dict[int, dict[str, Stat]]] = {}
+        bounds = query.bounds
+        targets = {v.target for v in query.views}
+        for flow in self.org.flows:
+            plan = self._plan(flow, query, query.metrics)
+            view_plan = self._plan(flow, query, targets) if targets else {}
+            if not plan and not view_plan:
+                continue
+            for b in range(len(bounds) - 1):
+                lo, hi = bounds[b], bounds[b + 1]
+                if lo > now:
+                    break
+                if plan:
+                    for key, stat in self.flow_stats(flow, lo, hi, now).items():
+                        entry = plan.get(key)
+                        if entry is None:
+                            continue
+                        group, fed = entry
+                        bucket = metrics_out.setdefault(group, {}).setdefault(b, {})
+                        for metric in fed:
+                            _merge(bucket, metric, stat)
+                if view_plan:
+                    self._views(flow, query.views, view_plan, lo, min(hi, now + 1), b, views_out)
+        return self._render(query, metrics_out, views_out)
+
+    def _views(
+        self,
+        flow: Flow,
+        views: tuple[ViewSpec, ...],
+        plan: dict[int, tuple[Group, tuple[str, ...]]],
+        lo: int,
+        hi: int,
+        bucket: int,
+        out: dict[Group, dict[int, dict[str, Stat]]],
+    ) -> None:
+        for chunk in self.activity.records(flow, lo, hi):
+            for rec in chunk:
+                entry = plan.get((rec >> KEY_SHIFT) & KEY_MASK)
+                if entry is None:
+                    continue
+                group, fed = entry
+                value = rec & VALUE_MASK
+                for view in views:
+                    if view.target in fed and view.holds(value):
+                        cell = out.setdefault(group, {}).setdefault(bucket, {})
+                        _merge(cell, view.name, [1, value, value, value])
+
+    @staticmethod
+    def _render(
+        query: AggregateQuery,
+        metrics_out: dict[Group, dict[int, dict[str, Stat]]],
+        views_out: dict[Group, dict[int, dict[str, Stat]]],
+    ) -> dict[str, Any]:
+        results = []
+        for group in sorted(metrics_out.keys() | views_out.keys()):
+            by_bucket = metrics_out.get(group, {})
+            view_buckets = views_out.get(group, {})
+            data = []
+            for b in sorted(by_bucket.keys() | view_buckets.keys()):
+                item: dict[str, Any] = {
+                    "interval": format_interval(query.bounds[b], query.bounds[b + 1])
+                }
+                cells = by_bucket.get(b, {})
+                metrics = [
+                    {"metric": m, "stats": _stats(m, cells[m])} for m in query.metrics if m in cells
+                ]
+                if metrics:
+                    item["metrics"] = metrics
+                view_cells = view_buckets.get(b, {})
+                views = [
+                    {"name": v.name, "stats": _stats(v.target, view_cells[v.name])}
+                    for v in query.views
+                    if v.name in view_cells
+                ]
+                if views:
+                    item["views"] = views
+                data.append(item)
+            result: dict[str, Any] = {"group": dict(group)} if group else {}
+            result["data"] = data
+            results.append(result)
+        return {"results": results} if results else {}
+
+    # -- observations ---------------------------------------------------------------------
+
+    def observe(self, query: ObservationQuery, now: int) -> dict[str, Any]:
+        """The `FlowObservationQueryResponse` body: executions running at `now` (epoch ms)."""
+        results = []
+        for flow in sorted(self.org.flows, key=lambda f: f.id):
+            group = {"flowId": flow.id, "mediaType": flow.media_type}
+            if not query.filter.test(group):
+                continue
+            active = self.activity.active(flow, now)
+            if not active:
+                continue
+            entry: dict[str, Any] = {
+                "metric": "oFlow",
+                "stats": {"count": len(active)},
+                "truncated": False,
+            }
+            if query.details:
+                if len(active) > OBSERVATION_DETAIL_LIMIT:
+                    half = OBSERVATION_DETAIL_LIMIT // 2
+                    active = active[:half] + active[-half:]
+                    entry["truncated"] = True
+                entry["observations"] = [self._observation(flow, *a) for a in active]
+            results.append({"group": group, "data": [entry]})
+        return {"results": results} if results else {}
+
+    def _observation(self, flow: Flow, start: int, minute: int, nth: int) -> dict[str, Any]:
+        conversation, session = conversation_ids(self.org.seed, flow, minute, nth)
+        item: dict[str, Any] = {
+            "observationDate": format_ms(start),
+            "conversationId": conversation,
+            "sessionId": session,
+            "direction": "inbound",
+        }
+        if flow.media_type == "voice":
+            item["ani"] = f"tel:+1555{int(conversation[:8], 16) % 10_000_000:07d}"
+            item["dnis"] = f"tel:+1800555{flow.index % 10_000:04d}"
+        return item

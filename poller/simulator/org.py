@@ -1,0 +1,352 @@
+"""The synthetic Genesys Cloud org: flows, outcomes, milestones and divisions, from a seed.
+
+Every flow is drawn from its own generator seeded with (seed, flow index), so an org of 500
+flows starts with the same 20 flows as an org of 20, and the same seed always gives the same
+org. Outcomes and milestones are org-wide entities shared by several flows, as in Architect.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from dataclasses import dataclass
+from enum import IntEnum
+from statistics import NormalDist
+
+# Record kinds: one record is one fact about an execution, stamped with when it happened.
+# Which metrics each kind feeds, and with which dimensions, is decided in `engine`.
+
+
+class Kind(IntEnum):
+    START = 0  # the execution entered the flow
+    END = 1  # the execution left the flow (value: duration ms)
+    OUTCOME = 2  # an outcome completed (value: outcome duration ms)
+    MILESTONE = 3  # a milestone was reached
+    MILESTONE_TOTAL = 4  # at the end: how often one milestone occurred (value: occurrences)
+
+
+@dataclass(frozen=True, slots=True)
+class EndKind:
+    exit_reason: str
+    disconnect_type: str
+    disconnect: bool  # tFlowDisconnect when true, tFlowExit otherwise
+    weight: float  # share within disconnects or within exits
+
+
+END_KINDS: tuple[EndKind, ...] = (
+    EndKind("CUSTOMER_DISCONNECT", "peer", True, 0.75),
+    EndKind("FLOW_DISCONNECT", "system", True, 0.17),
+    EndKind("FLOW_ERROR_DISCONNECT", "error", True, 0.08),
+    EndKind("TRANSFER", "transfer", False, 0.85),
+    EndKind("EXIT", "transfer", False, 0.15),
+)
+OUTCOME_VALUES = ("SUCCESS", "FAILURE")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordKey:
+    kind: Kind
+    dims: tuple[tuple[str, str], ...]  # dimensions the record carries besides the flow's own
+    end: EndKind | None = None
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomePlan:
+    outcome: Entity
+    keys: tuple[int, int]  # record keys for SUCCESS, FAILURE
+    reach: float  # probability that an execution reaches this outcome
+    failure: float  # probability that a reached outcome fails
+
+
+@dataclass(frozen=True, slots=True)
+class MilestonePlan:
+    milestone: Entity
+    key: int  # MILESTONE record key
+    total_keys: tuple[int, ...]  # MILESTONE_TOTAL record key per END_KINDS entry
+    reach: float
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    index: int
+    id: str
+    name: str
+    type: str
+    media_type: str
+    version: str
+    division_id: str
+    dims: tuple[tuple[str, str], ...]  # the flow-level dimensions every record carries
+    floor: float  # executions per minute at night
+    peak: float  # executions per minute at the daily peak
+    durations: tuple[int, ...]  # duration quantiles in ms (a lognormal), evenly spaced in p
+    end_weights: tuple[float, ...]  # cumulative thresholds over END_KINDS
+    end_keys: tuple[int, ...]
+    outcomes: tuple[OutcomePlan, ...]
+    milestones: tuple[MilestonePlan, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    media_type: str
+    median_seconds: float
+    sigma: float
+    disconnects: tuple[float, float]  # range of the share of executions that end by disconnect
+    names: tuple[str, ...]
+
+
+PROFILES: dict[str, Profile] = {
+    "INBOUNDCALL": Profile(
+        "voice",
+        75.0,
+        0.7,
+        (0.15, 0.35),
+        (
+            "Main IVR",
+            "Billing Support",
+            "Technical Support",
+            "Sales Line",
+            "After Hours",
+            "Customer Care",
+            "Claims Line",
+            "Store Locator",
+            "Password Reset",
+            "Spanish Line",
+        ),
+    ),
+    "INBOUNDCHAT": Profile(
+        "chat", 150.0, 0.8, (0.25, 0.45), ("Web Chat", "Billing Chat", "Support Chat")
+    ),
+    "INQUEUECALL": Profile(
+        "voice",
+        120.0,
+        0.9,
+        (0.10, 0.30),
+        ("Default In-Queue", "Callback Offer", "VIP Hold Messaging", "Billing Hold"),
+    ),
+    "BOT": Profile(
+        "voice", 60.0, 0.6, (0.20, 0.40), ("Order Status Bot", "Appointment Bot", "Balance Bot")
+    ),
+    "INBOUNDSHORTMESSAGE": Profile(
+        "message", 180.0, 0.9, (0.30, 0.50), ("SMS Inbound", "WhatsApp Support")
+    ),
+    "DIGITALBOT": Profile(
+        "message", 120.0, 0.8, (0.25, 0.45), ("Messenger Bot", "FAQ Digital Bot")
+    ),
+    "SECURECALL": Profile(
+        "voice", 45.0, 0.5, (0.05, 0.20), ("Secure Payment", "Identity Verification")
+    ),
+    "INQUEUESHORTMESSAGE": Profile("message", 200.0, 0.9, (0.15, 0.35), ("Messaging In-Queue",)),
+}
+# Flow index -> type: voice IVRs dominate, as in most contact centres.
+TYPE_CYCLE: tuple[str, ...] = (
+    "INBOUNDCALL",
+    "INBOUNDCHAT",
+    "INQUEUECALL",
+    "BOT",
+    "INBOUNDCALL",
+    "INBOUNDSHORTMESSAGE",
+    "INBOUNDCALL",
+    "DIGITALBOT",
+    "INQUEUECALL",
+    "SECURECALL",
+    "INBOUNDCALL",
+    "INQUEUESHORTMESSAGE",
+)
+OUTCOME_NAMES: tuple[str, ...] = (
+    "Caller Authenticated",
+    "Payment Made",
+    "Self-Service Complete",
+    "Transferred to Agent",
+    "Callback Scheduled",
+    "Intent Recognized",
+    "Balance Provided",
+    "Appointment Booked",
+    "Order Found",
+    "Survey Completed",
+    "Address Updated",
+    "Card Activated",
+)
+MILESTONE_NAMES: tuple[str, ...] = (
+    "Menu Entered",
+    "Language Selected",
+    "Account Lookup",
+    "Authentication Attempt",
+    "Intent Captured",
+    "Queue Selected",
+    "Payment Attempt",
+    "Retry Prompt",
+    "Survey Offered",
+    "Hold Message Played",
+)
+DIVISION_NAMES: tuple[str, ...] = ("Home", "Customer Service", "Sales")
+
+MAX_DURATION_MS = 20 * 60_000 - 1  # executions end within 20 minutes of their start
+MIN_DURATION_MS = 1_000
+
+
+def mix(*parts: int) -> int:
+    """A seed for random.Random from several integers; distinct inputs give distinct seeds."""
+    out = 0
+    for part in parts:
+        out = (out << 64) | (part & 0xFFFF_FFFF_FFFF_FFFF)
+    return out
+
+
+def _normal_quantiles(steps: int = 256) -> tuple[float, ...]:
+    unit = NormalDist()
+    return tuple(unit.inv_cdf(min(max(i / steps, 0.0005), 0.9995)) for i in range(steps + 1))
+
+
+Z_QUANTILES = _normal_quantiles()
+
+
+def _quantiles(mu: float, sigma: float) -> tuple[int, ...]:
+    """Duration quantiles of a lognormal, clamped to what an execution may last."""
+    return tuple(
+        min(max(int(math.exp(mu + sigma * z)), MIN_DURATION_MS), MAX_DURATION_MS)
+        for z in Z_QUANTILES
+    )
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+class Org:
+    """The synthetic org for one seed and size, plus the table of record keys."""
+
+    def __init__(self, seed: int, flows: int) -> None:
+        self.seed = seed
+        self.keys: list[RecordKey] = []
+        self._key_index: dict[RecordKey, int] = {}
+        org_rng = random.Random(mix(seed, 0x0A6))
+        self.divisions = tuple(Entity(_uuid(org_rng), n) for n in DIVISION_NAMES)
+        self.outcomes = tuple(Entity(_uuid(org_rng), n) for n in OUTCOME_NAMES)
+        self.milestones = tuple(Entity(_uuid(org_rng), n) for n in MILESTONE_NAMES)
+        self.start_key = self._key(RecordKey(Kind.START, ()))
+        self.flows = tuple(self._flow(i) for i in range(max(0, flows)))
+        self.by_id = {f.id: f for f in self.flows}
+
+    def _key(self, key: RecordKey) -> int:
+        index = self._key_index.get(key)
+        if index is None:
+            index = self._key_index[key] = len(self.keys)
+            self.keys.append(key)
+        return index
+
+    def _name(self, index: int, flow_type: str) -> str:
+        # The k-th flow of a type takes the type's k-th name; later rounds get a number.
+        rounds_done, rest = divmod(index, len(TYPE_CYCLE))
+        nth = rounds_done * TYPE_CYCLE.count(flow_type) + TYPE_CYCLE[:rest].count(flow_type)
+        names = PROFILES[flow_type].names
+        rounds, pick = divmod(nth, len(names))
+        return names[pick] if rounds == 0 else f"{names[pick]} {rounds + 1}"
+
+    def _flow(self, index: int) -> Flow:
+        rng = random.Random(mix(self.seed, 0xF10, index))
+        flow_type = TYPE_CYCLE[index % len(TYPE_CYCLE)]
+        profile = PROFILES[flow_type]
+        flow_id = _uuid(rng)
+        name = self._name(index, flow_type)
+        version = f"{rng.randint(1, 40)}.0"
+        division = self.divisions[0] if rng.random() < 0.6 else rng.choice(self.divisions[1:])
+        dims = (
+            ("flowId", flow_id),
+            ("flowName", name),
+            ("flowType", flow_type),
+            ("flowVersion", version),
+            ("mediaType", profile.media_type),
+            ("divisionId", division.id),
+        )
+        share = rng.uniform(*profile.disconnects)
+        cumulative: list[float] = []
+        total = 0.0
+        for kind in END_KINDS:
+            total += kind.weight * (share if kind.disconnect else 1.0 - share)
+            cumulative.append(total)
+        end_keys = tuple(
+            self._key(
+                RecordKey(
+                    Kind.END,
+                    (("exitReason", k.exit_reason), ("disconnectType", k.disconnect_type)),
+                    end=k,
+                )
+            )
+            for k in END_KINDS
+        )
+        outcomes = tuple(
+            OutcomePlan(
+                outcome=o,
+                keys=(self._outcome_key(o, failed=False), self._outcome_key(o, failed=True)),
+                reach=rng.uniform(0.3, 0.8),
+                failure=rng.uniform(0.05, 0.15),
+            )
+            for o in rng.sample(self.outcomes, rng.randint(2, 4))
+        )
+        milestones = tuple(
+            MilestonePlan(
+                milestone=m,
+                key=self._key(RecordKey(Kind.MILESTONE, (("flowMilestoneId", m.id),))),
+                total_keys=tuple(
+                    self._key(
+                        RecordKey(
+                            Kind.MILESTONE_TOTAL,
+                            (
+                                ("flowMilestoneId", m.id),
+                                ("exitReason", k.exit_reason),
+                                ("disconnectType", k.disconnect_type),
+                            ),
+                            end=k,
+                        )
+                    )
+                    for k in END_KINDS
+                ),
+                reach=rng.uniform(0.3, 0.9),
+            )
+            for m in rng.sample(self.milestones, rng.randint(1, 4))
+        )
+        return Flow(
+            index=index,
+            id=flow_id,
+            name=name,
+            type=flow_type,
+            media_type=profile.media_type,
+            version=version,
+            division_id=division.id,
+            dims=dims,
+            floor=rng.uniform(0.9, 1.3),
+            peak=rng.uniform(10.0, 20.0),
+            durations=_quantiles(
+                math.log(profile.median_seconds * 1000.0 * rng.uniform(0.7, 1.4)), profile.sigma
+            ),
+            end_weights=tuple(cumulative),
+            end_keys=end_keys,
+            outcomes=outcomes,
+            milestones=milestones,
+        )
+
+    def _outcome_key(self, outcome: Entity, *, failed: bool) -> int:
+        dims = (
+            ("flowOutcomeId", outcome.id),
+            ("flowOutcome", outcome.name),
+            ("flowOutcomeValue", OUTCOME_VALUES[failed]),
+        )
+        return self._key(RecordKey(Kind.OUTCOME, dims, failed=failed))
+
+    def flow_keys(self, flow: Flow) -> list[int]:
+        """Every record key this flow can produce."""
+        keys = [self.start_key, *flow.end_keys]
+        for o in flow.outcomes:
+            keys.extend(o.keys)
+        for m in flow.milestones:
+            keys.append(m.key)
+            keys.extend(m.total_keys)
+        return keys

@@ -1,0 +1,310 @@
+"""Request validation for the two flow analytics endpoints (shared/genesys-api.md §1, §3).
+
+Like the real service, the first problem found is reported, as a 400 `ErrorBody` whose code is
+`invalid.value` for a value outside an allowed list, `invalid.date` for an interval that does
+not parse or ends before it starts, and `bad.request` for everything else (missing fields,
+wrong JSON types, unknown fields, rules between fields).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from poller import catalog
+from poller.simulator.query import AggregateQuery, Filter, ObservationQuery, Predicate, ViewSpec
+from poller.simulator.replies import GenesysError
+from poller.simulator.timeparse import bucket_bounds, parse_duration, parse_interval, to_ms
+
+MAX_SPAN = timedelta(days=7)  # a guard for the simulator's CPU; the real limit is unpublished
+MAX_BUCKETS = 7 * 24 * 60
+TIMER_METRICS: tuple[str, ...] = tuple(m for m in catalog.AGGREGATE_METRICS if m.startswith("t"))
+
+AGGREGATE_FIELDS = (
+    "interval",
+    "granularity",
+    "timeZone",
+    "groupBy",
+    "filter",
+    "metrics",
+    "flattenMultivaluedDimensions",
+    "views",
+    "alternateTimeDimension",
+)
+OBSERVATION_FIELDS = ("filter", "metrics", "detailMetrics")
+
+
+def _bad(message: str) -> GenesysError:
+    return GenesysError(400, "bad.request", message)
+
+
+def _invalid_value(value: object, field_type: str, allowed: Iterable[str]) -> GenesysError:
+    shown = value if isinstance(value, str) else _json_text(value)
+    return GenesysError(
+        400,
+        "invalid.value",
+        f"Value [{shown}] is not valid for field type [{field_type}]. "
+        f"Allowable values are: {', '.join(allowed)}",
+    )
+
+
+def _json_text(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _object(value: object, where: str, cls: str, fields: Sequence[str]) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise _bad(f"Field [{where}] must be a JSON object")
+    for key in value:
+        if key not in fields:
+            raise _bad(f'Unrecognized field "{key}" (class {cls}), not marked as ignorable')
+    return value
+
+
+def _string(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise _bad(f"Field [{where}] must be a string")
+    return value
+
+
+def _string_list(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _bad(f"Field [{where}] must be an array of strings")
+    return list(value)
+
+
+def _enum_list(value: object, where: str, allowed: Sequence[str]) -> tuple[str, ...]:
+    items = _string_list(value, where)
+    for item in items:
+        if item not in allowed:
+            raise _invalid_value(item, where, allowed)
+    return tuple(dict.fromkeys(items))  # duplicates add nothing to an answer
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _bad(f"Field [{where}] must be a number")
+    return float(value)
+
+
+def validate_aggregate(body: object) -> AggregateQuery:
+    """A `FlowAggregationQuery` body -> the engine's query, or GenesysError."""
+    cls = "FlowAggregationQuery"
+    doc = _object(body, cls, cls, AGGREGATE_FIELDS)
+    if "interval" not in doc:
+        raise _bad(f"Field [{cls}.interval] is required")
+    interval_text = _string(doc["interval"], f"{cls}.interval")
+    if "metrics" not in doc:
+        raise _bad(f"Field [{cls}.metrics] is required")
+    metrics = _enum_list(doc["metrics"], f"{cls}.metrics", catalog.AGGREGATE_METRICS)
+    if not metrics:
+        raise _bad(f"Field [{cls}.metrics] must not be empty")
+
+    parsed = parse_interval(interval_text)
+    if parsed is None:
+        raise GenesysError(
+            400,
+            "invalid.date",
+            f"Invalid interval [{interval_text}]. Expected ISO-8601 <start>/<end>, e.g. "
+            "2026-05-14T09:00:00.000Z/2026-05-14T10:00:00.000Z",
+        )
+    start, end = parsed
+    if end <= start:
+        raise GenesysError(
+            400, "invalid.date", f"Interval end must be after its start: [{interval_text}]"
+        )
+    if end - start > MAX_SPAN:
+        raise _bad(f"Interval [{interval_text}] is longer than the maximum of 7 days")
+
+    zone_name = _string(doc.get("timeZone", "UTC"), f"{cls}.timeZone")
+    zone = _zone(zone_name, f"{cls}.timeZone")
+    granularity = doc.get("granularity")
+    bounds: list[int] | None
+    if granularity is None:
+        bounds = [to_ms(start), to_ms(end)]
+    else:
+        text = _string(granularity, f"{cls}.granularity")
+        duration = parse_duration(text)
+        if duration is None:
+            raise GenesysError(
+                400,
+                "invalid.value",
+                f"Value [{text}] is not valid for field type [{cls}.granularity]. "
+                "Expected an ISO-8601 duration such as PT15M, PT1H or P1D",
+            )
+        try:
+            bounds = bucket_bounds(start, end, duration, zone, MAX_BUCKETS)
+        except OverflowError:
+            raise _bad(
+                f"Granularity [{text}] splits interval [{interval_text}] into more than "
+                f"{MAX_BUCKETS} buckets"
+            ) from None
+        if bounds is None:
+            raise _bad(f"Granularity [{text}] does not divide interval [{interval_text}] evenly")
+
+    group_by = _enum_list(doc.get("groupBy", []), f"{cls}.groupBy", catalog.GROUP_BY_DIMENSIONS)
+    query_filter = None
+    if doc.get("filter") is not None:
+        query_filter = _filter(
+            doc["filter"], "FlowAggregate", catalog.AGGREGATE_FILTER_DIMENSIONS, nested=True
+        )
+    views = _views(doc.get("views", []))
+    flatten = doc.get("flattenMultivaluedDimensions", False)
+    if not isinstance(flatten, bool):
+        raise _bad(f"Field [{cls}.flattenMultivaluedDimensions] must be a boolean")
+    alternate = doc.get("alternateTimeDimension")
+    if alternate is not None and alternate != "eventTime":
+        raise _invalid_value(alternate, f"{cls}.alternateTimeDimension", ("eventTime",))
+    return AggregateQuery(
+        bounds=tuple(bounds),
+        metrics=metrics,
+        group_by=group_by,
+        filter=query_filter,
+        views=views,
+    )
+
+
+def validate_observation(body: object) -> ObservationQuery:
+    """A `FlowObservationQuery` body -> the engine's query, or GenesysError."""
+    cls = "FlowObservationQuery"
+    doc = _object(body, cls, cls, OBSERVATION_FIELDS)
+    if doc.get("filter") is None:
+        raise _bad(f"Field [{cls}.filter] is required")
+    if "metrics" not in doc:
+        raise _bad(f"Field [{cls}.metrics] is required")
+    metrics = _enum_list(doc["metrics"], f"{cls}.metrics", catalog.OBSERVATION_METRICS)
+    if not metrics:
+        raise _bad(f"Field [{cls}.metrics] must not be empty")
+    details = _enum_list(
+        doc.get("detailMetrics", []), f"{cls}.detailMetrics", catalog.OBSERVATION_METRICS
+    )
+    query_filter = _filter(
+        doc["filter"], "FlowObservation", catalog.OBSERVATION_FILTER_DIMENSIONS, nested=True
+    )
+    return ObservationQuery(filter=query_filter, metrics=metrics, details=bool(details))
+
+
+def _filter(value: object, prefix: str, dimensions: Sequence[str], *, nested: bool) -> Filter:
+    cls = f"{prefix}QueryFilter" if nested else f"{prefix}QueryClause"
+    fields = ("type", "clauses", "predicates") if nested else ("type", "predicates")
+    doc = _object(value, cls, cls, fields)
+    kind = doc.get("type")
+    if kind is None:
+        raise _bad(f"Field [{cls}.type] is required")
+    if kind not in catalog.FILTER_TYPES:
+        raise _invalid_value(kind, "QueryFilterType", catalog.FILTER_TYPES)
+    raw_predicates = doc.get("predicates", [])
+    if not isinstance(raw_predicates, list):
+        raise _bad(f"Field [{cls}.predicates] must be an array")
+    if not nested and not raw_predicates:
+        raise _bad(f"Field [{cls}.predicates] must not be empty")
+    predicates = tuple(_predicate(p, prefix, dimensions) for p in raw_predicates)
+    clauses: tuple[Filter, ...] = ()
+    if nested:
+        raw_clauses = doc.get("clauses", [])
+        if not isinstance(raw_clauses, list):
+            raise _bad(f"Field [{cls}.clauses] must be an array")
+        clauses = tuple(_filter(c, prefix, dimensions, nested=False) for c in raw_clauses)
+        if not clauses and not predicates:
+            raise _bad(f"A filter ({cls}) needs at least one clause or predicate")
+    return Filter(type=str(kind), predicates=predicates, clauses=clauses)
+
+
+def _predicate(value: object, prefix: str, dimensions: Sequence[str]) -> Predicate:
+    cls = f"{prefix}QueryPredicate"
+    doc = _object(value, cls, cls, ("type", "dimension", "operator", "value", "range"))
+    kind = doc.get("type", "dimension")
+    if kind not in catalog.PREDICATE_TYPES:
+        raise _invalid_value(kind, f"{cls}.type", catalog.PREDICATE_TYPES)
+    if "dimension" not in doc:
+        raise _bad(f"Field [{cls}.dimension] is required")
+    dimension = doc["dimension"]
+    if dimension not in dimensions:
+        raise _invalid_value(dimension, f"{cls}.dimension", dimensions)
+    assert isinstance(dimension, str)
+    operator = doc.get("operator", "matches")
+    if operator not in catalog.PREDICATE_OPERATORS:
+        raise _invalid_value(operator, f"{cls}.operator", catalog.PREDICATE_OPERATORS)
+    has_value = doc.get("value") is not None
+    has_range = doc.get("range") is not None
+    if operator != "matches":
+        if has_value or has_range:
+            raise _bad(
+                f"Predicate on [{dimension}] with operator [{operator}] must not have a value "
+                "or a range"
+            )
+        return Predicate(dimension=dimension, operator=str(operator))
+    if has_value == has_range:
+        raise _bad(
+            f"Predicate on [{dimension}] with operator [matches] needs a value or a range, "
+            "not both or neither"
+        )
+    if has_value:
+        text = _string(doc["value"], f"{cls}.value")
+        return Predicate(dimension=dimension, operator="matches", value=text)
+    rng = _object(doc["range"], f"{cls}.range", "NumericRange", catalog.RANGE_KEYS)
+    if not rng:
+        raise _bad(
+            f"Range of predicate on [{dimension}] needs at least one of "
+            f"{', '.join(catalog.RANGE_KEYS)}"
+        )
+    bounds = tuple((k, _number(v, f"NumericRange.{k}")) for k, v in rng.items())
+    return Predicate(dimension=dimension, operator="matches", range=bounds)
+
+
+def _views(value: object) -> tuple[ViewSpec, ...]:
+    cls = "FlowAggregationView"
+    if not isinstance(value, list):
+        raise _bad("Field [FlowAggregationQuery.views] must be an array")
+    if len(value) > catalog.MAX_VIEWS:
+        raise _bad(f"At most {catalog.MAX_VIEWS} views are allowed per query, got {len(value)}")
+    views: list[ViewSpec] = []
+    names: set[str] = set()
+    for item in value:
+        doc = _object(item, cls, cls, ("target", "function", "range", "name"))
+        for required in ("target", "function", "name"):
+            if doc.get(required) is None:
+                raise _bad(f"Field [{cls}.{required}] is required")
+        name = _string(doc["name"], f"{cls}.name")
+        target = doc["target"]
+        if target not in TIMER_METRICS:
+            # rangeBound needs a timer; the service lists only the metrics it could use.
+            raise _invalid_value(target, f"{cls}.target", TIMER_METRICS)
+        function = doc["function"]
+        if function not in catalog.VIEW_FUNCTIONS:
+            raise _invalid_value(function, f"{cls}.function", catalog.VIEW_FUNCTIONS)
+        if not name.strip():
+            raise _bad(f"Field [{cls}.name] must not be empty")
+        if name in catalog.AGGREGATE_METRICS:
+            raise _bad(f"View name [{name}] must not be the name of a metric")
+        if name in names:
+            raise _bad(f"View name [{name}] is used more than once")
+        names.add(name)
+        rng = _object(doc.get("range", {}), f"{cls}.range", "AggregationRange", ("gte", "lt"))
+        gte = _number(rng["gte"], "AggregationRange.gte") if rng.get("gte") is not None else None
+        lt = _number(rng["lt"], "AggregationRange.lt") if rng.get("lt") is not None else None
+        if gte is None and lt is None:
+            raise _bad(f"View [{name}] needs a range with at least one of gte, lt")
+        if gte is not None and lt is not None and gte >= lt:
+            raise _bad(f"View [{name}] has an empty range: gte must be less than lt")
+        views.append(ViewSpec(name=name, target=str(target), gte=gte, lt=lt))
+    return tuple(views)
+
+
+def _zone(name: str, where: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ValueError, OSError, KeyError):
+        # ZoneInfoNotFoundError is a KeyError; malformed keys raise ValueError.
+        raise GenesysError(
+            400,
+            "invalid.value",
+            f"Value [{name}] is not valid for field type [{where}]. "
+            "Expected an IANA time zone id such as UTC or Europe/London",
+        ) from None

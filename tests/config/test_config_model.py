@@ -1,0 +1,302 @@
+"""What load_config hands the daemon: the frozen model, its defaults, warnings, the shipped
+example configs, and how file-level failures and positions are reported."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from poller import config as config_module
+from poller.config import load_config, parse_config
+from poller.errors import ConfigError
+from poller.model import View, Window
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+MINIMAL = """\
+genesys:
+  region: mypurecloud.ie
+queries:
+  - name: flows
+    type: aggregate
+    every: 60s
+    metrics: [nFlow]
+"""
+
+
+def test_defaults_fill_what_the_file_leaves_out() -> None:
+    """A minimal file gets the documented defaults for every optional setting."""
+    config = parse_config(MINIMAL, env={})
+    g = config.genesys
+    assert (g.requests_per_minute, g.timeout, g.strict_names) == (300, 30.0, True)
+    assert g.max_response_bytes == 50 * 1024 * 1024
+    assert (config.server.host, config.server.port) == ("0.0.0.0", 9864)
+    q = config.queries[0]
+    assert q.window == Window(today=False, seconds=3600.0)
+    assert (q.time_zone, q.delay, q.group_by, q.filter, q.views) == ("UTC", 0.0, (), None, ())
+    assert q.stale_after_seconds == 600.0
+    assert config.source == "<config>"
+    assert config.warnings == ()
+
+
+def test_full_fixture_builds_the_model_field_by_field() -> None:
+    """Every option in full.ok.yaml lands in the matching model field, filter kept verbatim."""
+    config = load_config(FIXTURES / "full.ok.yaml", env={})
+    g = config.genesys
+    assert (g.region, g.requests_per_minute, g.timeout) == ("mypurecloud.de", 120, 90.0)
+    assert g.max_response_bytes == 1048576
+    assert (config.server.host, config.server.port) == ("::1", 9100)
+    today = config.query("flows_today")
+    assert today.window == Window(today=True)
+    assert (today.time_zone, today.delay, today.stale_after) == ("America/New_York", 120.0, 300.0)
+    assert today.group_by == ("flowId", "flowType", "mediaType")
+    assert today.views == (
+        View(name="tFlowUnder30s", target="tFlow", gte=None, lt=30000),
+        View(name="tFlow30to60s", target="tFlow", gte=30000, lt=60000),
+    )
+    assert today.filter == {
+        "type": "and",
+        "clauses": [
+            {
+                "type": "or",
+                "predicates": [
+                    {"dimension": "flowId", "value": "5b9c0b7e-6d8e-4b2e-9a43-1f0c3c1a0001"},
+                    {"dimension": "flowId", "value": "5b9c0b7e-6d8e-4b2e-9a43-1f0c3c1a0002"},
+                ],
+            }
+        ],
+        "predicates": [
+            {
+                "type": "dimension",
+                "dimension": "mediaType",
+                "operator": "matches",
+                "value": "voice",
+            },
+            {"dimension": "canonicalExternalContactId", "operator": "notExists"},
+            {"dimension": "routingPriority", "range": {"gte": 1, "lt": 5.5}},
+        ],
+    }
+    assert config.query("flows_15m").window == Window(today=False, seconds=900.0)
+    assert config.query("flows_15m").every == 90.0
+    active = config.query("flows_active")
+    assert (active.type, active.metrics, active.stale_after_seconds) == (
+        "observation",
+        ("oFlow",),
+        15.0,
+    )
+
+
+def test_model_is_frozen() -> None:
+    """Assigning to any part of the loaded config raises, so nothing changes it behind a reload."""
+    config = parse_config(MINIMAL, env={})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.genesys.region = "mypurecloud.com"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.queries[0].every = 1.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.queries = ()  # type: ignore[misc]
+    assert isinstance(config.queries, tuple)
+    assert isinstance(config.queries[0].metrics, tuple)
+
+
+def test_strict_names_false_turns_unknown_names_into_warnings() -> None:
+    """With strict_names: false the config loads and the same text appears as a warning."""
+    lenient = MINIMAL.replace(
+        "  region: mypurecloud.ie\n", "  region: mypurecloud.ie\n  strict_names: false\n"
+    )
+    config = parse_config(lenient.replace("[nFlow]", "[nFlows]"), env={})
+    assert config.genesys.strict_names is False
+    assert config.warnings == (
+        "queries[0].metrics[0]: unknown flow aggregate metric 'nFlows' (did you mean 'nFlow'?)",
+    )
+    assert config.queries[0].metrics == ("nFlows",)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(MINIMAL.replace("[nFlow]", "[nFlows]"), env={})
+    assert caught.value.problems == list(config.warnings)
+
+
+def test_error_text_prefixes_file_and_line() -> None:
+    """str(ConfigError) shows file:line: problem, while .problems stays free of both."""
+    path = FIXTURES / "unknown_metric.bad.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    problem = (
+        "queries[1].metrics[0]: unknown flow aggregate metric 'nFlows' (did you mean 'nFlow'?)"
+    )
+    assert caught.value.problems == [problem]
+    assert str(caught.value) == f"{path}:14: {problem}"
+
+
+def test_problems_come_in_file_order_with_their_lines() -> None:
+    """Several problems are all reported, sorted by line, each with its own line number."""
+    text = (
+        "genesys:\n"  # 1
+        "  region: nowhere\n"  # 2
+        "queries:\n"  # 3
+        "  - name: q\n"  # 4
+        "    metrics: [nFlows]\n"  # 5
+        "    type: aggregate\n"  # 6
+        "    every: 5\n"  # 7
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="p.yaml", env={})
+    assert str(caught.value).splitlines() == [
+        "p.yaml:2: genesys.region: unknown region 'nowhere'; use a region domain such as "
+        "mypurecloud.ie or an SDK region name such as eu_west_1",
+        "p.yaml:5: queries[0].metrics[0]: unknown flow aggregate metric 'nFlows' "
+        "(did you mean 'nFlow'?)",
+        "p.yaml:7: queries[0].every: 5 has no unit; write 5s",
+    ]
+
+
+def test_invalid_yaml_reports_its_line() -> None:
+    """A syntax error becomes a single ConfigError problem, with the line in the text form."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config("genesys:\n  region: [mypurecloud.ie\n", source="p.yaml", env={})
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith("invalid YAML: ")
+    assert str(caught.value).startswith("p.yaml:3: invalid YAML: ")
+
+
+def test_more_than_one_document_is_refused() -> None:
+    """A file holding two YAML documents is an error, not a silent pick of one."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(MINIMAL + "---\n" + MINIMAL, env={})
+    assert caught.value.problems[0].startswith("invalid YAML: expected a single document")
+
+
+def test_missing_file() -> None:
+    """A config path that does not exist raises ConfigError naming the file."""
+    with pytest.raises(ConfigError) as caught:
+        load_config("/nonexistent/poller.yaml", env={})
+    assert (
+        str(caught.value)
+        == "/nonexistent/poller.yaml: cannot read the file: No such file or directory"
+    )
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    """A directory given as the config path is reported, not a traceback."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path, env={})
+    assert caught.value.problems == ["cannot read the file: Is a directory"]
+
+
+def test_file_that_is_not_utf8(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 are reported with their offset."""
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(MINIMAL.encode() + b"# caf\xe9\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert caught.value.problems == [f"not UTF-8 text (bad byte at offset {len(MINIMAL) + 5})"]
+
+
+def test_anchors_and_aliases_are_followed() -> None:
+    """YAML anchors, aliases and merge keys work, so shared settings can be written once."""
+    text = MINIMAL + (
+        "  - &base {name: other, type: aggregate, every: 30s, metrics: [tFlow]}\n"
+        "  - {<<: *base, name: third}\n"
+    )
+    config = parse_config(text, env={})
+    assert [q.name for q in config.queries] == ["flows", "other", "third"]
+    assert config.query("third").metrics == ("tFlow",)
+
+
+def test_example_config_loads() -> None:
+    """config/poller.yaml, the commented example, is valid and has the documented queries."""
+    config = load_config(ROOT / "config" / "poller.yaml", env={})
+    assert [q.name for q in config.queries] == [
+        "flows_today",
+        "outcomes_today",
+        "milestones_today",
+        "flows_active",
+    ]
+    today = config.query("flows_today")
+    assert (today.window, today.time_zone) == (Window(today=True), "Europe/Dublin")
+    assert today.group_by == ("flowId", "flowName", "flowType")
+    assert config.query("outcomes_today").group_by == (
+        "flowId",
+        "flowName",
+        "flowOutcomeId",
+        "flowOutcome",
+        "flowOutcomeValue",
+    )
+    assert config.query("flows_active").type == "observation"
+    assert config.warnings == ()
+
+
+def test_example_config_shows_every_option() -> None:
+    """Every key the schema allows appears in config/poller.yaml, so each one is explained."""
+    data = yaml.safe_load((ROOT / "config" / "poller.yaml").read_text(encoding="utf-8"))
+    used: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            used.update(k for k in node if isinstance(k, str))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(data)
+    schema = {
+        *config_module.TOP_KEYS,
+        *config_module.GENESYS_KEYS,
+        *config_module.SERVER_KEYS,
+        *config_module.AGGREGATE_KEYS,
+        *config_module.FILTER_KEYS,
+        *config_module.VIEW_KEYS,
+    } - {"clauses", "function"}  # optional forms the example explains in its comments
+    assert schema - used == set()
+
+
+def test_demo_config_loads() -> None:
+    """config/demo.yaml (the lead's demo) loads, also with the simulator's base URLs."""
+    path = ROOT / "config" / "demo.yaml"
+    assert load_config(path, env={}).genesys.region == "mypurecloud.ie"
+    base = "http://127.0.0.1:9865"
+    config = load_config(path, env={"GENESYS_API_BASE_URL": base, "GENESYS_LOGIN_BASE_URL": base})
+    assert (config.genesys.api_base_url, config.genesys.login_base_url) == (base, base)
+
+
+def test_keys_yaml_reads_as_other_types_are_shown_as_written() -> None:
+    """`on:` (a YAML 1.1 boolean) and `~:` (null) as keys are named the way YAML reads them."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(MINIMAL + "on: yes\n~: 1\n", env={})
+    assert caught.value.problems == [
+        "unknown key true; allowed: genesys, server, queries",
+        "unknown key null; allowed: genesys, server, queries",
+    ]
+
+
+def test_huge_numbers_are_problems_not_crashes() -> None:
+    """Integers too long to be floats, or to be read at all, give ConfigError problems."""
+    huge = "9" * 400
+    text = MINIMAL.replace("every: 60s", f"every: {huge}") + (
+        "    filter: {type: and, predicates: [{dimension: routingPriority, range: {gt: "
+        + huge
+        + "}}]}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, env={})
+    assert caught.value.problems == [
+        "queries[0].every: expected a duration such as 15s, 15m or 1h30m, found the integer "
+        "999999999999999999999999999..."
+    ]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(MINIMAL.replace("every: 60s", "every: " + "9" * 5000), env={})
+    assert caught.value.problems == ["invalid YAML: a number has more than 4300 digits"]
+
+
+def test_control_characters_are_invalid_yaml() -> None:
+    """A NUL byte in the text is reported with its offset instead of crashing the parser."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config("genesys: \x00\n", env={})
+    assert caught.value.problems == [
+        "invalid YAML: character #x0000 at offset 9: special characters are not allowed"
+    ]

@@ -1,0 +1,103 @@
+"""The query plan `check-config` prints: the table, the cost and the warnings."""
+
+from __future__ import annotations
+
+import pytest
+
+from poller.config import parse_config
+from poller.plan import format_plan, requests_per_minute
+
+CONFIG = """\
+genesys:
+  region: mypurecloud.ie
+  requests_per_minute: 300
+server:
+  listen: ":9864"
+queries:
+  - name: flows_today
+    type: aggregate
+    every: 60s
+    window: today
+    time_zone: Europe/Dublin
+    group_by: [flowId, flowType]
+    metrics: [nFlow, tFlow, nFlowOutcome, nFlowOutcomeFailed, tFlowOutcome, tFlowExit]
+  - name: flows_hour
+    type: aggregate
+    every: 1h
+    window: 2h
+    delay: 5m
+    metrics: [nFlow]
+  - name: flows_active
+    type: observation
+    every: 15s
+    metrics: [oFlow]
+    filter: {type: or, predicates: [{dimension: mediaType, value: voice}]}
+"""
+
+
+def test_plan_text() -> None:
+    """The plan names the hosts, the listen address, one row per query and the total cost."""
+    config = parse_config(CONFIG, source="config/poller.yaml", env={})
+    assert format_plan(config).splitlines() == [
+        "config/poller.yaml: valid",
+        "Genesys API https://api.mypurecloud.ie (login https://login.mypurecloud.ie), "
+        "budget 300 requests/minute",
+        "Serving metrics on :9864 (all interfaces)",
+        "QUERY         TYPE         EVERY  WINDOW                 GROUP BY          "
+        "METRICS                              REQ/MIN",
+        "flows_today   aggregate    1m     today (Europe/Dublin)  flowId, flowType  "
+        "nFlow, tFlow, nFlowOutcome, +3 more  1.0",
+        "flows_hour    aggregate    1h     last 2h, 5m delay      -                 "
+        "nFlow                                0.017",
+        "flows_active  observation  15s    now                    -                 "
+        "oFlow                                4.0",
+        "Total: 5.0 requests/minute of a budget of 300 (2 %).",
+    ]
+
+
+def test_requests_per_minute_is_sixty_over_every() -> None:
+    """Each query costs 60/every requests per minute; the total is their sum."""
+    config = parse_config(CONFIG, env={})
+    assert requests_per_minute(config) == pytest.approx(1.0 + 1 / 60 + 4.0)
+
+
+def test_over_budget_plan_warns_and_names_the_fix() -> None:
+    """When the queries need more than requests_per_minute, a WARNING line says what to raise."""
+    config = parse_config(
+        CONFIG.replace("requests_per_minute: 300", "requests_per_minute: 4"), env={}
+    )
+    lines = format_plan(config).splitlines()
+    assert lines[-2] == "Total: 5.0 requests/minute of a budget of 4 (125 %)."
+    assert lines[-1] == (
+        "WARNING: the queries need 5.0 requests/minute, more than the budget of 4; polls will be "
+        "delayed by the budget. Raise `every` on some queries, or raise "
+        "genesys.requests_per_minute if the OAuth client's rate limit allows it."
+    )
+
+
+def test_plan_within_budget_has_no_warning() -> None:
+    """A plan that fits its budget prints no WARNING line."""
+    assert "WARNING" not in format_plan(parse_config(CONFIG, env={}))
+
+
+def test_plan_lists_config_warnings() -> None:
+    """Each Config.warnings entry (strict_names: false) becomes its own WARNING line."""
+    lenient = CONFIG.replace("  requests_per_minute: 300\n", "  strict_names: false\n").replace(
+        "metrics: [nFlow]\n", "metrics: [nFlowNew]\n"
+    )
+    lines = format_plan(parse_config(lenient, env={})).splitlines()
+    assert lines[-1] == (
+        "WARNING: queries[1].metrics[0]: unknown flow aggregate metric 'nFlowNew' "
+        "(did you mean 'nFlow'?)"
+    )
+
+
+def test_plan_shows_overridden_hosts_and_ipv6_listen() -> None:
+    """Base URLs from the environment and a bracketed IPv6 listen address are shown as used."""
+    text = CONFIG.replace('":9864"', '"[::1]:9100"')
+    env = {"GENESYS_API_BASE_URL": "http://127.0.0.1:9865"}
+    lines = format_plan(parse_config(text, env=env)).splitlines()
+    assert lines[1].startswith(
+        "Genesys API http://127.0.0.1:9865 (login https://login.mypurecloud.ie)"
+    )
+    assert lines[2] == "Serving metrics on [::1]:9100"

@@ -1,0 +1,147 @@
+"""The shared request budget: N per any 60 s, a pause that holds everyone, in arrival order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from poller.budget import RequestBudget
+from tests.fakes import FakeClock, wait_until
+
+
+def budget_on(clock: FakeClock, per_minute: int) -> RequestBudget:
+    return RequestBudget(per_minute, clock=clock.time, sleep=clock.sleep)
+
+
+async def take(
+    budget: RequestBudget, clock: FakeClock, log: list[tuple[int, float]], i: int
+) -> None:
+    await budget.acquire()
+    log.append((i, clock.now))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    per_minute=st.integers(min_value=1, max_value=6),
+    gaps=st.lists(st.floats(min_value=0.0, max_value=90.0), min_size=1, max_size=25),
+)
+def test_never_more_than_n_in_any_60_s_and_no_needless_wait(
+    per_minute: int, gaps: list[float]
+) -> None:
+    """Acquisitions arriving at any pace: at most N in any 60 s, and none later than needed."""
+
+    async def run() -> tuple[list[float], list[float]]:
+        clock = FakeClock()
+        budget = budget_on(clock, per_minute)
+        arrivals, granted = [], []
+        for gap in gaps:
+            clock.advance(gap)
+            arrivals.append(clock.now)
+            await budget.acquire()
+            granted.append(clock.now)
+        return arrivals, granted
+
+    arrivals, granted = asyncio.run(run())
+    for i in range(len(granted) - per_minute):
+        assert granted[i + per_minute] - granted[i] >= 60.0
+    for i, arrived in enumerate(arrivals):
+        earliest = arrived if i < per_minute else max(arrived, granted[i - per_minute] + 60.0)
+        assert granted[i] == pytest.approx(earliest, abs=1e-6)
+
+
+async def test_concurrent_callers_get_n_per_minute_in_arrival_order() -> None:
+    """Ten callers at once with N=3 go 3, 3, 3, 1 a minute apart, in the order they came."""
+    clock = FakeClock()
+    budget = budget_on(clock, 3)
+    start = clock.now
+    log: list[tuple[int, float]] = []
+    await asyncio.gather(*(take(budget, clock, log, i) for i in range(10)))
+    assert [i for i, _ in log] == list(range(10))
+    assert [t - start for _, t in log] == [0, 0, 0, 60, 60, 60, 120, 120, 120, 180]
+
+
+async def test_pause_holds_every_caller_until_it_ends() -> None:
+    """After pause(5), nobody gets through before 5 s have passed, then all go in order."""
+    clock = FakeClock(auto=False)
+    budget = budget_on(clock, 100)
+    start = clock.now
+    log: list[tuple[int, float]] = []
+    budget.pause(5)
+    tasks = [asyncio.create_task(take(budget, clock, log, i)) for i in range(4)]
+    await wait_until(lambda: clock.sleeping == 1, what="the first caller to sleep")
+    await asyncio.sleep(0)
+    clock.advance(4.9)
+    await asyncio.sleep(0)
+    assert log == []
+    assert clock.sleeps == [5.0]
+
+    clock.advance(0.1)
+    await asyncio.gather(*tasks)
+    assert log == [(i, start + 5) for i in range(4)]
+    assert clock.sleeps == [5.0]  # the others were queued behind the first, not sleeping
+
+
+async def test_pause_during_a_wait_extends_it_and_never_shortens_it() -> None:
+    """A longer pause arriving mid-wait holds callers longer; a shorter one changes nothing."""
+    clock = FakeClock(auto=False)
+    budget = budget_on(clock, 100)
+    start = clock.now
+    log: list[tuple[int, float]] = []
+    budget.pause(5)
+    task = asyncio.create_task(take(budget, clock, log, 0))
+    await wait_until(lambda: clock.sleeping == 1, what="the caller to sleep")
+    clock.advance(2)
+    budget.pause(10)  # until start + 12
+    budget.pause(1)  # until start + 3: shorter, ignored
+    assert budget.paused_until == start + 12
+    clock.advance(3)  # start + 5: the first sleep ends, the longer pause is still on
+    await wait_until(lambda: len(clock.sleeps) == 2, what="the caller to sleep again")
+    assert log == []
+    assert clock.sleeps[1] == pytest.approx(7.0)
+    clock.advance(7)
+    await task
+    assert log == [(0, start + 12)]
+
+
+async def test_pause_and_window_wait_take_the_later_of_the_two() -> None:
+    """A full window and a pause together wait for whichever ends last."""
+    clock = FakeClock()
+    budget = budget_on(clock, 1)
+    start = clock.now
+    await budget.acquire()
+    budget.pause(5)
+    assert budget.delay() == 60.0
+    await budget.acquire()
+    assert clock.now == start + 60
+    budget.pause(90)
+    assert budget.delay() == 90.0
+
+
+async def test_waiting_callers_leave_in_arrival_order_across_windows() -> None:
+    """Callers queued behind a full window leave strictly first come, first served."""
+    clock = FakeClock(auto=False)
+    budget = budget_on(clock, 2)
+    start = clock.now
+    log: list[tuple[int, float]] = []
+    tasks = [asyncio.create_task(take(budget, clock, log, i)) for i in range(5)]
+    await wait_until(lambda: clock.sleeping == 1, what="the third caller to wait")
+    assert log == [(0, start), (1, start)]
+    clock.advance(60)
+    await wait_until(lambda: len(log) == 4 and clock.sleeping == 1, what="the next window")
+    clock.advance(60)
+    await asyncio.gather(*tasks)
+    assert log == [(0, start), (1, start), (2, start + 60), (3, start + 60), (4, start + 120)]
+
+
+def test_delay_is_zero_when_there_is_room() -> None:
+    """An idle budget lets a request go at once."""
+    assert budget_on(FakeClock(), 5).delay() == 0.0
+
+
+def test_budget_below_one_request_per_minute_is_refused() -> None:
+    """requests_per_minute must be at least 1."""
+    with pytest.raises(ValueError, match="at least 1"):
+        budget_on(FakeClock(), 0)

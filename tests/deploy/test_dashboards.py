@@ -1,0 +1,140 @@
+"""The Grafana dashboards, read statically: schema-valid, on the provisioned datasource, with
+the panels and variables the issue asks for (test_e2e_prometheus.py runs their queries)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from deploy_support import (
+    DASHBOARDS,
+    DEPLOY,
+    FLOWS_DASHBOARD,
+    GRAFANA_SCHEMA,
+    HEALTH_DASHBOARD,
+    load_dashboard,
+    load_yaml,
+    panels,
+)
+
+FLOWS = FLOWS_DASHBOARD
+HEALTH = HEALTH_DASHBOARD
+
+
+def _datasource_uid() -> str:
+    (datasource,) = load_yaml(
+        DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+    )["datasources"]
+    uid: str = datasource["uid"]
+    return uid
+
+
+def _exprs(dashboard: dict[str, Any]) -> str:
+    return "\n".join(t["expr"] for p in panels(dashboard) for t in p.get("targets", []))
+
+
+def test_both_dashboards_are_shipped() -> None:
+    """The flows and the health dashboards exist, with distinct uids and titles."""
+    assert set(DASHBOARDS) == {FLOWS, HEALTH}
+    loaded = [load_dashboard(p) for p in DASHBOARDS]
+    assert {d["title"] for d in loaded} == {"Genesys Cloud flows", "genesyscloud-poller health"}
+    assert len({d["uid"] for d in loaded}) == 2
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_dashboard_validates_against_the_grafana_schema(path: Path) -> None:
+    """The dashboard JSON validates against Grafana 11.6's strict dashboard schema."""
+    schema = json.loads(GRAFANA_SCHEMA.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}"
+        for e in validator.iter_errors(load_dashboard(path))
+    ]
+    assert errors == []
+
+
+def test_schema_rejects_what_grafana_exports_for_sharing() -> None:
+    """The schema check is strict: `__inputs` and `id: null` fail (so the test above can fail)."""
+    validator = jsonschema.Draft7Validator(json.loads(GRAFANA_SCHEMA.read_text()))
+    exported = {**load_dashboard(FLOWS), "__inputs": [], "id": None}
+    assert len(list(validator.iter_errors(exported))) == 2
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_every_panel_query_and_variable_uses_the_provisioned_datasource(path: Path) -> None:
+    """Panels, their targets and the variables name the provisioned datasource by uid."""
+    dashboard = load_dashboard(path)
+    wanted = {"type": "prometheus", "uid": _datasource_uid()}
+    found = list(panels(dashboard))
+    assert found
+    for panel in found:
+        assert panel["datasource"] == wanted, panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == wanted, panel["title"]
+            assert target["expr"].strip(), panel["title"]
+    for variable in dashboard["templating"]["list"]:
+        assert variable["datasource"] == wanted, variable["name"]
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_panel_ids_are_unique_and_panels_fit_the_grid(path: Path) -> None:
+    """Panel ids are unique and every panel lies within the 24-column grid."""
+    dashboard = load_dashboard(path)
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        pos = panel["gridPos"]
+        assert pos["x"] + pos["w"] <= 24, panel["title"]
+
+
+def test_flows_dashboard_has_the_requested_variables_and_content() -> None:
+    """Variables query, flow type and flow; entries, active, outcomes, failures, durations,
+    milestones."""
+    dashboard = load_dashboard(FLOWS)
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert set(variables) == {"query", "flow_type", "flow"}
+    assert "flow_name" in variables["flow"]["query"]
+    exprs = _exprs(dashboard)
+    for family in (
+        "genesyscloud_flow_entries", "genesyscloud_flow_active", "genesyscloud_flow_outcomes",
+        "genesyscloud_flow_outcomes_failed", "genesyscloud_flow_duration_sum_seconds",
+        "genesyscloud_flow_duration_measurements", "genesyscloud_flow_duration_max_seconds",
+        "genesyscloud_flow_milestones",
+    ):  # fmt: skip
+        assert re.search(rf"\b{family}\b", exprs), family
+    # flow_type narrows the flow variable, which the panels filter on.
+    used = exprs + "\n".join(v["query"] for v in variables.values())
+    for name in variables:
+        assert f"${name}" in used, f"variable {name} is never used"
+
+
+def test_flows_dashboard_names_flows_not_only_ids() -> None:
+    """Every per-flow legend shows the flow name; the active panel joins names in by flow id."""
+    dashboard = load_dashboard(FLOWS)
+    per_flow = [
+        t for p in panels(dashboard) for t in p["targets"] if "{{flow_" in t.get("legendFormat", "")
+    ]
+    assert len(per_flow) >= 8
+    for target in per_flow:
+        assert "{{flow_name}}" in target["legendFormat"], target["expr"]
+    active = [t for t in per_flow if "genesyscloud_flow_active" in t["expr"]]
+    assert active
+    assert all("group_left (flow_name)" in t["expr"] for t in active)
+
+
+def test_health_dashboard_covers_the_poller_self_metrics() -> None:
+    """Query up, freshness, poll duration, API codes, throttling, retries and token expiry."""
+    exprs = _exprs(load_dashboard(HEALTH))
+    for family in (
+        "genesyscloud_poller_query_up", "genesyscloud_poller_query_last_success_timestamp_seconds",
+        "genesyscloud_poller_query_duration_seconds", "genesyscloud_poller_api_requests_total",
+        "genesyscloud_poller_api_throttled_total", "genesyscloud_poller_api_retries_total",
+        "genesyscloud_poller_oauth_token_expiry_timestamp_seconds",
+        "genesyscloud_poller_api_request_duration_seconds_bucket",
+    ):  # fmt: skip
+        assert re.search(rf"\b{family}\b", exprs), family

@@ -1,0 +1,319 @@
+"""End to end: the daemon in demo mode, scraped by a real Prometheus that loads the shipped
+rules. Every dashboard query, every recording rule and every alert is run against it.
+
+One module-scoped stack serves all tests here (about 15 s to become useful)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from deploy_support import (
+    DASHBOARDS,
+    FLOWS_DASHBOARD,
+    PROMETHEUS_CONFIG,
+    ROOT,
+    RULES_FILE,
+    Prometheus,
+    alert_rules,
+    free_port,
+    http_get,
+    load_dashboard,
+    load_yaml,
+    panels,
+    recording_rules,
+    require_tool,
+    run,
+    stop_process,
+    substitute_variables,
+    wait_for,
+    wait_for_status,
+)
+
+pytestmark = pytest.mark.e2e
+
+JOB = "genesyscloud-poller"
+TARGET_LABELS = {"job", "instance"}
+
+# Label names of each family per demo query (config/demo.yaml), as documented.
+FLOWS_1H = {"query", "flow_id", "flow_name", "flow_type"}
+OUTCOMES_1H = {"query", "flow_id", "flow_name", "flow_outcome_id", "flow_outcome",
+               "flow_outcome_value"}  # fmt: skip
+MILESTONES_1H = {"query", "flow_id", "flow_name", "flow_milestone_id"}
+TIMERS = ("duration", "disconnect_duration", "exit_duration")
+STATS = ("sum_seconds", "max_seconds", "min_seconds", "measurements")
+EXPECTED_FAMILIES: dict[tuple[str, str], set[str]] = {
+    ("genesyscloud_flow_entries", "flows_1h"): FLOWS_1H,
+    ("genesyscloud_flow_outcomes", "flows_1h"): FLOWS_1H,
+    ("genesyscloud_flow_outcomes_failed", "flows_1h"): FLOWS_1H,
+    **{(f"genesyscloud_flow_{t}_{s}", "flows_1h"): FLOWS_1H for t in TIMERS for s in STATS},
+    ("genesyscloud_flow_outcomes", "outcomes_1h"): OUTCOMES_1H,
+    ("genesyscloud_flow_outcomes_failed", "outcomes_1h"): OUTCOMES_1H,
+    **{(f"genesyscloud_flow_outcome_duration_{s}", "outcomes_1h"): OUTCOMES_1H for s in STATS},
+    ("genesyscloud_flow_milestones", "milestones_1h"): MILESTONES_1H,
+    ("genesyscloud_flow_active", "flows_active"): {"query", "flow_id", "media_type"},
+}
+SELF_METRICS = [
+    "genesyscloud_poller_query_up", "genesyscloud_poller_query_last_success_timestamp_seconds",
+    "genesyscloud_poller_query_duration_seconds", "genesyscloud_poller_query_series",
+    "genesyscloud_poller_query_interval_seconds", "genesyscloud_poller_polls_total",
+    "genesyscloud_poller_poll_failures_total", "genesyscloud_poller_polls_skipped_total",
+    "genesyscloud_poller_api_requests_total",
+    "genesyscloud_poller_api_request_duration_seconds_bucket",
+    "genesyscloud_poller_oauth_token_refreshes_total",
+    "genesyscloud_poller_oauth_token_expiry_timestamp_seconds",
+    "genesyscloud_poller_build_info", "genesyscloud_poller_config_last_reload_successful",
+    "genesyscloud_poller_config_last_reload_success_timestamp_seconds",
+    "process_start_time_seconds", "process_resident_memory_bytes",
+]  # fmt: skip
+DEMO_QUERIES = {"flows_1h", "outcomes_1h", "milestones_1h", "flows_active"}
+
+# rate() over 1m needs two scrapes; the first sample lands about 5 s after Prometheus starts.
+DATA_TIMEOUT = 30.0
+
+
+@dataclass
+class Stack:
+    prometheus: Prometheus
+    poller_url: str
+    poller_log: Path
+
+
+def _prometheus_config(poller: str) -> dict[str, Any]:
+    """The shipped prometheus.yml, scraping and evaluating every second, aimed at the test
+    poller, with the shipped rules file by absolute path."""
+    config: dict[str, Any] = load_yaml(PROMETHEUS_CONFIG)
+    config["global"]["scrape_interval"] = "1s"
+    config["global"]["evaluation_interval"] = "1s"
+    config["rule_files"] = [str(RULES_FILE)]
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == JOB
+    job["static_configs"] = [{"targets": [poller]}]
+    return config
+
+
+def _died(proc: subprocess.Popen[Any], log: Path) -> str | None:
+    if proc.poll() is None:
+        return None
+    return f"exited with {proc.returncode}: {log.read_text()[-2000:]}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The demo daemon and a Prometheus scraping it, both stopped at the end of the module."""
+    prometheus_bin = require_tool("prometheus")
+    tmp = tmp_path_factory.mktemp("e2e")
+    web, sim, prom = free_port(), free_port(), free_port()
+    poller_log, prom_log = tmp / "poller.log", tmp / "prometheus.log"
+    procs: list[subprocess.Popen[Any]] = []
+    try:
+        with poller_log.open("w") as out:
+            poller = subprocess.Popen(
+                [sys.executable, "-m", "poller", "demo",
+                 "--web.listen-address", f"127.0.0.1:{web}",
+                 "--simulator.listen-address", f"127.0.0.1:{sim}"],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        procs.append(poller)
+        poller_url = f"http://127.0.0.1:{web}"
+
+        # Started together: Prometheus retries the scrape until the poller listens.
+        config = tmp / "prometheus.yml"
+        config.write_text(yaml.safe_dump(_prometheus_config(f"127.0.0.1:{web}")))
+        with prom_log.open("w") as out:
+            prometheus = subprocess.Popen(
+                [prometheus_bin, f"--config.file={config}",
+                 f"--storage.tsdb.path={tmp / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{prom}"],
+                cwd=tmp, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        procs.append(prometheus)
+        prom_url = f"http://127.0.0.1:{prom}"
+        wait_for_status(
+            f"{poller_url}/readyz", 200, timeout=30, alive=lambda: _died(poller, poller_log)
+        )
+        wait_for_status(
+            f"{prom_url}/-/ready", 200, timeout=30, alive=lambda: _died(prometheus, prom_log)
+        )
+        api = Prometheus(prom_url)
+        api.wait_vector(f'up{{job="{JOB}"}} == 1', timeout=DATA_TIMEOUT)
+        yield Stack(api, poller_url, poller_log)
+    finally:
+        for proc in reversed(procs):
+            stop_process(proc)
+
+
+def _finite(result: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in result if math.isfinite(float(s["value"][1]))]
+
+
+def _wait_finite(prom: Prometheus, expr: str) -> list[dict[str, Any]]:
+    return wait_for(
+        lambda: _finite(prom.vector(expr)) or None,
+        timeout=DATA_TIMEOUT,
+        what=f"finite samples from {expr!r}",
+    )
+
+
+# ------------------------------------------------------------------ scraping and series
+
+
+def test_prometheus_scrapes_the_poller(stack: Stack) -> None:
+    """The poller target is up in Prometheus, scraped without errors."""
+    targets = stack.prometheus.api("targets")["data"]["activeTargets"]
+    (target,) = [t for t in targets if t["labels"]["job"] == JOB]
+    assert target["health"] == "up", target["lastError"]
+    assert target["lastError"] == ""
+
+
+def test_flow_families_carry_the_documented_labels(stack: Stack) -> None:
+    """Each flow family of each demo query has exactly the documented label names."""
+    series = stack.prometheus.vector(f'{{__name__=~"genesyscloud_flow_.+", job="{JOB}"}}')
+    found: dict[tuple[str, str], set[frozenset[str]]] = {}
+    for sample in series:
+        labels = dict(sample["metric"])
+        key = (labels.pop("__name__"), labels["query"])
+        names = set(labels) - TARGET_LABELS - {"qualifier"}
+        found.setdefault(key, set()).add(frozenset(names))
+    missing = sorted(set(EXPECTED_FAMILIES) - set(found))
+    assert missing == []
+    for key, expected in EXPECTED_FAMILIES.items():
+        assert found[key] == {frozenset(expected)}, key
+    # flow names are real names, not ids, and the active family has none of its own.
+    names = {s["metric"].get("flow_name") for s in series} - {None}
+    assert names
+    assert all(name and name != s["metric"]["flow_id"] for s in series
+               if (name := s["metric"].get("flow_name")))  # fmt: skip
+
+
+def test_poller_self_metrics_are_scraped(stack: Stack) -> None:
+    """The poller's own families reach Prometheus, with one query_up per demo query at 1."""
+    for name in SELF_METRICS:
+        assert stack.prometheus.vector(f'{name}{{job="{JOB}"}}'), name
+    up = stack.prometheus.vector(f'genesyscloud_poller_query_up{{job="{JOB}"}}')
+    assert {s["metric"]["query"]: s["value"][1] for s in up} == dict.fromkeys(DEMO_QUERIES, "1")
+
+
+def test_promtool_check_metrics_accepts_the_poller_output(stack: Stack) -> None:
+    """`promtool check metrics` finds no problem in the daemon's /metrics."""
+    status, body = http_get(f"{stack.poller_url}/metrics")
+    assert status == 200
+    assert b"genesyscloud_flow_entries" in body
+    result = run([require_tool("promtool"), "check", "metrics"], input=body.decode())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------ dashboards
+
+
+def _panel_targets() -> list[Any]:
+    params = []
+    for path in DASHBOARDS:
+        dashboard = load_dashboard(path)
+        names = [v["name"] for v in dashboard["templating"]["list"]]
+        for panel in panels(dashboard):
+            for target in panel["targets"]:
+                expr = substitute_variables(target["expr"], names)
+                ident = f"{path.stem}:{panel['title']}:{target['refId']}"
+                params.append(pytest.param(expr, id=ident))
+    return params
+
+
+def _variable_queries() -> list[Any]:
+    params = []
+    for path in DASHBOARDS:
+        dashboard = load_dashboard(path)
+        names = [v["name"] for v in dashboard["templating"]["list"]]
+        for variable in dashboard["templating"]["list"]:
+            query = variable["query"]
+            assert query.startswith("label_values("), query
+            assert query.endswith(")"), query
+            selector, _, label = query[len("label_values(") : -1].rpartition(",")
+            params.append(
+                pytest.param(
+                    substitute_variables(selector.strip(), names),
+                    label.strip(),
+                    id=f"{path.stem}:{variable['name']}",
+                )
+            )
+    return params
+
+
+@pytest.mark.parametrize("expr", _panel_targets())
+def test_dashboard_panel_query_returns_data(stack: Stack, expr: str) -> None:
+    """Every panel query (variables as `.*`) returns finite samples from the demo."""
+    assert _wait_finite(stack.prometheus, expr)
+
+
+@pytest.mark.parametrize(("selector", "label"), _variable_queries())
+def test_dashboard_variable_lists_values(stack: Stack, selector: str, label: str) -> None:
+    """Every template variable's label_values() query offers at least one value."""
+    values = wait_for(
+        lambda: (
+            stack.prometheus.api(f"label/{label}/values", **{"match[]": selector})["data"] or None
+        ),
+        timeout=DATA_TIMEOUT,
+        what=f"values of {label} in {selector}",
+    )
+    assert all(values)
+
+
+def test_flows_dashboard_offers_flow_names(stack: Stack) -> None:
+    """The flow variable lists the demo's flow names (not ids)."""
+    flows = load_dashboard(FLOWS_DASHBOARD)
+    (flow_var,) = [v for v in flows["templating"]["list"] if v["name"] == "flow"]
+    selector = flow_var["query"][len("label_values(") :].rpartition(",")[0]
+    selector = substitute_variables(selector, ["query", "flow_type", "flow"])
+    values = stack.prometheus.api("label/flow_name/values", **{"match[]": selector})["data"]
+    assert "Main IVR" in values
+
+
+# ------------------------------------------------------------------ rules
+
+
+@pytest.mark.parametrize("rule", recording_rules(), ids=lambda r: r["record"])
+def test_recording_rule_returns_data(stack: Stack, rule: dict[str, Any]) -> None:
+    """Prometheus evaluates each recording rule into finite samples from the demo."""
+    recorded = _wait_finite(stack.prometheus, rule["record"])
+    assert all(s["metric"]["job"] == JOB for s in recorded)
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_alert_expression_evaluates(stack: Stack, rule: dict[str, Any]) -> None:
+    """Each alert expression parses and evaluates against the demo's series."""
+    answer = stack.prometheus.query(rule["expr"])
+    assert answer["status"] == "success", answer.get("error")
+
+
+def _evaluated_rules(stack: Stack) -> list[dict[str, Any]]:
+    """The rules Prometheus reports, once each has been evaluated at least once."""
+
+    def evaluated() -> list[dict[str, Any]] | None:
+        groups = stack.prometheus.api("rules")["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        return rules if rules and all(r["health"] != "unknown" for r in rules) else None
+
+    return wait_for(evaluated, timeout=DATA_TIMEOUT, what="every rule to be evaluated")
+
+
+def test_every_loaded_rule_evaluates_without_error(stack: Stack) -> None:
+    """Prometheus loaded every shipped rule and reports each one healthy after evaluating it."""
+    rules = _evaluated_rules(stack)
+    assert {r["name"] for r in rules} == {
+        r.get("record") or r["alert"] for r in [*recording_rules(), *alert_rules()]
+    }
+    assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
+
+
+def test_healthy_demo_raises_no_poller_alert(stack: Stack) -> None:
+    """A healthy poller trips none of the poller alerts, not even as pending."""
+    _evaluated_rules(stack)
+    active = stack.prometheus.vector('ALERTS{alertname=~"GenesysCloudPoller.*"}')
+    assert [s["metric"] for s in active] == []

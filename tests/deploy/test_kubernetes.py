@@ -1,0 +1,202 @@
+"""deploy/kubernetes: core objects validate strictly, the Prometheus Operator objects are well
+formed and carry the shipped rules, and the pieces agree with each other and with the image."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from deploy_support import (
+    DOCKERFILE,
+    KUBERNETES,
+    ROOT,
+    load_yaml,
+    load_yaml_all,
+    require_tool,
+    rule_groups,
+    run,
+)
+
+CORE_API_VERSIONS = {"v1", "apps/v1"}
+
+
+def _objects() -> dict[str, tuple[Path, dict[str, Any]]]:
+    """kind -> (file, object) for every manifest except the kustomization."""
+    out: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in sorted(KUBERNETES.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in load_yaml_all(path):
+            assert doc["kind"] not in out, f"two {doc['kind']} objects"
+            out[doc["kind"]] = (path, doc)
+    return out
+
+
+def _core_files() -> list[Path]:
+    return sorted(
+        {path for path, obj in _objects().values() if obj["apiVersion"] in CORE_API_VERSIONS}
+    )
+
+
+def _obj(kind: str) -> dict[str, Any]:
+    return _objects()[kind][1]
+
+
+def _container() -> dict[str, Any]:
+    containers: list[dict[str, Any]] = _obj("Deployment")["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def test_all_expected_objects_are_shipped() -> None:
+    """Deployment, Service, ConfigMap, Secret example, ServiceMonitor and PrometheusRule exist."""
+    assert set(_objects()) == {
+        "Deployment", "Service", "ConfigMap", "Secret", "ServiceMonitor", "PrometheusRule",
+    }  # fmt: skip
+
+
+def test_core_manifests_pass_kubernetes_validate_strict() -> None:
+    """kubernetes-validate --strict accepts every core object (unknown fields would fail)."""
+    files = _core_files()
+    assert {p.name for p in files} >= {"deployment.yaml", "service.yaml", "configmap.yaml"}
+    result = run([require_tool("kubernetes-validate"), "--strict", *map(str, files)])
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for path in files:
+        assert f"{path.name} passed" in output, output
+
+
+def test_kubernetes_validate_strict_rejects_an_unknown_field(tmp_path: Path) -> None:
+    """The validator really is strict: a misspelt field fails (so the test above can fail)."""
+    deployment = _obj("Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
+    bad = tmp_path / "deployment.yaml"
+    bad.write_text(yaml.safe_dump(deployment))
+    result = run([require_tool("kubernetes-validate"), "--strict", str(bad)])
+    assert result.returncode != 0
+    assert "readinessProbes" in result.stdout + result.stderr
+
+
+def test_deployment_runs_one_replica_recreated() -> None:
+    """One replica with Recreate: never two pollers spending the API budget at once."""
+    spec = _obj("Deployment")["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+
+
+def test_deployment_is_locked_down() -> None:
+    """Non-root uid 10001, read-only root, no privilege escalation, no capabilities, seccomp."""
+    pod = _obj("Deployment")["spec"]["template"]["spec"]
+    sc = _container()["securityContext"]
+    assert sc["runAsNonRoot"] is True
+    assert sc["runAsUser"] == 10001
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
+    resources = _container()["resources"]
+    assert set(resources) == {"requests", "limits"}
+    assert {"cpu", "memory"} <= set(resources["requests"])
+    assert "memory" in resources["limits"]
+
+
+def test_probes_use_healthz_and_readyz_on_the_metrics_port() -> None:
+    """Liveness asks /healthz, readiness /readyz, both on the named port 9864."""
+    container = _container()
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9864, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+
+
+def test_credentials_come_from_the_secret_as_files() -> None:
+    """GENESYS_*_FILE point at the keys of the mounted Secret; no secret value in the env."""
+    container = _container()
+    pod = _obj("Deployment")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in container["env"]}
+    assert "GENESYS_CLIENT_SECRET" not in env
+    assert "GENESYS_CLIENT_ID" not in env
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    secret = _obj("Secret")
+    assert volumes["credentials"]["secret"]["secretName"] == secret["metadata"]["name"]
+    mount_path = mounts["credentials"]["mountPath"]
+    for var, key in (
+        ("GENESYS_CLIENT_ID_FILE", "client-id"),
+        ("GENESYS_CLIENT_SECRET_FILE", "client-secret"),
+    ):
+        assert env[var]["value"] == f"{mount_path}/{key}"
+        assert key in secret["stringData"]
+    assert "REPLACE" in secret["stringData"]["client-secret"]
+
+
+def test_config_map_is_mounted_where_the_image_looks() -> None:
+    """The ConfigMap's poller.yaml lands at the image's POLLER_CONFIG path."""
+    container = _container()
+    pod = _obj("Deployment")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    config_map = _obj("ConfigMap")
+    assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]
+    path = f"{mounts['config']['mountPath']}/poller.yaml"
+    assert "poller.yaml" in config_map["data"]
+    assert f"POLLER_CONFIG={path}" in DOCKERFILE.read_text()
+
+
+def test_config_map_config_passes_check_config(tmp_path: Path) -> None:
+    """The shipped ConfigMap's config is accepted by `genesyscloud-poller check-config`."""
+    config = tmp_path / "poller.yaml"
+    config.write_text(_obj("ConfigMap")["data"]["poller.yaml"])
+    result = run(
+        [sys.executable, "-m", "poller", "check-config", "--config", str(config)], cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    listen = load_yaml(config)["server"]["listen"]
+    assert listen == "0.0.0.0:9864"
+
+
+def test_service_exposes_the_metrics_port_of_the_pods() -> None:
+    """The Service selects the pods and names its port metrics (9864)."""
+    service = _obj("Service")
+    pod_labels = _obj("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9864, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+
+
+def test_service_monitor_scrapes_the_service() -> None:
+    """The ServiceMonitor selects the Service by label and scrapes its metrics port."""
+    monitor = _obj("ServiceMonitor")
+    service = _obj("Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(monitor) == {"apiVersion", "kind", "metadata", "spec"}
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"]
+    assert endpoint["path"] == "/metrics"
+    assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "scheme"}
+    # The job label is the Service's name; GenesysCloudPollerDown selects on it.
+    assert service["metadata"]["name"] == "genesyscloud-poller"
+
+
+def test_prometheus_rule_carries_exactly_the_shipped_rules() -> None:
+    """The PrometheusRule's groups are identical to deploy/prometheus's rules file."""
+    rule = _obj("PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(rule) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(rule["spec"]) == {"groups"}
+    assert rule["spec"]["groups"] == rule_groups()
+
+
+def test_kustomization_lists_existing_manifests_but_not_the_secret_example() -> None:
+    """kubectl apply -k applies real files, and never the placeholder Secret."""
+    resources = load_yaml(KUBERNETES / "kustomization.yaml")["resources"]
+    assert [r for r in resources if not (KUBERNETES / r).is_file()] == []
+    assert "secret.example.yaml" not in resources
+    expected = {p.name for p, _ in _objects().values()} - {"secret.example.yaml"}
+    assert set(resources) == expected

@@ -1,0 +1,120 @@
+"""The shipped Prometheus config and rules: promtool accepts them, their unit tests pass, and
+every alert is documented and unit-tested both ways."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from deploy_support import (
+    PROMETHEUS_CONFIG,
+    RULES_FILE,
+    RULES_TEST_FILE,
+    SNIPPETS,
+    alert_rules,
+    load_yaml,
+    recording_rules,
+    require_tool,
+    run,
+)
+
+RUNBOOK_PREFIX = "https://github.com/genesyscloud-poller/genesyscloud-poller/blob/main/README.md#"
+
+
+def test_promtool_check_rules_accepts_the_rules_file() -> None:
+    """promtool check rules reports no problem in the shipped rules."""
+    result = run([require_tool("promtool"), "check", "rules", str(RULES_FILE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_promtool_unit_tests_of_the_rules_pass() -> None:
+    """promtool test rules passes the shipped rule unit tests."""
+    result = run(
+        [require_tool("promtool"), "test", "rules", RULES_TEST_FILE.name],
+        cwd=RULES_TEST_FILE.parent,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_promtool_unit_tests_catch_a_broken_rule(tmp_path: Path) -> None:
+    """The unit tests fail when an alert threshold changes (they pin the rules down)."""
+    for path in (RULES_FILE, RULES_TEST_FILE):
+        shutil.copy(path, tmp_path / path.name)
+    rules = tmp_path / RULES_FILE.name
+    text = rules.read_text()
+    assert "ratio > 0.2" in text
+    rules.write_text(text.replace("ratio > 0.2", "ratio > 0.3"))
+    result = run([require_tool("promtool"), "test", "rules", RULES_TEST_FILE.name], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "GenesysCloudFlowFailedOutcomesHigh" in result.stdout + result.stderr
+
+
+def test_promtool_check_config_accepts_prometheus_yml_with_its_rule_files() -> None:
+    """promtool check config accepts prometheus.yml and finds the rule file it names."""
+    result = run([require_tool("promtool"), "check", "config", str(PROMETHEUS_CONFIG)])
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "1 rule files found" in output
+    assert f"{RULES_FILE.parent.name}/{RULES_FILE.name}" in output
+
+
+def test_prometheus_yml_scrapes_the_poller_job() -> None:
+    """The scrape job is named genesyscloud-poller, which GenesysCloudPollerDown selects on."""
+    config = load_yaml(PROMETHEUS_CONFIG)
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert "genesyscloud-poller" in jobs
+    down = next(r for r in alert_rules() if r["alert"] == "GenesysCloudPollerDown")
+    assert 'job="genesyscloud-poller"' in down["expr"]
+
+
+def test_every_alert_has_summary_description_severity_and_runbook() -> None:
+    """Each alert carries summary, description, severity and a runbook URL to its README anchor."""
+    alerts = alert_rules()
+    assert len(alerts) >= 6
+    for rule in alerts:
+        name = rule["alert"]
+        annotations = rule.get("annotations", {})
+        assert annotations.get("summary"), name
+        assert annotations.get("description"), name
+        assert rule.get("labels", {}).get("severity") in ("critical", "warning", "info"), name
+        assert annotations.get("runbook_url") == RUNBOOK_PREFIX + name.lower(), name
+
+
+def test_every_alert_has_a_runbook_section() -> None:
+    """The runbook text has a heading per alert, so each runbook_url anchor resolves."""
+    headings = set(re.findall(r"^### (\S+)\s*$", SNIPPETS.read_text(), flags=re.MULTILINE))
+    missing = [r["alert"] for r in alert_rules() if r["alert"] not in headings]
+    assert not missing, f"no '### <alert>' runbook heading in {SNIPPETS.name} for {missing}"
+
+
+def _unit_tests() -> list[dict[str, Any]]:
+    tests: list[dict[str, Any]] = load_yaml(RULES_TEST_FILE)["tests"]
+    return tests
+
+
+def test_every_alert_is_unit_tested_firing_and_not_firing() -> None:
+    """Each alert has a promtool case where it fires and one where it stays silent."""
+    firing: set[str] = set()
+    silent: set[str] = set()
+    for case in _unit_tests():
+        for check in case.get("alert_rule_test", []):
+            (firing if check.get("exp_alerts") else silent).add(check["alertname"])
+    names = {r["alert"] for r in alert_rules()}
+    assert names - firing == set(), "alerts never tested firing"
+    assert names - silent == set(), "alerts never tested silent"
+
+
+def test_every_recording_rule_is_unit_tested() -> None:
+    """Each recording rule's output is asserted on in a promtool expression test."""
+    asserted = {
+        check["expr"].strip()
+        for case in _unit_tests()
+        for check in case.get("promql_expr_test", [])
+        if check.get("exp_samples")
+    }
+    missing = [r["record"] for r in recording_rules() if r["record"] not in asserted]
+    assert not missing

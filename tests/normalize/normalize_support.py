@@ -1,0 +1,71 @@
+"""Helpers shared by the normalizer, renderer and store tests: golden cases, rendering, promtool."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from poller.normalize import normalize
+from poller.store import SnapshotStore
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+PROMTOOL_HINT = (
+    "promtool is not installed: install the Debian package prometheus "
+    "(apt-get install -y --no-install-recommends prometheus)"
+)
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    name: str
+    kind: str
+    query: str
+    response: object
+    expected_path: Path
+
+
+def golden_cases() -> list[GoldenCase]:
+    cases = []
+    for case_dir in sorted(p for p in GOLDEN_DIR.iterdir() if p.is_dir()):
+        meta = json.loads((case_dir / "query.json").read_text(encoding="utf-8"))
+        response = json.loads((case_dir / "response.json").read_text(encoding="utf-8"))
+        cases.append(
+            GoldenCase(
+                case_dir.name, meta["kind"], meta["query"], response, case_dir / "expected.prom"
+            )
+        )
+    return cases
+
+
+def exposition(kind: str, query: str, response: object, now: float = 0.0) -> bytes:
+    """What /metrics would serve after one successful poll of `query`."""
+    store = SnapshotStore()
+    store.publish(query, normalize(kind, query, response), now)
+    return store.body()
+
+
+def samples(body: bytes) -> list[tuple[str, dict[str, str], float]]:
+    """(name, labels, value) of every sample, through prometheus-client's own parser."""
+    return [
+        (s.name, dict(s.labels), s.value)
+        for family in text_string_to_metric_families(body.decode("utf-8"))
+        for s in family.samples
+    ]
+
+
+def find_promtool(env: Mapping[str, str] | None = None, program: str = "promtool") -> str:
+    """promtool's path; fails under CI (where it must be installed), skips elsewhere."""
+    env = os.environ if env is None else env
+    path = shutil.which(program)
+    if path is None:
+        if env.get("CI"):
+            pytest.fail(PROMTOOL_HINT)
+        pytest.skip(PROMTOOL_HINT)
+    return path

@@ -1,0 +1,262 @@
+"""The snapshot store: whole-query swaps, 24 h zero-fill of vanished counts, one header per
+family, and cached plain and gzip bodies. Time is passed in as `now`, so nothing waits."""
+
+from __future__ import annotations
+
+import gzip
+
+from normalize_support import samples
+
+from poller.normalize import normalize
+from poller.store import ZERO_FILL_SECONDS, SnapshotStore
+
+DAY = 24 * 3600.0
+
+
+def flows(**counts: int) -> dict[str, object]:
+    """An aggregate response with nFlow counts per flow id."""
+    return {
+        "results": [
+            {
+                "group": {"flowId": flow},
+                "data": [{"metrics": [{"metric": "nFlow", "stats": {"count": n}}]}],
+            }
+            for flow, n in counts.items()
+        ]
+    }
+
+
+def timed(flow: str, **stats: float) -> dict[str, object]:
+    """An aggregate response with one tFlow entry (stats in milliseconds)."""
+    return {
+        "results": [
+            {
+                "group": {"flowId": flow},
+                "data": [{"metrics": [{"metric": "tFlow", "stats": stats}]}],
+            }
+        ]
+    }
+
+
+def publish(
+    store: SnapshotStore, query: str, response: object, now: float, kind: str = "aggregate"
+) -> int:
+    return store.publish(query, normalize(kind, query, response), now)
+
+
+def series(store: SnapshotStore) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+    """Every exported sample as (short family, sorted labels, value)."""
+    return {
+        (name.removeprefix("genesyscloud_flow_"), tuple(sorted(labels.items())), value)
+        for name, labels, value in samples(store.body())
+    }
+
+
+def lbl(query: str, flow: str) -> tuple[tuple[str, str], ...]:
+    return (("flow_id", flow), ("query", query))
+
+
+def test_second_publish_replaces_the_first() -> None:
+    """A publish swaps in the new values; a vanished count is the only leftover, held at 0."""
+    store = SnapshotStore()
+    publish(store, "q", flows(a=1, b=2), now=0)
+    publish(store, "q", flows(a=5, c=7), now=60)
+    assert series(store) == {
+        ("entries", lbl("q", "a"), 5),
+        ("entries", lbl("q", "b"), 0),
+        ("entries", lbl("q", "c"), 7),
+    }
+
+
+def test_vanished_count_is_zero_for_24h_then_dropped() -> None:
+    """A count missing from later polls reads 0 until 24 h after it was last seen, then goes."""
+    store = SnapshotStore()
+    publish(store, "q", flows(a=3, b=1), now=0)
+    publish(store, "q", flows(b=1), now=600)
+    assert ("entries", lbl("q", "a"), 0) in series(store)
+    publish(store, "q", flows(b=1), now=DAY - 1)
+    assert ("entries", lbl("q", "a"), 0) in series(store)
+    publish(store, "q", flows(b=1), now=DAY + 1)
+    assert series(store) == {("entries", lbl("q", "b"), 1)}
+
+
+def test_zero_fill_counts_from_last_sighting() -> None:
+    """A series seen again restarts its 24 h; it is held from its latest sighting."""
+    store = SnapshotStore()
+    publish(store, "q", flows(a=3), now=0)
+    publish(store, "q", flows(), now=100)
+    publish(store, "q", flows(a=4), now=50_000)
+    assert series(store) == {("entries", lbl("q", "a"), 4)}
+    publish(store, "q", flows(), now=50_000 + DAY - 1)
+    assert series(store) == {("entries", lbl("q", "a"), 0)}
+    publish(store, "q", flows(), now=50_000 + DAY + 1)
+    assert series(store) == set()
+
+
+def test_max_and_min_drop_at_once_sum_and_count_are_held() -> None:
+    """When a timer vanishes, its sum and measurements read 0 while max and min disappear."""
+    store = SnapshotStore()
+    publish(store, "q", timed("a", sum=3000, max=2000, min=1000, count=2), now=0)
+    assert series(store) == {
+        ("duration_sum_seconds", lbl("q", "a"), 3),
+        ("duration_max_seconds", lbl("q", "a"), 2),
+        ("duration_min_seconds", lbl("q", "a"), 1),
+        ("duration_measurements", lbl("q", "a"), 2),
+    }
+    publish(store, "q", {"results": []}, now=60)
+    assert series(store) == {
+        ("duration_sum_seconds", lbl("q", "a"), 0),
+        ("duration_measurements", lbl("q", "a"), 0),
+    }
+
+
+def test_every_count_like_family_is_held() -> None:
+    """Entries, outcomes, failed outcomes, milestones, occurrences and active are all held at 0."""
+    metrics = ["nFlow", "nFlowOutcome", "nFlowOutcomeFailed", "nFlowMilestone", "oFlowMilestone"]
+    response = {
+        "results": [
+            {
+                "group": {"flowId": "a"},
+                "data": [{"metrics": [{"metric": m, "stats": {"count": 1}} for m in metrics]}],
+            }
+        ]
+    }
+    active = {
+        "results": [
+            {"group": {"flowId": "a"}, "data": [{"metric": "oFlow", "stats": {"count": 4}}]}
+        ]
+    }
+    store = SnapshotStore()
+    publish(store, "agg", response, now=0)
+    publish(store, "obs", active, now=0, kind="observation")
+    publish(store, "agg", {}, now=60)
+    publish(store, "obs", {}, now=60, kind="observation")
+    assert series(store) == {
+        (family, lbl(query, "a"), 0)
+        for query, family in [
+            ("agg", "entries"),
+            ("agg", "outcomes"),
+            ("agg", "outcomes_failed"),
+            ("agg", "milestones"),
+            ("agg", "milestone_occurrences"),
+            ("obs", "active"),
+        ]
+    }
+
+
+def test_zero_fill_window_is_configurable() -> None:
+    """The hold time comes from the constructor (24 h by default)."""
+    assert ZERO_FILL_SECONDS == DAY
+    store = SnapshotStore(zero_fill_seconds=30)
+    publish(store, "q", flows(a=1), now=0)
+    publish(store, "q", flows(), now=29)
+    assert series(store) == {("entries", lbl("q", "a"), 0)}
+    publish(store, "q", flows(), now=31)
+    assert series(store) == set()
+
+
+def test_publishing_one_query_leaves_others_alone() -> None:
+    """A publish for one query neither changes nor zero-fills another query's series."""
+    store = SnapshotStore()
+    publish(store, "one", flows(a=1), now=0)
+    publish(store, "two", flows(b=2), now=0)
+    publish(store, "two", flows(c=3), now=60)
+    assert series(store) == {
+        ("entries", lbl("one", "a"), 1),
+        ("entries", lbl("two", "b"), 0),
+        ("entries", lbl("two", "c"), 3),
+    }
+
+
+def test_shared_family_gets_one_header() -> None:
+    """Two queries exporting the same family share a single HELP and TYPE line."""
+    store = SnapshotStore()
+    publish(store, "one", flows(a=1), now=0)
+    publish(store, "two", flows(b=2), now=0)
+    text = store.body().decode()
+    lines = text.splitlines()
+    assert [line.split(" ", 3)[:3] for line in lines if line.startswith("#")] == [
+        ["#", "HELP", "genesyscloud_flow_entries"],
+        ["#", "TYPE", "genesyscloud_flow_entries"],
+    ]
+    assert lines[2:] == [
+        'genesyscloud_flow_entries{query="one",flow_id="a"} 1',
+        'genesyscloud_flow_entries{query="two",flow_id="b"} 2',
+    ]
+
+
+def test_drop_removes_only_that_query() -> None:
+    """drop() removes a query's series (held zeros included) and keeps the others."""
+    store = SnapshotStore()
+    publish(store, "one", flows(a=1, x=1), now=0)
+    publish(store, "one", flows(a=1), now=1)
+    publish(store, "two", flows(b=2), now=0)
+    store.drop("one")
+    assert not store.has("one")
+    assert store.has("two")
+    assert series(store) == {("entries", lbl("two", "b"), 2)}
+    assert store.series_count("one") == 0
+
+
+def test_drop_forgets_history() -> None:
+    """After drop(), a query starts afresh: nothing it exported before is zero-filled."""
+    store = SnapshotStore()
+    publish(store, "q", flows(a=1), now=0)
+    store.drop("q")
+    publish(store, "q", flows(b=1), now=10)
+    assert series(store) == {("entries", lbl("q", "b"), 1)}
+
+
+def test_series_count_includes_held_zeros() -> None:
+    """publish() and series_count() count live and held series; an unknown query has 0."""
+    store = SnapshotStore()
+    assert publish(store, "q", timed("a", sum=1, max=1, min=1, count=1), now=0) == 4
+    assert publish(store, "q", flows(b=1, c=2), now=1) == 4  # 2 entries + sum + measurements
+    assert store.series_count("q") == 4
+    assert store.series_count("other") == 0
+    assert store.value("genesyscloud_flow_entries", (("query", "q"), ("flow_id", "c"))) == 2
+    assert (
+        store.value("genesyscloud_flow_duration_max_seconds", (("query", "q"), ("flow_id", "a")))
+        is None
+    )
+
+
+def test_empty_store_serves_empty_bodies() -> None:
+    """Before any publish the body is empty and the gzip body decompresses to it."""
+    store = SnapshotStore()
+    assert store.body() == b""
+    assert gzip.decompress(store.gzipped()) == b""
+
+
+def test_body_and_gzip_are_cached_until_a_change() -> None:
+    """Repeated scrapes get the same cached bytes; a publish or drop renders afresh."""
+    store = SnapshotStore()
+    publish(store, "q", flows(a=1), now=0)
+    body, packed = store.body(), store.gzipped()
+    assert store.body() is body
+    assert store.gzipped() is packed
+    assert gzip.decompress(packed) == body
+
+    publish(store, "q", flows(a=2), now=1)
+    assert store.body() != body
+    assert gzip.decompress(store.gzipped()) == store.body()
+    assert b'flow_id="a"} 2\n' in store.body()
+
+    publish(store, "r", flows(b=1), now=1)
+    before = store.body()
+    store.drop("r")
+    assert store.body() != before
+    assert gzip.decompress(store.gzipped()) == store.body()
+    assert b'query="r"' not in store.body()
+
+
+def test_version_moves_on_every_change() -> None:
+    """version rises on publish and on dropping a known query, not on dropping an unknown one."""
+    store = SnapshotStore()
+    v0 = store.version
+    publish(store, "q", flows(a=1), now=0)
+    v1 = store.version
+    store.drop("nope")
+    assert store.version == v1 > v0
+    store.drop("q")
+    assert store.version > v1

@@ -1,0 +1,118 @@
+"""The HTTP side: /metrics (plain and gzip), /healthz, /readyz, landing page, bad requests."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from poller.normalize import normalize_aggregate
+from poller.selfmetrics import SelfMetrics
+from poller.server import ServerState, build_app
+from poller.store import SnapshotStore
+
+RESPONSE = {"results": [{"group": {"flowId": "f1", "flowName": 'Main "IVR"'}, "data": [{
+    "metrics": [{"metric": "nFlow", "stats": {"count": 3}}]}]}]}  # fmt: skip
+
+
+class Ready:
+    def __init__(self) -> None:
+        self.waiting: dict[str, str] = {"flows": "no successful poll yet"}
+
+    def __call__(self) -> tuple[bool, dict[str, str]]:
+        return not self.waiting, dict(self.waiting)
+
+
+@pytest.fixture
+async def served() -> tuple[TestClient, Ready]:
+    store, metrics, ready = SnapshotStore(), SelfMetrics(), Ready()
+    store.publish("flows", normalize_aggregate("flows", RESPONSE), 0.0)
+    metrics.add_query("flows", 60)
+    state = ServerState(store=store, metrics=metrics, readiness=ready, queries=lambda: ["flows"])
+    client = TestClient(TestServer(build_app(state)))
+    await client.start_server()
+    yield client, ready
+    await client.close()
+
+
+async def test_metrics_serves_flow_series_and_self_metrics(
+    served: tuple[TestClient, Ready],
+) -> None:
+    """/metrics is text format 0.0.4 with the flow series and the poller's own metrics."""
+    client, _ = served
+    resp = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    text = await resp.text()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    [sample] = families["genesyscloud_flow_entries"].samples
+    assert sample.labels == {"query": "flows", "flow_id": "f1", "flow_name": 'Main "IVR"'}
+    assert sample.value == 3
+    assert "genesyscloud_poller_query_up" in families
+    assert "genesyscloud_poller_build_info" in families
+    assert "process_resident_memory_bytes" in families
+
+
+async def test_metrics_gzip_matches_plain(served: tuple[TestClient, Ready]) -> None:
+    """A gzip scrape decompresses (as one stream) to the same flow series as a plain scrape."""
+    client, _ = served
+    resp = await client.get("/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+    assert resp.headers["Content-Encoding"] == "gzip"
+    text = gzip.decompress(await resp.read()).decode()
+    assert (
+        'genesyscloud_flow_entries{query="flows",flow_id="f1",flow_name="Main \\"IVR\\""} 3' in text
+    )
+    assert "genesyscloud_poller_query_up" in text
+    list(text_string_to_metric_families(text))
+
+
+async def test_healthz_is_ok(served: tuple[TestClient, Ready]) -> None:
+    """/healthz answers 200 while the process is alive, ready or not."""
+    client, _ = served
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+
+
+async def test_readyz_names_queries_not_ready(served: tuple[TestClient, Ready]) -> None:
+    """/readyz is 503 with a JSON body naming the queries not ready, 200 once all are."""
+    client, ready = served
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    assert await resp.json() == {
+        "status": "not ready",
+        "queries_not_ready": {"flows": "no successful poll yet"},
+    }
+    ready.waiting.clear()
+    resp = await client.get("/readyz")
+    assert resp.status == 200
+    assert (await resp.json())["status"] == "ready"
+
+
+async def test_landing_page_links_endpoints(served: tuple[TestClient, Ready]) -> None:
+    """/ is an HTML page linking /metrics, /readyz and /healthz and naming the queries."""
+    client, _ = served
+    resp = await client.get("/")
+    assert resp.status == 200
+    assert resp.content_type == "text/html"
+    page = await resp.text()
+    for link in ('href="metrics"', 'href="readyz"', 'href="healthz"', "<code>flows</code>"):
+        assert link in page
+
+
+async def test_unknown_path_and_wrong_method(served: tuple[TestClient, Ready]) -> None:
+    """Unknown paths get 404, a wrong method 405, and the server keeps serving."""
+    client, _ = served
+    assert (await client.get("/nope")).status == 404
+    assert (await client.post("/metrics")).status == 405
+    assert (await client.post("/-/reload")).status == 404
+    assert (await client.get("/metrics")).status == 200
+
+
+async def test_huge_header_rejected(served: tuple[TestClient, Ready]) -> None:
+    """A request with an oversized header gets a 4xx, and the server keeps serving."""
+    client, _ = served
+    resp = await client.get("/metrics", headers={"X-Big": "a" * 70000})
+    assert 400 <= resp.status < 500
+    assert (await client.get("/healthz")).status == 200
