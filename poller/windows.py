@@ -35,7 +35,7 @@ def window_bounds(query: QueryConfig, now: float) -> tuple[datetime, datetime]:
     end = datetime.fromtimestamp(now, UTC) - timedelta(seconds=query.delay)
     # Whole milliseconds: the interval format carries no more, and rounding the end down keeps
     # start < end after the start is rounded too.
-    pass
+    end = end.replace(microsecond=end.microsecond // 1000 * 1000)
     if query.window.today:
         start = local_midnight(end, ZoneInfo(query.time_zone))
     else:

@@ -39,29 +39,29 @@ class Checker:
     """Collects problems and warnings for one document, given the line of each place in it."""
 
     def __init__(self, lines: Mapping[Loc, int]) -> None:
-        self.lines = lines
+        self._lines = lines
         self.strict = True
         self.problems: list[str] = []
-        self.problem_lines: list[int | None] = []
+        self._problem_lines: list[int | None] = []
         self.warnings: list[str] = []
 
-    def line_of(self, loc: Loc) -> int | None:
-        while loc not in self.lines:
+    def _line_of(self, loc: Loc) -> int | None:
+        while loc not in self._lines:
             if not loc:
                 return None
             loc = loc[:-1]
-        return self.lines[loc]
+        return self._lines[loc]
 
     def error(
         self, loc: Loc, message: str, *, at: Loc | None = None, line: int | None = None
     ) -> None:
         place = where(loc)
         self.problems.append(f"{place}: {message}" if place else message)
-        self.problem_lines.append(line if line is not None else self.line_of(at or loc))
+        self._problem_lines.append(line if line is not None else self._line_of(at or loc))
 
     def env_error(self, name: str, message: str) -> None:
         self.problems.append(f"{name}: {message}")
-        self.problem_lines.append(None)
+        self._problem_lines.append(None)
 
     def unknown_name(self, loc: Loc, message: str, *, plausible: bool = True) -> None:
         """An unknown catalog name: an error, or a warning under `strict_names: false`."""
@@ -75,7 +75,9 @@ class Checker:
 
     def config_error(self, source: str) -> ConfigError:
         """Every problem found, in file order as an editor shows them (the environment's first)."""
-        found = sorted(zip(self.problem_lines, self.problems, strict=True), key=lambda p: p[0] or 0)
+        found = sorted(
+            zip(self._problem_lines, self.problems, strict=True), key=lambda p: p[0] or 0
+        )
         return ConfigError([p for _, p in found], source, [line for line, _ in found])
 
     def mapping(self, loc: Loc, value: object, hint: str = "") -> Mapping[object, object] | None:

@@ -48,7 +48,7 @@ def check_window(c: Checker, loc: Loc, m: Mapping[object, object]) -> Window | N
         seconds = duration_seconds(raw, _WINDOW_EXAMPLE)
     except InvalidError as exc:
         message = str(exc)
-        # A mistyped word reads better as a window than as a duration: "todya" is not one.
+        # A word here is more likely a misspelt `today` than a duration, so answer as a window.
         if isinstance(raw, str) and not isinstance(exc, TooLongError):
             message = (
                 f"invalid window {quote(raw)}{did_you_mean(raw, ['today'])}; use {_WINDOW_EXAMPLE}"

@@ -22,7 +22,8 @@ outcome metrics also carry `flowOutcomeId`, `flowOutcome` and `flowOutcomeValue`
 So an execution-level metric such as `nFlow` grouped by an outcome dimension comes back in a
 group *without* that key (one group holding all executions), and a filter on an outcome
 dimension matches none of its records (`notExists` matches all of them). Any other catalog
-dimension is absent on every record in the same way.
+dimension is absent on every record in the same way. No dimension is multi-valued here, so
+`flattenMultivaluedDimensions` changes nothing, and neither does `alternateTimeDimension`.
 
 Shapes: groups and buckets without data are omitted, never zero-filled; a response without
 any group is `{}`, and a group of an empty `groupBy` has no `group` key. Count metrics carry

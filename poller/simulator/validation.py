@@ -67,6 +67,12 @@ def _object(value: object, where: str, cls: str, fields: Sequence[str]) -> dict[
     return value
 
 
+def _given(doc: dict[str, object], key: str, default: object) -> object:
+    """An optional field; JSON null counts as left out, as the service's JSON mapper does."""
+    value = doc.get(key)
+    return default if value is None else value
+
+
 def _string(value: object, where: str) -> str:
     if not isinstance(value, str):
         raise _bad(f"Field [{where}] must be a string")
@@ -122,7 +128,7 @@ def validate_aggregate(body: object) -> AggregateQuery:
     if end - start > MAX_SPAN:
         raise _bad(f"Interval [{interval_text}] is longer than the maximum of 7 days")
 
-    zone_name = _string(doc.get("timeZone", "UTC"), f"{cls}.timeZone")
+    zone_name = _string(_given(doc, "timeZone", "UTC"), f"{cls}.timeZone")
     zone = _zone(zone_name, f"{cls}.timeZone")
     granularity = doc.get("granularity")
     bounds: list[int] | None
@@ -148,14 +154,14 @@ def validate_aggregate(body: object) -> AggregateQuery:
         if bounds is None:
             raise _bad(f"Granularity [{text}] does not divide interval [{interval_text}] evenly")
 
-    group_by = _enum_list(doc.get("groupBy", []), f"{cls}.groupBy", catalog.GROUP_BY_DIMENSIONS)
+    group_by = _enum_list(_given(doc, "groupBy", []), f"{cls}.groupBy", catalog.GROUP_BY_DIMENSIONS)
     query_filter = None
     if doc.get("filter") is not None:
         query_filter = _filter(
             doc["filter"], "FlowAggregate", catalog.AGGREGATE_FILTER_DIMENSIONS, nested=True
         )
-    views = _views(doc.get("views", []))
-    flatten = doc.get("flattenMultivaluedDimensions", False)
+    views = _views(_given(doc, "views", []))
+    flatten = _given(doc, "flattenMultivaluedDimensions", False)
     if not isinstance(flatten, bool):
         raise _bad(f"Field [{cls}.flattenMultivaluedDimensions] must be a boolean")
     alternate = doc.get("alternateTimeDimension")
@@ -182,7 +188,7 @@ def validate_observation(body: object) -> ObservationQuery:
     if not metrics:
         raise _bad(f"Field [{cls}.metrics] must not be empty")
     details = _enum_list(
-        doc.get("detailMetrics", []), f"{cls}.detailMetrics", catalog.OBSERVATION_METRICS
+        _given(doc, "detailMetrics", []), f"{cls}.detailMetrics", catalog.OBSERVATION_METRICS
     )
     query_filter = _filter(
         doc["filter"], "FlowObservation", catalog.OBSERVATION_FILTER_DIMENSIONS, nested=True

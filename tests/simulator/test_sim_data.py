@@ -107,8 +107,7 @@ async def test_different_seeds_differ(make_sim: Any):
 
 
 def test_org_is_realistic_and_stable_as_it_grows():
-    """Flows have names, types, media, 2-4 outcomes and 1-4 milestones; growing the org keeps
-    the first flows as they were, and names stay unique."""
+    """Flows are varied and realistic, and growing the org keeps its first flows unchanged."""
     small, big = Org(3, 20), Org(3, 500)
     assert small.flows == big.flows[:20]
     assert small.flows[0].name == "Main IVR"
@@ -392,8 +391,7 @@ async def test_observations_match_the_aggregates(make_sim: Any):
 
 
 async def test_observation_details_and_filter(make_sim: Any):
-    """detailMetrics lists each running execution (started before now, counted by nFlow);
-    the filter keeps only the asked flows; groups carry flowId and mediaType."""
+    """detailMetrics lists each running execution of the filtered flows, each counted by nFlow."""
     sim = await make_sim(flows=4)
     flow = sim.state.org.flows[0]
     reply = await sim.observe(

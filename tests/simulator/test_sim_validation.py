@@ -469,6 +469,18 @@ async def test_valid_bodies_are_accepted(make_sim: Any):
     assert (await sim.aggregate(full)).status == 200
 
 
+async def test_null_optional_fields_count_as_left_out(make_sim: Any):
+    """JSON null in an optional field is the same as leaving the field out."""
+    sim = await make_sim(flows=1)
+    nulls = dict.fromkeys(("granularity", "timeZone", "groupBy", "filter", "views"))
+    plain = await sim.aggregate(VALID_AGGREGATE)
+    with_nulls = await sim.aggregate({**VALID_AGGREGATE, **nulls})
+    assert with_nulls.status == 200
+    assert with_nulls.json == plain.json
+    observed = await sim.observe({**VALID_OBSERVATION, "detailMetrics": None})
+    assert observed.status == 200
+
+
 @pytest.mark.parametrize("path", [AGGREGATE_PATH, OBSERVATION_PATH])
 async def test_body_that_is_not_json(make_sim: Any, path: str):
     """A body that is not JSON is a 400 bad.request with the service's malformed-syntax text."""

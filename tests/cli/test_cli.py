@@ -1,0 +1,234 @@
+"""The command line as a user runs it: subcommands, exit codes, output, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from poller.simulator import Simulator, SimulatorSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = SimulatorSettings(seed=3)
+
+CONFIG = """
+genesys:
+  region: mypurecloud.ie
+  timeout: 5s
+server:
+  listen: "127.0.0.1:0"
+queries:
+  - name: flows_1h
+    type: aggregate
+    every: 1s
+    window: 1h
+    group_by: [flowId, flowName]
+    metrics: [nFlow, tFlow]
+  - name: active
+    type: observation
+    every: 1s
+    metrics: [oFlow]
+    filter: {type: or, predicates: [{dimension: mediaType, value: voice}]}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENESYS_")}
+    env.pop("POLLER_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    sim = Simulator(SETTINGS)
+    await sim.start("127.0.0.1", 0)
+    yield sim
+    await sim.stop()
+
+
+def sim_env(sim: Simulator) -> dict[str, str]:
+    return base_env(
+        GENESYS_API_BASE_URL=sim.base_url,
+        GENESYS_LOGIN_BASE_URL=sim.base_url,
+        GENESYS_CLIENT_ID=SETTINGS.client_id,
+        GENESYS_CLIENT_SECRET=SETTINGS.client_secret,
+    )
+
+
+async def run_cli(*args: str, env: dict[str, str], within: float = 60) -> tuple[int, str, str]:
+    """Runs the CLI without blocking the loop (the simulator lives in this process)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "poller", *args, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), within)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def wait_http(url: str, want: int = 200, within: float = 30.0) -> str:
+    deadline = time.monotonic() + within
+    last = ""
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url) as resp:
+                    last = await resp.text()
+                    if resp.status == want:
+                        return last
+            except aiohttp.ClientError as exc:
+                last = str(exc)
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} did not answer {want} within {within}s: {last[:500]}")
+
+
+async def test_help_lists_every_subcommand() -> None:
+    """--help exits 0 and names run, check-config, once, demo and simulate."""
+    rc, out, _ = await run_cli("--help", env=base_env())
+    assert rc == 0
+    for cmd in ("run", "check-config", "once", "demo", "simulate"):
+        assert cmd in out
+
+
+async def test_check_config_prints_plan(tmp_path: Path) -> None:
+    """check-config on a valid file exits 0 and prints each query with its request cost."""
+    path = tmp_path / "poller.yaml"
+    path.write_text(CONFIG)
+    rc, out, _ = await run_cli("check-config", "--config", str(path), env=base_env())
+    assert rc == 0, out
+    assert f"{path}: valid" in out
+    assert "flows_1h" in out
+    assert "active" in out
+    assert "Total: 120.0 requests/minute of a budget of 300" in out
+
+
+async def test_check_config_uses_poller_config_env(tmp_path: Path) -> None:
+    """Without --config, check-config reads the file named by $POLLER_CONFIG."""
+    path = tmp_path / "from-env.yaml"
+    path.write_text(CONFIG)
+    rc, out, _ = await run_cli("check-config", env=base_env(POLLER_CONFIG=str(path)))
+    assert rc == 0
+    assert f"{path}: valid" in out
+
+
+async def test_check_config_reports_exact_problem(tmp_path: Path) -> None:
+    """An invalid file exits 1 and stderr names the file, line, place and fix."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(CONFIG.replace("metrics: [nFlow, tFlow]", "metrics: [nFlows, tFlow]"))
+    rc, out, err = await run_cli("check-config", "--config", str(path), env=base_env())
+    assert rc == 1
+    assert out == ""
+    assert (
+        f"{path}:13: queries[0].metrics[0]: unknown flow aggregate metric 'nFlows' "
+        "(did you mean 'nFlow'?)"
+    ) in err
+
+
+async def test_run_without_credentials_fails_clearly(tmp_path: Path) -> None:
+    """run without GENESYS_CLIENT_ID/SECRET exits 1 and names the variables to set."""
+    path = tmp_path / "poller.yaml"
+    path.write_text(CONFIG)
+    rc, _, err = await run_cli("run", "--config", str(path), env=base_env())
+    assert rc == 1
+    assert "GENESYS_CLIENT_ID" in err
+    assert "GENESYS_CLIENT_SECRET" in err
+
+
+async def test_once_prints_metrics(simulator: Simulator, tmp_path: Path) -> None:
+    """once runs every query, prints the exposition text and exits 0."""
+    path = tmp_path / "poller.yaml"
+    path.write_text(CONFIG)
+    rc, out, err = await run_cli("once", "--config", str(path), env=sim_env(simulator))
+    assert rc == 0, err
+    assert "# TYPE genesyscloud_flow_entries gauge" in out
+    assert 'genesyscloud_flow_entries{query="flows_1h",flow_id="' in out
+    assert 'genesyscloud_flow_active{query="active",flow_id="' in out
+    assert SETTINGS.client_secret not in out + err
+
+
+async def test_once_exits_nonzero_when_a_query_fails(simulator: Simulator, tmp_path: Path) -> None:
+    """once exits 1 and names the failed query when the API refuses it (403)."""
+    simulator.set_faults("forbidden=observations")
+    path = tmp_path / "poller.yaml"
+    path.write_text(CONFIG)
+    rc, out, err = await run_cli(
+        "once", "--config", str(path), "--log.format", "json", env=sim_env(simulator)
+    )
+    assert rc == 1
+    assert "queries failed: active" in err
+    assert "analytics:flowObservation:view" in out  # the poll_failing event names the permission
+    assert 'query="flows_1h"' in out
+
+
+async def test_run_serves_and_stops_on_sigterm(simulator: Simulator, tmp_path: Path) -> None:
+    """run serves /metrics and /readyz; SIGTERM makes it exit 0 within 5 s."""
+    path = tmp_path / "poller.yaml"
+    path.write_text(CONFIG)
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "poller", "run", "--config", str(path),
+        "--web.listen-address", f"127.0.0.1:{port}", env=sim_env(simulator), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/readyz")
+        text = await wait_http(f"http://127.0.0.1:{port}/metrics")
+        assert 'genesyscloud_poller_query_up{query="flows_1h"} 1.0' in text
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = await asyncio.wait_for(proc.wait(), 10)
+        assert rc == 0
+        assert time.monotonic() - started < 5
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    out = (await proc.stdout.read()).decode() if proc.stdout else ""
+    assert '"event": "stopped"' in out
+    assert SETTINGS.client_secret not in out
+
+
+async def test_demo_serves_flow_metrics() -> None:
+    """demo starts the simulator and the daemon; /metrics soon has flow series with flow labels."""
+    port, sim_port = free_port(), free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "poller", "demo", "--web.listen-address", f"127.0.0.1:{port}",
+        "--simulator.listen-address", f"127.0.0.1:{sim_port}", env=base_env(), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/readyz")
+        text = await wait_http(f"http://127.0.0.1:{port}/metrics")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = await asyncio.wait_for(proc.wait(), 10)
+    assert rc == 0
+    from prometheus_client.parser import text_string_to_metric_families
+
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in ("genesyscloud_flow_entries", "genesyscloud_flow_duration_sum_seconds",
+                 "genesyscloud_flow_active"):  # fmt: skip
+        samples = fams[name].samples
+        assert samples, name
+        for s in samples:
+            assert s.labels["flow_id"]
+            assert s.value >= 0
+    assert all(s.labels["flow_name"] for s in fams["genesyscloud_flow_entries"].samples)
+    assert sum(s.value for s in fams["genesyscloud_flow_entries"].samples) > 0
+    out = (await proc.stdout.read()).decode() if proc.stdout else ""
+    assert f"metrics:   http://127.0.0.1:{port}/metrics" in out
