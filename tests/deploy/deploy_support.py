@@ -31,7 +31,6 @@ GRAFANA_SCHEMA = ROOT.parent / "shared" / "grafana" / "dashboard-v11.6.jsonschem
 KUBERNETES = DEPLOY / "kubernetes"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-SNIPPETS = DEPLOY / "README-snippets.md"
 
 APT_HINT = "apt-get install -y --no-install-recommends {pkg}"
 TOOLS: dict[str, str] = {

@@ -83,7 +83,6 @@ DATA_TIMEOUT = 30.0
 class Stack:
     prometheus: Prometheus
     poller_url: str
-    poller_log: Path
 
 
 def _prometheus_config(poller: str) -> dict[str, Any]:
@@ -143,8 +142,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             f"{prom_url}/-/ready", 200, timeout=30, alive=lambda: _died(prometheus, prom_log)
         )
         api = Prometheus(prom_url)
-        api.wait_vector(f'up{{job="{JOB}"}} == 1', timeout=DATA_TIMEOUT)
-        yield Stack(api, poller_url, poller_log)
+        # A scrape taken after every query has succeeded (Prometheus may have scraped the
+        # poller before it was ready).
+        api.wait_vector(
+            f'count(genesyscloud_poller_query_up{{job="{JOB}"}} == 1) == {len(DEMO_QUERIES)}',
+            timeout=DATA_TIMEOUT,
+        )
+        yield Stack(api, poller_url)
     finally:
         for proc in reversed(procs):
             stop_process(proc)

@@ -1,0 +1,6 @@
+"""stub"""
+from tests.bench.common import Section
+
+
+async def run(section: Section) -> None:
+    pass

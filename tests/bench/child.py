@@ -1,0 +1,334 @@
+"""The processes benchmarks start, so the code under test never shares the measuring client's
+event loop or time slice: `python -m tests.bench.child KIND [options]`.
+
+Servers print `READY <port> [<control port>]` once listening and run until terminated:
+  poller   the real app (poller.server.build_app) over a store filled by normalize + publish
+  naive    the same series in prometheus-client Gauges, served by make_aiohttp_handler
+  floor    an aiohttp handler returning the poller's exact bytes from memory
+  genesys  a fake Genesys Cloud answering every aggregate query with the data file, the first
+           group's marker set to the request's sequence number; /bench/sent says when each
+           answer's last byte was handed to the kernel
+  daemon   the real Daemon (schedule off) against --api, plus a control server: POST /poll runs
+           one poll, GET /lag returns the event loop's lateness since the last GET /lag
+Jobs print `RESULT <json>` and exit:
+  normalize  per-stage timings of normalize -> prepare -> commit -> refresh, repeated
+  memory     RSS of a daemon before and after it holds the data, and over repeated publishes
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import gzip
+import itertools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Gauge
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from poller.catalog import AGGREGATE_PATH, TOKEN_PATH
+from poller.config import parse_config
+from poller.daemon import Clocks, Daemon, serve
+from poller.model import Credentials, Secret
+from poller.normalize import Snapshot, normalize
+from poller.selfmetrics import SelfMetrics
+from poller.server import ServerState, build_app
+from poller.store import SnapshotStore
+from tests.bench.common import median, percentile, quiet_logs, rss_bytes
+from tests.bench.data import KIND, MARKER_PLACEHOLDER, QUERY, query_yaml
+
+TICK = 0.005  # the loop-lag ticker's period
+
+
+def _load(path: str) -> object:
+    return json.loads(Path(path).read_bytes())
+
+
+def _snapshot(path: str) -> Snapshot:
+    return normalize(KIND, QUERY, _load(path))
+
+
+def _self_metrics() -> SelfMetrics:
+    metrics = SelfMetrics()
+    metrics.add_query(QUERY, 3600.0)
+    return metrics
+
+
+def _filled_store(path: str) -> SnapshotStore:
+    store = SnapshotStore()
+    store.publish(QUERY, _snapshot(path), time.time())
+    return store
+
+
+def poller_app(path: str) -> web.Application:
+    state = ServerState(
+        store=_filled_store(path),
+        metrics=_self_metrics(),
+        readiness=lambda: (True, {}),
+        queries=lambda: [QUERY],
+    )
+    state.store.body()
+    state.store.gzipped()
+    return build_app(state)
+
+
+def naive_app(path: str) -> web.Application:
+    snapshot = _snapshot(path)
+    registry = CollectorRegistry(auto_describe=False)
+    for name, series in snapshot.values.items():
+        label_names = [k for k, _ in next(iter(series))]
+        gauge = Gauge(name, snapshot.families[name].help, label_names, registry=registry)
+        for labels, value in series.items():
+            gauge.labels(*(v for _, v in labels)).set(value)
+    app = web.Application()
+    app.router.add_get("/metrics", make_aiohttp_handler(registry))
+    return app
+
+
+def floor_app(path: str) -> web.Application:
+    store = _filled_store(path)
+    own = _self_metrics().render()
+    plain = store.body() + own
+    packed = store.gzipped() + gzip.compress(own, compresslevel=1, mtime=0)
+    headers = {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4, "Vary": "Accept-Encoding"}
+
+    async def handler(request: web.Request) -> web.Response:
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            return web.Response(body=packed, headers={**headers, "Content-Encoding": "gzip"})
+        return web.Response(body=plain, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/metrics", handler)
+    return app
+
+
+def genesys_app(path: str) -> web.Application:
+    template = Path(path).read_bytes()
+    placeholder = b'"max":%d' % (MARKER_PLACEHOLDER * 1000)
+    if template.count(placeholder) != 1:
+        raise SystemExit(f"{path} has no unique marker placeholder")
+    sequence = itertools.count(1)
+    sent: list[tuple[int, float]] = []
+
+    async def token(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {"access_token": "bench-token-0000", "token_type": "bearer", "expires_in": 86399}
+        )
+
+    async def aggregates(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        marker = next(sequence)
+        body = template.replace(placeholder, b'"max":%d' % (marker * 1000))
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body)
+        await response.write_eof()
+        transport = request.transport
+        # write_eof returns with up to the low-water mark still buffered: wait it out.
+        while transport is not None and transport.get_write_buffer_size():
+            await asyncio.sleep(0)
+        sent.append((marker, time.monotonic()))
+        return response
+
+    async def get_sent(_request: web.Request) -> web.Response:
+        return web.json_response(sent)
+
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_post(TOKEN_PATH, token)
+    app.router.add_post(AGGREGATE_PATH, aggregates)
+    app.router.add_get("/bench/sent", get_sent)
+    return app
+
+
+class Ticker:
+    """Measures how late the event loop wakes a task that sleeps TICK at a time."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+
+    async def run(self) -> None:
+        while True:
+            begun = time.monotonic()
+            await asyncio.sleep(TICK)
+            self.lags.append(time.monotonic() - begun - TICK)
+
+    def take(self) -> dict[str, float]:
+        lags, self.lags = self.lags, []
+        return {
+            "ticks": len(lags),
+            "max_ms": max(lags, default=0.0) * 1000,
+            "p99_ms": percentile(lags, 99) * 1000 if lags else 0.0,
+        }
+
+
+def daemon_config(api: str) -> Any:
+    text = (
+        "genesys:\n  region: mypurecloud.ie\n  requests_per_minute: 300\n  timeout: 60s\n"
+        'server:\n  listen: "127.0.0.1:0"\nqueries:\n' + query_yaml()
+    )
+    env = {"GENESYS_API_BASE_URL": api, "GENESYS_LOGIN_BASE_URL": api}
+    return parse_config(text, source="bench", env=env)
+
+
+async def run_daemon(api: str) -> None:
+    daemon = Daemon(
+        daemon_config(api),
+        Credentials("bench-client", Secret("bench-secret-0000")),
+        clocks=Clocks(rng=lambda: 0.0),
+    )
+    runner = await serve(daemon, "127.0.0.1", 0, schedule=False)
+    ticker = Ticker()
+    tick_task = asyncio.create_task(ticker.run())
+
+    async def poll(_request: web.Request) -> web.Response:
+        begun = time.monotonic()
+        ok = await daemon.poll(QUERY)
+        return web.json_response({"ok": ok, "seconds": time.monotonic() - begun})
+
+    async def lag(_request: web.Request) -> web.Response:
+        return web.json_response(ticker.take())
+
+    control = web.Application()
+    control.router.add_post("/poll", poll)
+    control.router.add_get("/lag", lag)
+    control_runner = web.AppRunner(control, access_log=None)
+    await control_runner.setup()
+    site = web.TCPSite(control_runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    control_port = control_runner.addresses[0][1]
+    print(f"READY {port} {control_port}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        tick_task.cancel()
+        await daemon.stop()
+        await runner.cleanup()
+        await control_runner.cleanup()
+
+
+async def serve_app(app: web.Application) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    print(f"READY {runner.addresses[0][1]}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+async def normalize_job(path: str, reps: int) -> dict[str, Any]:
+    raw = Path(path).read_bytes()
+    parse = []
+    for _ in range(min(reps, 3)):
+        begun = time.perf_counter()
+        response = json.loads(raw)
+        parse.append(time.perf_counter() - begun)
+    store = SnapshotStore()
+    now = time.time()
+    store.publish(QUERY, normalize(KIND, QUERY, response), now)  # the previous poll's series
+    await store.refresh()
+    stages: dict[str, list[float]] = {
+        k: [] for k in ("normalize", "prepare", "commit", "refresh", "total", "cpu")
+    }
+    for rep in range(reps):
+        gc.collect()
+        cpu = time.process_time()
+        t0 = time.perf_counter()
+        snapshot = normalize(KIND, QUERY, response)
+        t1 = time.perf_counter()
+        prepared = store.prepare(QUERY, snapshot, now + rep + 1)
+        t2 = time.perf_counter()
+        series = store.commit(prepared)
+        t3 = time.perf_counter()
+        await store.refresh()
+        t4 = time.perf_counter()
+        stages["cpu"].append(time.process_time() - cpu)
+        for key, seconds in zip(
+            ("normalize", "prepare", "commit", "refresh", "total"),
+            (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0),
+            strict=True,
+        ):
+            stages[key].append(seconds)
+        del snapshot, prepared
+    return {
+        "series": series,
+        "parse": median(parse),
+        **{k: median(v) for k, v in stages.items()},
+        "runs": stages,
+    }
+
+
+async def memory_job(path: str, cycles: int, checkpoints: list[int]) -> dict[str, Any]:
+    daemon = Daemon(
+        daemon_config("http://127.0.0.1:9"),
+        Credentials("bench-client", Secret("bench-secret-0000")),
+    )
+    store = daemon.store
+    store.body()
+    gc.collect()
+    idle = rss_bytes()
+    response = _load(path)
+    snapshot = normalize(KIND, QUERY, response)
+    series = store.publish(QUERY, snapshot, time.time())
+    await store.refresh()
+    del response
+    gc.collect()
+    held = rss_bytes()
+    at: dict[str, int] = {}
+    for cycle in range(1, cycles + 1):
+        store.publish(QUERY, snapshot, time.time())
+        await store.refresh()
+        if cycle in checkpoints:
+            gc.collect()
+            at[str(cycle)] = rss_bytes()
+    return {"series": series, "idle_rss": idle, "held_rss": held, "cycle_rss": at}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.child")
+    parser.add_argument("kind")
+    parser.add_argument("--data")
+    parser.add_argument("--api")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--cycles", type=int, default=0)
+    parser.add_argument("--checkpoints", default="")
+    parser.add_argument("--cpu", type=int)
+    args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    quiet_logs()
+    kind = args.kind
+    if kind in ("normalize", "memory"):
+        if kind == "normalize":
+            result = asyncio.run(normalize_job(args.data, args.reps))
+        else:
+            points = [int(p) for p in args.checkpoints.split(",") if p]
+            result = asyncio.run(memory_job(args.data, args.cycles, points))
+        print("RESULT " + json.dumps(result), flush=True)
+        return
+    if kind == "daemon":
+        asyncio.run(run_daemon(args.api))
+        return
+    apps = {"poller": poller_app, "naive": naive_app, "floor": floor_app, "genesys": genesys_app}
+    if kind not in apps:
+        sys.exit(f"unknown kind {kind!r}")
+    app = apps[kind](args.data)
+    gc.collect()
+    asyncio.run(serve_app(app))
+
+
+if __name__ == "__main__":
+    main()
