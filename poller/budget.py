@@ -37,6 +37,11 @@ class RequestBudget:
         """Hold every caller for `seconds` from now (a 429's Retry-After)."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
+    def inherit(self, other: RequestBudget) -> None:
+        """Carry over another budget's recent requests and pause (a reload changed the rate)."""
+        self._sent = deque(other._sent)
+        self._paused_until = max(self._paused_until, other._paused_until)
+
     def delay(self) -> float:
         """Seconds until the next request may go (0 if now)."""
         now = self._clock()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -44,6 +45,82 @@ DEFAULT_RETRY_AFTER = 3.0
 MAX_RETRY_AFTER = 180.0
 # Parsing takes ~10 ms per MB; above this size it moves off the event loop.
 PARSE_IN_THREAD_BYTES = 256 * 1024
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace, as the json module defines it
+
+
+def loads_in_pieces(body: bytes) -> object:
+    """json.loads(body), but a top-level object's arrays are decoded an element at a time.
+
+    One json.loads call holds the GIL throughout (~0.1 s for a 10 MB response here), which
+    stalls the event loop even from a worker thread; between elements, other threads get their
+    turn. Whatever this reader does not expect, invalid JSON included, goes to json.loads, so
+    the results and the errors are json.loads' own."""
+    text = body.decode(json.detect_encoding(body), "surrogatepass")
+    try:
+        return _object_in_pieces(text)
+    except ValueError:  # JSONDecodeError included
+        return json.loads(text)
+
+
+def _skip(s: str, i: int) -> int:
+    """The index of the first non-whitespace character at or after `i`."""
+    match = _SPACE.match(s, i)
+    assert match is not None  # `*` matches the empty string anywhere
+    return match.end()
+
+
+def _object_in_pieces(s: str) -> dict[str, object]:
+    i = _skip(s, 0)
+    if s[i : i + 1] != "{":
+        raise ValueError("not an object")
+    out: dict[str, object] = {}
+    i = _skip(s, i + 1)
+    if s[i : i + 1] == "}":
+        i += 1
+    else:
+        while True:
+            if s[i : i + 1] != '"':
+                raise ValueError("expected a key")
+            key, i = _DECODER.raw_decode(s, i)
+            i = _skip(s, i)
+            if s[i : i + 1] != ":":
+                raise ValueError("expected a colon")
+            i = _skip(s, i + 1)
+            if s[i : i + 1] == "[":
+                out[key], i = _array_in_pieces(s, i)
+            else:
+                out[key], i = _DECODER.raw_decode(s, i)
+            i = _skip(s, i)
+            mark = s[i : i + 1]
+            i = _skip(s, i + 1)
+            if mark == "}":
+                break
+            if mark != ",":
+                raise ValueError("expected a comma")
+    if _skip(s, i) != len(s):
+        raise ValueError("extra data")
+    return out
+
+
+def _array_in_pieces(s: str, i: int) -> tuple[list[object], int]:
+    """The array starting at s[i] ("["), and the index just past it."""
+    out: list[object] = []
+    i = _skip(s, i + 1)
+    if s[i : i + 1] == "]":
+        return out, i + 1
+    while True:
+        item, i = _DECODER.raw_decode(s, i)
+        out.append(item)
+        i = _skip(s, i)
+        mark = s[i : i + 1]
+        if mark == "]":
+            return out, i + 1
+        if mark != ",":
+            raise ValueError("expected a comma")
+        i = _skip(s, i + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +167,7 @@ class GenesysClient:
         )
         self._policy = policy or RetryPolicy()
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
         self._token: str | None = None
         self._token_expires = 0.0
         self._margin = 0.0
@@ -98,6 +176,9 @@ class GenesysClient:
         self._login_blocked_until = 0.0
 
     async def close(self) -> None:
+        """Close the session for good: a request still retrying must not open a new one, which
+        nothing would ever close."""
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -130,7 +211,9 @@ class GenesysClient:
             else:
                 if reply.status == 200:
                     if len(reply.body) > PARSE_IN_THREAD_BYTES:
-                        return await asyncio.to_thread(self._parse_json, endpoint, reply)
+                        return await asyncio.to_thread(
+                            self._parse_json, endpoint, reply, loads_in_pieces
+                        )
                     return self._parse_json(endpoint, reply)
                 if reply.status == 401 and not relogged:
                     # An expired or revoked token: log in again once, without using a retry.
@@ -170,6 +253,12 @@ class GenesysClient:
         payload: bytes,
         headers: dict[str, str],
     ) -> _Reply:
+        if self._closed:
+            raise TransportError(
+                "the HTTP client was closed (the daemon is stopping or its genesys settings "
+                "were reloaded)",
+                endpoint=endpoint,
+            )
         started = time.perf_counter()
         try:
             async with self._http().post(url, data=payload, headers=headers) as resp:
@@ -219,9 +308,11 @@ class GenesysClient:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _parse_json(self, endpoint: str, reply: _Reply) -> object:
+    def _parse_json(
+        self, endpoint: str, reply: _Reply, loads: Callable[[bytes], object] = json.loads
+    ) -> object:
         try:
-            return json.loads(reply.body)
+            return loads(reply.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadResponseError(
                 f"response is not valid JSON ({exc.__class__.__name__} at byte "

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from poller.budget import RequestBudget
 from poller.client import GenesysClient
 from poller.errors import ConfigError
 from poller.logsetup import register_secret
@@ -60,25 +61,37 @@ class Daemon:
         self.client = self._new_client(config)
         self.pollers: dict[str, QueryPoller] = {}
         self._scheduler: Scheduler | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # Polls in flight and the query each is for, so stop() and reloads can cancel them.
+        self._tasks: dict[asyncio.Task[Any], str] = {}
         for query in config.queries:
             self._add_poller(query.name)
         for warning in config.warnings:
             log.warning("config_warning", source=config.source, problem=warning)
         self._mark_reload(ok=True)
 
-    def _new_client(self, config: Config) -> GenesysClient:
+    def _new_client(self, config: Config, budget: RequestBudget | None = None) -> GenesysClient:
         c = self._clocks
         return GenesysClient(
-            config.genesys, self._credentials, self.metrics, clock=c.clock, sleep=c.sleep, rng=c.rng
+            config.genesys,
+            self._credentials,
+            self.metrics,
+            clock=c.clock,
+            sleep=c.sleep,
+            rng=c.rng,
+            budget=budget,
         )
 
-    def _add_poller(self, name: str) -> None:
+    def _add_poller(self, name: str, previous: QueryPoller | None = None) -> None:
         query = self.config.query(name)
-        self.pollers[name] = QueryPoller(
-            query, self.client, self.store, self.metrics, clock=self._clocks.clock
-        )
-        self.metrics.add_query(name, query.every)
+        poller = QueryPoller(query, self.client, self.store, self.metrics, clock=self._clocks.clock)
+        self.pollers[name] = poller
+        if previous is None:
+            self.metrics.add_query(name, query.every)
+            return
+        # A changed query keeps serving its old series, and its up and last-success gauges,
+        # until its next poll replaces them.
+        poller.state = previous.state
+        self.metrics.query_interval.labels(name).set(query.every)
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -89,7 +102,7 @@ class Daemon:
             return False
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)
+            self._tasks[task] = name
         try:
             return await poller.run()
         except asyncio.CancelledError:
@@ -102,7 +115,7 @@ class Daemon:
             return False
         finally:
             if task is not None:
-                self._tasks.discard(task)
+                self._tasks.pop(task, None)
 
     async def poll_all(self) -> dict[str, bool]:
         names = list(self.pollers)
@@ -110,17 +123,27 @@ class Daemon:
         return dict(zip(names, results, strict=True))
 
     def start_schedule(self) -> None:
-        self._scheduler = Scheduler(self.metrics, rng=self._clocks.rng)
+        self._scheduler = Scheduler(self.metrics, rng=self._clocks.rng, on_skip=self._check_stale)
         self._scheduler.start()
         for name, poller in self.pollers.items():
             self._schedule(name, poller.query.every)
+
+    def _check_stale(self, name: str) -> None:
+        poller = self.pollers.get(name)
+        if poller is not None:
+            poller.check_stale()
 
     def _schedule(self, name: str, every: float) -> None:
         if self._scheduler is None:
             return
 
         async def job() -> None:
-            await self.poll(name)
+            try:
+                await self.poll(name)
+            except asyncio.CancelledError:
+                # Only stop() and the scheduler's shutdown cancel a job: an ordinary end, which
+                # APScheduler would otherwise log as a job error with a traceback on stderr.
+                return
 
         self._scheduler.add(name, every, job)
 
@@ -158,13 +181,28 @@ class Daemon:
         if new.server != old.server:
             log.warning("config_reload_server_ignored", reason="server.listen needs a restart")
         self.config = new
+        old_queries = {q.name: q for q in old.queries}
+        new_queries = {q.name: q for q in new.queries}
+        changed = {n for n, q in old_queries.items() if new_queries.get(n) != q}
         if new.genesys != old.genesys:
-            old_client, self.client = self.client, self._new_client(new)
+            # Polls in flight use the old settings: abandon them (the next run uses the new
+            # ones) so that closing the old client fails nothing and leaves no session behind.
+            await self._cancel_polls(set(self.pollers))
+            # The budget's record of recent requests and any 429 pause outlive the reload: the
+            # API's limit does not reset because our settings changed.
+            keep = self.client.budget
+            same_rate = keep.requests_per_minute == new.genesys.requests_per_minute
+            old_client = self.client
+            self.client = self._new_client(new, keep if same_rate else None)
+            if not same_rate:
+                self.client.budget.inherit(keep)
             for poller in self.pollers.values():
                 poller.client = self.client
             await old_client.close()
-        old_queries = {q.name: q for q in old.queries}
-        new_queries = {q.name: q for q in new.queries}
+        else:
+            # An in-flight poll of a removed or changed query would publish after the reload:
+            # series of a query that no longer exists, or of its old definition.
+            await self._cancel_polls(changed)
         for name in old_queries.keys() - new_queries.keys():
             if self._scheduler is not None:
                 self._scheduler.remove(name)
@@ -174,14 +212,17 @@ class Daemon:
         for name, query in new_queries.items():
             if old_queries.get(name) == query and name in self.pollers:
                 continue
-            previous = self.pollers.get(name)
-            self._add_poller(name)
-            if previous is not None:
-                # A changed query keeps serving its old series until its next poll replaces them.
-                self.pollers[name].state = previous.state
+            self._add_poller(name, previous=self.pollers.get(name))
             self._schedule(name, query.every)
         for warning in new.warnings:
             log.warning("config_warning", source=new.source, problem=warning)
+
+    async def _cancel_polls(self, names: set[str]) -> None:
+        tasks = [task for task, name in self._tasks.items() if name in names]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
 
     def _mark_reload(self, *, ok: bool) -> None:
         self.metrics.config_reload_ok.set(1 if ok else 0)
@@ -194,10 +235,7 @@ class Daemon:
         if self._scheduler is not None:
             self._scheduler.shutdown()
             self._scheduler = None
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=STOP_TIMEOUT)
+        await self._cancel_polls(set(self._tasks.values()))
         await self.client.close()
 
     def server_state(self) -> ServerState:

@@ -8,6 +8,7 @@ add up, max and min take the extreme.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,7 +89,10 @@ def snake_case(name: str) -> str:
     return s
 
 
+@functools.lru_cache(maxsize=4096)
 def _label_name(dimension: str) -> str:
+    # Cached: every result container repeats the same few group keys, and snake_case's three
+    # regex passes were most of the cost of normalizing a large response.
     name = snake_case(dimension)
     # A group key must never overwrite our own labels or use the reserved `__` prefix.
     if name in _RESERVED_LABELS or name.startswith("__"):
@@ -114,6 +118,13 @@ def _label_value(value: object) -> str:
     return _text(str(value))
 
 
+def _value_text(value: object) -> str:
+    # Nearly every group value is an ASCII string: skip the general path for those.
+    if type(value) is str and value.isascii():
+        return value
+    return _label_value(value)
+
+
 class _Builder:
     """Accumulates samples for one snapshot; families are created on first use."""
 
@@ -131,10 +142,12 @@ class _Builder:
             series = self.values[family.name] = {}
             if divisor != 1.0:
                 self.divisors[family.name] = divisor
-        old = series.get(labels)
-        if old is None:
-            series[labels] = value
-        elif family.merge == "sum":
+        size = len(series)
+        # One lookup for the common case, a series seen for the first time.
+        old = series.setdefault(labels, value)
+        if len(series) != size:
+            return
+        if family.merge == "sum":
             series[labels] = old + value
         elif family.merge == "max":
             series[labels] = max(old, value)
@@ -263,44 +276,84 @@ def _fail(where: str, expected: str, got: object) -> NoReturn:
     raise NormalizeError(f"{where}: expected {expected}, got {_shown(got):.80}")
 
 
-def _number(value: object, where: str) -> float:
+# Positions in the response are passed as a base plus a suffix and joined only on failure:
+# formatting a path for every value was a large share of the cost of a 100k-sample response.
+
+
+def _number(value: object, where: str, field: str) -> float:
+    """`value` (at `where`.stats.`field`) as a float."""
+    if type(value) is float:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        _fail(where, "a number", value)
+        _fail(f"{where}.stats.{field}", "a number", value)
     try:
         return float(value)
     except OverflowError:  # an int beyond float range; JSON has no size limit on integers
-        _fail(where, "a number within float range", value)
+        _fail(f"{where}.stats.{field}", "a number within float range", value)
 
 
-def _list(value: object, where: str) -> list[object]:
+def _list(value: object, where: str, suffix: str = "") -> list[object]:
+    if isinstance(value, list):
+        return value
     if value is None:
         return []
-    if not isinstance(value, list):
-        _fail(where, "a list", value)
-    return value
+    _fail(where + suffix, "a list", value)
 
 
-def _dict(value: object, where: str) -> dict[str, object]:
+def _dict(value: object, where: str, suffix: str = "") -> dict[str, object]:
+    if isinstance(value, dict):
+        return value
     if value is None:
         return {}
-    if not isinstance(value, dict):
-        _fail(where, "an object", value)
-    return value
+    _fail(where + suffix, "an object", value)
 
 
-def _group_labels(query: str, group: object, where: str) -> Labels:
-    items = _dict(group, where)
+@functools.lru_cache(maxsize=1024)
+def _label_plan(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...] | None:
+    """(label name, group key) in label order for a group with these keys; None when two keys
+    would become one label. Cached: every container of a response has the same keys."""
     names: dict[str, str] = {}
-    pairs = []
-    for key, value in items.items():
+    for key in keys:
+        if names.setdefault(_label_name(key), key) != key:
+            return None
+    return tuple(sorted(names.items()))
+
+
+def _name_clash(items: dict[str, object], where: str) -> NoReturn:
+    names: dict[str, str] = {}
+    for key in items:
         name = _label_name(key)
         other = names.setdefault(name, key)
         if other != key:
             # Two labels with one name make the whole exposition unparseable.
             raise NormalizeError(f"{where}: keys {other!r} and {key!r} both become label {name}")
-        pairs.append((name, _label_value(value)))
-    pairs.sort()
-    return (("query", _text(query)), *pairs)
+    raise AssertionError("no clash in " + where)
+
+
+# Label name -> value -> the (name, value) pair: one shared pair per distinct value, since group
+# values repeat across containers (a flow's id in each of its outcome groups).
+_PairCache = dict[str, dict[str, tuple[str, str]]]
+
+
+def _group_labels(query: Labels, group: object, where: str, cache: _PairCache) -> Labels:
+    """The labels of a container: `query` (the query label pair, as a 1-tuple) and its group."""
+    items = _dict(group, where, ".group")
+    plan = _label_plan(tuple(items))
+    if plan is None:
+        _name_clash(items, where + ".group")
+    pairs = []
+    for name, key in plan:
+        value = items[key]
+        if type(value) is not str or not value.isascii():
+            value = _label_value(value)
+        known = cache.get(name)
+        if known is None:
+            known = cache[name] = {}
+        pair = known.get(value)
+        if pair is None:
+            pair = known[value] = (name, value)
+        pairs.append(pair)
+    return query + tuple(pairs)
 
 
 def _with_qualifier(labels: Labels, qualifier: object) -> Labels:
@@ -316,24 +369,28 @@ def _add_stats(
         raw = stats.get(key)
         if raw is None:
             continue
-        out.add(
-            family, labels, _number(raw, f"{where}.stats.{key}"), MS_PER_SECOND if is_ms else 1.0
-        )
+        out.add(family, labels, _number(raw, where, key), MS_PER_SECOND if is_ms else 1.0)
 
 
-def _add_metric(out: _Builder, fams: _Families, labels: Labels, entry: object, where: str) -> None:
-    item = _dict(entry, where)
+def _add_metric(
+    out: _Builder, fams: _Families, labels: Labels, entry: object, base: str, k: int
+) -> None:
+    """One metric entry, found at `base`[`k`]."""
+    item = entry if isinstance(entry, dict) else _dict(entry, f"{base}[{k}]")
     metric = item.get("metric")
     if not isinstance(metric, str) or not metric:
-        _fail(f"{where}.metric", "a metric name", metric)
-    stats = _dict(item.get("stats"), f"{where}.stats")
-    series_labels = _with_qualifier(labels, item.get("qualifier"))
+        _fail(f"{base}[{k}].metric", "a metric name", metric)
+    stats = item.get("stats")
+    if not isinstance(stats, dict):
+        stats = _dict(stats, f"{base}[{k}].stats")
+    qualifier = item.get("qualifier")
+    series_labels = labels if qualifier is None else _with_qualifier(labels, qualifier)
     if metric.startswith("t"):
-        _add_stats(out, fams.timer(metric), series_labels, stats, where)
+        _add_stats(out, fams.timer(metric), series_labels, stats, f"{base}[{k}]")
         return
     raw = stats.get("count")
     if raw is not None:
-        out.add(fams.count(metric), series_labels, _number(raw, f"{where}.stats.count"))
+        out.add(fams.count(metric), series_labels, _number(raw, f"{base}[{k}]", "count"))
 
 
 def _add_view(out: _Builder, fams: _Families, labels: Labels, entry: object, where: str) -> None:
@@ -341,18 +398,20 @@ def _add_view(out: _Builder, fams: _Families, labels: Labels, entry: object, whe
     name = item.get("name")
     if not isinstance(name, str) or not name:
         _fail(f"{where}.name", "a view name", name)
-    _add_stats(out, fams.view(name), labels, _dict(item.get("stats"), f"{where}.stats"), where)
+    _add_stats(out, fams.view(name), labels, _dict(item.get("stats"), where, ".stats"), where)
 
 
 def _containers(query: str, response: object) -> list[tuple[str, Labels, list[object]]]:
     """(position, group labels, data list) for each result container."""
     results = _list(_dict(response, "response").get("results"), "results")
+    query_label: Labels = (("query", _text(query)),)
+    cache: _PairCache = {}
     out = []
     for i, container in enumerate(results):
         where = f"results[{i}]"
         c = _dict(container, where)
-        labels = _group_labels(query, c.get("group"), f"{where}.group")
-        out.append((where, labels, _list(c.get("data"), f"{where}.data")))
+        labels = _group_labels(query_label, c.get("group"), where, cache)
+        out.append((where, labels, _list(c.get("data"), where, ".data")))
     return out
 
 
@@ -363,9 +422,12 @@ def normalize_aggregate(query: str, response: object) -> Snapshot:
         for j, bucket in enumerate(data):
             at = f"{where}.data[{j}]"
             b = _dict(bucket, at)
-            for k, entry in enumerate(_list(b.get("metrics"), f"{at}.metrics")):
-                _add_metric(out, fams, labels, entry, f"{at}.metrics[{k}]")
-            for k, entry in enumerate(_list(b.get("views"), f"{at}.views")):
+            metrics = _list(b.get("metrics"), at, ".metrics")
+            if metrics:
+                base = at + ".metrics"
+                for k, entry in enumerate(metrics):
+                    _add_metric(out, fams, labels, entry, base, k)
+            for k, entry in enumerate(_list(b.get("views"), at, ".views")):
                 _add_view(out, fams, labels, entry, f"{at}.views[{k}]")
     return out.snapshot()
 
@@ -375,8 +437,9 @@ def normalize_observation(query: str, response: object) -> Snapshot:
     observations list, which the API truncates."""
     out, fams = _Builder(), _Families()
     for where, labels, data in _containers(query, response):
+        base = where + ".data"
         for j, entry in enumerate(data):
-            _add_metric(out, fams, labels, entry, f"{where}.data[{j}]")
+            _add_metric(out, fams, labels, entry, base, j)
     return out.snapshot()
 
 

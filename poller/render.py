@@ -7,7 +7,6 @@ through per-sample objects costs several times more, and the format is small and
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
 
 from poller.normalize import Family, Labels
 
@@ -16,16 +15,19 @@ _HELP_ESCAPES = str.maketrans({"\\": r"\\", "\n": r"\n"})
 
 
 def escape_label_value(value: str) -> str:
-    return value.translate(_LABEL_ESCAPES)
+    # Checking first is ~10x faster than translate() for the usual value that needs nothing.
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.translate(_LABEL_ESCAPES)
+    return value
 
 
 def format_value(value: float) -> str:
+    if value.is_integer():  # finite: NaN and infinities are not integers
+        return str(int(value)) if abs(value) < 1e15 else repr(value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
     return repr(value)
 
 
@@ -34,29 +36,15 @@ def render_header(family: Family) -> str:
     return f"# HELP {family.name} {help_text}\n# TYPE {family.name} gauge\n"
 
 
-def render_series(name: str, series: Mapping[Labels, float]) -> str:
-    """The sample lines of one family (no header)."""
-    lines: list[str] = []
-    append = lines.append
-    for labels, value in series.items():
-        if labels:
-            inner = ",".join(f'{k}="{v.translate(_LABEL_ESCAPES)}"' for k, v in labels)
-            append(f"{name}{{{inner}}} {format_value(value)}\n")
-        else:
-            append(f"{name} {format_value(value)}\n")
-    return "".join(lines)
+def label_block(labels: Labels) -> str:
+    """What goes between a sample's braces: `name="value",...` (empty without labels).
+
+    Distinct label sets give distinct blocks, so a block can stand for its series."""
+    return ",".join([f'{k}="{escape_label_value(v)}"' for k, v in labels])
 
 
-def render_families(families: Mapping[str, Family], parts: Iterable[Mapping[str, str]]) -> bytes:
-    """Join pre-rendered sample lines (one mapping family -> lines per query) into one
-    exposition with a single HELP/TYPE header per family, families in name order."""
-    chunks: dict[str, list[str]] = {}
-    for part in parts:
-        for name, text in part.items():
-            if text:
-                chunks.setdefault(name, []).append(text)
-    out: list[str] = []
-    for name in sorted(chunks):
-        out.append(render_header(families[name]))
-        out.extend(chunks[name])
-    return "".join(out).encode()
+def sample_line(name: str, block: str, value: str) -> str:
+    """One sample line, from its label block and formatted value."""
+    if block:
+        return f"{name}{{{block}}} {value}\n"
+    return f"{name} {value}\n"

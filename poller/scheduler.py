@@ -24,9 +24,18 @@ MAX_START_OFFSET = 5.0
 
 
 class Scheduler:
-    def __init__(self, metrics: SelfMetrics, *, rng: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        metrics: SelfMetrics,
+        *,
+        rng: Callable[[], float] = random.random,
+        on_skip: Callable[[str], None] | None = None,
+    ) -> None:
         self._metrics = metrics
         self._rng = rng
+        # Told about every skipped tick: a poll held up (by a long Retry-After, say) neither
+        # fails nor succeeds, so the tick is the only moment to notice its data going stale.
+        self._on_skip = on_skip
         self._scheduler: Any = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
 
@@ -60,3 +69,5 @@ class Scheduler:
     def _on_max_instances(self, event: JobSubmissionEvent) -> None:
         self._metrics.polls_skipped.labels(event.job_id).inc()
         log.warning("poll_skipped_overrun", query=event.job_id)
+        if self._on_skip is not None:
+            self._on_skip(event.job_id)

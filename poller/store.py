@@ -1,33 +1,46 @@
 """The snapshot store: each query's latest series, swapped whole per poll, rendered once.
 
-Scrapes read cached bytes (and cached gzip bytes), so a scrape costs the same however often
-Prometheus comes. Only a publish or a drop re-renders, and only the query that changed.
+A poll's families are rendered to bytes, and each compressed as a gzip member, while the poll
+is prepared (in a worker thread). The exposition is then only assembled from those pieces: the
+families in name order, each a header followed by the piece of every query that has it. Its gzip
+form is the same pieces' gzip members, which gzip readers (Go's included) read as one stream.
+So a scrape never renders or compresses, and a commit never waits for either.
+
+Per series the store keeps only its rendered line, and for count-like families its label
+block, to zero-fill it from should it vanish. Label tuples and float values are not kept:
+`value()` reads a series back from its line.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 from dataclasses import dataclass, field
 
 from poller.normalize import Family, Labels, Snapshot
-from poller.render import render_families, render_series
+from poller.render import format_value, label_block, render_header, sample_line
 
 # How long a count-like series that vanished from a response stays exported as 0.
 ZERO_FILL_SECONDS = 24 * 3600.0
 GZIP_LEVEL = 1  # metrics text compresses ~10x even at level 1, at a fraction of the CPU
+# Pieces smaller than this are joined before sending, so many small families do not cost a
+# write each; larger ones are sent as they are, never copied.
+COALESCE_BYTES = 64 * 1024
 
 
 def _compress(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
 
 
+_EMPTY_GZIP = _compress(b"")
+
+
 @dataclass(slots=True)
 class _QueryState:
-    values: dict[str, dict[Labels, float]] = field(default_factory=dict)
-    # (family, labels) -> when it was last present, for zero_fill families only.
-    last_seen: dict[tuple[str, Labels], float] = field(default_factory=dict)
-    rendered: dict[str, str] = field(default_factory=dict)
+    # Family -> its sample lines, and the same lines as one gzip member.
+    rendered: dict[str, bytes] = field(default_factory=dict)
+    packed: dict[str, bytes] = field(default_factory=dict)
+    # zero_fill family -> {label block: when last present}, held zeros included.
+    seen: dict[str, dict[str, float]] = field(default_factory=dict)
     series: int = 0
 
 
@@ -40,12 +53,36 @@ class Prepared:
     families: dict[str, Family]
 
 
+def _coalesce(pieces: list[bytes]) -> list[bytes]:
+    out: list[bytes] = []
+    small: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        if len(piece) >= COALESCE_BYTES:
+            if small:
+                out.append(b"".join(small))
+                small, size = [], 0
+            out.append(piece)
+            continue
+        small.append(piece)
+        size += len(piece)
+        if size >= COALESCE_BYTES:
+            out.append(b"".join(small))
+            small, size = [], 0
+    if small:
+        out.append(b"".join(small))
+    return out
+
+
 class SnapshotStore:
     def __init__(self, zero_fill_seconds: float = ZERO_FILL_SECONDS) -> None:
         self._zero_fill_seconds = zero_fill_seconds
         self._queries: dict[str, _QueryState] = {}
         self._families: dict[str, Family] = {}
-        self._body: bytes | None = b""
+        # Family name -> (family, header, header as a gzip member).
+        self._headers: dict[str, tuple[Family, bytes, bytes]] = {}
+        self._pieces: tuple[list[bytes], list[bytes]] | None = None  # (plain, gzip)
+        self._body: bytes | None = None
         self._gzip: bytes | None = None
         self.version = 0
 
@@ -57,28 +94,62 @@ class SnapshotStore:
         """The work of a publish, without touching the store: safe in a worker thread while
         the loop serves scrapes, since only this query's own poll commits over its state."""
         old = self._queries.get(query)
-        state = _QueryState()
-        values: dict[str, dict[Labels, float]] = {}
         families: dict[str, Family] = {}
+        lines: dict[str, list[str]] = {}
+        seen: dict[str, dict[str, float]] = {}
+        # A container's label tuple is shared by all its families: render it once. Keyed by
+        # id() (the snapshot keeps every tuple alive meanwhile): hashing a tuple of label pairs
+        # costs more than rendering saves.
+        blocks: dict[int, str] = {}
+        # The same for label pairs, which normalize shares between containers.
+        pairs: dict[int, str] = {}
+        for series in snapshot.values.values():
+            for labels in series:
+                if id(labels) in blocks:
+                    continue
+                for pair in labels:
+                    if id(pair) not in pairs:
+                        pairs[id(pair)] = label_block((pair,))
+                blocks[id(labels)] = ",".join([pairs[id(pair)] for pair in labels])
         for name, series in snapshot.values.items():
             family = snapshot.families[name]
             families[name] = family
-            values[name] = dict(series)
+            start = f"{name}{{"
+            lines[name] = [
+                f"{start}{blocks[id(labels)]}}} {format_value(value)}\n"
+                if labels
+                else f"{name} {format_value(value)}\n"
+                for labels, value in series.items()
+            ]
             if family.zero_fill:
-                for labels in series:
-                    state.last_seen[(name, labels)] = now
+                seen[name] = dict.fromkeys([blocks[id(labels)] for labels in series], now)
         if old is not None:
-            horizon = now - self._zero_fill_seconds
-            for key, seen in old.last_seen.items():
-                if key in state.last_seen or seen <= horizon:
-                    continue
-                name, labels = key
-                state.last_seen[key] = seen
-                values.setdefault(name, {})[labels] = 0.0
-        state.values = values
-        state.rendered = {name: render_series(name, s) for name, s in values.items()}
-        state.series = sum(len(s) for s in values.values())
+            self._hold_vanished(old.seen, seen, lines, now)
+        state = _QueryState(seen=seen, series=sum(len(out) for out in lines.values()))
+        for name, out in lines.items():
+            text = "".join(out).encode()
+            state.rendered[name] = text
+            state.packed[name] = _compress(text)
         return Prepared(query, state, families)
+
+    def _hold_vanished(
+        self,
+        old: dict[str, dict[str, float]],
+        seen: dict[str, dict[str, float]],
+        lines: dict[str, list[str]],
+        now: float,
+    ) -> None:
+        """Count-like series missing from this poll read 0 until ZERO_FILL after last seen."""
+        horizon = now - self._zero_fill_seconds
+        for name, before in old.items():
+            fresh = seen.get(name)
+            for block, at in before.items():
+                if at <= horizon or (fresh is not None and block in fresh):
+                    continue
+                if fresh is None:
+                    fresh = seen[name] = {}
+                fresh[block] = at
+                lines.setdefault(name, []).append(sample_line(name, block, "0"))
 
     def commit(self, prepared: Prepared) -> int:
         """Swap a prepared state in, in one step; returns the query's series count."""
@@ -100,37 +171,76 @@ class SnapshotStore:
         return state.series if state else 0
 
     def value(self, family: str, labels: Labels) -> float | None:
-        """One series' value, for tests and diagnostics."""
+        """One series' value, read back from its rendered line; for tests and diagnostics."""
+        prefix = sample_line(family, label_block(labels), "").rstrip("\n").encode()
         for state in self._queries.values():
-            v = state.values.get(family, {}).get(labels)
-            if v is not None:
-                return v
+            text = state.rendered.get(family)
+            if text is None:
+                continue
+            if text.startswith(prefix):
+                at = 0
+            else:
+                at = text.find(b"\n" + prefix)
+                if at < 0:
+                    continue
+                at += 1
+            end = text.index(b"\n", at)
+            return float(text[at + len(prefix) : end].decode())
         return None
+
+    def parts(self) -> list[bytes]:
+        """The exposition as the pieces to send, in order (joined: `body()`)."""
+        return self._assembled()[0]
+
+    def gzip_parts(self) -> list[bytes]:
+        """The gzip form as gzip members to send in order (joined: `gzipped()`)."""
+        return self._assembled()[1]
 
     def body(self) -> bytes:
         if self._body is None:
-            self._body = render_families(
-                self._families, (s.rendered for s in self._queries.values())
-            )
+            self._body = b"".join(self.parts())
         return self._body
 
     def gzipped(self) -> bytes:
         if self._gzip is None:
-            self._gzip = _compress(self.body())
+            self._gzip = b"".join(self.gzip_parts()) or _EMPTY_GZIP
         return self._gzip
 
     async def refresh(self) -> None:
-        """Render the body and its gzip in a worker thread, so a scrape after a large publish
-        finds them ready instead of rendering on the event loop."""
-        version = self.version
-        families = dict(self._families)
-        parts = [s.rendered for s in self._queries.values()]
-        body = await asyncio.to_thread(render_families, families, parts)
-        packed = await asyncio.to_thread(_compress, body)
-        if self.version == version:  # nothing changed meanwhile
-            self._body, self._gzip = body, packed
+        """Assemble the exposition ahead of the next scrape. Cheap (prepare rendered and
+        compressed everything); a coroutine so that callers need not change if it grows."""
+        self.gzipped()
+
+    def _assembled(self) -> tuple[list[bytes], list[bytes]]:
+        if self._pieces is not None:
+            return self._pieces
+        plain: dict[str, list[bytes]] = {}
+        packed: dict[str, list[bytes]] = {}
+        for state in self._queries.values():
+            for name, text in state.rendered.items():
+                plain.setdefault(name, []).append(text)
+                packed.setdefault(name, []).append(state.packed[name])
+        out_plain: list[bytes] = []
+        out_packed: list[bytes] = []
+        for name in sorted(plain):
+            header, header_packed = self._header(name)
+            out_plain.append(header)
+            out_plain.extend(plain[name])
+            out_packed.append(header_packed)
+            out_packed.extend(packed[name])
+        self._pieces = (_coalesce(out_plain), _coalesce(out_packed))
+        return self._pieces
+
+    def _header(self, name: str) -> tuple[bytes, bytes]:
+        family = self._families[name]
+        cached = self._headers.get(name)
+        if cached is None or cached[0] != family:
+            text = render_header(family).encode()
+            cached = self._headers[name] = (family, text, _compress(text))
+        return cached[1], cached[2]
 
     def _changed(self) -> None:
+        self._pieces = None
         self._body = None
         self._gzip = None
         self.version += 1

@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import contextlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -130,11 +131,20 @@ def write_results(sections: Sequence[Section], path: Path = RESULTS) -> None:
 
 @dataclass
 class Child:
-    """A benchmark server in its own process; it printed `READY <port>` once listening."""
+    """A benchmark server in its own process; it printed `READY <port> [<port>...]` once
+    listening (a daemon adds its control port)."""
 
     process: asyncio.subprocess.Process
-    port: int
+    ports: list[int]
     _drain: asyncio.Task[None]
+
+    @property
+    def port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[1]}"
 
     @property
     def pid(self) -> int:
@@ -164,7 +174,7 @@ async def child(*args: str, cpu: int | None = None) -> AsyncIterator[Child]:
         if not line.startswith(b"READY "):
             raise BenchError(f"child {' '.join(args)} did not start (said {line[:200]!r})")
         drain = asyncio.create_task(_drain(proc.stdout))
-        yield Child(proc, int(line.split()[1]), drain)
+        yield Child(proc, [int(p) for p in line.split()[1:]], drain)
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -226,14 +236,14 @@ def dataset_file(series: int, *, marker: int = 0) -> Path:
     return path
 
 
-def quiet_logs() -> None:
-    """Warnings and errors only, to stderr: children keep stdout for their READY line."""
-    import logging
-
+def quiet_logs(level: int = logging.WARNING) -> None:
+    """Only `level` and above, to stderr: children keep stdout for their READY line."""
     structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
     )
+    logging.getLogger().setLevel(level)
+    logging.getLogger("apscheduler").setLevel(max(level, logging.ERROR))
 
 
 async def wait_for(condition: Any, *, within: float, what: str, every: float = 0.05) -> Any:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,10 +15,16 @@ from reliability_support import (
     BOTH,
     CLIENT_ID,
     CLIENT_SECRET,
-    Leaks,
+    DaemonProcess,
+    ReleasableSleep,
+    SimFactory,
+    Spawn,
     Stack,
+    StackFactory,
+    Watch,
     capped_sleep,
     config_text,
+    sessions,
     sim_settings,
     start_simulator,
 )
@@ -28,30 +33,7 @@ from structlog.testing import capture_logs
 from poller.config import parse_config
 from poller.daemon import Clocks, Daemon, bound_addresses, serve
 from poller.model import Credentials, Secret
-from poller.simulator import SimulatorSettings
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "soak: minutes of faults against one daemon (SOAK_SECONDS, default 90)"
-    )
-
-
-@dataclass
-class Watch:
-    """Everything a test's run emitted: structlog events, stdlib log records, loop exceptions,
-    and the texts and tokens the secret scan checks."""
-
-    leaks: Leaks = field(default_factory=Leaks)
-    logs: list[dict[str, Any]] = field(default_factory=list)
-    loop_errors: list[dict[str, Any]] = field(default_factory=list)
-
-    def events(self, name: str, **fields: Any) -> list[dict[str, Any]]:
-        return [
-            e
-            for e in self.logs
-            if e.get("event") == name and all(e.get(k) == v for k, v in fields.items())
-        ]
+from poller.simulator import Simulator, SimulatorSettings
 
 
 def from_simulator(record: logging.LogRecord) -> bool:
@@ -96,14 +78,12 @@ async def watch(caplog: pytest.LogCaptureFixture) -> AsyncIterator[Watch]:
     assert not leaked, f"a secret or token appeared in: {leaked}"
 
 
-StackFactory = Callable[..., Awaitable[Stack]]
-
-
 @pytest.fixture
 async def stack_factory(watch: Watch) -> AsyncIterator[StackFactory]:
     """Builds simulator + daemon stacks (schedule running unless told not to) and tears every
     one down afterwards, checking that no HTTP session was left open."""
     made: list[Stack] = []
+    existing = {id(s) for s in sessions()}
 
     async def make(
         queries: str = BOTH,
@@ -147,5 +127,43 @@ async def stack_factory(watch: Watch) -> AsyncIterator[StackFactory]:
         await stack.daemon.stop()
         await stack.runner.cleanup()
         await stack.simulator.stop()
-    open_sessions = [o for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession)]
-    assert all(s.closed for s in open_sessions), "an HTTP session is still open after stop()"
+    left_open = [s for s in sessions() if id(s) not in existing and not s.closed]
+    assert left_open == [], "an HTTP session is still open after stop()"
+
+
+@pytest.fixture
+async def sim_factory(watch: Watch) -> AsyncIterator[SimFactory]:
+    """Starts simulators in the test's event loop (for daemons run as child processes)."""
+    made: list[tuple[Simulator, ReleasableSleep]] = []
+
+    async def make(
+        settings: SimulatorSettings | None = None, faults: str = ""
+    ) -> tuple[Simulator, ReleasableSleep]:
+        simulator, sleep = await start_simulator(settings or sim_settings(), watch.leaks)
+        if faults:
+            simulator.set_faults(faults)
+        made.append((simulator, sleep))
+        return simulator, sleep
+
+    yield make
+    for simulator, sleep in made:
+        sleep.release()
+        await simulator.stop()
+
+
+@pytest.fixture
+async def spawn(watch: Watch) -> AsyncIterator[Spawn]:
+    """Starts `python -m poller ARGS` children (or another program); kills any still running
+    afterwards, and hands their output to the secret scan."""
+    made: list[DaemonProcess] = []
+
+    async def start(
+        args: list[str], env: dict[str, str], program: tuple[str, ...] = ("-m", "poller")
+    ) -> DaemonProcess:
+        proc = await DaemonProcess.start(args, env, watch.leaks, program=program)
+        made.append(proc)
+        return proc
+
+    yield start
+    for proc in made:
+        await proc.kill()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -133,10 +134,17 @@ class ReleasableSleep:
 
     def __init__(self) -> None:
         self._released = asyncio.Event()
+        self.holding = 0  # requests the simulator is holding right now
+        self.held = 0  # requests it has held in all
 
     async def __call__(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._released.wait(), seconds)
+        self.holding += 1
+        self.held += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), seconds)
+        finally:
+            self.holding -= 1
 
     def release(self) -> None:
         self._released.set()
@@ -282,13 +290,41 @@ class Stack:
         self.simulator.set_faults(spec)
 
 
+# -- what the fixtures hand to tests (defined here: tests cannot import `conftest` reliably) ---
+
+
+@dataclass
+class Watch:
+    """Everything a test's run emitted: structlog events, stdlib log records, loop exceptions,
+    and the texts and tokens the secret scan checks."""
+
+    leaks: Leaks = field(default_factory=Leaks)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    loop_errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def events(self, name: str, **fields: Any) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.logs
+            if e.get("event") == name and all(e.get(k) == v for k, v in fields.items())
+        ]
+
+
+StackFactory = Callable[..., Awaitable[Stack]]
+SimFactory = Callable[..., Awaitable[tuple[Simulator, ReleasableSleep]]]
+Spawn = Callable[..., Awaitable["DaemonProcess"]]
+
+
+def sessions() -> list[aiohttp.ClientSession]:
+    """Every aiohttp session still alive in this process."""
+    return [o for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession)]
+
+
 # -- a daemon subprocess ----------------------------------------------------------------------
 
 
 def daemon_env(sim_url: str, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("GENESYS_", "POLLER_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GENESYS_", "POLLER_"))}
     env.update(
         GENESYS_API_BASE_URL=sim_url,
         GENESYS_LOGIN_BASE_URL=sim_url,
@@ -301,7 +337,8 @@ def daemon_env(sim_url: str, **extra: str) -> dict[str, str]:
 
 
 class DaemonProcess:
-    """A `python -m poller ...` child whose stdout JSON lines are parsed as they arrive."""
+    """A `python -m poller ...` child (or another program) whose stdout JSON lines are parsed
+    as they arrive."""
 
     def __init__(self, proc: asyncio.subprocess.Process, leaks: Leaks) -> None:
         self.proc = proc
@@ -310,6 +347,7 @@ class DaemonProcess:
         self.stdout: list[str] = []
         self.stderr = b""
         self._new_line = asyncio.Event()
+        self._drained = False
         self._readers = [
             asyncio.ensure_future(self._read_stdout()),
             asyncio.ensure_future(self._read_stderr()),
@@ -317,10 +355,14 @@ class DaemonProcess:
 
     @classmethod
     async def start(
-        cls, args: Iterable[str], env: Mapping[str, str], leaks: Leaks, module: str = "poller"
+        cls,
+        args: Iterable[str],
+        env: Mapping[str, str],
+        leaks: Leaks,
+        program: Iterable[str] = ("-m", "poller"),
     ) -> DaemonProcess:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", module, *args,
+            sys.executable, *program, *args,
             env=dict(env), cwd=ROOT,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
@@ -345,9 +387,7 @@ class DaemonProcess:
     def named(self, event: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("event") == event]
 
-    async def wait_event(
-        self, event: str, within: float = 10.0, after: int = 0
-    ) -> dict[str, Any]:
+    async def wait_event(self, event: str, within: float = 10.0, after: int = 0) -> dict[str, Any]:
         """The first `event` among the log lines from index `after` on."""
         deadline = time.monotonic() + within
         while True:
@@ -381,8 +421,10 @@ class DaemonProcess:
 
     async def drain(self) -> None:
         await asyncio.gather(*self._readers, return_exceptions=True)
-        self.leaks.saw("daemon stdout", "\n".join(self.stdout))
-        self.leaks.saw("daemon stderr", self.stderr)
+        if not self._drained:
+            self._drained = True
+            self.leaks.saw("daemon stdout", "\n".join(self.stdout))
+            self.leaks.saw("daemon stderr", self.stderr)
 
     async def kill(self) -> None:
         if self.proc.returncode is None:

@@ -1,0 +1,226 @@
+"""Stopping and reloading: signals to a real `python -m poller run` child (its simulator runs
+in this test's event loop), and POST /-/reload against an in-process daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+from reliability_support import (
+    AGGREGATE,
+    BOTH,
+    DaemonProcess,
+    Scrape,
+    SimFactory,
+    Spawn,
+    Stack,
+    StackFactory,
+    Watch,
+    config_text,
+    daemon_env,
+    eventually,
+    http_get,
+    listen_url,
+    sessions,
+)
+
+ADDED = """
+  - name: flows_30m
+    type: aggregate
+    every: 1s
+    window: 30m
+    metrics: [nFlow]
+"""
+INVALID = BOTH.replace("metrics: [nFlow, tFlow]", "metrics: [nFlows]")
+RELOAD_OK = "genesyscloud_poller_config_last_reload_successful"
+RELOAD_TIME = "genesyscloud_poller_config_last_reload_success_timestamp_seconds"
+
+
+async def run_daemon(
+    spawn: Spawn, tmp_path: Path, sim_url: str, queries: str = BOTH
+) -> tuple[DaemonProcess, Path, str]:
+    config = tmp_path / "poller.yaml"
+    config.write_text(config_text(queries))
+    proc = await spawn(
+        ["run", "--config", str(config), "--log.level", "debug"], daemon_env(sim_url)
+    )
+    started = await proc.wait_event("started")
+    return proc, config, listen_url(started)
+
+
+async def scrape_of(url: str, proc: DaemonProcess) -> Scrape:
+    status, body = await http_get(url + "/metrics", proc.leaks)
+    assert status == 200
+    return Scrape(body)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_signal_stops_cleanly_within_5s_with_polls_in_flight(
+    sig: signal.Signals, tmp_path: Path, sim_factory: SimFactory, spawn: Spawn
+) -> None:
+    """With both polls stuck on a 30 s login, SIGTERM/SIGINT still ends the process with exit
+    code 0 within 5 s, logging stopping then stopped, with nothing on stderr (no traceback, no
+    unclosed session, no job error)."""
+    simulator, held = await sim_factory(faults="latency=30s")
+    proc, _, url = await run_daemon(spawn, tmp_path, simulator.base_url)
+
+    async def in_flight() -> bool:
+        scrape = await scrape_of(url, proc)
+        polls = scrape.total("genesyscloud_poller_polls_total")
+        return held.holding >= 1 and polls >= 2
+
+    await eventually(in_flight, within=5, what="both polls waiting on the held login")
+    took = await proc.stop(sig, within=5)
+    assert proc.proc.returncode == 0
+    assert took < 5
+    assert [e["event"] for e in proc.events][-2:] == ["stopping", "stopped"]
+    assert proc.named("poll_crashed") == []
+    assert proc.stderr.decode() == ""
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await http_get(url + "/healthz", proc.leaks)
+
+
+async def test_sighup_applies_valid_config_and_keeps_old_on_invalid(
+    tmp_path: Path, sim_factory: SimFactory, spawn: Spawn
+) -> None:
+    """SIGHUP with a valid file keeps the unchanged query's series, adds the new query and
+    marks the reload successful; with an invalid file it logs why, marks the reload failed,
+    and the running queries keep polling."""
+    simulator, _ = await sim_factory()
+    proc, config, url = await run_daemon(spawn, tmp_path, simulator.base_url)
+
+    async def ready() -> bool:
+        return (await http_get(url + "/readyz", proc.leaks))[0] == 200
+
+    await eventually(ready, within=10, what="the daemon to be ready")
+    before = await scrape_of(url, proc)
+    assert before.get(RELOAD_OK) == 1
+
+    config.write_text(config_text(AGGREGATE + ADDED))
+    mark = len(proc.events)
+    proc.send(signal.SIGHUP)
+    event = await proc.wait_event("config_reloaded", after=mark)
+    assert event["queries"] == ["flows", "flows_30m"]
+    right_after = await scrape_of(url, proc)
+    assert right_after.flow_series("flows"), "the unchanged query kept its series"
+    assert right_after.up("flows") == 1
+    assert right_after.up("flows_30m") is not None, "the added query is there at once"
+    assert right_after.up("active") is None, "the removed query is gone"
+    assert right_after.flow_series("active") == {}
+    assert right_after.get(RELOAD_OK) == 1
+    assert right_after.get(RELOAD_TIME) > before.get(RELOAD_TIME)  # type: ignore[operator]
+
+    async def added_polled() -> bool:
+        return bool((await scrape_of(url, proc)).flow_series("flows_30m"))
+
+    await eventually(added_polled, within=5, what="the added query's series")
+
+    config.write_text(config_text(INVALID))
+    mark = len(proc.events)
+    proc.send(signal.SIGHUP)
+    failed = await proc.wait_event("config_reload_failed", after=mark)
+    assert any("nFlows" in p and "did you mean 'nFlow'" in p for p in failed["problems"]), failed
+    rejected = await scrape_of(url, proc)
+    assert rejected.get(RELOAD_OK) == 0
+    assert rejected.get(RELOAD_TIME) == right_after.get(RELOAD_TIME)
+
+    polls = rejected.get("genesyscloud_poller_polls_total", query="flows") or 0
+
+    async def still_polling() -> bool:
+        scrape = await scrape_of(url, proc)
+        return (scrape.get("genesyscloud_poller_polls_total", query="flows") or 0) > polls
+
+    await eventually(still_polling, within=5, what="the old config to keep polling")
+    assert (await scrape_of(url, proc)).up("flows_30m") == 1
+    took = await proc.stop()
+    assert proc.proc.returncode == 0
+    assert took < 5
+
+
+async def test_post_reload_answers_and_metrics_say_which(
+    stack_factory: StackFactory, watch: Watch
+) -> None:
+    """POST /-/reload answers 200 and applies a valid file (a changed query keeps its series
+    and up until its next poll); an invalid one gets 500 naming the problem, a logged reason,
+    and the reload gauge 0, while the running config stays."""
+    stack = await stack_factory(schedule=False)
+    assert await stack.daemon.poll_all() == {"flows": True, "active": True}
+    before = await stack.scrape()
+
+    stack.text = config_text(BOTH.replace("window: 1h", "window: 30m") + ADDED)
+    status, body = await stack.post("/-/reload")
+    assert (status, body) == (200, '{"status": "ok", "message": "reloaded"}')
+    after = await stack.scrape()
+    assert after.flow_series("flows") == before.flow_series("flows")
+    assert after.flow_series("active") == before.flow_series("active")
+    assert after.up("flows") == 1, "a changed query is not down just because it changed"
+    assert after.up("flows_30m") == 0
+    assert after.get(RELOAD_OK) == 1
+    assert after.get(RELOAD_TIME) >= before.get(RELOAD_TIME)  # type: ignore[operator]
+
+    stack.text = config_text(INVALID)
+    status, body = await stack.post("/-/reload")
+    assert status == 500
+    assert "nFlows" in body
+    [event] = watch.events("config_reload_failed")
+    assert any("nFlows" in p for p in event["problems"])
+    rejected = await stack.scrape()
+    assert rejected.get(RELOAD_OK) == 0
+    assert rejected.get(RELOAD_TIME) == after.get(RELOAD_TIME)
+    assert await stack.daemon.poll_all() == {"flows": True, "active": True, "flows_30m": True}
+
+
+async def test_query_removed_mid_poll_does_not_come_back(stack_factory: StackFactory) -> None:
+    """A reload that removes a query whose poll is in flight: when that poll would have
+    finished, neither its series nor its query_up reappear."""
+    stack = await stack_factory(schedule=False)
+    assert await stack.daemon.poll_all() == {"flows": True, "active": True}
+    stack.faults("latency=500ms")
+    poll = asyncio.ensure_future(stack.daemon.poll("active"))
+    await eventually(_held(stack), within=2, what="the active poll to be in flight")
+    stack.text = config_text(AGGREGATE)
+    assert (await stack.post("/-/reload"))[0] == 200
+    await asyncio.wait([poll], timeout=3)
+    assert poll.cancelled()
+    stack.simulator.clear_faults()
+    assert await stack.daemon.poll_all() == {"flows": True}
+    scrape = await stack.scrape()
+    assert scrape.flow_series("active") == {}
+    assert scrape.up("active") is None
+
+
+async def test_api_change_mid_poll_leaves_no_session_open(
+    stack_factory: StackFactory, watch: Watch
+) -> None:
+    """A reload that changes the genesys settings while a poll is in flight abandons that poll
+    (no failure logged), closes the old HTTP client without leaving a session open, and the
+    next poll succeeds with the new settings."""
+    stack = await stack_factory(schedule=False)
+    existing = {id(s) for s in sessions()}
+    assert await stack.daemon.poll_all() == {"flows": True, "active": True}
+    stack.faults("latency=500ms")
+    poll = asyncio.ensure_future(stack.daemon.poll("flows"))
+    await eventually(_held(stack), within=2, what="the flows poll to be in flight")
+    stack.text = config_text(BOTH, timeout="4s")
+    assert (await stack.post("/-/reload"))[0] == 200
+    await asyncio.wait([poll], timeout=3)
+    assert poll.cancelled()
+    assert watch.events("poll_failing") == []
+    stack.simulator.clear_faults()
+    assert await stack.daemon.poll_all() == {"flows": True, "active": True}
+    await stack.daemon.stop()
+    gc.collect()
+    assert [s for s in sessions() if id(s) not in existing and not s.closed] == []
+    unclosed = [e["message"] for e in watch.loop_errors if "Unclosed" in str(e.get("message"))]
+    assert unclosed == []
+
+
+def _held(stack: Stack) -> object:
+    async def check() -> bool:
+        return stack.sim_sleep.holding >= 1
+
+    return check

@@ -1,0 +1,118 @@
+"""Secret hygiene: neither the client secret nor any access token the simulator issued shows up
+in any log line or HTTP body, whatever goes wrong.
+
+Every test of this suite is scanned the same way by the `watch` fixture (structlog events as
+emitted, before any redaction; stdlib logging; every HTTP body fetched; child stdout/stderr).
+The run here adds a real child process at --log.level debug through a mix of every fault, the
+reload paths, and the other commands' output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+from reliability_support import (
+    BOTH,
+    CLIENT_SECRET,
+    Leaks,
+    SimFactory,
+    Spawn,
+    Watch,
+    config_text,
+    daemon_env,
+    eventually,
+    http_get,
+    listen_url,
+    sim_settings,
+)
+
+from poller.catalog import TOKEN_PATH
+
+WRONG_SECRET = "wrong-S3cret-0a1b2c3d4e5f-not-this-one"
+BODIES = "500=0.3,malformed=0.2,truncated=0.2,wrongshape=0.15,huge=0.15,huge_size=256kb"
+
+
+def test_scan_finds_a_planted_secret_or_token() -> None:
+    """The scan itself works: a token or the client secret anywhere in a text is reported by
+    where it was seen (and the report does not repeat the secret)."""
+    leaks = Leaks(tokens=["tok-abcdef123456"])
+    leaks.saw("clean", "nothing to see")
+    leaks.saw("log", "Authorization: Bearer tok-abcdef123456")
+    leaks.saw("body", f"secret={CLIENT_SECRET}".encode())
+    assert leaks.found() == ["log: token #1", "body: client secret"]
+
+
+async def test_no_secret_or_token_in_any_output_through_every_fault(
+    tmp_path: Path, sim_factory: SimFactory, spawn: Spawn, watch: Watch
+) -> None:
+    """A debug-level child process runs through 500s, bad and oversized bodies, 1 s tokens, a
+    403, a 429 storm and reloads; its stdout, stderr, every HTTP answer, check-config and a
+    `once` with a rejected secret hold neither secret nor any token."""
+    simulator, _ = await sim_factory(settings=sim_settings(token_ttl=1.0))
+    config = tmp_path / "poller.yaml"
+    config.write_text(config_text(BOTH, timeout="300ms", max_response_bytes=65536))
+    env = daemon_env(simulator.base_url)
+    proc = await spawn(["run", "--config", str(config), "--log.level", "debug"], env)
+    url = listen_url(await proc.wait_event("started"))
+
+    async def pages() -> None:
+        for path in ("/metrics", "/readyz", "/", "/healthz"):
+            await http_get(url + path, watch.leaks)
+
+    # The faults a real child fails on without long retry backoffs (the in-process tests
+    # scan the others); 1 s tokens keep it logging in throughout. Each phase lasts until the
+    # simulator has served its fault.
+    phases = [(BODIES, 200), ("forbidden=all", 403), ("storm429=1.5s,retry_after=1", 429)]
+    for spec, status in phases:
+        simulator.set_faults(spec)
+        since = time.time()
+
+        async def served(status: int = status, since: float = since) -> bool:
+            seen = [r for r in simulator.stats.requests() if r.at >= since]
+            return any(r.status == status for r in seen)
+
+        await eventually(served, within=5, what=f"an answer under {spec}")
+        await pages()
+    simulator.clear_faults()
+
+    async def recovered() -> bool:
+        return (await http_get(url + "/readyz", watch.leaks))[0] == 200
+
+    await eventually(recovered, within=10, what="every query to recover")
+    await pages()
+
+    status, _ = await http_get(url + "/-/reload", watch.leaks, method="POST")
+    assert status == 200
+    config.write_text(config_text(BOTH.replace("every: 1s", "every: soon")))
+    status, _ = await http_get(url + "/-/reload", watch.leaks, method="POST")
+    assert status == 500
+    proc.send(signal.SIGHUP)
+    await proc.wait_event("config_reload_failed", after=0)
+    await pages()
+    await proc.stop()
+    assert proc.proc.returncode == 0
+
+    (tmp_path / "valid.yaml").write_text(config_text(BOTH))
+    checked = await spawn(["check-config", "--config", str(tmp_path / "valid.yaml")], env)
+    await asyncio.wait_for(checked.proc.wait(), 10)
+    await checked.drain()
+    assert checked.proc.returncode == 0
+    wrong = await spawn(
+        ["once", "--config", str(tmp_path / "valid.yaml"), "--log.level", "debug"],
+        {**env, "GENESYS_CLIENT_SECRET": WRONG_SECRET},
+    )
+    await asyncio.wait_for(wrong.proc.wait(), 15)
+    await wrong.drain()
+    assert wrong.proc.returncode == 1
+    assert "OAuth login rejected" in "\n".join(wrong.stdout) + wrong.stderr.decode()
+
+    logins = simulator.stats.requests(paths=[TOKEN_PATH])
+    assert len(watch.leaks.tokens) >= 3, "tokens were issued and are part of the scan"
+    assert {r.status for r in logins} >= {200, 401}
+    seen = "\n".join(text for _, text in watch.leaks.texts)
+    assert WRONG_SECRET not in seen
+    failed = proc.named("poll_failing") + proc.named("poll_failed_again")
+    assert {e.get("status") for e in failed} >= {200, 403}, "the faults really failed polls"
