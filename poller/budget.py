@@ -12,6 +12,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 WINDOW_SECONDS = 60.0
+# Requests arrive later than they leave, by varying amounts: a request sent exactly 60 s after
+# the oldest one can land within the server's 60 s of it. A second of slack keeps every window
+# the server sees within the budget.
+SLACK_SECONDS = 1.0
+SPAN = WINDOW_SECONDS + SLACK_SECONDS
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -45,11 +50,11 @@ class RequestBudget:
     def delay(self) -> float:
         """Seconds until the next request may go (0 if now)."""
         now = self._clock()
-        while self._sent and self._sent[0] <= now - WINDOW_SECONDS:
+        while self._sent and self._sent[0] <= now - SPAN:
             self._sent.popleft()
         wait = self._paused_until - now
         if len(self._sent) >= self.requests_per_minute:
-            wait = max(wait, self._sent[0] + WINDOW_SECONDS - now)
+            wait = max(wait, self._sent[0] + SPAN - now)
         return max(wait, 0.0)
 
     async def acquire(self) -> None:

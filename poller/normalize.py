@@ -118,13 +118,6 @@ def _label_value(value: object) -> str:
     return _text(str(value))
 
 
-def _value_text(value: object) -> str:
-    # Nearly every group value is an ASCII string: skip the general path for those.
-    if type(value) is str and value.isascii():
-        return value
-    return _label_value(value)
-
-
 class _Builder:
     """Accumulates samples for one snapshot; families are created on first use."""
 
@@ -344,7 +337,7 @@ def _group_labels(query: Labels, group: object, where: str, cache: _PairCache) -
     pairs = []
     for name, key in plan:
         value = items[key]
-        if type(value) is not str or not value.isascii():
+        if type(value) is not str or not value.isascii():  # the rare case: skip the call
             value = _label_value(value)
         known = cache.get(name)
         if known is None:

@@ -7,14 +7,18 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from tests.bench import bench_budget, bench_memory, bench_normalize, bench_scrape
 from tests.bench.common import RESULTS, BenchError, Section, load_average, quiet_logs, write_results
 
-BENCHES: dict[str, tuple[str, Callable[[Section], Awaitable[None]]]] = {
+BENCHES: dict[str, tuple[str, Callable[[Section], Coroutine[Any, Any, None]]]] = {
     "scrape": ("1. Scrape cost", bench_scrape.run),
-    "normalize": ("2. Normalization throughput and poll-to-exposition latency", bench_normalize.run),
+    "normalize": (
+        "2. Normalization throughput and poll-to-exposition latency",
+        bench_normalize.run,
+    ),
     "memory": ("3. Memory per series", bench_memory.run),
     "budget": ("4. API request budget", bench_budget.run),
 }

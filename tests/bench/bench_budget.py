@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
+from poller.catalog import TOKEN_PATH
 from poller.config import parse_config
 from poller.daemon import Daemon, serve
 from poller.model import Config, Credentials, Secret
@@ -83,6 +85,10 @@ async def run(section: Section) -> None:
         if s.name.endswith("_total")
     )
     asked = QUERIES * ran  # what the schedule alone would have sent
+    times = sorted(r.at for r in requests)
+    breach = _tightest_window(times, rpm)
+    logins = [r.at for r in stats.requests(paths=(TOKEN_PATH,))]
+    token_lead_ms = (times[0] - logins[0]) * 1000 if times and logins else math.nan
     section.figures = {
         "queries": QUERIES,
         "every_seconds": 1,
@@ -94,12 +100,20 @@ async def run(section: Section) -> None:
         "throttled_429": throttled,
         "polls_skipped": skipped,
         "plan_warned": warned,
+        "tightest_window": breach,
+        "first_request_after_token_ms": token_lead_ms,
     }
     print(
         f"\n  {QUERIES} queries every {EVERY}, budget {rpm}/min, {ran:.0f} s: the schedule "
         f"asked for ~{asked:.0f} requests, {len(requests)} were sent, at most {worst} in any "
         f"60 s, {throttled} got 429, {skipped:.0f} scheduled polls skipped while waiting"
     )
+    if breach is not None and breach["seconds"] < 60.0:
+        section.note(
+            f"request {breach['first'] + rpm + 1} arrived {breach['seconds']:.3f} s after request "
+            f"{breach['first'] + 1}; the first analytics request came "
+            f"{token_lead_ms:.1f} ms after the OAuth token request it waited for"
+        )
     section.target("check-config warned that the schedule exceeds the budget", warned, WARNING)
     section.target(
         f"at most {rpm} requests in any sliding 60 s",
@@ -111,3 +125,12 @@ async def run(section: Section) -> None:
         worst >= rpm * 0.9,
         f"max {worst} of {rpm} in 60 s",
     )
+
+
+def _tightest_window(times: list[float], rpm: int) -> dict[str, float] | None:
+    """The shortest span holding rpm + 1 requests (under 60 s means the budget was broken)."""
+    if len(times) <= rpm:
+        return None
+    spans = [(times[i + rpm] - times[i], i) for i in range(len(times) - rpm)]
+    seconds, first = min(spans)
+    return {"first": first, "seconds": seconds}

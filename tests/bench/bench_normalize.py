@@ -78,11 +78,13 @@ async def throughput(section: Section, quick: bool) -> None:
         )  # fmt: skip
     section.figures["publish"] = figures
     section.figures["publish_cpu"] = cpu
-    print(f"\nParsed response -> published exposition (medians, ms; one process pinned to CPU {cpu})")
+    print(
+        f"\nParsed response -> published exposition (medians, ms; one process pinned to CPU {cpu})"
+    )
     print(
         table(
             [
-                "samples", "runs", "(json parse)", "normalize", "prepare", "commit", "refresh",
+                "samples", "runs", "(json.loads)", "normalize", "prepare", "commit", "refresh",
                 "total", "total CPU", "samples/s",
             ],
             rows,
@@ -132,22 +134,22 @@ async def end_to_end(section: Section, *, polls: int) -> None:
     runs: list[dict[str, Any]] = []
     async with (
         child("genesys", "--data", str(path)) as api,
+        child("daemon", "--api", api.url) as daemon,
         aiohttp.ClientSession(auto_decompress=False) as http,
     ):
-        async with child("daemon", "--api", api.url) as daemon:
-            metrics = daemon.url + "/metrics"
-            control = daemon.control_url
-            scrapes = [0]
-            loop_task = asyncio.create_task(scrape_loop(http, metrics, scrapes))
-            try:
-                await asyncio.sleep(1.0)  # the scrape loop alone, for the idle lag figure
-                idle = await _json(http, "GET", control + "/lag")
-                for marker in range(1, polls + 1):
-                    runs.append(await one_poll(http, api.url, metrics, control, marker, scrapes))
-            finally:
-                loop_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loop_task
+        metrics = daemon.url + "/metrics"
+        control = daemon.control_url
+        scrapes = [0]
+        loop_task = asyncio.create_task(scrape_loop(http, metrics, scrapes))
+        try:
+            await asyncio.sleep(1.0)  # the scrape loop alone, for the idle lag figure
+            idle = await _json(http, "GET", control + "/lag")
+            for marker in range(1, polls + 1):
+                runs.append(await one_poll(http, api.url, metrics, control, marker, scrapes))
+        finally:
+            loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_task
     latencies = [r["visible_after_ms"] for r in runs]
     lags = [r["lag"]["max_ms"] for r in runs]
     section.figures["end_to_end"] = {
@@ -163,16 +165,16 @@ async def end_to_end(section: Section, *, polls: int) -> None:
         table(
             [
                 "poll", "poll s", "last byte -> served ms", "probe resolution ms",
-                "max loop lag ms", "p99 lag ms", "scrapes meanwhile",
+                "max loop lag ms", "p99 lag ms", "ticks", "scrapes meanwhile",
             ],
             [
                 [
                     i + 1, r["poll_seconds"], r["visible_after_ms"], r["probe_ms"],
-                    r["lag"]["max_ms"], r["lag"]["p99_ms"], r["scrapes"],
+                    r["lag"]["max_ms"], r["lag"]["p99_ms"], r["lag"]["ticks"], r["scrapes"],
                 ]
                 for i, r in enumerate(runs)
             ]
-            + [["idle", "-", "-", "-", idle["max_ms"], idle["p99_ms"], "-"]],
+            + [["idle", "-", "-", "-", idle["max_ms"], idle["p99_ms"], idle["ticks"], "-"]],
         )
     )  # fmt: skip
     section.target(
@@ -214,7 +216,7 @@ async def one_poll(
     if not result["ok"]:
         raise BenchError("the daemon's poll failed")
     lag = await _json(http, "GET", control + "/lag")
-    sent = {m: t for m, t in await _json(http, "GET", api + "/bench/sent")}
+    sent = dict(await _json(http, "GET", api + "/bench/sent"))
     if marker not in sent:
         raise BenchError(f"the fake API never sent marker {marker}")
     return {

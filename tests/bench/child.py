@@ -132,8 +132,9 @@ def genesys_app(path: str) -> web.Application:
         await response.write(body)
         await response.write_eof()
         transport = request.transport
-        # write_eof returns with up to the low-water mark still buffered: wait it out.
-        while transport is not None and transport.get_write_buffer_size():
+        # write_eof returns with up to the low-water mark still buffered: wait it out. The
+        # transport offers no event for an empty buffer, so this polls it.
+        while transport is not None and transport.get_write_buffer_size():  # noqa: ASYNC110
             await asyncio.sleep(0)
         sent.append((marker, time.monotonic()))
         return response
@@ -178,7 +179,7 @@ def daemon_config(api: str) -> Any:
     return parse_config(text, source="bench", env=env)
 
 
-async def run_daemon(api: str) -> None:
+async def run_daemon(api: str, *, tick: bool) -> None:
     daemon = Daemon(
         daemon_config(api),
         Credentials("bench-client", Secret("bench-secret-0000")),
@@ -186,7 +187,8 @@ async def run_daemon(api: str) -> None:
     )
     runner = await serve(daemon, "127.0.0.1", 0, schedule=False)
     ticker = Ticker()
-    tick_task = asyncio.create_task(ticker.run())
+    # Off for memory runs: its list of lags would be counted in the RSS.
+    tick_task = asyncio.create_task(ticker.run()) if tick else None
 
     async def poll(_request: web.Request) -> web.Response:
         begun = time.monotonic()
@@ -209,7 +211,8 @@ async def run_daemon(api: str) -> None:
     try:
         await asyncio.Event().wait()
     finally:
-        tick_task.cancel()
+        if tick_task is not None:
+            tick_task.cancel()
         await daemon.stop()
         await runner.cleanup()
         await control_runner.cleanup()
@@ -229,8 +232,7 @@ async def serve_app(app: web.Application) -> None:
 # -- jobs ---------------------------------------------------------------------------------------
 
 
-async def normalize_job(path: str, reps: int) -> dict[str, Any]:
-    raw = Path(path).read_bytes()
+async def normalize_job(raw: bytes, reps: int) -> dict[str, Any]:
     parse = []
     for _ in range(min(reps, 3)):
         begun = time.perf_counter()
@@ -306,6 +308,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=0)
     parser.add_argument("--checkpoints", default="")
     parser.add_argument("--cpu", type=int)
+    parser.add_argument("--no-ticker", action="store_true")
     args = parser.parse_args()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
@@ -313,14 +316,14 @@ def main() -> None:
     kind = args.kind
     if kind in ("normalize", "memory"):
         if kind == "normalize":
-            result = asyncio.run(normalize_job(args.data, args.reps))
+            result = asyncio.run(normalize_job(Path(args.data).read_bytes(), args.reps))
         else:
             points = [int(p) for p in args.checkpoints.split(",") if p]
             result = asyncio.run(memory_job(args.data, args.cycles, points))
         print("RESULT " + json.dumps(result), flush=True)
         return
     if kind == "daemon":
-        asyncio.run(run_daemon(args.api))
+        asyncio.run(run_daemon(args.api, tick=not args.no_ticker))
         return
     apps = {"poller": poller_app, "naive": naive_app, "floor": floor_app, "genesys": genesys_app}
     if kind not in apps:

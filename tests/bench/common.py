@@ -56,7 +56,12 @@ def load_average() -> float:
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in cells]
+    lines = [
+        "  ".join(
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -162,11 +167,18 @@ async def _drain(stream: asyncio.StreamReader) -> None:
 
 
 @contextlib.asynccontextmanager
-async def child(*args: str, cpu: int | None = None) -> AsyncIterator[Child]:
-    """Run `python -m tests.bench.child ARGS`, yield it once ready, stop it by its pid."""
+async def child(
+    *args: str, cpu: int | None = None, env: dict[str, str] | None = None
+) -> AsyncIterator[Child]:
+    """Run `python -m tests.bench.child ARGS` (with `env` added to the environment), yield it
+    once ready, stop it by its pid."""
     argv = _argv(args, cpu)
     proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
+        *argv,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     assert proc.stdout is not None
     try:
@@ -192,14 +204,16 @@ def _argv(args: Sequence[str], cpu: int | None) -> list[str]:
     return argv
 
 
-async def run_job(*args: str, cpu: int | None = None, timeout: float = 900.0) -> Any:
+async def run_job(*args: str, cpu: int | None = None, within: float = 900.0) -> Any:
     """Run a one-shot child job and return the JSON of its `RESULT` line."""
     proc = await asyncio.create_subprocess_exec(
-        *_argv(args, cpu), cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        *_argv(args, cpu),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL,
     )
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, _ = await asyncio.wait_for(proc.communicate(), within)
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -244,15 +258,3 @@ def quiet_logs(level: int = logging.WARNING) -> None:
     )
     logging.getLogger().setLevel(level)
     logging.getLogger("apscheduler").setLevel(max(level, logging.ERROR))
-
-
-async def wait_for(condition: Any, *, within: float, what: str, every: float = 0.05) -> Any:
-    """Poll an async `condition()` until it returns something truthy, or fail after `within`."""
-    deadline = time.monotonic() + within
-    while True:
-        result = await condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {within:g}s waiting for {what}")
-        await asyncio.sleep(every)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poller.budget import RequestBudget
+from poller.budget import SPAN, RequestBudget
 from tests.fakes import FakeClock, wait_until
 
 
@@ -46,9 +46,9 @@ def test_never_more_than_n_in_any_60_s_and_no_needless_wait(
 
     arrivals, granted = asyncio.run(run())
     for i in range(len(granted) - per_minute):
-        assert granted[i + per_minute] - granted[i] >= 60.0
+        assert granted[i + per_minute] - granted[i] >= SPAN
     for i, arrived in enumerate(arrivals):
-        earliest = arrived if i < per_minute else max(arrived, granted[i - per_minute] + 60.0)
+        earliest = arrived if i < per_minute else max(arrived, granted[i - per_minute] + SPAN)
         assert granted[i] == pytest.approx(earliest, abs=1e-6)
 
 
@@ -60,7 +60,7 @@ async def test_concurrent_callers_get_n_per_minute_in_arrival_order() -> None:
     log: list[tuple[int, float]] = []
     await asyncio.gather(*(take(budget, clock, log, i) for i in range(10)))
     assert [i for i, _ in log] == list(range(10))
-    assert [t - start for _, t in log] == [0, 0, 0, 60, 60, 60, 120, 120, 120, 180]
+    assert [t - start for _, t in log] == [0, 0, 0, *[SPAN] * 3, *[2 * SPAN] * 3, 3 * SPAN]
 
 
 async def test_pause_holds_every_caller_until_it_ends() -> None:
@@ -113,9 +113,9 @@ async def test_pause_and_window_wait_take_the_later_of_the_two() -> None:
     start = clock.now
     await budget.acquire()
     budget.pause(5)
-    assert budget.delay() == 60.0
+    assert budget.delay() == SPAN
     await budget.acquire()
-    assert clock.now == start + 60
+    assert clock.now == start + SPAN
     budget.pause(90)
     assert budget.delay() == 90.0
 
@@ -129,11 +129,13 @@ async def test_waiting_callers_leave_in_arrival_order_across_windows() -> None:
     tasks = [asyncio.create_task(take(budget, clock, log, i)) for i in range(5)]
     await wait_until(lambda: clock.sleeping == 1, what="the third caller to wait")
     assert log == [(0, start), (1, start)]
-    clock.advance(60)
+    clock.advance(SPAN)
     await wait_until(lambda: len(log) == 4 and clock.sleeping == 1, what="the next window")
-    clock.advance(60)
+    clock.advance(SPAN)
     await asyncio.gather(*tasks)
-    assert log == [(0, start), (1, start), (2, start + 60), (3, start + 60), (4, start + 120)]
+    assert log == [
+        (0, start), (1, start), (2, start + SPAN), (3, start + SPAN), (4, start + 2 * SPAN)
+    ]  # fmt: skip
 
 
 def test_delay_is_zero_when_there_is_room() -> None:
