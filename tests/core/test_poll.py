@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -36,7 +37,8 @@ class FakeClient:
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
-        return reply
+        # A fresh object per answer, as parsed JSON is: the poller frees what it is given.
+        return copy.deepcopy(reply)
 
 
 AGG = QueryConfig(
