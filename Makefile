@@ -6,7 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Debian packages the test suite drives for real: Prometheus and promtool, the container
 # toolchain for the image test, docker-compose to validate the compose file.
-APT_PACKAGES := prometheus podman buildah runc mmdebstrap docker-compose
+APT_PACKAGES := prometheus podman buildah runc uidmap slirp4netns fuse-overlayfs mmdebstrap \
+	docker-compose
 
 .PHONY: demo test lint typecheck unit tools bench clean
 
@@ -24,15 +25,15 @@ demo: $(VENV)/.runtime
 	$(VENV)/bin/genesyscloud-poller demo
 
 tools:
-	@missing=""; for t in promtool prometheus podman buildah mmdebstrap docker-compose; do \
-	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
-	if [ -n "$$missing" ]; then \
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages:$(APT_PACKAGES)"; \
+	    echo "installing Debian packages: $(APT_PACKAGES)"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      $(APT_PACKAGES) >/dev/null; \
 	  else \
-	    echo "missing:$$missing -- install with: sudo apt-get install $(APT_PACKAGES)"; exit 1; \
+	    echo "missing Debian packages; install with: sudo apt-get install $(APT_PACKAGES)"; \
+	    exit 1; \
 	  fi; \
 	fi
 
