@@ -1,20 +1,21 @@
 """The HTTP side: /metrics, /healthz, /readyz and a landing page (aiohttp).
 
-/metrics serves the store's cached pieces followed by the self-metrics, rendered per scrape
-(they are small), without joining the pieces into one copy. With gzip, the store's cached gzip
-body is followed by a freshly compressed self-metrics member: two gzip members, which every
-gzip reader (Go's included) reads as one stream, so a scrape never recompresses the large part.
+/metrics serves the store's cached pieces followed by the self-metrics (re-rendered only when
+they changed, the process metrics on every scrape), without joining the pieces into one copy.
+With gzip, the store's cached gzip body is followed by the self-metrics' gzip members, which
+every gzip reader (Go's included) reads as one stream, so a scrape never recompresses the
+large part.
 """
 
 from __future__ import annotations
 
-import gzip
 import html
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http_writer import StreamWriter
 from aiohttp.payload import Payload
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -48,30 +49,37 @@ class _Pieces(Payload):
 
     _autoclose = True  # nothing to release
 
-    def __init__(self, pieces: list[bytes]) -> None:
+    def __init__(self, pieces: list[bytes], *, wait_between: bool = True) -> None:
         super().__init__(pieces, content_type=CONTENT_TYPE_PLAIN_0_0_4)
         self._pieces = pieces
         self._size = sum(map(len, pieces))
+        self._wait_between = wait_between
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         return b"".join(self._pieces).decode(encoding, errors)
 
     async def write(self, writer: AbstractStreamWriter) -> None:
+        if not self._wait_between and isinstance(writer, StreamWriter):
+            # A small body: queue every piece at once. Waiting for one to drain before the
+            # next costs the scraper a round trip.
+            for piece in self._pieces[:-1]:
+                await writer.write(piece, drain=False)
+            await writer.write(self._pieces[-1])
+            return
         for piece in self._pieces:
             await writer.write(piece)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    own = state.metrics.render()
     headers = {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4, "Vary": "Accept-Encoding"}
     if _accepts_gzip(request):
         headers["Content-Encoding"] = "gzip"
-        # One buffer: a second write would wait for the first to drain to the scraper (a round
-        # trip), which costs more than copying a body that gzip made ten times smaller.
-        body = state.store.gzipped() + gzip.compress(own, compresslevel=1, mtime=0)
-        return web.Response(body=body, headers=headers)
-    return web.Response(body=_Pieces([*state.store.parts(), own]), headers=headers)
+        pieces = [state.store.gzipped(), *state.metrics.render_gzip()]
+        return web.Response(body=_Pieces(pieces, wait_between=False), headers=headers)
+    return web.Response(
+        body=_Pieces([*state.store.parts(), state.metrics.render()]), headers=headers
+    )
 
 
 async def healthz(_request: web.Request) -> web.Response:
