@@ -44,24 +44,27 @@ def _accepts_gzip(request: web.Request) -> bool:
     return "gzip" in request.headers.get("Accept-Encoding", "").lower()
 
 
+# A body up to this size is queued whole: waiting for one piece to drain before the next would
+# cost the scraper a round trip. A larger one (plain text at 100k series is 29 MB) is sent a
+# piece at a time, so a slow scraper never makes us hold a second copy of it.
+QUEUE_WHOLE_BYTES = 2 * 1024 * 1024
+
+
 class _Pieces(Payload):
     """A body sent as the pieces the store keeps it in, never joined into one copy."""
 
     _autoclose = True  # nothing to release
 
-    def __init__(self, pieces: list[bytes], *, wait_between: bool = True) -> None:
+    def __init__(self, pieces: list[bytes]) -> None:
         super().__init__(pieces, content_type=CONTENT_TYPE_PLAIN_0_0_4)
         self._pieces = pieces
-        self._size = sum(map(len, pieces))
-        self._wait_between = wait_between
+        self._size = self._total = sum(map(len, pieces))
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         return b"".join(self._pieces).decode(encoding, errors)
 
     async def write(self, writer: AbstractStreamWriter) -> None:
-        if not self._wait_between and isinstance(writer, StreamWriter):
-            # A small body: queue every piece at once. Waiting for one to drain before the
-            # next costs the scraper a round trip.
+        if self._total <= QUEUE_WHOLE_BYTES and isinstance(writer, StreamWriter):
             for piece in self._pieces[:-1]:
                 await writer.write(piece, drain=False)
             await writer.write(self._pieces[-1])
@@ -76,7 +79,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     if _accepts_gzip(request):
         headers["Content-Encoding"] = "gzip"
         pieces = [state.store.gzipped(), *state.metrics.render_gzip()]
-        return web.Response(body=_Pieces(pieces, wait_between=False), headers=headers)
+        return web.Response(body=_Pieces(pieces), headers=headers)
     return web.Response(
         body=_Pieces([*state.store.parts(), state.metrics.render()]), headers=headers
     )

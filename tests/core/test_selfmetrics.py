@@ -1,5 +1,5 @@
 """The poller's own metrics: rendered again after every change, and only then; process metrics
-read on every scrape."""
+read again once the last reading is a second old."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from poller.selfmetrics import ProcessMetrics, SelfMetrics
+from poller.selfmetrics import PROCESS_MAX_AGE, ProcessMetrics, SelfMetrics
 
 QUERIES = ("flows", "outcomes", "now")
 
@@ -85,18 +85,38 @@ def _open_fds(text: bytes) -> float:
     raise AssertionError("no process_open_fds")
 
 
-def test_process_metrics_are_read_on_every_render() -> None:
-    """process_* metrics change by themselves, so they are never served from a cached copy,
-    plain or gzip, even while the poller's own metrics are unchanged."""
-    metrics = SelfMetrics()
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _scraped_fds(metrics: SelfMetrics) -> tuple[float, float]:
+    """process_open_fds as a plain and as a gzip scrape would show it."""
+    packed = b"".join(gzip.decompress(m) for m in metrics.render_gzip())
+    return _open_fds(metrics.render()), _open_fds(packed)
+
+
+def test_process_metrics_are_read_again_once_a_second_old() -> None:
+    """process_* metrics change by themselves: a scrape a second or more after the last reading
+    reads them again (plain and gzip), even while the poller's own metrics are unchanged;
+    scrapes closer together share one reading."""
+    clock = Clock()
+    metrics = SelfMetrics(monotonic=clock)
     metrics.add_query("flows", 60)
-    before = _open_fds(metrics.render())
-    before_gz = _open_fds(b"".join(gzip.decompress(m) for m in metrics.render_gzip()))
+    before = _scraped_fds(metrics)
+    assert before[0] == before[1]
     extra = [os.open(os.devnull, os.O_RDONLY) for _ in range(3)]
     try:
-        assert _open_fds(metrics.render()) == before + 3
-        after_gz = _open_fds(b"".join(gzip.decompress(m) for m in metrics.render_gzip()))
-        assert after_gz == before_gz + 3
+        clock.now += PROCESS_MAX_AGE / 2
+        assert _scraped_fds(metrics) == before
+        clock.now += PROCESS_MAX_AGE / 2
+        assert _scraped_fds(metrics) == (before[0] + 3, before[1] + 3)
+        clock.now -= 5 * PROCESS_MAX_AGE  # a clock stepping back never freezes the reading
+        os.close(extra.pop())
+        assert _scraped_fds(metrics) == (before[0] + 2, before[1] + 2)
     finally:
         for fd in extra:
             os.close(fd)

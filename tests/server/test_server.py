@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from poller.normalize import normalize_aggregate
 from poller.selfmetrics import SelfMetrics
-from poller.server import ServerState, build_app
+from poller.server import QUEUE_WHOLE_BYTES, ServerState, build_app
 from poller.store import SnapshotStore
 
 RESPONSE = {"results": [{"group": {"flowId": "f1", "flowName": 'Main "IVR"'}, "data": [{
@@ -116,3 +116,34 @@ async def test_huge_header_rejected(served: tuple[TestClient, Ready]) -> None:
     resp = await client.get("/metrics", headers={"X-Big": "a" * 70000})
     assert 400 <= resp.status < 500
     assert (await client.get("/healthz")).status == 200
+
+
+@pytest.mark.parametrize("groups", [10, 12_000])
+async def test_metrics_bodies_of_any_size_arrive_whole(groups: int) -> None:
+    """Small bodies (queued at once) and bodies over QUEUE_WHOLE_BYTES (sent a piece at a
+    time) arrive complete and in order, plain and gzip, and both forms say the same."""
+    response = {"results": [
+        {"group": {"flowId": f"flow-{i:06d}", "flowName": f"IVR {'x' * 120} {i}"},
+         "data": [{"metrics": [{"metric": "nFlow", "stats": {"count": i}},
+                               {"metric": "tFlow", "stats": {"sum": i * 1000, "count": 1}}]}]}
+        for i in range(groups)
+    ]}  # fmt: skip
+    store, metrics = SnapshotStore(), SelfMetrics(process=False)
+    store.publish("flows", normalize_aggregate("flows", response), 0.0)
+    state = ServerState(store=store, metrics=metrics, readiness=Ready(), queries=lambda: [])
+    big = len(store.body()) > QUEUE_WHOLE_BYTES
+    assert big == (groups > 10)
+    async with TestClient(TestServer(build_app(state))) as client:
+        resp = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+        plain = await resp.read()
+        resp = await client.get(
+            "/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+        )
+        packed = gzip.decompress(await resp.read())
+    assert plain == packed == store.body() + metrics.render()
+    entries = [
+        s for f in text_string_to_metric_families(plain.decode())
+        if f.name == "genesyscloud_flow_entries" for s in f.samples
+    ]  # fmt: skip
+    assert len(entries) == groups
+    assert entries[-1].value == groups - 1
