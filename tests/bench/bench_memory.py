@@ -9,7 +9,10 @@ on), and with MALLOC_TRIM_THRESHOLD_ set, which stops glibc from keeping freed h
 response, the rendered text) around after large allocations raised its thresholds.
 
 Growth: a child publishes and re-renders the same snapshot over and over, as polls of unchanged
-data would, and RSS after cycle 100 is compared with RSS after the last cycle.
+data would, and RSS is read at checkpoints. glibc's heap settles in steps over the first few
+hundred cycles (from -2.7 to +3.2 MiB between cycles 100 and 250 in runs of the same code,
+flat after), so growth is judged over the second half of the run: a leak grows in every half,
+and 1 MiB over 500 publishes catches one of 2 KiB per publish.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ FULL_SIZES = (10_000, 100_000)
 QUICK_SIZES = (10_000,)
 POLLS = 3
 PER_SERIES_TARGET = 1024  # bytes, at 100k series
-FULL_CYCLES = (10_000, 1_000, (100, 250, 500, 1_000))  # series, cycles, checkpoints
-QUICK_CYCLES = (1_000, 200, (100, 200))
+# series, cycles, checkpoints; growth is judged from the middle checkpoint to the last
+FULL_CYCLES = (10_000, 1_000, (100, 250, 500, 750, 1_000))
+QUICK_CYCLES = (1_000, 200, (50, 100, 200))
 GROWTH_TOLERANCE = 1 << 20  # RSS moves by a few pages on its own; more than 1 MiB is growth
 MIB = 1 << 20
 TUNED = {"MALLOC_TRIM_THRESHOLD_": "131072"}
@@ -96,13 +100,21 @@ async def run(section: Section) -> None:
         "--checkpoints", ",".join(map(str, points)),
     )  # fmt: skip
     at = {int(k): v for k, v in r["cycle_rss"].items()}
-    growth = at[points[-1]] - at[points[0]]
+    start = points[len(points) // 2]
+    growth = at[points[-1]] - at[start]
     print(f"\nRSS over {cycles} publishes of {series:,} series (MiB)")
     print(table(["after cycle", "RSS"], [[c, at[c] / MIB] for c in sorted(at)]))
     section.figures = {
         "polls": POLLS,
         "held": held,
-        "cycles": {"series": series, "cycles": cycles, "rss": r["cycle_rss"], "growth": growth},
+        "cycles": {
+            "series": series,
+            "cycles": cycles,
+            "rss": r["cycle_rss"],
+            "growth": growth,
+            "judged_from": start,
+            "growth_from_first": at[points[-1]] - at[points[0]],
+        },
     }
     top = held.get("100000")
     if top is None:
@@ -116,7 +128,8 @@ async def run(section: Section) -> None:
             "MALLOC_TRIM_THRESHOLD_=131072",
         )
     section.target(
-        f"no RSS growth from cycle {points[0]} to {points[-1]} (tolerance 1 MiB)",
+        f"no RSS growth from cycle {start} to {points[-1]} (tolerance 1 MiB)",
         growth <= GROWTH_TOLERANCE,
-        f"{growth / 1024:+.0f} KiB",
+        f"{growth / 1024:+.0f} KiB; from cycle {points[0]}: "
+        f"{(at[points[-1]] - at[points[0]]) / 1024:+.0f} KiB",
     )
