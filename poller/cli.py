@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--web.listen-address", dest="listen", default=DEMO_LISTEN)
     demo.add_argument("--simulator.listen-address", dest="sim_listen", default=SIMULATOR_LISTEN)
     demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--flows", type=_org_size, default=DEFAULT_FLOWS, help=FLOWS_HELP)
     demo.add_argument(
         "--web.config.file",
         dest="web_config",
@@ -91,11 +92,32 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run the Genesys Cloud simulator alone")
     sim.add_argument("--listen-address", dest="sim_listen", default=SIMULATOR_LISTEN)
     sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--flows", type=_org_size, default=DEFAULT_FLOWS, help=FLOWS_HELP)
     sim.add_argument(
         "--faults", default="", help="fault injection spec, e.g. 503=0.2,latency=200ms"
     )
     logging_flags(sim)
     return p
+
+
+DEFAULT_FLOWS = 20
+MAX_FLOWS = 5000
+FLOWS_HELP = (
+    f"flows in the simulated org, 1 to {MAX_FLOWS} (default {DEFAULT_FLOWS}); a large org "
+    "answers with many series, e.g. to try the poller at the size of a large contact centre"
+)
+
+
+def _org_size(text: str) -> int:
+    try:
+        flows = int(text)
+    except ValueError:
+        flows = 0
+    if not 1 <= flows <= MAX_FLOWS:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of flows from 1 to {MAX_FLOWS}, got {text!r}"
+        )
+    return flows
 
 
 def _err(message: str) -> None:
@@ -199,7 +221,7 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     _setup_logging(args)
     host, port = parse_listen_address(args.listen, where="--web.listen-address")
     sim_host, sim_port = parse_listen_address(args.sim_listen, where="--simulator.listen-address")
-    settings = SimulatorSettings(seed=args.seed)
+    settings = SimulatorSettings(seed=args.seed, flows=args.flows)
     path = demo_config_path()
     web_config = _web_config(args)
 
@@ -220,7 +242,8 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             def announce(addresses: list[str]) -> None:
                 base = f"{scheme}://{addresses[0] if addresses else f'{host}:{port}'}"
                 print(
-                    f"genesyscloud-poller demo (simulated Genesys Cloud, seed {args.seed})\n"
+                    f"genesyscloud-poller demo (simulated Genesys Cloud, seed {args.seed}, "
+                    f"{args.flows} flows)\n"
                     f"  metrics:   {base}/metrics\n"
                     f"  landing:   {base}/\n"
                     f"  readiness: {base}/readyz\n"
@@ -243,7 +266,7 @@ def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     _setup_logging(args)
     host, port = parse_listen_address(args.sim_listen, where="--listen-address")
     faults = parse_fault_spec(args.faults)
-    settings = SimulatorSettings(seed=args.seed, faults=faults)
+    settings = SimulatorSettings(seed=args.seed, flows=args.flows, faults=faults)
 
     async def main_() -> int:
         import signal
@@ -251,7 +274,8 @@ def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         simulator = Simulator(settings)
         await simulator.start(host, port)
         print(
-            f"Genesys Cloud simulator on {simulator.base_url} (seed {args.seed})\n"
+            f"Genesys Cloud simulator on {simulator.base_url} (seed {args.seed}, "
+            f"{args.flows} flows)\n"
             f"  client id: {settings.client_id}  client secret: {settings.client_secret}\n"
             f"  GENESYS_API_BASE_URL={simulator.base_url} "
             f"GENESYS_LOGIN_BASE_URL={simulator.base_url}",

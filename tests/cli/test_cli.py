@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -232,3 +233,35 @@ async def test_demo_serves_flow_metrics() -> None:
     assert sum(s.value for s in fams["genesyscloud_flow_entries"].samples) > 0
     out = (await proc.stdout.read()).decode() if proc.stdout else ""
     assert f"metrics:   http://127.0.0.1:{port}/metrics" in out
+
+
+async def test_simulate_flows_sizes_the_org() -> None:
+    """simulate --flows N serves an org of N flows (the size knob for large-org trials)."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "poller", "simulate", "--listen-address", f"127.0.0.1:{port}",
+        "--flows", "300", env=base_env(), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        org = json.loads(await wait_http(f"http://127.0.0.1:{port}/simulator/org"))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = await asyncio.wait_for(proc.wait(), 10)
+    assert rc == 0
+    assert len(org["flows"]) == 300
+    assert len({f["id"] for f in org["flows"]}) == 300
+    out = (await proc.stdout.read()).decode() if proc.stdout else ""
+    assert "(seed 1, 300 flows)" in out
+
+
+@pytest.mark.parametrize("command", ["demo", "simulate"])
+@pytest.mark.parametrize("flows", ["0", "5001", "many"])
+async def test_flows_out_of_range_is_a_usage_error(command: str, flows: str) -> None:
+    """--flows outside 1..5000 exits 2 before starting anything, naming the flag and the range."""
+    rc, out, err = await run_cli(command, "--flows", flows, env=base_env(), within=30)
+    assert rc == 2
+    assert "--flows" in err
+    assert "from 1 to 5000" in err
+    assert repr(flows) in err
+    assert out == ""
