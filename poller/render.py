@@ -21,9 +21,13 @@ def escape_label_value(value: str) -> str:
     return value
 
 
+# Whole numbers below this are written as integers ("12"); from here on repr's form ("1e+15").
+WHOLE_LIMIT = 1e15
+
+
 def format_value(value: float) -> str:
     if value.is_integer():  # finite: NaN and infinities are not integers
-        return str(int(value)) if abs(value) < 1e15 else repr(value)
+        return str(int(value)) if abs(value) < WHOLE_LIMIT else repr(value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):

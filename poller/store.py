@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from poller.normalize import Family, Labels, Snapshot
-from poller.render import format_value, label_block, render_header, sample_line
+from poller.render import WHOLE_LIMIT, format_value, label_block, render_header, sample_line
 
 # How long a count-like series that vanished from a response stays exported as 0.
 ZERO_FILL_SECONDS = 24 * 3600.0
@@ -82,10 +82,14 @@ def _render(name: str, series: Mapping[Labels, float], blocks: dict[int, str]) -
     """A family's sample lines, RENDER_BATCH lines to a chunk."""
     items = iter(series.items())
     start = f"{name}{{"
+    top = WHOLE_LIMIT
     chunks: list[bytes] = []
     while True:
+        # Whole numbers (most values) are formatted inline, as format_value would: the call
+        # per sample was a third of the rendering time.
         lines = [
-            f"{start}{blocks[id(labels)]}}} {format_value(value)}\n"
+            f"{start}{blocks[id(labels)]}}} "
+            f"{int(value) if value.is_integer() and -top < value < top else format_value(value)}\n"
             if labels
             else f"{name} {format_value(value)}\n"
             for labels, value in itertools.islice(items, RENDER_BATCH)

@@ -4,13 +4,18 @@ family, and cached plain and gzip bodies. Time is passed in as `now`, so nothing
 from __future__ import annotations
 
 import gzip
+import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from normalize_support import samples
 
-from poller.normalize import normalize
+from poller.normalize import Family, Snapshot, normalize
+from poller.render import format_value
 from poller.store import ZERO_FILL_SECONDS, SnapshotStore
 
 DAY = 24 * 3600.0
+FAMILY = Family("genesyscloud_flow_test_value", "A value.", "max", False)
 
 
 def flows(**counts: int) -> dict[str, object]:
@@ -260,3 +265,26 @@ def test_version_moves_on_every_change() -> None:
     assert store.version == v1 > v0
     store.drop("q")
     assert store.version > v1
+
+
+EXTREMES = [
+    *(0.0, -0.0, 1.0, -3.0, 0.5, 1e15 - 1, 1e15, -1e15, -1e15 + 1, 1e16, 2.5e-9, 123456.789),
+    *(9007199254740993.0, 1.7976931348623157e308, math.nan, math.inf, -math.inf),
+]
+
+
+@given(st.lists(st.floats() | st.sampled_from(EXTREMES), min_size=1, max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_every_value_is_written_as_format_value_writes_it(values: list[float]) -> None:
+    """Whatever the value (whole, fractional, huge, negative zero, NaN, infinite), the sample
+    line holds exactly format_value's text, the form the golden files pin down."""
+    snapshot = Snapshot(
+        {FAMILY.name: FAMILY},
+        {FAMILY.name: {(("query", "q"), ("flow_id", f"f{i}")): v for i, v in enumerate(values)}},
+    )
+    store = SnapshotStore()
+    store.publish("q", snapshot, 0.0)
+    lines = store.body().decode().splitlines()[2:]  # after HELP and TYPE
+    assert lines == [
+        f'{FAMILY.name}{{query="q",flow_id="f{i}"}} {format_value(v)}' for i, v in enumerate(values)
+    ]
