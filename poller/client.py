@@ -40,6 +40,8 @@ PERMISSIONS: dict[str, str] = {
     "observations": OBSERVATION_PERMISSION,
 }
 RETRY_STATUSES = frozenset({502, 503, 504})
+# Genesys Cloud's id for a request, on every response: support traces a call with it.
+CORRELATION_HEADER = "ININ-Correlation-Id"
 DEFAULT_RETRY_AFTER = 3.0
 # The Java and Go SDKs stop at 180 s: longer waits are daily caps, not bursts.
 MAX_RETRY_AFTER = 180.0
@@ -135,7 +137,16 @@ class RetryPolicy:
     login_backoff_max: float = 120.0
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A query's parsed JSON, and the ININ-Correlation-Id Genesys gave the response: what
+    Genesys support asks for should the data turn out to be wrong."""
+
+    data: object
+    correlation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Reply:
     status: int
     body: bytes
@@ -196,6 +207,10 @@ class GenesysClient:
 
     async def query(self, endpoint: Endpoint, body: dict[str, Any]) -> object:
         """POST a query and return the parsed JSON response."""
+        return (await self.answer(endpoint, body)).data
+
+    async def answer(self, endpoint: Endpoint, body: dict[str, Any]) -> Answer:
+        """POST a query and return the parsed JSON response with its correlation id."""
         url = self._settings.api_base_url + PATHS[endpoint]
         payload = json.dumps(body).encode()
         relogged = False
@@ -210,11 +225,14 @@ class GenesysClient:
                 error: ApiError = err
             else:
                 if reply.status == 200:
+                    correlation_id = reply.headers.get(CORRELATION_HEADER)
                     if len(reply.body) > PARSE_IN_THREAD_BYTES:
-                        return await asyncio.to_thread(
+                        data = await asyncio.to_thread(
                             self._parse_json, endpoint, reply, loads_in_pieces
                         )
-                    return self._parse_json(endpoint, reply)
+                    else:
+                        data = self._parse_json(endpoint, reply)
+                    return Answer(data, correlation_id)
                 if reply.status == 401 and not relogged:
                     # An expired or revoked token: log in again once, without using a retry.
                     relogged = True
@@ -294,6 +312,7 @@ class GenesysClient:
                 f"response of {resp.content_length} bytes is over the limit of {limit} bytes "
                 "(genesys.max_response_bytes); narrow the query's group_by or window",
                 endpoint=endpoint, status=resp.status,
+                context_id=resp.headers.get(CORRELATION_HEADER),
             )  # fmt: skip
         chunks: list[bytes] = []
         size = 0
@@ -304,6 +323,7 @@ class GenesysClient:
                     f"response is over the limit of {limit} bytes (genesys.max_response_bytes); "
                     "narrow the query's group_by or window",
                     endpoint=endpoint, status=resp.status,
+                    context_id=resp.headers.get(CORRELATION_HEADER),
                 )  # fmt: skip
             chunks.append(chunk)
         return b"".join(chunks)
@@ -318,7 +338,7 @@ class GenesysClient:
                 f"response is not valid JSON ({exc.__class__.__name__} at byte "
                 f"{getattr(exc, 'pos', '?')} of {len(reply.body)})",
                 endpoint=endpoint, status=reply.status,
-                context_id=reply.headers.get("ININ-Correlation-Id"),
+                context_id=reply.headers.get(CORRELATION_HEADER),
             ) from None  # fmt: skip
 
     def _api_error(self, endpoint: str, reply: _Reply) -> ApiError:
@@ -334,7 +354,7 @@ class GenesysClient:
                 code = body["code"]
             if isinstance(body.get("contextId"), str):
                 context_id = body["contextId"]
-        context_id = context_id or reply.headers.get("ININ-Correlation-Id")
+        context_id = context_id or reply.headers.get(CORRELATION_HEADER)
         if reply.status == 403 and endpoint in PERMISSIONS:
             message += f" (the OAuth client's role needs permission {PERMISSIONS[endpoint]})"
         return ApiError(

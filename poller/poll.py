@@ -153,15 +153,19 @@ class QueryPoller:
         q = self.query
         self._metrics.polls.labels(q.name).inc()
         begun = time.perf_counter()
+        correlation_id: str | None = None
         try:
             with GC_PAUSE:
-                box = [await self.client.query(endpoint_of(q), request_body(q, self._clock()))]
+                answer = await self.client.answer(endpoint_of(q), request_body(q, self._clock()))
+                correlation_id = answer.correlation_id
+                box = [answer.data]
+                del answer  # the box holds the only reference: the worker frees the response
                 now = self._clock()
                 # A large response takes hundreds of milliseconds to normalize, render and
                 # free: all of it in a worker thread, so scrapes are not held up meanwhile.
                 prepared = await asyncio.to_thread(_digest, box, q, self._store, now)
         except PollerError as err:
-            self._failed(err)
+            self._failed(err, correlation_id)
             return False
         finally:
             self._metrics.query_duration.labels(q.name).set(time.perf_counter() - begun)
@@ -178,7 +182,8 @@ class QueryPoller:
         self.state.last_error = ""
         return True
 
-    def _failed(self, err: PollerError) -> None:
+    def _failed(self, err: PollerError, correlation_id: str | None = None) -> None:
+        """`correlation_id`: the response's, when it came (200) but its data was unusable."""
         q = self.query
         self._metrics.poll_failures.labels(q.name).inc()
         self._metrics.query_up.labels(q.name).set(0)
@@ -187,6 +192,7 @@ class QueryPoller:
             fields.update(endpoint=err.endpoint, status=err.status, code=err.code)
             fields["context_id"] = err.context_id
         elif isinstance(err, NormalizeError):
+            fields.update(status=200, context_id=correlation_id)
             fields["error"] = f"unexpected response shape: {err}"
         self.state.last_error = fields["error"]
         if self.state.failing:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from poller.client import Answer
 from poller.errors import ApiError
 from poller.model import QueryConfig, View, Window
 from poller.poll import QueryPoller, request_body
@@ -32,13 +33,13 @@ class FakeClient:
         self.replies = list(replies)
         self.bodies: list[tuple[str, dict[str, Any]]] = []
 
-    async def query(self, endpoint: str, body: dict[str, Any]) -> object:
+    async def answer(self, endpoint: str, body: dict[str, Any]) -> Answer:
         self.bodies.append((endpoint, body))
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
         # A fresh object per answer, as parsed JSON is: the poller frees what it is given.
-        return copy.deepcopy(reply)
+        return Answer(copy.deepcopy(reply), f"corr-{len(self.bodies)}")
 
 
 AGG = QueryConfig(
@@ -144,7 +145,12 @@ async def test_bad_shape_fails_the_poll_with_position() -> None:
     poller, store, _ = make(AGG, FakeClient({"results": "nope"}))
     with capture_logs() as logs:
         assert await poller.run() is False
-    assert "results: expected a list" in logs[0]["error"]
+    [failing] = logs
+    assert failing["event"] == "poll_failing"
+    assert "unexpected response shape: results: expected a list" in failing["error"]
+    # The response did come: its status and correlation id are what Genesys support asks for.
+    assert failing["status"] == 200
+    assert failing["context_id"] == "corr-1"
     assert store.body() == b""
 
 
