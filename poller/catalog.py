@@ -93,3 +93,5 @@ OBSERVATION_PERMISSION = "analytics:flowObservation:view"
 AGGREGATE_PATH = "/api/v2/analytics/flows/aggregates/query"
 OBSERVATION_PATH = "/api/v2/analytics/flows/observations/query"
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a password
+# Genesys Cloud's id for a request, on every response: support traces a call with it.
+CORRELATION_HEADER = "ININ-Correlation-Id"

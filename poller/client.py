@@ -24,6 +24,7 @@ from poller.budget import RequestBudget
 from poller.catalog import (
     AGGREGATE_PATH,
     AGGREGATE_PERMISSION,
+    CORRELATION_HEADER,
     OBSERVATION_PATH,
     OBSERVATION_PERMISSION,
     TOKEN_PATH,
@@ -40,8 +41,6 @@ PERMISSIONS: dict[str, str] = {
     "observations": OBSERVATION_PERMISSION,
 }
 RETRY_STATUSES = frozenset({502, 503, 504})
-# Genesys Cloud's id for a request, on every response: support traces a call with it.
-CORRELATION_HEADER = "ININ-Correlation-Id"
 DEFAULT_RETRY_AFTER = 3.0
 # The Java and Go SDKs stop at 180 s: longer waits are daily caps, not bursts.
 MAX_RETRY_AFTER = 180.0

@@ -302,25 +302,18 @@ def _dict(value: object, where: str, suffix: str = "") -> dict[str, object]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _label_plan(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...] | None:
-    """(label name, group key) in label order for a group with these keys; None when two keys
-    would become one label. Cached: every container of a response has the same keys."""
+def _label_plan(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...] | str:
+    """(label name, group key) in label order for a group with these keys, or what is wrong
+    when two keys would become one label. Cached: every container of a response has the same
+    keys."""
     names: dict[str, str] = {}
     for key in keys:
-        if names.setdefault(_label_name(key), key) != key:
-            return None
-    return tuple(sorted(names.items()))
-
-
-def _name_clash(items: dict[str, object], where: str) -> NoReturn:
-    names: dict[str, str] = {}
-    for key in items:
         name = _label_name(key)
         other = names.setdefault(name, key)
         if other != key:
             # Two labels with one name make the whole exposition unparseable.
-            raise NormalizeError(f"{where}: keys {other!r} and {key!r} both become label {name}")
-    raise AssertionError("no clash in " + where)
+            return f"keys {other!r} and {key!r} both become label {name}"
+    return tuple(sorted(names.items()))
 
 
 # Label name -> value -> the (name, value) pair: one shared pair per distinct value, since group
@@ -332,8 +325,8 @@ def _group_labels(query: Labels, group: object, where: str, cache: _PairCache) -
     """The labels of a container: `query` (the query label pair, as a 1-tuple) and its group."""
     items = _dict(group, where, ".group")
     plan = _label_plan(tuple(items))
-    if plan is None:
-        _name_clash(items, where + ".group")
+    if isinstance(plan, str):
+        raise NormalizeError(f"{where}.group: {plan}")
     pairs = []
     for name, key in plan:
         value = items[key]

@@ -170,7 +170,7 @@ class QueryPoller:
         finally:
             self._metrics.query_duration.labels(q.name).set(time.perf_counter() - begun)
         series = self._store.commit(prepared)
-        await self._store.refresh()
+        self._store.gzipped()  # assembled now, not in the next scrape
         self._metrics.query_up.labels(q.name).set(1)
         self._metrics.query_last_success.labels(q.name).set(now)
         self._metrics.query_series.labels(q.name).set(series)

@@ -6,12 +6,21 @@ through per-sample objects costs several times more, and the format is small and
 
 from __future__ import annotations
 
+import gzip
 import math
 
 from poller.normalize import Family, Labels
 
 _LABEL_ESCAPES = str.maketrans({"\\": r"\\", '"': r"\"", "\n": r"\n"})
 _HELP_ESCAPES = str.maketrans({"\\": r"\\", "\n": r"\n"})
+
+
+GZIP_LEVEL = 1  # metrics text compresses ~10x even at level 1, at a fraction of the CPU
+
+
+def gzip_member(text: bytes) -> bytes:
+    """`text` as one gzip member; members sent one after another read as one gzip stream."""
+    return gzip.compress(text, compresslevel=GZIP_LEVEL, mtime=0)
 
 
 def escape_label_value(value: str) -> str:

@@ -13,7 +13,6 @@ read, which with any real scrape interval is every scrape.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import platform
 import resource
@@ -25,10 +24,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.metrics import MetricWrapperBase
 
 from poller import __version__
-from poller.render import format_value
+from poller.render import format_value, gzip_member
 
 P = "genesyscloud_poller_"
-GZIP_LEVEL = 1
 # Process metrics are read again when the last reading is this old. Scrapes that come closer
 # together (several Prometheus servers, a benchmark) share a reading: each read costs 0.1 to
 # 0.4 ms of syscalls, as much as the rest of a gzip scrape of 100k series.
@@ -113,8 +111,8 @@ PROCESS_FAMILIES = {
 
 class ProcessMetrics:
     """The process_* metrics of prometheus-client's ProcessCollector (same names, help and
-    types), read from /proc and rendered in a tenth of its time: they are read on every
-    scrape. Nothing, as with ProcessCollector, where there is no /proc."""
+    types), read from /proc and rendered in a tenth of its time, since scrapes read them.
+    Nothing, as with ProcessCollector, where there is no /proc."""
 
     def __init__(self, proc: str = "/proc") -> None:
         self._stat = os.path.join(proc, "self", "stat")
@@ -275,7 +273,7 @@ class SelfMetrics:
         rendered = self._rendered
         if rendered is None or rendered[0] != changes:
             text = generate_latest(self.registry)
-            rendered = self._rendered = (changes, text, _compress(text))
+            rendered = self._rendered = (changes, text, gzip_member(text))
         return rendered
 
     def _process_metrics(self) -> tuple[float, bytes, bytes] | None:
@@ -285,7 +283,7 @@ class SelfMetrics:
         read = self._process_read
         if read is None or not 0 <= now - read[0] < PROCESS_MAX_AGE:
             text = self._process.render()
-            read = self._process_read = (now, text, _compress(text))
+            read = self._process_read = (now, text, gzip_member(text))
         return read
 
     def render(self) -> bytes:
@@ -299,7 +297,3 @@ class SelfMetrics:
         packed = self._own()[2]
         process = self._process_metrics()
         return [packed, process[2]] if process else [packed]
-
-
-def _compress(text: bytes) -> bytes:
-    return gzip.compress(text, compresslevel=GZIP_LEVEL, mtime=0)

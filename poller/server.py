@@ -1,7 +1,8 @@
 """The HTTP side: /metrics, /healthz, /readyz and a landing page (aiohttp).
 
 /metrics serves the store's cached pieces followed by the self-metrics (re-rendered only when
-they changed, the process metrics on every scrape), without joining the pieces into one copy.
+they changed; the process metrics read at most once a second), without joining the pieces into
+one copy.
 With gzip, the store's cached gzip body is followed by the self-metrics' gzip members, which
 every gzip reader (Go's included) reads as one stream, so a scrape never recompresses the
 large part.
@@ -58,13 +59,14 @@ class _Pieces(Payload):
     def __init__(self, pieces: list[bytes]) -> None:
         super().__init__(pieces, content_type=CONTENT_TYPE_PLAIN_0_0_4)
         self._pieces = pieces
-        self._size = self._total = sum(map(len, pieces))
+        self._size = sum(map(len, pieces))
+        self._queue_whole = self._size <= QUEUE_WHOLE_BYTES
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         return b"".join(self._pieces).decode(encoding, errors)
 
     async def write(self, writer: AbstractStreamWriter) -> None:
-        if self._total <= QUEUE_WHOLE_BYTES and isinstance(writer, StreamWriter):
+        if self._queue_whole and isinstance(writer, StreamWriter):
             for piece in self._pieces[:-1]:
                 await writer.write(piece, drain=False)
             await writer.write(self._pieces[-1])

@@ -13,18 +13,24 @@ block, to zero-fill it from should it vanish. Label tuples and float values are 
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from poller.normalize import Family, Labels, Snapshot
-from poller.render import WHOLE_LIMIT, format_value, label_block, render_header, sample_line
+from poller.render import (
+    GZIP_LEVEL,
+    WHOLE_LIMIT,
+    format_value,
+    gzip_member,
+    label_block,
+    render_header,
+    sample_line,
+)
 
 # How long a count-like series that vanished from a response stays exported as 0.
 ZERO_FILL_SECONDS = 24 * 3600.0
-GZIP_LEVEL = 1  # metrics text compresses ~10x even at level 1, at a fraction of the CPU
 # Sample lines are joined and encoded this many at a time, so a large family never holds
 # its lines as separate strings all at once (30 MB of them at 100k series).
 RENDER_BATCH = 2048
@@ -33,11 +39,7 @@ RENDER_BATCH = 2048
 COALESCE_BYTES = 64 * 1024
 
 
-def _compress(body: bytes) -> bytes:
-    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
-
-
-_EMPTY_GZIP = _compress(b"")
+_EMPTY_GZIP = gzip_member(b"")
 
 
 @dataclass(slots=True)
@@ -235,11 +237,6 @@ class SnapshotStore:
             self._gzip = b"".join(self.gzip_parts()) or _EMPTY_GZIP
         return self._gzip
 
-    async def refresh(self) -> None:
-        """Assemble the exposition ahead of the next scrape. Cheap (prepare rendered and
-        compressed everything); a coroutine so that callers need not change if it grows."""
-        self.gzipped()
-
     def _assembled(self) -> tuple[list[bytes], list[bytes]]:
         if self._pieces is not None:
             return self._pieces
@@ -265,7 +262,7 @@ class SnapshotStore:
         cached = self._headers.get(name)
         if cached is None or cached[0] != family:
             text = render_header(family).encode()
-            cached = self._headers[name] = (family, text, _compress(text))
+            cached = self._headers[name] = (family, text, gzip_member(text))
         return cached[1], cached[2]
 
     def _changed(self) -> None:

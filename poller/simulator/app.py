@@ -30,7 +30,6 @@ from poller.simulator.ratelimit import RateLimiter
 from poller.simulator.replies import (
     AUTH_REQUIRED,
     BAD_CREDENTIALS,
-    CORRELATION_HEADER,
     MALFORMED,
     SERVER_ERRORS,
     GenesysError,
@@ -153,7 +152,7 @@ async def _genesys_envelope(
     status = RESET_STATUS if request.get(RESET, False) else response.status
     state.stats.record(RequestRecord(arrived, request.path, status, client, retry_after))
     budget = state.limiter.peek(client, now)
-    response.headers[CORRELATION_HEADER] = context_id
+    response.headers[catalog.CORRELATION_HEADER] = context_id
     response.headers["inin-ratelimit-count"] = str(budget.count)
     response.headers["inin-ratelimit-allowed"] = str(budget.allowed)
     response.headers["inin-ratelimit-reset"] = str(budget.reset)

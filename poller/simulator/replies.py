@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-CORRELATION_HEADER = "ININ-Correlation-Id"
 JSON_TYPE = "application/json"
 
 
