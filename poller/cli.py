@@ -201,7 +201,7 @@ def cmd_once(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             results = await daemon.poll_all()
         finally:
             await daemon.stop()
-        sys.stdout.buffer.write(daemon.store.body())
+        sys.stdout.buffer.write(b"".join(daemon.store.exposition().plain))
         sys.stdout.flush()
         failed = [name for name, ok in results.items() if not ok]
         if failed:

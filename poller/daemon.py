@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ import structlog
 from aiohttp import web
 
 from poller.budget import RequestBudget
-from poller.client import GenesysClient
+from poller.digest import Digester
 from poller.errors import ConfigError
+from poller.genesys import GenesysClient
 from poller.logsetup import register_secret
 from poller.model import Config, Credentials
 from poller.poll import QueryPoller
@@ -31,7 +31,6 @@ from poller.webconfig import WebConfig
 
 log = structlog.get_logger("poller.daemon")
 STOP_TIMEOUT = 4.0
-SWITCH_INTERVAL = 0.0005
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +51,7 @@ class Daemon:
         loader: Callable[[], Config] | None = None,
         clocks: Clocks | None = None,
         metrics: SelfMetrics | None = None,
+        digester: Digester | None = None,
     ) -> None:
         self.config = config
         self._credentials = credentials
@@ -59,6 +59,7 @@ class Daemon:
         self._clocks = clocks or Clocks()
         self.metrics = metrics or SelfMetrics()
         self.store = SnapshotStore()
+        self.digester = digester or Digester()
         register_secret(credentials.client_secret.reveal())
         self.client = self._new_client(config)
         self.pollers: dict[str, QueryPoller] = {}
@@ -85,7 +86,9 @@ class Daemon:
 
     def _add_poller(self, name: str, previous: QueryPoller | None = None) -> None:
         query = self.config.query(name)
-        poller = QueryPoller(query, self.client, self.store, self.metrics, clock=self._clocks.clock)
+        poller = QueryPoller(
+            query, self.client, self.store, self.metrics, self.digester, clock=self._clocks.clock
+        )
         self.pollers[name] = poller
         if previous is None:
             self.metrics.add_query(name, query.every)
@@ -239,6 +242,7 @@ class Daemon:
             self._scheduler = None
         await self._cancel_polls(set(self._tasks.values()))
         await self.client.close()
+        self.digester.close()
 
     def server_state(self) -> ServerState:
         return ServerState(
@@ -260,9 +264,6 @@ async def serve(
 ) -> web.AppRunner:
     """Start the HTTP server and (unless told not to) the schedule; returns the runner, its
     sockets bound."""
-    # Worker threads normalizing a large response would otherwise keep the event loop off the
-    # GIL for 5 ms at a time, again and again; 0.5 ms keeps scrapes answered promptly.
-    sys.setswitchinterval(SWITCH_INTERVAL)
     runner = web.AppRunner(build_app(daemon.server_state(), web_config), access_log=None)
     await runner.setup()
     ssl_context = web_config.ssl_context if web_config else None

@@ -1,4 +1,4 @@
-"""Genesys analytics responses -> Prometheus samples. Pure: no I/O, no clock, no logging.
+"""Decoded Genesys analytics responses -> samples. Pure: no I/O, no clock, no logging.
 
 A response becomes a `Snapshot`: families (name, HELP, whether a missing series is held at 0)
 and, per family, a mapping from label tuples to values. Several buckets for the same group
@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, NoReturn
+from typing import Literal
 
 from poller.errors import NormalizeError
+from poller.responses import (
+    AggregateResponse,
+    GroupValue,
+    MetricEntry,
+    ObservationResponse,
+    Scalar,
+    Stats,
+)
 
 Labels = tuple[tuple[str, str], ...]
 Merge = Literal["sum", "max", "min"]
@@ -37,14 +44,10 @@ class Family:
     zero_fill: bool
 
 
-# (stats key, family, value is milliseconds) for each family of a timer metric.
-TimerFamilies = tuple[tuple[str, Family, bool], ...]
-
-
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    families: Mapping[str, Family]
-    values: Mapping[str, Mapping[Labels, float]]
+    families: dict[str, Family]
+    values: dict[str, dict[Labels, float]]
 
     def series_count(self) -> int:
         return sum(len(v) for v in self.values.values())
@@ -75,9 +78,6 @@ _CAMEL_2 = re.compile(r"([a-z0-9])([A-Z])")
 _INVALID = re.compile(r"[^a-z0-9_]")
 # `le` and `quantile` belong to histograms and summaries; promtool rejects them on a gauge.
 _RESERVED_LABELS = frozenset({"query", "qualifier", "le", "quantile"})
-# JSON may carry lone surrogate escapes ("\ud800"), which cannot be encoded as UTF-8: left in,
-# they would make every later render of the whole exposition fail.
-_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def snake_case(name: str) -> str:
@@ -89,10 +89,7 @@ def snake_case(name: str) -> str:
     return s
 
 
-@functools.lru_cache(maxsize=4096)
 def _label_name(dimension: str) -> str:
-    # Cached: every result container repeats the same few group keys, and snake_case's three
-    # regex passes were most of the cost of normalizing a large response.
     name = snake_case(dimension)
     # A group key must never overwrite our own labels or use the reserved `__` prefix.
     if name in _RESERVED_LABELS or name.startswith("__"):
@@ -100,14 +97,9 @@ def _label_name(dimension: str) -> str:
     return name
 
 
-def _text(value: str) -> str:
-    """`value` made encodable: lone surrogates become U+FFFD."""
-    return value if value.isascii() else _SURROGATES.sub("\ufffd", value)
-
-
-def _label_value(value: object) -> str:
+def _label_value(value: GroupValue) -> str:
     if isinstance(value, str):
-        return _text(value)
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -115,63 +107,44 @@ def _label_value(value: object) -> str:
     if isinstance(value, list):
         # Multi-valued dimensions, as flattenMultivaluedDimensions would send them.
         return ",".join(_label_value(v) for v in value)
-    return _text(str(value))
+    return str(value)
 
 
-class _Builder:
-    """Accumulates samples for one snapshot; families are created on first use."""
-
-    def __init__(self) -> None:
-        self.families: dict[str, Family] = {}
-        self.values: dict[str, dict[Labels, float]] = {}
-        # Family -> unit divisor, applied once in snapshot(): summing milliseconds and dividing
-        # the total keeps whole-ms sums exact (8123.456 + 5532.11 != 13655.566 in floats).
-        self.divisors: dict[str, float] = {}
-
-    def add(self, family: Family, labels: Labels, value: float, divisor: float = 1.0) -> None:
-        series = self.values.get(family.name)
-        if series is None:
-            self.families[family.name] = family
-            series = self.values[family.name] = {}
-            if divisor != 1.0:
-                self.divisors[family.name] = divisor
-        size = len(series)
-        # One lookup for the common case, a series seen for the first time.
-        old = series.setdefault(labels, value)
-        if len(series) != size:
-            return
-        if family.merge == "sum":
-            series[labels] = old + value
-        elif family.merge == "max":
-            series[labels] = max(old, value)
-        else:
-            series[labels] = min(old, value)
-
-    def snapshot(self) -> Snapshot:
-        for name, divisor in self.divisors.items():
-            series = self.values[name]
-            for labels, value in series.items():
-                series[labels] = value / divisor
-        return Snapshot(self.families, self.values)
+@functools.lru_cache(maxsize=1024)
+def _label_plan(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...] | str:
+    """(label name, group key) in label order for a group with these keys, or what is wrong
+    when two keys would become one label. Cached: every result of a response has the same keys."""
+    names: dict[str, str] = {}
+    for key in keys:
+        name = _label_name(key)
+        other = names.setdefault(name, key)
+        if other != key:
+            # Two labels with one name make the whole exposition unparseable.
+            return f"keys {other!r} and {key!r} both become label {name}"
+    return tuple(sorted(names.items()))
 
 
-def _count_family(metric: str) -> Family:
-    known = COUNT_METRICS.get(metric)
-    if known is not None:
-        stem, what = known
-    else:
-        # The HELP names the metric in its parenthesis; repeating it here would read twice.
-        stem, what = snake_case(metric), "Count of a metric new to this poller"
-    return Family(
-        PREFIX + stem,
-        f"{what} (Genesys Cloud metric {_text(metric)}, stats.count). {CACHED_NOTE}",
-        "sum",
-        True,
-    )
+def _group_labels(query: Labels, group: dict[str, GroupValue] | None, where: str) -> Labels:
+    """The labels of a result: the query label, then its group's, sorted by name."""
+    if not group:
+        return query
+    plan = _label_plan(tuple(group))
+    if isinstance(plan, str):
+        raise NormalizeError(f"{where}.group: {plan}")
+    return query + tuple((name, _label_value(group[key])) for name, key in plan)
 
+
+def _with_qualifier(labels: Labels, qualifier: Scalar) -> Labels:
+    if qualifier is None or qualifier == "":
+        return labels
+    return (*labels, ("qualifier", _label_value(qualifier)))
+
+
+# (stats field, family, divide milliseconds by 1000) for each family of a timer.
+TimerFamilies = tuple[tuple[str, Family, bool], ...]
 
 _TIMER_PARTS: tuple[tuple[str, str, str, Merge, bool], ...] = (
-    # stats key, family suffix, what, merge, zero_fill
+    # stats field, family suffix, what, merge, zero_fill
     ("sum", "_sum_seconds", "Total", "sum", True),
     ("max", "_max_seconds", "Longest", "max", False),
     ("min", "_min_seconds", "Shortest", "min", False),
@@ -179,8 +152,7 @@ _TIMER_PARTS: tuple[tuple[str, str, str, Merge, bool], ...] = (
 
 
 def _timer_families(stem: str, source: str, what: str) -> TimerFamilies:
-    """The four families of a timer: (stats key, family, divide ms by 1000)."""
-    parts: list[tuple[str, Family, bool]] = [
+    parts = [
         (
             key,
             Family(
@@ -193,29 +165,41 @@ def _timer_families(stem: str, source: str, what: str) -> TimerFamilies:
         )
         for key, suffix, label, merge, zero_fill in _TIMER_PARTS
     ]
-    parts.append(
-        (
-            "count",
-            Family(
-                PREFIX + stem + "_measurements",
-                f"Number of measurements of {what} ({source}, stats.count). {CACHED_NOTE}",
-                "sum",
-                True,
-            ),
-            False,
-        )
+    count = Family(
+        PREFIX + stem + "_measurements",
+        f"Number of measurements of {what} ({source}, stats.count). {CACHED_NOTE}",
+        "sum",
+        True,
     )
-    return tuple(parts)
+    return (*parts, ("count", count, False))
 
 
-def _metric_timer(metric: str) -> TimerFamilies:
-    known = TIMER_METRICS.get(metric)
-    stem, what = known if known else (snake_case(metric), "time of a metric new to this poller")
-    return _timer_families(stem, f"Genesys Cloud metric {_text(metric)}", what)
+@functools.lru_cache(maxsize=256)
+def count_family(metric: str) -> Family:
+    stem, what = COUNT_METRICS.get(metric) or (
+        snake_case(metric),
+        # The HELP names the metric in its parenthesis; repeating it here would read twice.
+        "Count of a metric new to this poller",
+    )
+    return Family(
+        PREFIX + stem,
+        f"{what} (Genesys Cloud metric {metric}, stats.count). {CACHED_NOTE}",
+        "sum",
+        True,
+    )
 
 
-def _view_timer(view: str) -> TimerFamilies:
-    view = _text(view)
+@functools.lru_cache(maxsize=256)
+def timer_families(metric: str) -> TimerFamilies:
+    stem, what = TIMER_METRICS.get(metric) or (
+        snake_case(metric),
+        "time of a metric new to this poller",
+    )
+    return _timer_families(stem, f"Genesys Cloud metric {metric}", what)
+
+
+@functools.lru_cache(maxsize=256)
+def view_families(view: str) -> TimerFamilies:
     return _timer_families(
         "view_" + snake_case(view),
         f"Genesys Cloud aggregation view {view}",
@@ -223,214 +207,76 @@ def _view_timer(view: str) -> TimerFamilies:
     )
 
 
-class _Families:
-    """Memoizes metric -> families so a large response builds each Family once."""
+class _Builder:
+    """Accumulates samples for one snapshot; families are created on first use."""
 
     def __init__(self) -> None:
-        self._count: dict[str, Family] = {}
-        self._timer: dict[str, TimerFamilies] = {}
-        self._view: dict[str, TimerFamilies] = {}
+        self.families: dict[str, Family] = {}
+        self.values: dict[str, dict[Labels, float]] = {}
+        # Families in milliseconds, divided once at the end: summing milliseconds and dividing
+        # the total keeps whole-ms sums exact (8123.456 + 5532.11 != 13655.566 in floats).
+        self.in_ms: set[str] = set()
 
-    def count(self, metric: str) -> Family:
-        fam = self._count.get(metric)
-        if fam is None:
-            fam = self._count[metric] = _count_family(metric)
-        return fam
+    def add(self, family: Family, labels: Labels, value: float) -> None:
+        series = self.values.get(family.name)
+        if series is None:
+            self.families[family.name] = family
+            series = self.values[family.name] = {}
+        old = series.get(labels)
+        if old is None:
+            series[labels] = value
+        elif family.merge == "sum":
+            series[labels] = old + value
+        elif family.merge == "max":
+            series[labels] = max(old, value)
+        else:
+            series[labels] = min(old, value)
 
-    def timer(self, metric: str) -> TimerFamilies:
-        fams = self._timer.get(metric)
-        if fams is None:
-            fams = self._timer[metric] = _metric_timer(metric)
-        return fams
+    def add_stats(self, families: TimerFamilies, labels: Labels, stats: Stats | None) -> None:
+        if stats is None:
+            return
+        for key, family, is_ms in families:
+            value = getattr(stats, key)
+            if value is not None:
+                self.add(family, labels, value)
+                if is_ms:
+                    self.in_ms.add(family.name)
 
-    def view(self, name: str) -> TimerFamilies:
-        fams = self._view.get(name)
-        if fams is None:
-            fams = self._view[name] = _view_timer(name)
-        return fams
+    def add_metric(self, labels: Labels, entry: MetricEntry) -> None:
+        if entry.qualifier is not None:
+            labels = _with_qualifier(labels, entry.qualifier)
+        if entry.metric.startswith("t"):
+            self.add_stats(timer_families(entry.metric), labels, entry.stats)
+        elif entry.stats is not None and entry.stats.count is not None:
+            self.add(count_family(entry.metric), labels, entry.stats.count)
 
-
-def _shown(got: object) -> str:
-    """`got` as a JSON reader would name it; Python's None/True/dict would confuse them."""
-    if got is None:
-        return "null"
-    if isinstance(got, bool):
-        return "true" if got else "false"
-    if isinstance(got, str | int | float):
-        return repr(got)
-    if isinstance(got, list):
-        return "an array"
-    if isinstance(got, dict):
-        return "an object"
-    return type(got).__name__
-
-
-def _fail(where: str, expected: str, got: object) -> NoReturn:
-    raise NormalizeError(f"{where}: expected {expected}, got {_shown(got):.80}")
-
-
-# Positions in the response are passed as a base plus a suffix and joined only on failure:
-# formatting a path for every value was a large share of the cost of a 100k-sample response.
-
-
-def _number(value: object, where: str, field: str) -> float:
-    """`value` (at `where`.stats.`field`) as a float."""
-    if type(value) is float:
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        _fail(f"{where}.stats.{field}", "a number", value)
-    try:
-        return float(value)
-    except OverflowError:  # an int beyond float range; JSON has no size limit on integers
-        _fail(f"{where}.stats.{field}", "a number within float range", value)
+    def snapshot(self) -> Snapshot:
+        for name in self.in_ms:
+            series = self.values[name]
+            for labels, value in series.items():
+                series[labels] = value / MS_PER_SECOND
+        return Snapshot(self.families, self.values)
 
 
-def _list(value: object, where: str, suffix: str = "") -> list[object]:
-    if isinstance(value, list):
-        return value
-    if value is None:
-        return []
-    _fail(where + suffix, "a list", value)
-
-
-def _dict(value: object, where: str, suffix: str = "") -> dict[str, object]:
-    if isinstance(value, dict):
-        return value
-    if value is None:
-        return {}
-    _fail(where + suffix, "an object", value)
-
-
-@functools.lru_cache(maxsize=1024)
-def _label_plan(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...] | str:
-    """(label name, group key) in label order for a group with these keys, or what is wrong
-    when two keys would become one label. Cached: every container of a response has the same
-    keys."""
-    names: dict[str, str] = {}
-    for key in keys:
-        name = _label_name(key)
-        other = names.setdefault(name, key)
-        if other != key:
-            # Two labels with one name make the whole exposition unparseable.
-            return f"keys {other!r} and {key!r} both become label {name}"
-    return tuple(sorted(names.items()))
-
-
-# Label name -> value -> the (name, value) pair: one shared pair per distinct value, since group
-# values repeat across containers (a flow's id in each of its outcome groups).
-_PairCache = dict[str, dict[str, tuple[str, str]]]
-
-
-def _group_labels(query: Labels, group: object, where: str, cache: _PairCache) -> Labels:
-    """The labels of a container: `query` (the query label pair, as a 1-tuple) and its group."""
-    items = _dict(group, where, ".group")
-    plan = _label_plan(tuple(items))
-    if isinstance(plan, str):
-        raise NormalizeError(f"{where}.group: {plan}")
-    pairs = []
-    for name, key in plan:
-        value = items[key]
-        if type(value) is not str or not value.isascii():  # the rare case: skip the call
-            value = _label_value(value)
-        known = cache.get(name)
-        if known is None:
-            known = cache[name] = {}
-        pair = known.get(value)
-        if pair is None:
-            pair = known[value] = (name, value)
-        pairs.append(pair)
-    return query + tuple(pairs)
-
-
-def _with_qualifier(labels: Labels, qualifier: object) -> Labels:
-    if qualifier is None or qualifier == "":
-        return labels
-    return (*labels, ("qualifier", _label_value(qualifier)))
-
-
-def _add_stats(
-    out: _Builder, families: TimerFamilies, labels: Labels, stats: dict[str, object], where: str
-) -> None:
-    for key, family, is_ms in families:
-        raw = stats.get(key)
-        if raw is None:
-            continue
-        out.add(family, labels, _number(raw, where, key), MS_PER_SECOND if is_ms else 1.0)
-
-
-def _add_metric(
-    out: _Builder, fams: _Families, labels: Labels, entry: object, base: str, k: int
-) -> None:
-    """One metric entry, found at `base`[`k`]."""
-    item = entry if isinstance(entry, dict) else _dict(entry, f"{base}[{k}]")
-    metric = item.get("metric")
-    if not isinstance(metric, str) or not metric:
-        _fail(f"{base}[{k}].metric", "a metric name", metric)
-    stats = item.get("stats")
-    if not isinstance(stats, dict):
-        stats = _dict(stats, f"{base}[{k}].stats")
-    qualifier = item.get("qualifier")
-    series_labels = labels if qualifier is None else _with_qualifier(labels, qualifier)
-    if metric.startswith("t"):
-        _add_stats(out, fams.timer(metric), series_labels, stats, f"{base}[{k}]")
-        return
-    raw = stats.get("count")
-    if raw is not None:
-        out.add(fams.count(metric), series_labels, _number(raw, f"{base}[{k}]", "count"))
-
-
-def _add_view(out: _Builder, fams: _Families, labels: Labels, entry: object, where: str) -> None:
-    item = _dict(entry, where)
-    name = item.get("name")
-    if not isinstance(name, str) or not name:
-        _fail(f"{where}.name", "a view name", name)
-    _add_stats(out, fams.view(name), labels, _dict(item.get("stats"), where, ".stats"), where)
-
-
-def _containers(query: str, response: object) -> list[tuple[str, Labels, list[object]]]:
-    """(position, group labels, data list) for each result container."""
-    results = _list(_dict(response, "response").get("results"), "results")
-    query_label: Labels = (("query", _text(query)),)
-    cache: _PairCache = {}
-    out = []
-    for i, container in enumerate(results):
-        where = f"results[{i}]"
-        c = _dict(container, where)
-        labels = _group_labels(query_label, c.get("group"), where, cache)
-        out.append((where, labels, _list(c.get("data"), where, ".data")))
-    return out
-
-
-def normalize_aggregate(query: str, response: object) -> Snapshot:
+def normalize_aggregate(query: str, response: AggregateResponse) -> Snapshot:
     """A FlowAggregateQueryResponse -> samples, all buckets merged over the window."""
-    out, fams = _Builder(), _Families()
-    for where, labels, data in _containers(query, response):
-        for j, bucket in enumerate(data):
-            at = f"{where}.data[{j}]"
-            b = _dict(bucket, at)
-            metrics = _list(b.get("metrics"), at, ".metrics")
-            if metrics:
-                base = at + ".metrics"
-                for k, entry in enumerate(metrics):
-                    _add_metric(out, fams, labels, entry, base, k)
-            for k, entry in enumerate(_list(b.get("views"), at, ".views")):
-                _add_view(out, fams, labels, entry, f"{at}.views[{k}]")
+    out = _Builder()
+    for i, result in enumerate(response.results or ()):
+        labels = _group_labels((("query", query),), result.group, f"results[{i}]")
+        for bucket in result.data or ():
+            for entry in bucket.metrics or ():
+                out.add_metric(labels, entry)
+            for view in bucket.views or ():
+                out.add_stats(view_families(view.name), labels, view.stats)
     return out.snapshot()
 
 
-def normalize_observation(query: str, response: object) -> Snapshot:
+def normalize_observation(query: str, response: ObservationResponse) -> Snapshot:
     """A FlowObservationQueryResponse -> samples. Counts come from stats.count, never from the
     observations list, which the API truncates."""
-    out, fams = _Builder(), _Families()
-    for where, labels, data in _containers(query, response):
-        base = where + ".data"
-        for j, entry in enumerate(data):
-            _add_metric(out, fams, labels, entry, base, j)
+    out = _Builder()
+    for i, result in enumerate(response.results or ()):
+        labels = _group_labels((("query", query),), result.group, f"results[{i}]")
+        for entry in result.data or ():
+            out.add_metric(labels, entry)
     return out.snapshot()
-
-
-def normalize(kind: str, query: str, response: object) -> Snapshot:
-    """Dispatch on the query type (`aggregate` or `observation`)."""
-    if kind == "observation":
-        return normalize_observation(query, response)
-    return normalize_aggregate(query, response)

@@ -8,7 +8,6 @@ series once its data is older than `stale_after`, so dashboards show a gap, not 
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,12 +15,12 @@ from typing import Any
 
 import structlog
 
-from poller.client import Endpoint, GenesysClient
+from poller.digest import Digester
 from poller.errors import ApiError, NormalizeError, PollerError
+from poller.genesys import Endpoint, GenesysClient
 from poller.model import QueryConfig
-from poller.normalize import Snapshot, normalize
 from poller.selfmetrics import SelfMetrics
-from poller.store import Prepared, SnapshotStore
+from poller.store import SnapshotStore
 from poller.windows import interval
 
 log = structlog.get_logger("poller.poll")
@@ -50,72 +49,6 @@ def request_body(query: QueryConfig, now: float) -> dict[str, Any]:
     return body
 
 
-class _GcPause:
-    """Holds the cyclic garbage collector off while polls are in flight.
-
-    Its passes over a freshly parsed response (a tree of many small objects, with no cycles to
-    find) block the event loop for 100 ms and more; nothing is lost by deferring them. Counted,
-    because polls overlap.
-    """
-
-    def __init__(self) -> None:
-        self._depth = 0
-        self._was_enabled = True
-
-    def __enter__(self) -> None:
-        if self._depth == 0:
-            self._was_enabled = gc.isenabled()
-            gc.disable()
-        self._depth += 1
-
-    def __exit__(self, *_exc: object) -> None:
-        self._depth -= 1
-        if self._depth == 0 and self._was_enabled:
-            gc.enable()
-
-
-GC_PAUSE = _GcPause()
-# Objects freed per step. Freeing is one C call that holds the GIL throughout, and the event
-# loop pays for it many times over: it gives the GIL up at every socket call, and each time
-# waits for the worker's current step to end before it gets it back. ~0.3 ms steps keep that
-# wait short.
-FREE_SLICE = 100
-
-
-def _free_in_slices(items: list[object]) -> None:
-    while items:
-        del items[-FREE_SLICE:]
-
-
-def _free_response(response: object) -> None:
-    """Drop a parsed response a slice at a time, so the thread that frees it lets go of the GIL
-    between slices instead of holding it for the whole tree."""
-    if isinstance(response, dict):
-        results = response.get("results")
-        if isinstance(results, list):
-            _free_in_slices(results)
-
-
-def _free_snapshot(snapshot: Snapshot) -> None:
-    """Drop a snapshot's series a slice at a time (see _free_response)."""
-    for series in snapshot.values.values():
-        if isinstance(series, dict):
-            labels: list[object] = list(series)
-            series.clear()  # the list still holds the label tuples: nothing is freed yet
-            _free_in_slices(labels)
-
-
-def _digest(box: list[object], query: QueryConfig, store: SnapshotStore, now: float) -> Prepared:
-    """normalize + prepare in a worker thread; the response and the snapshot die here too."""
-    response = box.pop()
-    snapshot = normalize(query.type, query.name, response)
-    _free_response(response)
-    del response
-    prepared = store.prepare(query.name, snapshot, now)
-    _free_snapshot(snapshot)
-    return prepared
-
-
 def endpoint_of(query: QueryConfig) -> Endpoint:
     return "observations" if query.type == "observation" else "aggregates"
 
@@ -135,6 +68,7 @@ class QueryPoller:
         client: GenesysClient,
         store: SnapshotStore,
         metrics: SelfMetrics,
+        digester: Digester,
         *,
         clock: Callable[[], float] = time.time,
         started: float | None = None,
@@ -143,6 +77,7 @@ class QueryPoller:
         self.client = client
         self._store = store
         self._metrics = metrics
+        self._digester = digester
         self._clock = clock
         self.state = QueryState()
         # Staleness before the first success counts from start-up.
@@ -155,22 +90,17 @@ class QueryPoller:
         begun = time.perf_counter()
         correlation_id: str | None = None
         try:
-            with GC_PAUSE:
-                answer = await self.client.answer(endpoint_of(q), request_body(q, self._clock()))
-                correlation_id = answer.correlation_id
-                box = [answer.data]
-                del answer  # the box holds the only reference: the worker frees the response
-                now = self._clock()
-                # A large response takes hundreds of milliseconds to normalize, render and
-                # free: all of it in a worker thread, so scrapes are not held up meanwhile.
-                prepared = await asyncio.to_thread(_digest, box, q, self._store, now)
+            reply = await self.client.post(endpoint_of(q), request_body(q, self._clock()))
+            correlation_id = reply.correlation_id
+            families = await self._digester.digest(q.type, q.name, reply.body)
+            now = self._clock()
+            prepared = await asyncio.to_thread(self._store.prepare, q.name, families, now)
         except PollerError as err:
             self._failed(err, correlation_id)
             return False
         finally:
             self._metrics.query_duration.labels(q.name).set(time.perf_counter() - begun)
         series = self._store.commit(prepared)
-        self._store.gzipped()  # assembled now, not in the next scrape
         self._metrics.query_up.labels(q.name).set(1)
         self._metrics.query_last_success.labels(q.name).set(now)
         self._metrics.query_series.labels(q.name).set(series)

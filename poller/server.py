@@ -1,11 +1,8 @@
 """The HTTP side: /metrics, /healthz, /readyz and a landing page (aiohttp).
 
-/metrics serves the store's cached pieces followed by the self-metrics (re-rendered only when
-they changed; the process metrics read at most once a second), without joining the pieces into
-one copy.
-With gzip, the store's cached gzip body is followed by the self-metrics' gzip members, which
-every gzip reader (Go's included) reads as one stream, so a scrape never recompresses the
-large part.
+/metrics sends what is ready: the store's exposition of the flow series, then the self-metrics.
+With gzip, the store's gzip body is followed by the self-metrics' gzip member, which every gzip
+reader (Go's included) reads as one stream, so a scrape never compresses the large part.
 """
 
 from __future__ import annotations
@@ -15,9 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.http_writer import StreamWriter
-from aiohttp.payload import Payload
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from poller import __version__
@@ -45,46 +39,26 @@ def _accepts_gzip(request: web.Request) -> bool:
     return "gzip" in request.headers.get("Accept-Encoding", "").lower()
 
 
-# A body up to this size is queued whole: waiting for one piece to drain before the next would
-# cost the scraper a round trip. A larger one (plain text at 100k series is 29 MB) is sent a
-# piece at a time, so a slow scraper never makes us hold a second copy of it.
-QUEUE_WHOLE_BYTES = 2 * 1024 * 1024
-
-
-class _Pieces(Payload):
-    """A body sent as the pieces the store keeps it in, never joined into one copy."""
-
-    _autoclose = True  # nothing to release
-
-    def __init__(self, pieces: list[bytes]) -> None:
-        super().__init__(pieces, content_type=CONTENT_TYPE_PLAIN_0_0_4)
-        self._pieces = pieces
-        self._size = sum(map(len, pieces))
-        self._queue_whole = self._size <= QUEUE_WHOLE_BYTES
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        return b"".join(self._pieces).decode(encoding, errors)
-
-    async def write(self, writer: AbstractStreamWriter) -> None:
-        if self._queue_whole and isinstance(writer, StreamWriter):
-            for piece in self._pieces[:-1]:
-                await writer.write(piece, drain=False)
-            await writer.write(self._pieces[-1])
-            return
-        for piece in self._pieces:
-            await writer.write(piece)
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
+async def metrics_handler(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    headers = {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4, "Vary": "Accept-Encoding"}
-    if _accepts_gzip(request):
-        headers["Content-Encoding"] = "gzip"
-        pieces = [state.store.gzipped(), *state.metrics.render_gzip()]
-        return web.Response(body=_Pieces(pieces), headers=headers)
-    return web.Response(
-        body=_Pieces([*state.store.parts(), state.metrics.render()]), headers=headers
+    flows = state.store.exposition()
+    response = web.StreamResponse(
+        headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4, "Vary": "Accept-Encoding"}
     )
+    pieces: tuple[bytes, ...]
+    if _accepts_gzip(request):
+        response.headers["Content-Encoding"] = "gzip"
+        pieces = (flows.gzip, state.metrics.render_gzip())
+    else:
+        # The flow text stays in the pieces it was rendered in: 30 MB at 100k series, never
+        # copied into one body.
+        pieces = (*flows.plain, state.metrics.render())
+    response.content_length = sum(map(len, pieces))
+    await response.prepare(request)
+    for piece in pieces:
+        await response.write(piece)
+    await response.write_eof()
+    return response
 
 
 async def healthz(_request: web.Request) -> web.Response:

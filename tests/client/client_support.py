@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from poller.client import GenesysClient
+from poller.genesys import Endpoint, GenesysClient
 from poller.model import Credentials, Secret
 from poller.selfmetrics import SelfMetrics
 
@@ -15,7 +16,16 @@ CREDENTIALS = Credentials(CLIENT_ID, Secret(CLIENT_SECRET))
 P = "genesyscloud_poller_"
 
 E = TypeVar("E", bound=BaseException)
-MakeClient = Callable[..., GenesysClient]
+
+
+class QueryingClient(GenesysClient):
+    """The client as the tests use it: a query's 200 body, decoded."""
+
+    async def query(self, endpoint: Endpoint, body: dict[str, Any]) -> object:
+        return json.loads((await self.post(endpoint, body)).body)
+
+
+MakeClient = Callable[..., QueryingClient]
 # expect_error(call, ErrorType) -> the error, checked for leaked secrets
 ExpectError = Callable[[Awaitable[object], type[E]], Awaitable[E]]
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from poller.budget import RequestBudget
-from poller.client import GenesysClient, RetryPolicy
+from poller.genesys import RetryPolicy
 from poller.model import GenesysSettings
 from poller.selfmetrics import SelfMetrics
 from tests.client.client_support import (
@@ -16,6 +16,7 @@ from tests.client.client_support import (
     E,
     ExpectError,
     MakeClient,
+    QueryingClient,
     assert_no_secrets,
 )
 from tests.fakes import FakeClock, FakeGenesys
@@ -42,7 +43,7 @@ async def make_client(
     genesys: FakeGenesys, clock: FakeClock, metrics: SelfMetrics
 ) -> AsyncIterator[MakeClient]:
     """Build clients against the fake server; jitter defaults to the middle of its range."""
-    clients: list[GenesysClient] = []
+    clients: list[QueryingClient] = []
 
     def make(
         *,
@@ -51,8 +52,8 @@ async def make_client(
         budget: RequestBudget | None = None,
         rng: Callable[[], float] = lambda: 0.5,
         **overrides: Any,
-    ) -> GenesysClient:
-        client = GenesysClient(
+    ) -> QueryingClient:
+        client = QueryingClient(
             settings or genesys.settings(**overrides),
             CREDENTIALS,
             metrics,

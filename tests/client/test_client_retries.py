@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from poller.budget import SPAN, RequestBudget
-from poller.client import RetryPolicy
 from poller.errors import ApiError, ThrottledError, TransportError
+from poller.genesys import RetryPolicy
 from poller.selfmetrics import SelfMetrics
 from tests.client.client_support import ExpectError, MakeClient, sample
 from tests.fakes import FakeClock, FakeGenesys, Reply, genesys_error, wait_until

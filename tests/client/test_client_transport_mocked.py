@@ -12,16 +12,22 @@ from typing import Any
 import pytest
 from aiohttp import ClientPayloadError, ServerDisconnectedError
 
-from poller.catalog import AGGREGATE_PATH, TOKEN_PATH
-from poller.client import GenesysClient
 from poller.errors import TransportError
+from poller.genesys.token import TOKEN_PATH
+from poller.genesys.transport import PATHS
 from poller.model import GenesysSettings
 from poller.selfmetrics import SelfMetrics
 from tests.client.aioresponses_shim import CompatClientResponse, aioresponses
-from tests.client.client_support import CREDENTIALS, assert_no_secrets, sample
+from tests.client.client_support import (
+    CREDENTIALS,
+    QueryingClient,
+    assert_no_secrets,
+    sample,
+)
 from tests.fakes import FakeClock
 
 API = "https://api.fake.test"
+AGGREGATE_PATH = PATHS["aggregates"]
 LOGIN = "https://login.fake.test"
 TOKEN = "mocked-access-token-1"
 QUERY = {"interval": "2026-05-17T06:25:00.000Z/2026-05-17T06:40:00.000Z", "metrics": ["nFlow"]}
@@ -66,9 +72,9 @@ def metrics() -> SelfMetrics:
 
 
 @pytest.fixture
-async def client(clock: FakeClock, metrics: SelfMetrics) -> AsyncIterator[GenesysClient]:
+async def client(clock: FakeClock, metrics: SelfMetrics) -> AsyncIterator[QueryingClient]:
     settings = GenesysSettings("fake.test", api_base_url=API, login_base_url=LOGIN)
-    client = GenesysClient(
+    client = QueryingClient(
         settings, CREDENTIALS, metrics, clock=clock.time, sleep=clock.sleep, rng=lambda: 0.5
     )
     yield client
@@ -82,14 +88,14 @@ def mocked() -> Any:
         yield mock
 
 
-async def test_shim_lets_mocked_responses_through(mocked: Any, client: GenesysClient) -> None:
+async def test_shim_lets_mocked_responses_through(mocked: Any, client: QueryingClient) -> None:
     """With the shim, a mocked login and a mocked 200 reach the client as real responses."""
     mocked.post(API + AGGREGATE_PATH, payload=RESULT)
     assert await client.query("aggregates", QUERY) == RESULT
 
 
 async def test_server_disconnect_is_retried(
-    mocked: Any, client: GenesysClient, clock: FakeClock, metrics: SelfMetrics
+    mocked: Any, client: QueryingClient, clock: FakeClock, metrics: SelfMetrics
 ) -> None:
     """A ServerDisconnectedError is a transport failure: backed off, retried, then success."""
     mocked.post(API + AGGREGATE_PATH, exception=ServerDisconnectedError())
@@ -101,7 +107,7 @@ async def test_server_disconnect_is_retried(
 
 
 async def test_payload_cut_mid_body_is_retried(
-    mocked: Any, client: GenesysClient, metrics: SelfMetrics
+    mocked: Any, client: QueryingClient, metrics: SelfMetrics
 ) -> None:
     """A body that stops halfway (ClientPayloadError) is retried, not parsed as JSON."""
     mocked.post(API + AGGREGATE_PATH, payload=RESULT, response_class=TruncatedBodyResponse)
@@ -111,7 +117,7 @@ async def test_payload_cut_mid_body_is_retried(
 
 
 async def test_payload_cut_every_time_raises_transport_error(
-    mocked: Any, client: GenesysClient, clock: FakeClock
+    mocked: Any, client: QueryingClient, clock: FakeClock
 ) -> None:
     """When every body is cut short, the TransportError names ClientPayloadError."""
     for _ in range(4):
@@ -124,7 +130,7 @@ async def test_payload_cut_every_time_raises_transport_error(
     assert_no_secrets(caught.value, [TOKEN])
 
 
-async def test_login_disconnect_is_retried(client: GenesysClient, metrics: SelfMetrics) -> None:
+async def test_login_disconnect_is_retried(client: QueryingClient, metrics: SelfMetrics) -> None:
     """A dropped connection to the login host is retried before the query goes out."""
     with aioresponses() as mock:
         mock.post(LOGIN + TOKEN_PATH, exception=ServerDisconnectedError())

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import copy
+import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from poller.client import Answer
+from poller.digest import Digester
 from poller.errors import ApiError
+from poller.genesys import Reply
 from poller.model import QueryConfig, View, Window
 from poller.poll import QueryPoller, request_body
 from poller.selfmetrics import SelfMetrics
@@ -33,13 +35,13 @@ class FakeClient:
         self.replies = list(replies)
         self.bodies: list[tuple[str, dict[str, Any]]] = []
 
-    async def answer(self, endpoint: str, body: dict[str, Any]) -> Answer:
+    async def post(self, endpoint: str, body: dict[str, Any]) -> Reply:
         self.bodies.append((endpoint, body))
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
-        # A fresh object per answer, as parsed JSON is: the poller frees what it is given.
-        return Answer(copy.deepcopy(reply), f"corr-{len(self.bodies)}")
+        headers = {"ININ-Correlation-Id": f"corr-{len(self.bodies)}"}
+        return Reply(200, json.dumps(reply).encode(), headers)
 
 
 AGG = QueryConfig(
@@ -65,12 +67,17 @@ SERVER_ERROR = ApiError("Internal error", endpoint="aggregates", status=500,
                         code="internal.server.error", context_id="ctx-1")  # fmt: skip
 
 
+def body(store: SnapshotStore) -> bytes:
+    return b"".join(store.exposition().plain)
+
+
 def make(query: QueryConfig, client: FakeClient, clock: Clock | None = None) -> tuple[
     QueryPoller, SnapshotStore, SelfMetrics
 ]:  # fmt: skip
     store, metrics = SnapshotStore(), SelfMetrics(process=False)
     metrics.add_query(query.name, query.every)
-    poller = QueryPoller(query, client, store, metrics, clock=clock or Clock())  # type: ignore[arg-type]
+    digester = Digester(ThreadPoolExecutor(1))
+    poller = QueryPoller(query, client, store, metrics, digester, clock=clock or Clock())  # type: ignore[arg-type]
     return poller, store, metrics
 
 
@@ -97,7 +104,7 @@ async def test_success_publishes_and_marks_up() -> None:
     """A good poll publishes its series, sets up=1, the last-success time and the series count."""
     poller, store, metrics = make(AGG, FakeClient(GOOD))
     assert await poller.run() is True
-    assert b'genesyscloud_flow_entries{query="flows",flow_id="f1"} 7\n' in store.body()
+    assert b'genesyscloud_flow_entries{query="flows",flow_id="f1"} 7\n' in body(store)
     get = metrics.registry.get_sample_value
     assert get("genesyscloud_poller_query_up", {"query": "flows"}) == 1
     assert (
@@ -114,7 +121,7 @@ async def test_failure_keeps_last_good_series_and_marks_down() -> None:
     await poller.run()
     clock.now += 60
     assert await poller.run() is False
-    assert b'flow_id="f1"} 7\n' in store.body()
+    assert b'flow_id="f1"} 7\n' in body(store)
     get = metrics.registry.get_sample_value
     assert get("genesyscloud_poller_query_up", {"query": "flows"}) == 0
     assert (
@@ -147,11 +154,13 @@ async def test_bad_shape_fails_the_poll_with_position() -> None:
         assert await poller.run() is False
     [failing] = logs
     assert failing["event"] == "poll_failing"
-    assert "unexpected response shape: results: expected a list" in failing["error"]
+    assert (
+        "unexpected response shape: results: Expected `array | null`, got `str`" in failing["error"]
+    )
     # The response did come: its status and correlation id are what Genesys support asks for.
     assert failing["status"] == 200
     assert failing["context_id"] == "corr-1"
-    assert store.body() == b""
+    assert body(store) == b""
 
 
 async def test_stale_series_dropped_after_stale_after() -> None:
@@ -166,7 +175,7 @@ async def test_stale_series_dropped_after_stale_after() -> None:
     with capture_logs() as logs:
         await poller.run()
     assert not store.has("flows")
-    assert b"genesyscloud_flow_entries" not in store.body()
+    assert b"genesyscloud_flow_entries" not in body(store)
     assert any(e["event"] == "query_series_dropped_stale" for e in logs)
     assert (
         metrics.registry.get_sample_value("genesyscloud_poller_query_series", {"query": "flows"})

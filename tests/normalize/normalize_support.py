@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from poller.normalize import normalize
+from poller.digest import digest
+from poller.model import QueryType
 from poller.store import SnapshotStore
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -25,9 +26,9 @@ PROMTOOL_HINT = (
 @dataclass(frozen=True)
 class GoldenCase:
     name: str
-    kind: str
+    kind: QueryType
     query: str
-    response: object
+    response: bytes
     expected_path: Path
 
 
@@ -35,7 +36,7 @@ def golden_cases() -> list[GoldenCase]:
     cases = []
     for case_dir in sorted(p for p in GOLDEN_DIR.iterdir() if p.is_dir()):
         meta = json.loads((case_dir / "query.json").read_text(encoding="utf-8"))
-        response = json.loads((case_dir / "response.json").read_text(encoding="utf-8"))
+        response = (case_dir / "response.json").read_bytes()
         cases.append(
             GoldenCase(
                 case_dir.name, meta["kind"], meta["query"], response, case_dir / "expected.prom"
@@ -44,11 +45,25 @@ def golden_cases() -> list[GoldenCase]:
     return cases
 
 
-def exposition(kind: str, query: str, response: object, now: float = 0.0) -> bytes:
+def encoded(response: object) -> bytes:
+    return response if isinstance(response, bytes) else json.dumps(response).encode()
+
+
+def publish(store: SnapshotStore, kind: QueryType, query: str, response: object, now: float) -> int:
+    """One successful poll of `query` answered with `response` (a JSON value or its bytes)."""
+    return store.commit(store.prepare(query, digest(kind, query, encoded(response)), now))
+
+
+def body(store: SnapshotStore) -> bytes:
+    """The plain /metrics text of the flow series."""
+    return b"".join(store.exposition().plain)
+
+
+def exposition(kind: QueryType, query: str, response: object, now: float = 0.0) -> bytes:
     """What /metrics would serve after one successful poll of `query`."""
     store = SnapshotStore()
-    store.publish(query, normalize(kind, query, response), now)
-    return store.body()
+    publish(store, kind, query, response, now)
+    return body(store)
 
 
 def samples(body: bytes) -> list[tuple[str, dict[str, str], float]]:

@@ -9,13 +9,16 @@ import re
 import subprocess
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from normalize_support import exposition, find_promtool, samples
+from normalize_support import encoded, exposition, find_promtool, samples
 
 from poller.catalog import AGGREGATE_METRICS, GROUP_BY_DIMENSIONS
+from poller.digest import digest
 from poller.errors import NormalizeError
-from poller.normalize import Snapshot, normalize
+from poller.model import QueryType
+from poller.render import format_value
 from poller.store import SnapshotStore
 
 FAST = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
@@ -91,21 +94,20 @@ aggregate_responses = responses(bucket)
 observation_responses = responses(observation_entry)
 
 
-def assert_renders(snapshot: Snapshot, query: str) -> None:
-    """The snapshot publishes, and the body parses back to exactly its series."""
+def assert_renders(kind: QueryType, response: object) -> None:
+    """The response digests and publishes, and the body parses back to exactly its series."""
+    families = digest(kind, "q", encoded(response))
     store = SnapshotStore()
-    store.publish(query, snapshot, 0.0)
-    parsed = samples(store.body())
-    assert len(parsed) == snapshot.series_count() == store.series_count(query)
+    series = store.commit(store.prepare("q", families, 0.0))
+    parsed = samples(b"".join(store.exposition().plain))
+    assert len(parsed) == series == sum(f.series for f in families.values())
 
 
-def check(kind: str, response: object) -> None:
+def check(kind: QueryType, response: object) -> None:
     try:
-        snapshot = normalize(kind, "q", response)
+        assert_renders(kind, response)
     except NormalizeError:
         return
-    assert isinstance(snapshot, Snapshot)
-    assert_renders(snapshot, "q")
 
 
 def paths(value: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
@@ -207,7 +209,7 @@ def test_nasty_label_values_pass_promtool() -> None:
 
 
 def test_lone_surrogates_become_replacement_characters() -> None:
-    """Lone surrogate escapes from the API (group, qualifier, metric, view, query) still render."""
+    """Lone surrogate escapes from the API (group, qualifier, metric, view) still render."""
     response = {
         "results": [
             {
@@ -223,8 +225,8 @@ def test_lone_surrogates_become_replacement_characters() -> None:
             }
         ]
     }
-    body = exposition("aggregate", "q\ud800", response)
-    labels = {"query": "q\ufffd", "flow_id": "a\ufffdb", "media_type": "\ufffd"}
+    body = exposition("aggregate", "q", response)
+    labels = {"query": "q", "flow_id": "a\ufffdb", "media_type": "\ufffd"}
     assert sorted(samples(body)) == [
         ("genesyscloud_flow_n_new_", {**labels, "qualifier": "\ufffd"}, 2.0),
         ("genesyscloud_flow_view_v__sum_seconds", labels, 1.0),
@@ -234,7 +236,7 @@ def test_lone_surrogates_become_replacement_characters() -> None:
 
 @FAST
 @given(kind=st.sampled_from(KINDS), response=json_values)
-def test_arbitrary_json_raises_only_normalize_error(kind: str, response: object) -> None:
+def test_arbitrary_json_raises_only_normalize_error(kind: QueryType, response: object) -> None:
     """Arbitrary JSON either raises NormalizeError or yields a snapshot that renders and parses."""
     check(kind, response)
 
@@ -242,7 +244,7 @@ def test_arbitrary_json_raises_only_normalize_error(kind: str, response: object)
 @FAST
 @given(kind=st.sampled_from(KINDS), response=st.dictionaries(json_keys, json_values, max_size=3))
 def test_arbitrary_objects_with_results_key_raise_only_normalize_error(
-    kind: str, response: object
+    kind: QueryType, response: object
 ) -> None:
     """Arbitrary objects (results key often present) only fail with NormalizeError."""
     check(kind, {"results": [response]})
@@ -250,7 +252,7 @@ def test_arbitrary_objects_with_results_key_raise_only_normalize_error(
 
 @FAST
 @given(kind=st.sampled_from(KINDS), data=st.data())
-def test_mutated_responses_raise_only_normalize_error(kind: str, data: st.DataObject) -> None:
+def test_mutated_responses_raise_only_normalize_error(kind: QueryType, data: st.DataObject) -> None:
     """A valid response with any one value replaced by arbitrary JSON fails only with
     NormalizeError, or still renders to a parseable exposition."""
     base = data.draw(aggregate_responses if kind == "aggregate" else observation_responses)
@@ -262,14 +264,14 @@ def test_mutated_responses_raise_only_normalize_error(kind: str, data: st.DataOb
 @given(response=aggregate_responses)
 def test_valid_aggregate_responses_always_render(response: dict[str, Any]) -> None:
     """Any response of the documented aggregate shape normalizes without error and renders."""
-    assert_renders(normalize("aggregate", "q", response), "q")
+    assert_renders("aggregate", response)
 
 
 @FAST
 @given(response=observation_responses)
 def test_valid_observation_responses_always_render(response: dict[str, Any]) -> None:
     """Any response of the documented observation shape normalizes without error and renders."""
-    assert_renders(normalize("observation", "q", response), "q")
+    assert_renders("observation", response)
 
 
 timer_stats = st.fixed_dictionaries(
@@ -335,25 +337,29 @@ def test_buckets_merge_over_the_window(buckets: list[dict[str, Any]], data: st.D
     assert exposition("aggregate", "q", response(shuffled)) == body
 
 
-def test_non_finite_numbers_render() -> None:
-    """NaN and infinities (Python's json accepts them) render as NaN/+Inf/-Inf and parse."""
-    response = {
-        "results": [
-            {
-                "group": {"flowId": "f"},
-                "data": [
-                    {
-                        "metrics": [
-                            {"metric": "nFlow", "stats": {"count": math.nan}},
-                            {"metric": "tFlow", "stats": {"max": math.inf, "min": -math.inf}},
-                        ]
-                    }
-                ],
-            }
-        ]
-    }
-    body = exposition("aggregate", "q", response).decode()
-    assert 'genesyscloud_flow_entries{query="q",flow_id="f"} NaN\n' in body
-    assert 'genesyscloud_flow_duration_max_seconds{query="q",flow_id="f"} +Inf\n' in body
-    assert 'genesyscloud_flow_duration_min_seconds{query="q",flow_id="f"} -Inf\n' in body
-    assert len(samples(body.encode())) == 3
+def test_non_finite_numbers_are_a_normalize_error() -> None:
+    """NaN (not JSON) and numbers beyond float range fail with a message, never render."""
+    nan = b'{"results": [{"data": [{"metrics": [{"metric": "nFlow", "stats": {"count": NaN}}]}]}]}'
+    with pytest.raises(NormalizeError, match="not valid JSON"):
+        digest("aggregate", "q", nan)
+    huge = nan.replace(b"NaN", b"1e400")
+    with pytest.raises(NormalizeError, match=r"stats.count: Number out of range"):
+        digest("aggregate", "q", huge)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (math.nan, "NaN"),
+        (math.inf, "+Inf"),
+        (-math.inf, "-Inf"),
+        (12.0, "12"),
+        (0.5, "0.5"),
+        (1e15, "1000000000000000.0"),
+        (1e16, "1e+16"),
+        (-3.0, "-3"),
+    ],
+)
+def test_values_are_formatted_as_the_text_format_wants(value: float, text: str) -> None:
+    """Whole numbers without a fraction, others as repr, non-finite as NaN/+Inf/-Inf."""
+    assert format_value(value) == text

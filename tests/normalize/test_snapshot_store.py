@@ -8,10 +8,12 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from normalize_support import samples
+from normalize_support import body, samples
+from normalize_support import publish as publish_response
 
-from poller.normalize import Family, Snapshot, normalize
-from poller.render import format_value
+from poller.model import QueryType
+from poller.normalize import Family, Snapshot
+from poller.render import format_value, render_snapshot
 from poller.store import ZERO_FILL_SECONDS, SnapshotStore
 
 DAY = 24 * 3600.0
@@ -44,16 +46,16 @@ def timed(flow: str, **stats: float) -> dict[str, object]:
 
 
 def publish(
-    store: SnapshotStore, query: str, response: object, now: float, kind: str = "aggregate"
+    store: SnapshotStore, query: str, response: object, now: float, kind: QueryType = "aggregate"
 ) -> int:
-    return store.publish(query, normalize(kind, query, response), now)
+    return publish_response(store, kind, query, response, now)
 
 
 def series(store: SnapshotStore) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
     """Every exported sample as (short family, sorted labels, value)."""
     return {
         (name.removeprefix("genesyscloud_flow_"), tuple(sorted(labels.items())), value)
-        for name, labels, value in samples(store.body())
+        for name, labels, value in samples(body(store))
     }
 
 
@@ -178,7 +180,7 @@ def test_shared_family_gets_one_header() -> None:
     store = SnapshotStore()
     publish(store, "one", flows(a=1), now=0)
     publish(store, "two", flows(b=2), now=0)
-    text = store.body().decode()
+    text = body(store).decode()
     lines = text.splitlines()
     assert [line.split(" ", 3)[:3] for line in lines if line.startswith("#")] == [
         ["#", "HELP", "genesyscloud_flow_entries"],
@@ -200,7 +202,6 @@ def test_drop_removes_only_that_query() -> None:
     assert not store.has("one")
     assert store.has("two")
     assert series(store) == {("entries", lbl("two", "b"), 2)}
-    assert store.series_count("one") == 0
 
 
 def test_drop_forgets_history() -> None:
@@ -213,58 +214,48 @@ def test_drop_forgets_history() -> None:
 
 
 def test_series_count_includes_held_zeros() -> None:
-    """publish() and series_count() count live and held series; an unknown query has 0."""
+    """A commit's series count covers live and held series."""
     store = SnapshotStore()
     assert publish(store, "q", timed("a", sum=1, max=1, min=1, count=1), now=0) == 4
     assert publish(store, "q", flows(b=1, c=2), now=1) == 4  # 2 entries + sum + measurements
-    assert store.series_count("q") == 4
-    assert store.series_count("other") == 0
-    assert store.value("genesyscloud_flow_entries", (("query", "q"), ("flow_id", "c"))) == 2
-    assert (
-        store.value("genesyscloud_flow_duration_max_seconds", (("query", "q"), ("flow_id", "a")))
-        is None
-    )
+    assert ("entries", lbl("q", "c"), 2) in series(store)
 
 
 def test_empty_store_serves_empty_bodies() -> None:
-    """Before any publish the body is empty and the gzip body decompresses to it."""
+    """Before any publish there is nothing to serve, plain or gzip."""
     store = SnapshotStore()
-    assert store.body() == b""
-    assert gzip.decompress(store.gzipped()) == b""
+    assert store.exposition().plain == ()
+    assert store.exposition().gzip == b""
 
 
-def test_body_and_gzip_are_cached_until_a_change() -> None:
-    """Repeated scrapes get the same cached bytes; a publish or drop renders afresh."""
+def test_gzip_body_is_the_plain_body_compressed() -> None:
+    """After every publish and drop, the gzip body (a member per piece) decompresses to exactly
+    the plain body, and each change makes a new exposition."""
     store = SnapshotStore()
     publish(store, "q", flows(a=1), now=0)
-    body, packed = store.body(), store.gzipped()
-    assert store.body() is body
-    assert store.gzipped() is packed
-    assert gzip.decompress(packed) == body
+    first = store.exposition()
+    assert store.exposition() is first
+    assert gzip.decompress(first.gzip) == body(store)
 
     publish(store, "q", flows(a=2), now=1)
-    assert store.body() != body
-    assert gzip.decompress(store.gzipped()) == store.body()
-    assert b'flow_id="a"} 2\n' in store.body()
+    assert store.exposition() is not first
+    assert gzip.decompress(store.exposition().gzip) == body(store)
+    assert b'flow_id="a"} 2\n' in body(store)
 
     publish(store, "r", flows(b=1), now=1)
-    before = store.body()
     store.drop("r")
-    assert store.body() != before
-    assert gzip.decompress(store.gzipped()) == store.body()
-    assert b'query="r"' not in store.body()
+    assert gzip.decompress(store.exposition().gzip) == body(store)
+    assert b'query="r"' not in body(store)
+    assert store.exposition().size == len(body(store))
 
 
-def test_version_moves_on_every_change() -> None:
-    """version rises on publish and on dropping a known query, not on dropping an unknown one."""
+def test_dropping_an_unknown_query_changes_nothing() -> None:
+    """drop() of a query the store does not have keeps the exposition as it was."""
     store = SnapshotStore()
-    v0 = store.version
     publish(store, "q", flows(a=1), now=0)
-    v1 = store.version
+    before = store.exposition()
     store.drop("nope")
-    assert store.version == v1 > v0
-    store.drop("q")
-    assert store.version > v1
+    assert store.exposition() is before
 
 
 EXTREMES = [
@@ -283,8 +274,8 @@ def test_every_value_is_written_as_format_value_writes_it(values: list[float]) -
         {FAMILY.name: {(("query", "q"), ("flow_id", f"f{i}")): v for i, v in enumerate(values)}},
     )
     store = SnapshotStore()
-    store.publish("q", snapshot, 0.0)
-    lines = store.body().decode().splitlines()[2:]  # after HELP and TYPE
+    store.commit(store.prepare("q", render_snapshot(snapshot), 0.0))
+    lines = body(store).decode().splitlines()[2:]  # after HELP and TYPE
     assert lines == [
         f'{FAMILY.name}{{query="q",flow_id="f{i}"}} {format_value(v)}' for i, v in enumerate(values)
     ]

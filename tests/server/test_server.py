@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import gzip
+import json
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from poller.normalize import normalize_aggregate
+from poller.digest import digest
 from poller.selfmetrics import SelfMetrics
-from poller.server import QUEUE_WHOLE_BYTES, ServerState, build_app
+from poller.server import ServerState, build_app
 from poller.store import SnapshotStore
 
-RESPONSE = {"results": [{"group": {"flowId": "f1", "flowName": 'Main "IVR"'}, "data": [{
-    "metrics": [{"metric": "nFlow", "stats": {"count": 3}}]}]}]}  # fmt: skip
+RESPONSE = {
+    "results": [
+        {
+            "group": {"flowId": "f1", "flowName": 'Main "IVR"'},
+            "data": [{"metrics": [{"metric": "nFlow", "stats": {"count": 3}}]}],
+        }
+    ]
+}
 
 
 class Ready:
@@ -25,10 +33,15 @@ class Ready:
         return not self.waiting, dict(self.waiting)
 
 
+def publish(store: SnapshotStore, response: object) -> None:
+    families = digest("aggregate", "flows", json.dumps(response).encode())
+    store.commit(store.prepare("flows", families, 0.0))
+
+
 @pytest.fixture
-async def served() -> tuple[TestClient, Ready]:
+async def served() -> AsyncIterator[tuple[TestClient, Ready]]:
     store, metrics, ready = SnapshotStore(), SelfMetrics(), Ready()
-    store.publish("flows", normalize_aggregate("flows", RESPONSE), 0.0)
+    publish(store, RESPONSE)
     metrics.add_query("flows", 60)
     state = ServerState(store=store, metrics=metrics, readiness=ready, queries=lambda: ["flows"])
     client = TestClient(TestServer(build_app(state)))
@@ -120,30 +133,44 @@ async def test_huge_header_rejected(served: tuple[TestClient, Ready]) -> None:
 
 @pytest.mark.parametrize("groups", [10, 12_000])
 async def test_metrics_bodies_of_any_size_arrive_whole(groups: int) -> None:
-    """Small bodies (queued at once) and bodies over QUEUE_WHOLE_BYTES (sent a piece at a
-    time) arrive complete and in order, plain and gzip, and both forms say the same."""
-    response = {"results": [
-        {"group": {"flowId": f"flow-{i:06d}", "flowName": f"IVR {'x' * 120} {i}"},
-         "data": [{"metrics": [{"metric": "nFlow", "stats": {"count": i}},
-                               {"metric": "tFlow", "stats": {"sum": i * 1000, "count": 1}}]}]}
-        for i in range(groups)
-    ]}  # fmt: skip
+    """Small and large bodies (several MB, sent in pieces) arrive complete and in order, plain
+    and gzip, with a correct Content-Length, and both forms say the same."""
+    response = {
+        "results": [
+            {
+                "group": {"flowId": f"flow-{i:06d}", "flowName": f"IVR {'x' * 120} {i}"},
+                "data": [
+                    {
+                        "metrics": [
+                            {"metric": "nFlow", "stats": {"count": i}},
+                            {"metric": "tFlow", "stats": {"sum": i * 1000, "count": 1}},
+                        ]
+                    }
+                ],
+            }
+            for i in range(groups)
+        ]
+    }
     store, metrics = SnapshotStore(), SelfMetrics(process=False)
-    store.publish("flows", normalize_aggregate("flows", response), 0.0)
+    publish(store, response)
     state = ServerState(store=store, metrics=metrics, readiness=Ready(), queries=lambda: [])
-    big = len(store.body()) > QUEUE_WHOLE_BYTES
-    assert big == (groups > 10)
     async with TestClient(TestServer(build_app(state))) as client:
         resp = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
         plain = await resp.read()
+        assert int(resp.headers["Content-Length"]) == len(plain)
         resp = await client.get(
             "/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
         )
-        packed = gzip.decompress(await resp.read())
-    assert plain == packed == store.body() + metrics.render()
+        compressed = await resp.read()
+        assert int(resp.headers["Content-Length"]) == len(compressed)
+        packed = gzip.decompress(compressed)
+    assert plain == packed == b"".join(store.exposition().plain) + metrics.render()
+    assert (len(plain) > 2_000_000) == (groups > 10)
     entries = [
-        s for f in text_string_to_metric_families(plain.decode())
-        if f.name == "genesyscloud_flow_entries" for s in f.samples
-    ]  # fmt: skip
+        s
+        for f in text_string_to_metric_families(plain.decode())
+        if f.name == "genesyscloud_flow_entries"
+        for s in f.samples
+    ]
     assert len(entries) == groups
     assert entries[-1].value == groups - 1

@@ -1,0 +1,65 @@
+"""One org's connection to Genesys Cloud: an HTTP session, its token source and its query
+transport, built together and closed together."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from poller.budget import RequestBudget
+from poller.genesys.http import Endpoint, HttpSession, Reply
+from poller.genesys.retry import RetryPolicy
+from poller.genesys.token import TokenSource
+from poller.genesys.transport import QueryTransport
+from poller.model import Credentials, GenesysSettings
+from poller.selfmetrics import SelfMetrics
+
+
+class GenesysClient:
+    def __init__(
+        self,
+        settings: GenesysSettings,
+        credentials: Credentials,
+        metrics: SelfMetrics,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        budget: RequestBudget | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        policy = policy or RetryPolicy()
+        self.budget = budget or RequestBudget(
+            settings.requests_per_minute, clock=clock, sleep=sleep
+        )
+        self._http = HttpSession(settings, metrics)
+        tokens = TokenSource(
+            self._http,
+            settings,
+            credentials,
+            metrics,
+            clock=clock,
+            sleep=sleep,
+            rng=rng,
+            policy=policy,
+        )
+        self._transport = QueryTransport(
+            self._http,
+            tokens,
+            self.budget,
+            settings,
+            metrics,
+            sleep=sleep,
+            rng=rng,
+            policy=policy,
+        )
+
+    async def post(self, endpoint: Endpoint, body: dict[str, Any]) -> Reply:
+        """POST a query; returns its 200 reply (raw body and correlation id)."""
+        return await self._transport.post(endpoint, body)
+
+    async def close(self) -> None:
+        await self._http.close()

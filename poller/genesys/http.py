@@ -1,0 +1,141 @@
+"""One aiohttp session: sends a request, reads the reply within the size limit, counts it, and
+turns transport failures and Genesys error bodies into our error types."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+
+from poller.errors import ApiError, BadResponseError, TransportError
+from poller.model import GenesysSettings
+from poller.selfmetrics import SelfMetrics
+
+Endpoint = Literal["aggregates", "observations"]
+# Genesys Cloud's id for a request, on every response: support traces a call with it.
+CORRELATION_HEADER = "ININ-Correlation-Id"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MESSAGE_LIMIT = 500  # characters of a Genesys error message kept in our errors and logs
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes
+    # Case-insensitive: HTTP/2 and proxies lower-case names (retry-after, inin-ratelimit-reset).
+    headers: Mapping[str, str]
+
+    @property
+    def correlation_id(self) -> str | None:
+        """What Genesys support asks for should the data turn out to be wrong."""
+        return self.headers.get(CORRELATION_HEADER)
+
+
+class HttpSession:
+    def __init__(self, settings: GenesysSettings, metrics: SelfMetrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    async def close(self) -> None:
+        """Close for good: a request still retrying must not open a new session, which nothing
+        would ever close."""
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._settings.timeout),
+                headers={"User-Agent": "genesyscloud-poller"},
+                raise_for_status=False,
+            )
+        return self._session
+
+    async def post(self, endpoint: str, url: str, payload: bytes, headers: dict[str, str]) -> Reply:
+        """POST `payload`; any answer is a Reply, whatever its status."""
+        if self._closed:
+            raise TransportError(
+                "the HTTP client was closed (the daemon is stopping or its genesys settings "
+                "were reloaded)",
+                endpoint=endpoint,
+            )
+        started = time.perf_counter()
+        try:
+            async with self._http().post(url, data=payload, headers=headers) as resp:
+                body = await self._read_limited(endpoint, resp)
+                reply = Reply(resp.status, body, resp.headers.copy())
+        except BadResponseError as err:
+            # The request did get an answer: count it under its status like any other.
+            self._count(endpoint, str(err.status), started)
+            raise
+        except TimeoutError:
+            self._count(endpoint, "error", started)
+            raise TransportError(
+                f"no response within {self._settings.timeout:g}s", endpoint=endpoint, retryable=True
+            ) from None
+        except aiohttp.ClientError as exc:
+            self._count(endpoint, "error", started)
+            # The exception text names the host and the OS error, never headers or bodies.
+            raise TransportError(
+                f"{type(exc).__name__}: {exc}", endpoint=endpoint, retryable=True
+            ) from None
+        self._count(endpoint, str(reply.status), started)
+        return reply
+
+    def _count(self, endpoint: str, code: str, started: float) -> None:
+        self._metrics.api_requests.labels(endpoint, code).inc()
+        self._metrics.api_request_duration.labels(endpoint).observe(time.perf_counter() - started)
+
+    async def _read_limited(self, endpoint: str, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self._settings.max_response_bytes
+        size = resp.content_length
+        if size is None or size <= limit:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > limit:
+                    break
+                chunks.append(chunk)
+            else:
+                return b"".join(chunks)
+        over = f"of {size} bytes " if resp.content_length is not None else ""
+        raise BadResponseError(
+            f"response {over}is over the limit of {limit} bytes (genesys.max_response_bytes); "
+            "narrow the query's group_by or window",
+            endpoint=endpoint,
+            status=resp.status,
+            context_id=resp.headers.get(CORRELATION_HEADER),
+        )
+
+
+def api_error(endpoint: str, reply: Reply, hint: str = "") -> ApiError:
+    """The error a non-200 reply stands for, with Genesys' message, code and contextId."""
+    message, code, context_id = f"HTTP {reply.status}", None, None
+    try:
+        body = json.loads(reply.body)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, dict):
+        if isinstance(body.get("message"), str):
+            message = body["message"][:MESSAGE_LIMIT]
+        if isinstance(body.get("code"), str):
+            code = body["code"]
+        if isinstance(body.get("contextId"), str):
+            context_id = body["contextId"]
+    return ApiError(
+        message + hint,
+        endpoint=endpoint,
+        status=reply.status,
+        code=code,
+        context_id=context_id or reply.correlation_id,
+        retryable=reply.status in RETRY_STATUSES,
+    )

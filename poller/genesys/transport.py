@@ -1,0 +1,123 @@
+"""Flow queries: the shared request budget, the bearer token, one re-login on a 401, a 429's
+Retry-After pausing every caller (the limit is per OAuth client), and retries of what may
+succeed next time (429, 502, 503, 504, timeouts, connection errors)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from poller.budget import RequestBudget
+from poller.errors import ApiError, ThrottledError
+from poller.genesys.http import Endpoint, HttpSession, Reply, api_error
+from poller.genesys.retry import RetryPolicy, retrying
+from poller.genesys.token import TokenSource
+from poller.model import GenesysSettings
+from poller.selfmetrics import SelfMetrics
+
+PATHS: dict[str, str] = {
+    "aggregates": "/api/v2/analytics/flows/aggregates/query",
+    "observations": "/api/v2/analytics/flows/observations/query",
+}
+PERMISSIONS: dict[str, str] = {
+    "aggregates": "analytics:flowAggregate:view",
+    "observations": "analytics:flowObservation:view",
+}
+DEFAULT_RETRY_AFTER = 3.0
+# The Java and Go SDKs stop at 180 s: longer waits are daily caps, not bursts.
+MAX_RETRY_AFTER = 180.0
+
+
+class QueryTransport:
+    def __init__(
+        self,
+        http: HttpSession,
+        tokens: TokenSource,
+        budget: RequestBudget,
+        settings: GenesysSettings,
+        metrics: SelfMetrics,
+        *,
+        sleep: Callable[[float], Awaitable[None]],
+        rng: Callable[[], float],
+        policy: RetryPolicy,
+    ) -> None:
+        self._http = http
+        self._tokens = tokens
+        self.budget = budget
+        self._settings = settings
+        self._metrics = metrics
+        self._sleep = sleep
+        self._rng = rng
+        self._policy = policy
+
+    async def post(self, endpoint: Endpoint, body: dict[str, Any]) -> Reply:
+        """POST a query; returns its 200 reply, body not yet decoded."""
+        url = self._settings.api_base_url + PATHS[endpoint]
+        payload = json.dumps(body).encode()
+
+        async def attempt() -> Reply:
+            relogged = False
+            while True:
+                await self.budget.acquire()
+                token = await self._tokens.token()
+                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+                reply = await self._http.post(endpoint, url, payload, headers)
+                if reply.status == 200:
+                    return reply
+                if reply.status == 401 and not relogged:
+                    # An expired or revoked token: log in again once, without using a retry.
+                    relogged = True
+                    self._tokens.forget(token)
+                    continue
+                raise self._error(endpoint, reply)
+
+        return await retrying(
+            attempt,
+            policy=self._policy,
+            # A 429 already paused the budget, and so every caller, for its Retry-After.
+            delay=lambda err, n: 0.0 if err.status == 429 else self._policy.backoff(n, self._rng),
+            sleep=self._sleep,
+            # A failed login was retried by the token source already.
+            retryable=lambda err: err.retryable and err.endpoint == endpoint,
+            on_retry=lambda err: self._metrics.api_retries.labels(
+                endpoint, f"status_{err.status}" if err.status else "transport"
+            ).inc(),
+        )
+
+    def _error(self, endpoint: Endpoint, reply: Reply) -> ApiError:
+        hint = ""
+        if reply.status == 403:
+            hint = f" (the OAuth client's role needs permission {PERMISSIONS[endpoint]})"
+        error = api_error(endpoint, reply, hint)
+        if reply.status != 429:
+            return error
+        self._metrics.api_throttled.labels(endpoint).inc()
+        wait = _retry_after(reply)
+        if wait > MAX_RETRY_AFTER:
+            return ThrottledError(
+                f"rate limited with Retry-After {wait:g}s, longer than the "
+                f"{MAX_RETRY_AFTER:g}s the poller waits through; giving up until the "
+                "next scheduled run",
+                retry_after=wait,
+                endpoint=endpoint,
+                status=429,
+                code=error.code,
+                context_id=error.context_id,
+            )
+        self.budget.pause(wait)
+        return error
+
+
+def _retry_after(reply: Reply) -> float:
+    for header in ("Retry-After", "inin-ratelimit-reset"):
+        raw = reply.headers.get(header)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        if value >= 0:
+            return value
+    return DEFAULT_RETRY_AFTER
