@@ -214,8 +214,8 @@ def cmd_once(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from poller.config import load_config, parse_listen_address
+    from poller.config.model import Credentials, Secret
     from poller.daemon import Daemon, run_until_signalled
-    from poller.model import Credentials, Secret
     from poller.simulator import Simulator, SimulatorSettings
 
     _setup_logging(args)

@@ -29,9 +29,9 @@ from poller.catalog import (
     OBSERVATION_PERMISSION,
     TOKEN_PATH,
 )
+from poller.config.model import Credentials, GenesysSettings
 from poller.errors import ApiError, BadResponseError, ThrottledError, TransportError
 from poller.logsetup import forget_secret, register_secret
-from poller.model import Credentials, GenesysSettings
 from poller.selfmetrics import SelfMetrics
 
 Endpoint = Literal["aggregates", "observations"]

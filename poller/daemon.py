@@ -19,9 +19,9 @@ from aiohttp import web
 
 from poller.budget import RequestBudget
 from poller.client import GenesysClient
+from poller.config.model import Config, Credentials
 from poller.errors import ConfigError
 from poller.logsetup import register_secret
-from poller.model import Config, Credentials
 from poller.poll import QueryPoller
 from poller.scheduler import Scheduler
 from poller.selfmetrics import SelfMetrics

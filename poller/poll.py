@@ -17,8 +17,8 @@ from typing import Any
 import structlog
 
 from poller.client import Endpoint, GenesysClient
+from poller.config.model import QueryConfig
 from poller.errors import ApiError, NormalizeError, PollerError
-from poller.model import QueryConfig
 from poller.normalize import Snapshot, normalize
 from poller.selfmetrics import SelfMetrics
 from poller.store import Prepared, SnapshotStore

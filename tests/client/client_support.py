@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from poller.client import GenesysClient
-from poller.model import Credentials, Secret
+from poller.config.model import Credentials, Secret
 from poller.selfmetrics import SelfMetrics
 
 CLIENT_ID = "poller-client-id-0042"

@@ -9,7 +9,7 @@ import pytest
 
 from poller.budget import RequestBudget
 from poller.client import GenesysClient, RetryPolicy
-from poller.model import GenesysSettings
+from poller.config.model import GenesysSettings
 from poller.selfmetrics import SelfMetrics
 from tests.client.client_support import (
     CREDENTIALS,

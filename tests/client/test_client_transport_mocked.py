@@ -14,8 +14,8 @@ from aiohttp import ClientPayloadError, ServerDisconnectedError
 
 from poller.catalog import AGGREGATE_PATH, TOKEN_PATH
 from poller.client import GenesysClient
+from poller.config.model import GenesysSettings
 from poller.errors import TransportError
-from poller.model import GenesysSettings
 from poller.selfmetrics import SelfMetrics
 from tests.client.aioresponses_shim import CompatClientResponse, aioresponses
 from tests.client.client_support import CREDENTIALS, assert_no_secrets, sample

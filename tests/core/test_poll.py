@@ -9,8 +9,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from poller.client import Answer
+from poller.config.model import QueryConfig, View, Window
 from poller.errors import ApiError
-from poller.model import QueryConfig, View, Window
 from poller.poll import QueryPoller, request_body
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
