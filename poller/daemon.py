@@ -20,6 +20,7 @@ from aiohttp import web
 from poller.budget import RequestBudget
 from poller.client import GenesysClient
 from poller.config.model import Config, Credentials
+from poller.config.webconfig import WebConfig
 from poller.errors import ConfigError
 from poller.logsetup import register_secret
 from poller.poll import QueryPoller
@@ -27,7 +28,6 @@ from poller.scheduler import Scheduler
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState, build_app
 from poller.store import SnapshotStore
-from poller.webconfig import WebConfig
 
 log = structlog.get_logger("poller.daemon")
 STOP_TIMEOUT = 4.0

@@ -21,9 +21,10 @@ from aiohttp.payload import Payload
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from poller import __version__
+from poller.config.webconfig import WebConfig
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
-from poller.webconfig import BasicAuth, WebConfig, headers_middleware
+from poller.webauth import BasicAuth, headers_middleware
 
 # Readiness: (ready, {query: reason it is not ready}).
 Readiness = Callable[[], tuple[bool, dict[str, str]]]

@@ -14,7 +14,7 @@ from typing import Final
 
 from poller.config.checker import MISSING, Checker
 from poller.config.genesys import check_genesys
-from poller.config.messages import Loc, quote
+from poller.config.messages import Loc
 from poller.config.model import Config, GenesysSettings, ServerSettings
 from poller.config.queries import check_queries
 from poller.config.values import listen_address
@@ -76,13 +76,7 @@ def parse_config(
     """
     env = os.environ if env is None else env
     document = read_yaml(text, source)
-    checker = Checker(document.lines)
-    for dup in document.duplicates:
-        checker.error(
-            dup.loc,
-            f"duplicate key {quote(dup.key)} (first at line {dup.first_line})",
-            line=dup.line,
-        )
+    checker = Checker.for_document(document)
     config = _check_config(checker, document.data, source, env)
     if checker.problems or config is None:
         raise checker.config_error(source)
