@@ -195,6 +195,12 @@ def test_user_value_that_is_not_a_bcrypt_hash(tmp_path: Path, value: str) -> Non
     assert "hunter2" not in "".join(found)
 
 
+def test_users_section_that_is_not_a_mapping_is_not_echoed(tmp_path: Path) -> None:
+    """basic_auth_users written as one string is an error that never shows the string."""
+    found = problems(tmp_path, "basic_auth_users: 'alice:hunter2'\n")
+    assert found == ["1: basic_auth_users: expected a mapping, found a string"]
+
+
 def test_yaml_error_does_not_quote_the_line(tmp_path: Path) -> None:
     """A YAML syntax error gives line and column but not the line's text (it may hold a secret)."""
     found = problems(tmp_path, "basic_auth_users:\n  alice: hunter2: oops\n")
