@@ -14,7 +14,7 @@ from poller import __version__
 from poller.errors import ConfigError, PollerError
 
 if TYPE_CHECKING:
-    from poller.webconfig import WebConfig
+    from poller.config.webconfig import WebConfig
 
 DEFAULT_CONFIG = "config/poller.yaml"
 DEMO_LISTEN = "127.0.0.1:9864"
@@ -153,7 +153,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _web_config(args: argparse.Namespace) -> WebConfig | None:
-    from poller.webconfig import load_web_config
+    from poller.config.webconfig import load_web_config
 
     return load_web_config(args.web_config) if args.web_config else None
 
@@ -214,8 +214,8 @@ def cmd_once(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from poller.config import load_config, parse_listen_address
+    from poller.config.model import Credentials, Secret
     from poller.daemon import Daemon, run_until_signalled
-    from poller.model import Credentials, Secret
     from poller.simulator import Simulator, SimulatorSettings
 
     _setup_logging(args)

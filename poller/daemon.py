@@ -17,17 +17,18 @@ import structlog
 from aiohttp import web
 
 from poller.budget import RequestBudget
+from poller.config.model import Config, Credentials
+from poller.config.webconfig import WebConfig
 from poller.digest import Digester
 from poller.errors import ConfigError
 from poller.genesys import GenesysClient
 from poller.logsetup import register_secret
-from poller.model import Config, Credentials
 from poller.poll import QueryPoller
+from poller.reload import plan_reload
 from poller.scheduler import Scheduler
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState, build_app
 from poller.store import SnapshotStore
-from poller.webconfig import WebConfig
 
 log = structlog.get_logger("poller.daemon")
 STOP_TIMEOUT = 4.0
@@ -182,44 +183,33 @@ class Daemon:
         return True, "reloaded"
 
     async def apply(self, new: Config) -> None:
-        old = self.config
-        if new.server != old.server:
+        """Switch to `new`, doing what `plan_reload` says the change needs and nothing more."""
+        plan = plan_reload(self.config, new)
+        if plan.server_ignored:
             log.warning("config_reload_server_ignored", reason="server.listen needs a restart")
         self.config = new
-        old_queries = {q.name: q for q in old.queries}
-        new_queries = {q.name: q for q in new.queries}
-        changed = {n for n, q in old_queries.items() if new_queries.get(n) != q}
-        if new.genesys != old.genesys:
-            # Polls in flight use the old settings: abandon them (the next run uses the new
-            # ones) so that closing the old client fails nothing and leaves no session behind.
-            await self._cancel_polls(set(self.pollers))
+        await self._cancel_polls(set(plan.cancel))
+        if plan.rebuild_client:
             # The budget's record of recent requests and any 429 pause outlive the reload: the
             # API's limit does not reset because our settings changed.
             keep = self.client.budget
-            same_rate = keep.requests_per_minute == new.genesys.requests_per_minute
             old_client = self.client
-            self.client = self._new_client(new, keep if same_rate else None)
-            if not same_rate:
+            self.client = self._new_client(new, None if plan.rate_changed else keep)
+            if plan.rate_changed:
                 self.client.budget.inherit(keep)
             for poller in self.pollers.values():
                 poller.client = self.client
             await old_client.close()
-        else:
-            # An in-flight poll of a removed or changed query would publish after the reload:
-            # series of a query that no longer exists, or of its old definition.
-            await self._cancel_polls(changed)
-        for name in old_queries.keys() - new_queries.keys():
+        for name in plan.remove:
             if self._scheduler is not None:
                 self._scheduler.remove(name)
             del self.pollers[name]
             self.store.drop(name)
             self.metrics.remove_query(name)
-        for name, query in new_queries.items():
-            if old_queries.get(name) == query and name in self.pollers:
-                continue
+        for name in (*plan.replace, *plan.add):
             self._add_poller(name, previous=self.pollers.get(name))
-            self._schedule(name, query.every)
-        for warning in new.warnings:
+            self._schedule(name, new.query(name).every)
+        for warning in plan.warnings:
             log.warning("config_warning", source=new.source, problem=warning)
 
     async def _cancel_polls(self, names: set[str]) -> None:

@@ -19,8 +19,8 @@ from typing import Any, cast
 
 import msgspec
 
+from poller.config.model import QueryType
 from poller.errors import NormalizeError, PollerError
-from poller.model import QueryType
 from poller.normalize import normalize_aggregate, normalize_observation
 from poller.render import RenderedFamily, render_snapshot
 from poller.responses import AggregateResponse, ObservationResponse

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from poller.config import format_duration
-from poller.model import Config, QueryConfig
+from poller.config.model import Config, QueryConfig
 
 LIST_WIDTH = 40  # list cells longer than this are cut, with a count of what was left out
 HEADERS = ("QUERY", "TYPE", "EVERY", "WINDOW", "GROUP BY", "METRICS", "REQ/MIN")

@@ -15,10 +15,10 @@ from typing import Any
 
 import structlog
 
+from poller.config.model import QueryConfig
 from poller.digest import Digester
 from poller.errors import ApiError, NormalizeError, PollerError
 from poller.genesys import Endpoint, GenesysClient
-from poller.model import QueryConfig
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
 from poller.windows import interval

@@ -15,9 +15,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from poller import __version__
+from poller.config.webconfig import WebConfig
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
-from poller.webconfig import BasicAuth, WebConfig, headers_middleware
+from poller.webauth import BasicAuth, add_response_headers
 
 # Readiness: (ready, {query: reason it is not ready}).
 Readiness = Callable[[], tuple[bool, dict[str, str]]]
@@ -108,12 +109,11 @@ async def reload_handler(request: web.Request) -> web.Response:
 
 def build_app(state: ServerState, web_config: WebConfig | None = None) -> web.Application:
     middlewares = []
-    if web_config is not None:
-        if web_config.headers:
-            middlewares.append(headers_middleware(web_config.headers))
-        if web_config.users:
-            middlewares.append(BasicAuth(web_config.users))
+    if web_config is not None and web_config.users:
+        middlewares.append(BasicAuth(web_config.users))
     app = web.Application(middlewares=middlewares, handler_args={"max_field_size": 16384})
+    if web_config is not None and web_config.headers:
+        add_response_headers(app, web_config.headers)
     app[STATE] = state
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", healthz)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from poller.model import QueryConfig
+from poller.config.model import QueryConfig
 
 # Genesys rejects an empty interval; at 00:00:00.000 exactly we ask for the first second.
 MIN_SPAN = timedelta(seconds=1)

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH, TOKEN_PATH
-from poller.model import GenesysSettings
+from poller.config.model import GenesysSettings
 
 START = 1_779_000_000.0  # 2026-05-17T06:40:00Z
 

@@ -1,4 +1,4 @@
-"""The YAML config file -> checked -> the frozen `poller.model.Config` the daemon sees.
+"""The YAML config file -> checked -> the frozen `poller.config.model.Config` the daemon sees.
 
 Checking runs in one pass over the parsed document: every field is type-checked against a fixed
 schema (unknown keys are errors), cross-checked against the catalog and its neighbours, and every

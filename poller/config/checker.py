@@ -23,6 +23,7 @@ from poller.config.messages import (
     yaml_scalar,
 )
 from poller.config.values import InvalidError, duration_seconds
+from poller.config.yamlsource import Document
 from poller.errors import ConfigError
 
 _T = TypeVar("_T")
@@ -44,6 +45,18 @@ class Checker:
         self.problems: list[str] = []
         self._problem_lines: list[int | None] = []
         self.warnings: list[str] = []
+
+    @classmethod
+    def for_document(cls, document: Document) -> Checker:
+        """A checker for `document` that already holds its duplicate keys as problems."""
+        checker = cls(document.lines)
+        for dup in document.duplicates:
+            checker.error(
+                dup.loc,
+                f"duplicate key {quote(dup.key)} (first at line {dup.first_line})",
+                line=dup.line,
+            )
+        return checker
 
     def _line_of(self, loc: Loc) -> int | None:
         while loc not in self._lines:

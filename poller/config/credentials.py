@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from poller.config.model import Credentials, Secret
 from poller.errors import ConfigError
-from poller.model import Credentials, Secret
 
 
 def _credential(env: Mapping[str, str], name: str, problems: list[str]) -> str | None:

@@ -14,7 +14,7 @@ from typing import Final
 from poller import catalog
 from poller.config.checker import Checker
 from poller.config.messages import Loc, describe, did_you_mean, quote
-from poller.model import QueryType
+from poller.config.model import QueryType
 
 FILTER_KEYS: Final = ("type", "clauses", "predicates")
 CLAUSE_KEYS: Final = ("type", "predicates")

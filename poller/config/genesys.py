@@ -13,8 +13,8 @@ from typing import Final
 
 from poller.config.checker import MISSING, Checker, Missing
 from poller.config.messages import Loc
+from poller.config.model import GenesysSettings
 from poller.config.values import InvalidError, base_url, region_domain, region_problem
-from poller.model import GenesysSettings
 
 GENESYS_KEYS: Final = (
     "region",

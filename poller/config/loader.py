@@ -1,4 +1,4 @@
-"""Putting the config together: text or file in, the frozen `poller.model.Config` out.
+"""Putting the config together: text or file in, the frozen `poller.config.model.Config` out.
 
 The document's top level and the small `server` section are checked here; every other section
 by its own module. Problems are collected over the whole document and raised as one ConfigError
@@ -14,12 +14,12 @@ from typing import Final
 
 from poller.config.checker import MISSING, Checker
 from poller.config.genesys import check_genesys
-from poller.config.messages import Loc, quote
+from poller.config.messages import Loc
+from poller.config.model import Config, GenesysSettings, ServerSettings
 from poller.config.queries import check_queries
 from poller.config.values import listen_address
 from poller.config.yamlsource import read_yaml
 from poller.errors import ConfigError
-from poller.model import Config, GenesysSettings, ServerSettings
 
 TOP_KEYS: Final = ("genesys", "server", "queries")
 SERVER_KEYS: Final = ("listen",)
@@ -76,13 +76,7 @@ def parse_config(
     """
     env = os.environ if env is None else env
     document = read_yaml(text, source)
-    checker = Checker(document.lines)
-    for dup in document.duplicates:
-        checker.error(
-            dup.loc,
-            f"duplicate key {quote(dup.key)} (first at line {dup.first_line})",
-            line=dup.line,
-        )
+    checker = Checker.for_document(document)
     config = _check_config(checker, document.data, source, env)
     if checker.problems or config is None:
         raise checker.config_error(source)

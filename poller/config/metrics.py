@@ -14,7 +14,7 @@ from typing import Final, NamedTuple
 from poller import catalog
 from poller.config.checker import Checker
 from poller.config.messages import Loc, did_you_mean, quote
-from poller.model import QueryType
+from poller.config.model import QueryType
 
 # Unknown metric names shaped like Genesys ones (n/t/o + CamelCase) may be new Genesys metrics;
 # with strict_names: false they are let through with a warning.

@@ -16,6 +16,7 @@ from poller.config.checker import MISSING, Checker
 from poller.config.filters import check_filter
 from poller.config.messages import Loc, quote, where
 from poller.config.metrics import check_group_by, check_metrics
+from poller.config.model import QueryConfig, QueryType, Window
 from poller.config.schedule import (
     DEFAULT_WINDOW,
     check_delay,
@@ -25,7 +26,6 @@ from poller.config.schedule import (
     check_window,
 )
 from poller.config.views import check_views
-from poller.model import QueryConfig, QueryType, Window
 
 AGGREGATE_KEYS: Final = (
     "name",

@@ -12,6 +12,7 @@ from typing import Final
 
 from poller.config.checker import Checker
 from poller.config.messages import Loc, did_you_mean, quote
+from poller.config.model import Window
 from poller.config.values import (
     InvalidError,
     TooLongError,
@@ -20,7 +21,6 @@ from poller.config.values import (
     time_zones,
     valid_zone,
 )
-from poller.model import Window
 
 MIN_EVERY: Final = 1.0
 DEFAULT_WINDOW: Final = Window(today=False, seconds=3600.0)

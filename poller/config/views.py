@@ -14,7 +14,7 @@ from typing import Final
 from poller import catalog
 from poller.config.checker import Checker
 from poller.config.messages import Loc, did_you_mean, quote
-from poller.model import View
+from poller.config.model import View
 
 VIEW_KEYS: Final = ("name", "target", "function", "range")
 VIEW_RANGE_KEYS: Final = ("gte", "lt")

@@ -10,11 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from poller.budget import RequestBudget
+from poller.config.model import Credentials, GenesysSettings
 from poller.genesys.http import Endpoint, HttpSession, Reply
 from poller.genesys.retry import RetryPolicy
 from poller.genesys.token import TokenSource
 from poller.genesys.transport import QueryTransport
-from poller.model import Credentials, GenesysSettings
 from poller.selfmetrics import SelfMetrics
 
 

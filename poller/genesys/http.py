@@ -11,8 +11,8 @@ from typing import Literal
 
 import aiohttp
 
+from poller.config.model import GenesysSettings
 from poller.errors import ApiError, BadResponseError, TransportError
-from poller.model import GenesysSettings
 from poller.selfmetrics import SelfMetrics
 
 Endpoint = Literal["aggregates", "observations"]

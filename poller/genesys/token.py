@@ -10,11 +10,11 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
+from poller.config.model import Credentials, GenesysSettings
 from poller.errors import ApiError, BadResponseError
 from poller.genesys.http import HttpSession, Reply, api_error
 from poller.genesys.retry import RetryPolicy, retrying
 from poller.logsetup import forget_secret, register_secret
-from poller.model import Credentials, GenesysSettings
 from poller.selfmetrics import SelfMetrics
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a password

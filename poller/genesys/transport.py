@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from poller.budget import RequestBudget
+from poller.config.model import GenesysSettings
 from poller.errors import ApiError, ThrottledError
 from poller.genesys.http import Endpoint, HttpSession, Reply, api_error
 from poller.genesys.retry import RetryPolicy, retrying
 from poller.genesys.token import TokenSource
-from poller.model import GenesysSettings
 from poller.selfmetrics import SelfMetrics
 
 PATHS: dict[str, str] = {

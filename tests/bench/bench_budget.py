@@ -20,8 +20,8 @@ import time
 
 from poller.catalog import TOKEN_PATH
 from poller.config import parse_config
+from poller.config.model import Config, Credentials, Secret
 from poller.daemon import Daemon, serve
-from poller.model import Config, Credentials, Secret
 from poller.plan import format_plan
 from poller.simulator import Simulator, SimulatorSettings
 from tests.bench.common import Section, quiet_logs

@@ -35,8 +35,8 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from poller.catalog import AGGREGATE_PATH, TOKEN_PATH
 from poller.config import parse_config
+from poller.config.model import Credentials, Secret
 from poller.daemon import Clocks, Daemon, serve
-from poller.model import Credentials, Secret
 from poller.normalize import Snapshot, normalize
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState, build_app

@@ -6,8 +6,8 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+from poller.config.model import Credentials, Secret
 from poller.genesys import Endpoint, GenesysClient
-from poller.model import Credentials, Secret
 from poller.selfmetrics import SelfMetrics
 
 CLIENT_ID = "poller-client-id-0042"

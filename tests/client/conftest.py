@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from poller.budget import RequestBudget
+from poller.config.model import GenesysSettings
 from poller.genesys import RetryPolicy
-from poller.model import GenesysSettings
 from poller.selfmetrics import SelfMetrics
 from tests.client.client_support import (
     CREDENTIALS,

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from aiohttp import ClientPayloadError, ServerDisconnectedError
 
+from poller.config.model import GenesysSettings
 from poller.errors import TransportError
 from poller.genesys.token import TOKEN_PATH
 from poller.genesys.transport import PATHS
-from poller.model import GenesysSettings
 from poller.selfmetrics import SelfMetrics
 from tests.client.aioresponses_shim import CompatClientResponse, aioresponses
 from tests.client.client_support import (

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from poller.config import load_credentials, parse_config
+from poller.config.model import Secret
 from poller.errors import ConfigError
-from poller.model import Secret
 
 CONFIG = """\
 genesys:

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from poller import config as config_module
 from poller.config import parse_config
+from poller.config.model import Config
 from poller.errors import ConfigError
-from poller.model import Config
 
 FUZZ = settings(
     max_examples=150,

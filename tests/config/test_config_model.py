@@ -11,8 +11,8 @@ import yaml
 
 from poller import config as config_module
 from poller.config import load_config, parse_config
+from poller.config.model import View, Window
 from poller.errors import ConfigError
-from poller.model import View, Window
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from poller.config.model import QueryConfig, View, Window
 from poller.digest import Digester
 from poller.errors import ApiError
 from poller.genesys import Reply
-from poller.model import QueryConfig, View, Window
 from poller.poll import QueryPoller, request_body
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore

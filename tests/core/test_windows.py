@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poller.model import QueryConfig, Window
+from poller.config.model import QueryConfig, Window
 from poller.windows import interval, window_bounds
 
 ISO_INTERVAL = re.compile(

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 
 from poller.config import parse_config
+from poller.config.model import Credentials, Secret
 from poller.daemon import Clocks, Daemon, bound_addresses, serve
-from poller.model import Credentials, Secret
 from poller.simulator import Simulator, SimulatorSettings
 
 ROOT = Path(__file__).resolve().parents[2]

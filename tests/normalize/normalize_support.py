@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from poller.config.model import QueryType
 from poller.digest import digest
-from poller.model import QueryType
 from poller.store import SnapshotStore
 
 GOLDEN_DIR = Path(__file__).parent / "golden"

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from poller.config.model import QueryType
 from poller.digest import digest
 from poller.errors import NormalizeError, PollerError
-from poller.model import QueryType
 
 
 def bucket(*metrics: object) -> dict[str, object]:

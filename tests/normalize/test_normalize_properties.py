@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from normalize_support import encoded, exposition, find_promtool, samples
 
 from poller.catalog import AGGREGATE_METRICS, GROUP_BY_DIMENSIONS
+from poller.config.model import QueryType
 from poller.digest import digest
 from poller.errors import NormalizeError
-from poller.model import QueryType
 from poller.render import format_value
 from poller.store import SnapshotStore
 

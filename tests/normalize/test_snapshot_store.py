@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from normalize_support import body, samples
 from normalize_support import publish as publish_response
 
-from poller.model import QueryType
+from poller.config.model import QueryType
 from poller.normalize import Family, Snapshot
 from poller.render import format_value, render_snapshot
 from poller.store import ZERO_FILL_SECONDS, SnapshotStore

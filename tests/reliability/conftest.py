@@ -31,8 +31,8 @@ from reliability_support import (
 from structlog.testing import capture_logs
 
 from poller.config import parse_config
+from poller.config.model import Credentials, Secret
 from poller.daemon import Clocks, Daemon, bound_addresses, serve
-from poller.model import Credentials, Secret
 from poller.simulator import Simulator, SimulatorSettings
 
 

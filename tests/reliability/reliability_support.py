@@ -24,8 +24,8 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from poller.config import parse_config
+from poller.config.model import Config
 from poller.daemon import Daemon
-from poller.model import Config
 from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.tokens import TokenStore
 

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from reliability_support import AGGREGATE, CLIENT_ID, CLIENT_SECRET, config_text
 
 from poller.config import parse_config
+from poller.config.model import Config, Credentials, Secret
 from poller.daemon import Daemon, bound_addresses, serve
-from poller.model import Config, Credentials, Secret
 from poller.normalize import normalize_aggregate
 
 ENV = {"GENESYS_API_BASE_URL": "http://127.0.0.1:9", "GENESYS_LOGIN_BASE_URL": "http://127.0.0.1:9"}

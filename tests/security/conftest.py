@@ -10,8 +10,8 @@ import bcrypt
 import pytest
 from aiohttp import web
 
+from poller.config.webconfig import WebConfig
 from poller.server import build_app
-from poller.webconfig import WebConfig
 from tests.security.security_support import PASSWORD, Y_PASSWORD, Pki, make_pki, server_state
 
 Serve = Callable[[WebConfig], Awaitable[str]]

@@ -16,10 +16,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from poller.config.webconfig import WebConfig, load_web_config
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState
 from poller.store import SnapshotStore
-from poller.webconfig import WebConfig, load_web_config
 
 PASSWORD = "correct horse battery staple"
 Y_PASSWORD = "htpasswd-made-this"

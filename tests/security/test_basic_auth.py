@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from poller.webconfig import BasicAuth
+from poller.webauth import BasicAuth
 from tests.security.conftest import Serve
 from tests.security.security_support import PASSWORD, Y_PASSWORD, basic, fetch, write_config
 

@@ -93,9 +93,12 @@ async def finish(proc: asyncio.subprocess.Process, within: float = 20.0) -> tupl
     [
         (
             "basic_auth_users:\n  alice: hunter2-plaintext\n",
-            "basic_auth_users.alice: expected a bcrypt hash",
+            "2: basic_auth_users.alice: expected a bcrypt hash",
         ),
-        ("tls_server_config:\n  cert_file: nowhere.pem\n", "tls_server_config.key_file: missing"),
+        (
+            "tls_server_config:\n  cert_file: nowhere.pem\n",
+            "1: tls_server_config.key_file: missing",
+        ),
     ],
     ids=["plaintext-password", "missing-key-file"],
 )
@@ -108,7 +111,7 @@ async def test_bad_web_config_exits_1_before_contacting_genesys(
     code, out, err = await finish(await start(tmp_path, genesys, web))
     assert code == 1
     assert "invalid configuration" in err
-    assert f"{web}: {problem}" in err
+    assert f"{web}:{problem}" in err
     assert "Traceback" not in err
     for secret in ("hunter2", SECRET):
         assert secret not in err + out
