@@ -18,7 +18,8 @@ from tests.client.client_support import (
     MakeClient,
     assert_no_secrets,
 )
-from tests.fakes import FakeClock, FakeGenesys
+from tests.support.clock import FakeClock
+from tests.support.genesys import FakeGenesys
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from poller.model import GenesysSettings
 from poller.selfmetrics import SelfMetrics
 from tests.client.aioresponses_shim import CompatClientResponse, aioresponses
 from tests.client.client_support import CREDENTIALS, assert_no_secrets, sample
-from tests.fakes import FakeClock
+from tests.support.clock import FakeClock
 
 API = "https://api.fake.test"
 LOGIN = "https://login.fake.test"

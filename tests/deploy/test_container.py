@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_support import (
+
+from tests.deploy.deploy_support import (
     KUBERNETES,
     ROOT,
     find_tool,
@@ -26,9 +27,9 @@ from deploy_support import (
     in_ci,
     load_yaml_all,
     run,
-    wait_for,
     wait_for_status,
 )
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.container
 

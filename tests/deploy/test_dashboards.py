@@ -10,7 +10,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from deploy_support import (
+
+from tests.deploy.deploy_support import (
     DASHBOARDS,
     DEPLOY,
     FLOWS_DASHBOARD,

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import (
+
+from tests.deploy.deploy_support import (
     DASHBOARDS,
     FLOWS_DASHBOARD,
     PROMETHEUS_CONFIG,
@@ -33,9 +34,9 @@ from deploy_support import (
     run,
     stop_process,
     substitute_variables,
-    wait_for,
     wait_for_status,
 )
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,14 @@ import subprocess
 
 import pytest
 import structlog
-from normalize_support import PROMTOOL_HINT, GoldenCase, exposition, find_promtool, golden_cases
+
+from tests.normalize.normalize_support import (
+    PROMTOOL_HINT,
+    GoldenCase,
+    exposition,
+    find_promtool,
+    golden_cases,
+)
 
 CASES = golden_cases()
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

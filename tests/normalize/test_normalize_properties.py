@@ -11,12 +11,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from normalize_support import exposition, find_promtool, samples
 
 from poller.catalog import AGGREGATE_METRICS, GROUP_BY_DIMENSIONS
 from poller.errors import NormalizeError
 from poller.normalize import Snapshot, normalize
 from poller.store import SnapshotStore
+from tests.normalize.normalize_support import exposition, find_promtool
+from tests.support.exposition import samples
 
 FAST = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 INTERVAL = "2026-05-14T09:00:00.000Z/2026-05-14T09:30:00.000Z"

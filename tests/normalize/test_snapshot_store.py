@@ -8,11 +8,11 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from normalize_support import samples
 
 from poller.normalize import Family, Snapshot, normalize
 from poller.render import format_value
 from poller.store import ZERO_FILL_SECONDS, SnapshotStore
+from tests.support.exposition import samples
 
 DAY = 24 * 3600.0
 FAMILY = Family("genesyscloud_flow_test_value", "A value.", "max", False)

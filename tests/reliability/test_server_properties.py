@@ -17,12 +17,13 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from reliability_support import AGGREGATE, CLIENT_ID, CLIENT_SECRET, config_text
 
 from poller.config import parse_config
 from poller.daemon import Daemon, bound_addresses, serve
 from poller.model import Config, Credentials, Secret
 from poller.normalize import normalize_aggregate
+from tests.reliability.reliability_support import AGGREGATE, CLIENT_ID, CLIENT_SECRET
+from tests.support.stack import config_text
 
 ENV = {"GENESYS_API_BASE_URL": "http://127.0.0.1:9", "GENESYS_LOGIN_BASE_URL": "http://127.0.0.1:9"}
 RESPONSE = {"results": [{"group": {"flowId": "f1", "flowName": "Main"}, "data": [{"metrics": [

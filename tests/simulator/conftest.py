@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from sim_support import Sim, open_sim
+
+from tests.simulator.sim_support import Sim, open_sim
 
 
 @pytest.fixture

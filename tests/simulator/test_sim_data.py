@@ -5,19 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sim_support import (
+from poller.simulator import SimulatorSettings
+from poller.simulator.org import Org
+from tests.simulator.sim_support import (
     ALL_METRICS,
     COUNT_METRICS,
     NOW,
-    FakeClock,
     hours_before_now,
     interval,
     iso,
     totals,
 )
-
-from poller.simulator import SimulatorSettings
-from poller.simulator.org import Org
+from tests.support.clock import FakeClock
 
 HOUR = hours_before_now(3, 2)  # 11:00-12:00 UTC
 EVERYTHING = ["flowId", "flowOutcomeId", "flowOutcomeValue", "flowMilestoneId", "exitReason"]
@@ -198,7 +197,7 @@ async def test_groups_and_buckets_without_data_are_omitted(make_sim: Any):
 
 async def test_nothing_after_now_exists(make_sim: Any):
     """Counts up to now grow as the clock moves; the far future stays empty."""
-    clock = FakeClock()
+    clock = FakeClock(NOW)
     sim = await make_sim(flows=3, clock=clock)
     body = {"interval": interval(NOW - timedelta(minutes=10), NOW + timedelta(minutes=10))}
     body["metrics"] = ["nFlow", "tFlow"]

@@ -9,11 +9,11 @@ from typing import Any
 import aiohttp
 import pytest
 import structlog
-from sim_support import VALID_BODY
 
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
 from poller.errors import ConfigError
 from poller.simulator import FaultSettings, faults_from_json, parse_fault_spec
+from tests.simulator.sim_support import VALID_BODY
 
 OBSERVATION = {
     "filter": {"type": "or", "predicates": [{"dimension": "mediaType", "value": "voice"}]},
@@ -200,7 +200,7 @@ async def test_latency_is_added_through_the_injected_sleep(make_sim: Any):
     sim = await make_sim(faults=parse_fault_spec("latency=250ms"))
     assert (await sim.login()).status == 200
     assert (await sim.observe(OBSERVATION)).status == 200
-    assert sim.sleep.delays == [0.25, 0.25, 0.25]  # token() logs in once more for the api call
+    assert sim.clock.sleeps == [0.25, 0.25, 0.25]  # token() logs in once more for the api call
 
 
 async def test_429_storm(make_sim: Any):

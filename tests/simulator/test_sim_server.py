@@ -5,10 +5,11 @@ from __future__ import annotations
 import aiohttp
 import pytest
 import structlog
-from sim_support import VALID_BODY, FakeClock, basic
 
 from poller.catalog import AGGREGATE_PATH, TOKEN_PATH
 from poller.simulator import FaultSettings, Simulator, SimulatorSettings
+from tests.simulator.sim_support import NOW, VALID_BODY, basic
+from tests.support.clock import FakeClock
 
 
 async def _login(http: aiohttp.ClientSession, sim: Simulator) -> str:
@@ -24,7 +25,7 @@ async def _login(http: aiohttp.ClientSession, sim: Simulator) -> str:
 async def test_serves_login_and_api_on_one_base_url():
     """After start(), base_url serves both the token and the analytics paths."""
     with structlog.testing.capture_logs() as events:
-        sim = Simulator(SimulatorSettings(flows=2), clock=FakeClock())
+        sim = Simulator(SimulatorSettings(flows=2), clock=FakeClock(NOW))
         await sim.start("127.0.0.1", 0)
     try:
         assert sim.base_url.startswith("http://127.0.0.1:")
@@ -64,7 +65,7 @@ async def test_base_url_before_start():
 
 async def test_set_faults_at_run_time():
     """set_faults takes a spec or settings, applies at once, and stats see the effect."""
-    async with Simulator(SimulatorSettings(flows=1), clock=FakeClock()) as sim:
+    async with Simulator(SimulatorSettings(flows=1), clock=FakeClock(NOW)) as sim:
         sim.set_faults("token_down")
         assert sim.faults == FaultSettings(token_down=True)
         headers = {"Authorization": basic(sim.settings.client_id, sim.settings.client_secret)}

@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 import pytest
-from sim_support import hours_before_now
 
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
+from tests.simulator.sim_support import hours_before_now
 
 VALID_AGGREGATE: dict[str, Any] = {"interval": hours_before_now(2, 1), "metrics": ["nFlow"]}
 VALID_OBSERVATION: dict[str, Any] = {
