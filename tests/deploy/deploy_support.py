@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.demo import http_get
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,17 +143,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
-    """(status, body); (0, b"") when nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own URL
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0, b""
 
 
 def wait_for_status(url: str, status: int, *, timeout: float, **kwargs: Any) -> bytes:

@@ -23,12 +23,12 @@ from tests.deploy.deploy_support import (
     ROOT,
     find_tool,
     free_port,
-    http_get,
     in_ci,
     load_yaml_all,
     run,
     wait_for_status,
 )
+from tests.support.demo import http_get
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.container

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # ships no type information
 import pytest
 
 from tests.deploy.deploy_support import (

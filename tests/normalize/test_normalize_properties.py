@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -318,13 +319,14 @@ def test_buckets_merge_over_the_window(buckets: list[dict[str, Any]], data: st.D
         ]
 
     expected: dict[str, float] = {}
-    for family, metric, key, merge, scale in [
+    cases: list[tuple[str, str, str, Callable[[list[int]], int], int]] = [
         ("entries", "nFlow", "count", sum, 1),
         ("duration_measurements", "tFlow", "count", sum, 1),
         ("duration_sum_seconds", "tFlow", "sum", sum, 1000),
         ("duration_max_seconds", "tFlow", "max", max, 1000),
         ("duration_min_seconds", "tFlow", "min", min, 1000),
-    ]:
+    ]
+    for family, metric, key, merge, scale in cases:
         values = gather(metric, key)
         if values:
             expected["genesyscloud_flow_" + family] = merge(values) / scale

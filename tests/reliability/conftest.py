@@ -48,7 +48,7 @@ async def watch(caplog: pytest.LogCaptureFixture) -> AsyncIterator[Watch]:
     loop.set_exception_handler(lambda _loop, context: w.loop_errors.append(context))
     caplog.set_level(logging.DEBUG)
     with capture_logs() as logs:
-        w.logs = logs
+        w.logs = logs  # type: ignore[assignment]  # structlog types events as MutableMapping
         yield w
         # Unclosed sessions and never-retrieved task exceptions only speak up when collected.
         gc.collect()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,7 +72,7 @@ class Sim:
 
     @property
     def state(self) -> SimulatorState:
-        return state_of(self.server.app)  # type: ignore[arg-type]
+        return state_of(self.server.app)
 
     async def close(self) -> None:
         await self.http.close()
@@ -131,6 +132,9 @@ class Sim:
         assert reply.status == 200, reply.text
         results: list[dict[str, Any]] = reply.json.get("results", [])
         return results
+
+
+MakeSim = Callable[..., Awaitable[Sim]]
 
 
 async def open_sim(

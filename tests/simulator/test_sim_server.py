@@ -22,7 +22,7 @@ async def _login(http: aiohttp.ClientSession, sim: Simulator) -> str:
         return token
 
 
-async def test_serves_login_and_api_on_one_base_url():
+async def test_serves_login_and_api_on_one_base_url() -> None:
     """After start(), base_url serves both the token and the analytics paths."""
     with structlog.testing.capture_logs() as events:
         sim = Simulator(SimulatorSettings(flows=2), clock=FakeClock(NOW))
@@ -45,7 +45,7 @@ async def test_serves_login_and_api_on_one_base_url():
         await sim.stop()
 
 
-async def test_context_manager_and_stop():
+async def test_context_manager_and_stop() -> None:
     """`async with` starts and stops; after stop nothing listens and base_url is refused."""
     async with Simulator(SimulatorSettings(flows=1)) as sim:
         url = sim.base_url
@@ -56,14 +56,14 @@ async def test_context_manager_and_stop():
     await sim.stop()  # stopping twice is harmless
 
 
-async def test_base_url_before_start():
+async def test_base_url_before_start() -> None:
     """base_url before start() is an error that says what to do."""
     sim = Simulator()
     with pytest.raises(RuntimeError, match="await start"):
         _ = sim.base_url
 
 
-async def test_set_faults_at_run_time():
+async def test_set_faults_at_run_time() -> None:
     """set_faults takes a spec or settings, applies at once, and stats see the effect."""
     async with Simulator(SimulatorSettings(flows=1), clock=FakeClock(NOW)) as sim:
         sim.set_faults("token_down")
@@ -82,7 +82,7 @@ async def test_set_faults_at_run_time():
         assert sim.stats.count(TOKEN_PATH, 200) == 1
 
 
-async def test_start_twice_is_refused():
+async def test_start_twice_is_refused() -> None:
     """A running simulator refuses a second start instead of leaking a listener."""
     async with Simulator(SimulatorSettings(flows=1)) as sim:
         with pytest.raises(RuntimeError, match="already running"):
