@@ -11,13 +11,12 @@ from typing import Literal
 
 import aiohttp
 
+from poller.catalog import CORRELATION_HEADER
 from poller.config.model import GenesysSettings
 from poller.errors import ApiError, BadResponseError, TransportError
 from poller.selfmetrics import SelfMetrics
 
 Endpoint = Literal["aggregates", "observations"]
-# Genesys Cloud's id for a request, on every response: support traces a call with it.
-CORRELATION_HEADER = "ININ-Correlation-Id"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MESSAGE_LIMIT = 500  # characters of a Genesys error message kept in our errors and logs
 

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
+from poller.catalog import TOKEN_PATH
 from poller.config.model import Credentials, GenesysSettings
 from poller.errors import ApiError, BadResponseError
 from poller.genesys.http import HttpSession, Reply, api_error
@@ -17,7 +18,6 @@ from poller.genesys.retry import RetryPolicy, retrying
 from poller.logsetup import forget_secret, register_secret
 from poller.selfmetrics import SelfMetrics
 
-TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a password
 DEFAULT_EXPIRES_IN = 86399.0  # what Genesys gives a client-credentials token
 
 

@@ -9,6 +9,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from poller.budget import RequestBudget
+from poller.catalog import (
+    AGGREGATE_PATH,
+    AGGREGATE_PERMISSION,
+    OBSERVATION_PATH,
+    OBSERVATION_PERMISSION,
+)
 from poller.config.model import GenesysSettings
 from poller.errors import ApiError, ThrottledError
 from poller.genesys.http import Endpoint, HttpSession, Reply, api_error
@@ -16,13 +22,10 @@ from poller.genesys.retry import RetryPolicy, retrying
 from poller.genesys.token import TokenSource
 from poller.selfmetrics import SelfMetrics
 
-PATHS: dict[str, str] = {
-    "aggregates": "/api/v2/analytics/flows/aggregates/query",
-    "observations": "/api/v2/analytics/flows/observations/query",
-}
+PATHS: dict[str, str] = {"aggregates": AGGREGATE_PATH, "observations": OBSERVATION_PATH}
 PERMISSIONS: dict[str, str] = {
-    "aggregates": "analytics:flowAggregate:view",
-    "observations": "analytics:flowObservation:view",
+    "aggregates": AGGREGATE_PERMISSION,
+    "observations": OBSERVATION_PERMISSION,
 }
 DEFAULT_RETRY_AFTER = 3.0
 # The Java and Go SDKs stop at 180 s: longer waits are daily caps, not bursts.

@@ -16,6 +16,8 @@ import aiohttp
 import pytest
 
 from poller.simulator import Simulator, SimulatorSettings
+from tests.support.demo import Demo, demo_command
+from tests.support.exposition import Exposition
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = SimulatorSettings(seed=3)
@@ -204,35 +206,32 @@ async def test_run_serves_and_stops_on_sigterm(simulator: Simulator, tmp_path: P
     assert SETTINGS.client_secret not in out
 
 
-async def test_demo_serves_flow_metrics() -> None:
-    """demo starts the simulator and the daemon; /metrics soon has flow series with flow labels."""
-    port, sim_port = free_port(), free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "poller", "demo", "--web.listen-address", f"127.0.0.1:{port}",
-        "--simulator.listen-address", f"127.0.0.1:{sim_port}", env=base_env(), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+def test_demo_serves_flow_metrics() -> None:
+    """demo starts the simulator and the daemon on the free ports it announces; /metrics has
+    entries, durations and active series for exactly the simulator's flows, named as its org
+    names them."""
+    demo = Demo(demo_command(), env=base_env())
     try:
-        await wait_http(f"http://127.0.0.1:{port}/readyz")
-        text = await wait_http(f"http://127.0.0.1:{port}/metrics")
+        demo.wait_started()
+        status, text = demo.get("/metrics")
+        org = demo.org()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = await asyncio.wait_for(proc.wait(), 10)
-    assert rc == 0
-    from prometheus_client.parser import text_string_to_metric_families
-
-    fams = {f.name: f for f in text_string_to_metric_families(text)}
-    for name in ("genesyscloud_flow_entries", "genesyscloud_flow_duration_sum_seconds",
-                 "genesyscloud_flow_active"):  # fmt: skip
-        samples = fams[name].samples
-        assert samples, name
-        for s in samples:
-            assert s.labels["flow_id"]
-            assert s.value >= 0
-    assert all(s.labels["flow_name"] for s in fams["genesyscloud_flow_entries"].samples)
-    assert sum(s.value for s in fams["genesyscloud_flow_entries"].samples) > 0
-    out = (await proc.stdout.read()).decode() if proc.stdout else ""
-    assert f"metrics:   http://127.0.0.1:{port}/metrics" in out
+        rc = demo.stop()
+    assert rc == 0, demo.output
+    assert status == 200
+    scrape = Exposition(text)
+    names = {flow["id"]: flow["name"] for flow in org["flows"]}
+    media = {flow["id"]: flow["mediaType"] for flow in org["flows"]}
+    entries = scrape.series("genesyscloud_flow_entries", query="flows_1h")
+    assert {labels["flow_id"]: labels["flow_name"] for labels, _ in entries} == names
+    assert all(value == int(value) for _, value in entries), "entries are whole counts"
+    durations = scrape.by("flow_id", "genesyscloud_flow_duration_sum_seconds", query="flows_1h")
+    assert set(durations) == set(names)
+    active = scrape.series("genesyscloud_flow_active", query="flows_active")
+    assert active
+    assert {(labels["flow_id"], labels["media_type"]) for labels, _ in active} <= set(media.items())
+    assert sum(value for _, value in entries) > 0, "the demo's last hour has traffic"
+    assert f"metrics:   {demo.url}/metrics" in demo.output
 
 
 async def test_simulate_flows_sizes_the_org() -> None:

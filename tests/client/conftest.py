@@ -19,7 +19,8 @@ from tests.client.client_support import (
     QueryingClient,
     assert_no_secrets,
 )
-from tests.fakes import FakeClock, FakeGenesys
+from tests.support.clock import FakeClock
+from tests.support.genesys import FakeGenesys
 
 
 @pytest.fixture

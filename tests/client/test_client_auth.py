@@ -15,7 +15,8 @@ from tests.client.client_support import (
     MakeClient,
     sample,
 )
-from tests.fakes import FakeClock, FakeGenesys, Reply, genesys_error
+from tests.support.clock import FakeClock
+from tests.support.genesys import FakeGenesys, Reply, genesys_error
 
 QUERY = {"interval": "2026-05-17T06:25:00.000Z/2026-05-17T06:40:00.000Z", "metrics": ["nFlow"]}
 BAD_CREDENTIALS = genesys_error(401, "bad.credentials", "Invalid login credentials.", "ctx-401")

@@ -11,7 +11,7 @@ import pytest
 from poller.errors import BadResponseError
 from poller.selfmetrics import SelfMetrics
 from tests.client.client_support import ExpectError, MakeClient, sample
-from tests.fakes import FakeGenesys, Reply
+from tests.support.genesys import FakeGenesys, Reply
 
 QUERY = {"interval": "2026-05-17T06:25:00.000Z/2026-05-17T06:40:00.000Z", "metrics": ["nFlow"]}
 LIMIT = 1000

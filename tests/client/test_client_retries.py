@@ -14,7 +14,9 @@ from poller.errors import ApiError, ThrottledError, TransportError
 from poller.genesys import RetryPolicy
 from poller.selfmetrics import SelfMetrics
 from tests.client.client_support import ExpectError, MakeClient, sample
-from tests.fakes import FakeClock, FakeGenesys, Reply, genesys_error, wait_until
+from tests.support.clock import FakeClock
+from tests.support.genesys import FakeGenesys, Reply, genesys_error
+from tests.support.wait import wait_until
 
 QUERY = {"interval": "2026-05-17T06:25:00.000Z/2026-05-17T06:40:00.000Z", "metrics": ["nFlow"]}
 OK = Reply(200, {"results": [{"group": {"flowId": "f1"}}]})

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aiohttp import ClientPayloadError, ServerDisconnectedError
 
+from poller.catalog import TOKEN_PATH
 from poller.config.model import GenesysSettings
 from poller.errors import TransportError
-from poller.genesys.token import TOKEN_PATH
 from poller.genesys.transport import PATHS
 from poller.selfmetrics import SelfMetrics
 from tests.client.aioresponses_shim import CompatClientResponse, aioresponses
@@ -24,7 +24,7 @@ from tests.client.client_support import (
     assert_no_secrets,
     sample,
 )
-from tests.fakes import FakeClock
+from tests.support.clock import FakeClock
 
 API = "https://api.fake.test"
 AGGREGATE_PATH = PATHS["aggregates"]

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poller.budget import SPAN, RequestBudget
-from tests.fakes import FakeClock, wait_until
+from tests.support.clock import FakeClock
+from tests.support.wait import wait_until
 
 
 def budget_on(clock: FakeClock, per_minute: int) -> RequestBudget:

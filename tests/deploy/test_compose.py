@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from deploy_support import COMPOSE_FILE, DEPLOY, load_yaml, require_tool, run
+
+from tests.deploy.deploy_support import COMPOSE_FILE, DEPLOY, load_yaml, require_tool, run
 
 GRAFANA = DEPLOY / "grafana" / "provisioning"
 

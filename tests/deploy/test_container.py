@@ -17,18 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_support import (
+
+from tests.deploy.deploy_support import (
     KUBERNETES,
     ROOT,
     find_tool,
     free_port,
-    http_get,
     in_ci,
     load_yaml_all,
     run,
-    wait_for,
     wait_for_status,
 )
+from tests.support.demo import http_get
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.container
 

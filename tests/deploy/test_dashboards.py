@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # ships no type information
 import pytest
-from deploy_support import (
+
+from tests.deploy.deploy_support import (
     DASHBOARDS,
     DEPLOY,
     FLOWS_DASHBOARD,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,16 +14,15 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import (
+
+from tests.deploy.deploy_support import (
     DASHBOARDS,
     FLOWS_DASHBOARD,
     PROMETHEUS_CONFIG,
-    ROOT,
     RULES_FILE,
     Prometheus,
     alert_rules,
     free_port,
-    http_get,
     load_dashboard,
     load_yaml,
     panels,
@@ -33,9 +31,10 @@ from deploy_support import (
     run,
     stop_process,
     substitute_variables,
-    wait_for,
     wait_for_status,
 )
+from tests.support.demo import Demo, demo_command, http_get
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +75,7 @@ SELF_METRICS = [
 DEMO_QUERIES = {"flows_1h", "outcomes_1h", "milestones_1h", "flows_active"}
 
 # rate() over 1m needs two scrapes; the first sample lands about 5 s after Prometheus starts.
-DATA_TIMEOUT = 30.0
+DATA_TIMEOUT = 60.0  # generous: CI runs this on a loaded 2-core machine
 
 
 @dataclass
@@ -106,26 +105,18 @@ def _died(proc: subprocess.Popen[Any], log: Path) -> str | None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The demo daemon and a Prometheus scraping it, both stopped at the end of the module."""
+    """The demo daemon (on free ports, read from what it announces) and a Prometheus scraping
+    it, both stopped at the end of the module."""
     prometheus_bin = require_tool("prometheus")
     tmp = tmp_path_factory.mktemp("e2e")
-    web, sim, prom = free_port(), free_port(), free_port()
-    poller_log, prom_log = tmp / "poller.log", tmp / "prometheus.log"
-    procs: list[subprocess.Popen[Any]] = []
+    prom_log = tmp / "prometheus.log"
+    demo = Demo(demo_command())
+    prometheus: subprocess.Popen[Any] | None = None
     try:
-        with poller_log.open("w") as out:
-            poller = subprocess.Popen(
-                [sys.executable, "-m", "poller", "demo",
-                 "--web.listen-address", f"127.0.0.1:{web}",
-                 "--simulator.listen-address", f"127.0.0.1:{sim}"],
-                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        procs.append(poller)
-        poller_url = f"http://127.0.0.1:{web}"
-
-        # Started together: Prometheus retries the scrape until the poller listens.
+        demo.wait_started()
         config = tmp / "prometheus.yml"
-        config.write_text(yaml.safe_dump(_prometheus_config(f"127.0.0.1:{web}")))
+        config.write_text(yaml.safe_dump(_prometheus_config(demo.url.removeprefix("http://"))))
+        prom = free_port()
         with prom_log.open("w") as out:
             prometheus = subprocess.Popen(
                 [prometheus_bin, f"--config.file={config}",
@@ -133,25 +124,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                  f"--web.listen-address=127.0.0.1:{prom}"],
                 cwd=tmp, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        procs.append(prometheus)
         prom_url = f"http://127.0.0.1:{prom}"
+        running = prometheus
         wait_for_status(
-            f"{poller_url}/readyz", 200, timeout=30, alive=lambda: _died(poller, poller_log)
-        )
-        wait_for_status(
-            f"{prom_url}/-/ready", 200, timeout=30, alive=lambda: _died(prometheus, prom_log)
+            f"{prom_url}/-/ready", 200, timeout=60, alive=lambda: _died(running, prom_log)
         )
         api = Prometheus(prom_url)
-        # A scrape taken after every query has succeeded (Prometheus may have scraped the
-        # poller before it was ready).
+        # A scrape taken after every query has succeeded.
         api.wait_vector(
             f'count(genesyscloud_poller_query_up{{job="{JOB}"}} == 1) == {len(DEMO_QUERIES)}',
             timeout=DATA_TIMEOUT,
         )
-        yield Stack(api, poller_url)
+        yield Stack(api, demo.url)
     finally:
-        for proc in reversed(procs):
-            stop_process(proc)
+        if prometheus is not None:
+            stop_process(prometheus)
+        demo.stop()
 
 
 def _finite(result: list[dict[str, Any]]) -> list[dict[str, Any]]:

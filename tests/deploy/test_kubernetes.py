@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from deploy_support import (
+
+from tests.deploy.deploy_support import (
     DOCKERFILE,
     KUBERNETES,
     ROOT,

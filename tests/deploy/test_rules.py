@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from deploy_support import (
+from tests.deploy.deploy_support import (
     PROMETHEUS_CONFIG,
     ROOT,
     RULES_FILE,

@@ -10,7 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from deploy_support import DOCKERFILE, ROOT, run
+
+from tests.deploy.deploy_support import DOCKERFILE, ROOT, run
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
+import pytest
+
+from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
+from tests.support.clock import PEAK, FakeClock
+from tests.support.stack import StackFactory
 
 QUERIES = """
   - name: flows_1h
@@ -24,44 +28,61 @@ QUERIES = """
 """
 
 
-def families(text: str) -> dict[str, Any]:
-    return {f.name: f for f in text_string_to_metric_families(text)}
+def totals(answer: dict[str, Any], metric: str) -> dict[str, dict[str, int]]:
+    """{flowId: stats of `metric` merged over every bucket} in an aggregate answer."""
+    out: dict[str, dict[str, int]] = {}
+    for result in answer.get("results", []):
+        merged = out.setdefault(result["group"]["flowId"], {})
+        for bucket in result["data"]:
+            for item in bucket.get("metrics", []):
+                if item["metric"] == metric:
+                    for key in ("count", "sum"):
+                        if key in item["stats"]:
+                            merged[key] = merged.get(key, 0) + item["stats"][key]
+    return out
 
 
-async def test_serves_flow_series_with_labels_once_ready(stack_factory: Any) -> None:
+async def test_serves_flow_series_with_labels_once_ready(stack_factory: StackFactory) -> None:
     """After both queries succeed, /readyz is 200 and /metrics has entries, durations and active
-    series labelled by query and flow, with sane values."""
-    stack = await stack_factory(QUERIES)
+    series labelled by query and flow, each exactly what the simulator's engine computes for the
+    same seed, interval and moment."""
+    stack = await stack_factory(QUERIES, schedule=False, clock=FakeClock(PEAK))
+    assert await stack.daemon.poll_all() == {"flows_1h": True, "active": True}
     await stack.wait_ready()
-    status, text = await stack.get("/metrics")
-    assert status == 200
-    fams = families(text)
-    entries = fams["genesyscloud_flow_entries"].samples
-    assert entries, "no entries series"
-    for s in entries:
-        assert set(s.labels) == {"query", "flow_id", "flow_name", "flow_type"}
-        assert s.labels["query"] == "flows_1h"
-        assert s.value >= 1
-    durations = {
-        s.labels["flow_id"]: s.value for s in fams["genesyscloud_flow_duration_sum_seconds"].samples
+    scrape = await stack.scrape()
+
+    (aggregate,) = stack.bodies[AGGREGATE_PATH]
+    truth = stack.truth(AGGREGATE_PATH, aggregate)
+    flows = totals(truth, "nFlow")
+    timings = totals(truth, "tFlow")
+    assert flows, "the simulator has no flow data at its peak hour"
+    for labels, _ in scrape.series("genesyscloud_flow_entries"):
+        assert set(labels) == {"query", "flow_id", "flow_name", "flow_type"}
+        assert labels["query"] == "flows_1h"
+    assert scrape.by("flow_id", "genesyscloud_flow_entries") == {
+        flow: stats["count"] for flow, stats in flows.items()
     }
-    counts = {
-        s.labels["flow_id"]: s.value
-        for s in fams["genesyscloud_flow_duration_measurements"].samples
+    assert scrape.by("flow_id", "genesyscloud_flow_duration_measurements") == {
+        flow: stats["count"] for flow, stats in timings.items()
     }
-    for flow, total in durations.items():
-        assert 0 < total / counts[flow] < 3600, "average time in flow is not plausible seconds"
-    active = fams["genesyscloud_flow_active"].samples
-    assert active
-    for s in active:
-        assert set(s.labels) == {"query", "flow_id", "media_type"}
-        assert s.labels["media_type"] in {"voice", "chat"}
-        assert s.value >= 0
-    up = {s.labels["query"]: s.value for s in fams["genesyscloud_poller_query_up"].samples}
-    assert up == {"flows_1h": 1.0, "active": 1.0}
+    assert scrape.by("flow_id", "genesyscloud_flow_duration_sum_seconds") == pytest.approx(
+        {flow: stats["sum"] / 1000 for flow, stats in timings.items()}
+    )
+
+    (observation,) = stack.bodies[OBSERVATION_PATH]
+    active_truth = {
+        (r["group"]["flowId"], r["group"]["mediaType"]): r["data"][0]["stats"]["count"]
+        for r in stack.truth(OBSERVATION_PATH, observation).get("results", [])
+    }
+    assert active_truth, "nothing is running in the simulator at its peak hour"
+    active = scrape.series("genesyscloud_flow_active")
+    for labels, _ in active:
+        assert set(labels) == {"query", "flow_id", "media_type"}
+    assert {(labels["flow_id"], labels["media_type"]): v for labels, v in active} == active_truth
+    assert scrape.by("query", "genesyscloud_poller_query_up") == {"flows_1h": 1.0, "active": 1.0}
 
 
-async def test_readyz_names_queries_until_they_succeed(stack_factory: Any) -> None:
+async def test_readyz_names_queries_until_they_succeed(stack_factory: StackFactory) -> None:
     """Before any poll has succeeded, /readyz is 503 and names every query; after one
     successful poll of each it is 200."""
     stack = await stack_factory(QUERIES, schedule=False)

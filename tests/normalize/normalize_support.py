@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from poller.config.model import QueryType
 from poller.digest import digest
@@ -64,15 +63,6 @@ def exposition(kind: QueryType, query: str, response: object, now: float = 0.0) 
     store = SnapshotStore()
     publish(store, kind, query, response, now)
     return body(store)
-
-
-def samples(body: bytes) -> list[tuple[str, dict[str, str], float]]:
-    """(name, labels, value) of every sample, through prometheus-client's own parser."""
-    return [
-        (s.name, dict(s.labels), s.value)
-        for family in text_string_to_metric_families(body.decode("utf-8"))
-        for s in family.samples
-    ]
 
 
 def find_promtool(env: Mapping[str, str] | None = None, program: str = "promtool") -> str:

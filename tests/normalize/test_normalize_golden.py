@@ -12,8 +12,10 @@ query.json, then run
 
     UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/normalize/test_normalize_golden.py
 
-which (re)writes every expected.prom instead of comparing; read each new or changed file line by
-line before committing it. Every expected file must also pass `promtool check metrics`.
+which (re)writes every expected.prom instead of comparing, and fails each case to say so (a
+written file is never compared with itself); read each new or changed file line by line, then
+run the tests again without UPDATE_GOLDEN. Every expected file must also pass
+`promtool check metrics`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ import subprocess
 
 import pytest
 import structlog
-from normalize_support import PROMTOOL_HINT, GoldenCase, exposition, find_promtool, golden_cases
+
+from tests.normalize.normalize_support import (
+    PROMTOOL_HINT,
+    GoldenCase,
+    exposition,
+    find_promtool,
+    golden_cases,
+)
 
 CASES = golden_cases()
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -35,6 +44,11 @@ def test_golden_exposition(case: GoldenCase) -> None:
     body = exposition(case.kind, case.query, case.response)
     if UPDATE:
         case.expected_path.write_bytes(body)
+        pytest.fail(
+            f"UPDATE_GOLDEN=1 wrote {case.expected_path}: review it line by line, then run the "
+            "tests without UPDATE_GOLDEN (nothing was compared)",
+            pytrace=False,
+        )
     assert body == case.expected_path.read_bytes()
 
 

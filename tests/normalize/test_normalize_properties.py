@@ -7,12 +7,12 @@ from __future__ import annotations
 import math
 import re
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from normalize_support import encoded, exposition, find_promtool, samples
 
 from poller.catalog import AGGREGATE_METRICS, GROUP_BY_DIMENSIONS
 from poller.config.model import QueryType
@@ -20,6 +20,8 @@ from poller.digest import digest
 from poller.errors import NormalizeError
 from poller.render import format_value
 from poller.store import SnapshotStore
+from tests.normalize.normalize_support import encoded, exposition, find_promtool
+from tests.support.exposition import samples
 
 FAST = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 INTERVAL = "2026-05-14T09:00:00.000Z/2026-05-14T09:30:00.000Z"
@@ -319,13 +321,14 @@ def test_buckets_merge_over_the_window(buckets: list[dict[str, Any]], data: st.D
         ]
 
     expected: dict[str, float] = {}
-    for family, metric, key, merge, scale in [
+    cases: list[tuple[str, str, str, Callable[[list[int]], int], int]] = [
         ("entries", "nFlow", "count", sum, 1),
         ("duration_measurements", "tFlow", "count", sum, 1),
         ("duration_sum_seconds", "tFlow", "sum", sum, 1000),
         ("duration_max_seconds", "tFlow", "max", max, 1000),
         ("duration_min_seconds", "tFlow", "min", min, 1000),
-    ]:
+    ]
+    for family, metric, key, merge, scale in cases:
         values = gather(metric, key)
         if values:
             expected["genesyscloud_flow_" + family] = merge(values) / scale

@@ -8,13 +8,14 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from normalize_support import body, samples
-from normalize_support import publish as publish_response
 
 from poller.config.model import QueryType
 from poller.normalize import Family, Snapshot
 from poller.render import format_value, render_snapshot
 from poller.store import ZERO_FILL_SECONDS, SnapshotStore
+from tests.normalize.normalize_support import body
+from tests.normalize.normalize_support import publish as publish_response
+from tests.support.exposition import samples
 
 DAY = 24 * 3600.0
 FAMILY = Family("genesyscloud_flow_test_value", "A value.", "max", False)

@@ -7,33 +7,24 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
-import aiohttp
 import pytest
-from reliability_support import (
-    BOTH,
-    CLIENT_ID,
-    CLIENT_SECRET,
-    DaemonProcess,
-    ReleasableSleep,
-    SimFactory,
-    Spawn,
-    Stack,
-    StackFactory,
-    Watch,
-    capped_sleep,
-    config_text,
-    sessions,
-    sim_settings,
-    start_simulator,
-)
 from structlog.testing import capture_logs
 
-from poller.config import parse_config
-from poller.config.model import Credentials, Secret
-from poller.daemon import Clocks, Daemon, bound_addresses, serve
+from poller.daemon import Clocks
 from poller.simulator import Simulator, SimulatorSettings
+from tests.reliability.reliability_support import (
+    BOTH,
+    DaemonProcess,
+    SimFactory,
+    Spawn,
+    Watch,
+    capped_sleep,
+    record_tokens,
+    sessions,
+    sim_settings,
+)
+from tests.support.stack import ReleasableSleep, StackFactory, Stacks, start_simulator
 
 
 def from_simulator(record: logging.LogRecord) -> bool:
@@ -57,7 +48,7 @@ async def watch(caplog: pytest.LogCaptureFixture) -> AsyncIterator[Watch]:
     loop.set_exception_handler(lambda _loop, context: w.loop_errors.append(context))
     caplog.set_level(logging.DEBUG)
     with capture_logs() as logs:
-        w.logs = logs
+        w.logs = logs  # type: ignore[assignment]  # structlog types events as MutableMapping
         yield w
         # Unclosed sessions and never-retrieved task exceptions only speak up when collected.
         gc.collect()
@@ -82,51 +73,16 @@ async def watch(caplog: pytest.LogCaptureFixture) -> AsyncIterator[Watch]:
 async def stack_factory(watch: Watch) -> AsyncIterator[StackFactory]:
     """Builds simulator + daemon stacks (schedule running unless told not to) and tears every
     one down afterwards, checking that no HTTP session was left open."""
-    made: list[Stack] = []
     existing = {id(s) for s in sessions()}
-
-    async def make(
-        queries: str = BOTH,
-        *,
-        settings: SimulatorSettings | None = None,
-        faults: str = "",
-        schedule: bool = True,
-        clocks: Clocks | None = None,
-        **config: Any,
-    ) -> Stack:
-        settings = settings or sim_settings()
-        simulator, sim_sleep = await start_simulator(settings, watch.leaks)
-        if faults:
-            simulator.set_faults(faults)
-        env = {
-            "GENESYS_API_BASE_URL": simulator.base_url,
-            "GENESYS_LOGIN_BASE_URL": simulator.base_url,
-        }
-        text = config_text(queries, **config)
-        credentials = Credentials(CLIENT_ID, Secret(CLIENT_SECRET))
-        stack: Stack
-        daemon = Daemon(
-            parse_config(text, source="reliability.yaml", env=env),
-            credentials,
-            loader=lambda: stack.load(),
-            clocks=clocks or Clocks(sleep=capped_sleep, rng=lambda: 0.0),
-        )
-        runner = await serve(daemon, "127.0.0.1", 0, schedule=schedule)
-        url = "http://" + bound_addresses(runner)[0]
-        stack = Stack(
-            simulator, sim_sleep, daemon, runner, url, aiohttp.ClientSession(), watch.leaks, env,
-            text,
-        )  # fmt: skip
-        made.append(stack)
-        return stack
-
-    yield make
-    for stack in made:
-        stack.sim_sleep.release()
-        await stack.http.close()
-        await stack.daemon.stop()
-        await stack.runner.cleanup()
-        await stack.simulator.stop()
+    stacks = Stacks(
+        queries=BOTH,
+        settings=sim_settings,
+        clocks=lambda: Clocks(sleep=capped_sleep, rng=lambda: 0.0),
+        seen=watch.leaks.saw,
+        prepare=lambda simulator: record_tokens(simulator, watch.leaks),
+    )
+    yield stacks.make
+    await stacks.close()
     left_open = [s for s in sessions() if id(s) not in existing and not s.closed]
     assert left_open == [], "an HTTP session is still open after stop()"
 
@@ -139,7 +95,9 @@ async def sim_factory(watch: Watch) -> AsyncIterator[SimFactory]:
     async def make(
         settings: SimulatorSettings | None = None, faults: str = ""
     ) -> tuple[Simulator, ReleasableSleep]:
-        simulator, sleep = await start_simulator(settings or sim_settings(), watch.leaks)
+        simulator, sleep = await start_simulator(
+            settings or sim_settings(), lambda sim: record_tokens(sim, watch.leaks)
+        )
         if faults:
             simulator.set_faults(faults)
         made.append((simulator, sleep))

@@ -1,5 +1,6 @@
-"""Shared pieces of the reliability suite: the simulator + daemon stack, scraping, waiting,
-secret collection and a daemon subprocess whose JSON log lines are read as they come.
+"""Shared pieces of the reliability suite: secret collection, the watch over a run, and a
+daemon subprocess whose JSON log lines are read as they come. The stack, scraping and waiting
+come from tests.support.
 
 Everything runs on real time with short intervals (every: 1s); waits poll with a deadline.
 """
@@ -20,14 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
-from poller.config import parse_config
-from poller.config.model import Config
-from poller.daemon import Daemon
 from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.tokens import TokenStore
+from tests.support.stack import ReleasableSleep
+from tests.support.wait import WITHIN, Deadline
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,28 +51,6 @@ OBSERVATION = """
       predicates: [{dimension: mediaType, value: voice}, {dimension: mediaType, value: chat}]
 """
 BOTH = AGGREGATE + OBSERVATION
-
-
-def config_text(
-    queries: str,
-    *,
-    timeout: str = "5s",
-    max_response_bytes: int | None = None,
-    rpm: int = 300,
-    listen: str = "127.0.0.1:0",
-) -> str:
-    extra = f"  max_response_bytes: {max_response_bytes}\n" if max_response_bytes else ""
-    return (
-        "genesys:\n"
-        "  region: mypurecloud.ie\n"
-        f"  requests_per_minute: {rpm}\n"
-        f"  timeout: {timeout}\n"
-        f"{extra}"
-        "server:\n"
-        f'  listen: "{listen}"\n'
-        "queries:\n"
-        f"{queries}"
-    )
 
 
 def sim_settings(**overrides: Any) -> SimulatorSettings:
@@ -128,166 +104,11 @@ def record_tokens(simulator: Simulator, leaks: Leaks) -> None:
     simulator.state.tokens = RecordingTokens(simulator.settings.token_ttl, leaks.tokens)
 
 
-class ReleasableSleep:
-    """The simulator's sleep (its injected latency): real, but cut short on `release()`, so
-    tear-down never waits for a slow answer nobody is listening to any more."""
-
-    def __init__(self) -> None:
-        self._released = asyncio.Event()
-        self.holding = 0  # requests the simulator is holding right now
-        self.held = 0  # requests it has held in all
-
-    async def __call__(self, seconds: float) -> None:
-        self.holding += 1
-        self.held += 1
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._released.wait(), seconds)
-        finally:
-            self.holding -= 1
-
-    def release(self) -> None:
-        self._released.set()
-
-
-async def start_simulator(settings: SimulatorSettings, leaks: Leaks) -> tuple[Simulator, Any]:
-    sleep = ReleasableSleep()
-    simulator = Simulator(settings, sleep=sleep)
-    record_tokens(simulator, leaks)
-    await simulator.start("127.0.0.1", 0)
-    return simulator, sleep
-
-
-# -- scraping ---------------------------------------------------------------------------------
-
-
-class Scrape:
-    """A parsed /metrics body, looked up by sample name (counters end in _total)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.samples: list[tuple[str, dict[str, str], float]] = [
-            (s.name, dict(s.labels), s.value)
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        ]
-
-    def get(self, name: str, **labels: str) -> float | None:
-        for sample, have, value in self.samples:
-            if sample == name and all(have.get(k) == v for k, v in labels.items()):
-                return value
-        return None
-
-    def total(self, name: str, **labels: str) -> float:
-        return sum(
-            value
-            for sample, have, value in self.samples
-            if sample == name and all(have.get(k) == v for k, v in labels.items())
-        )
-
-    def up(self, query: str) -> float | None:
-        return self.get("genesyscloud_poller_query_up", query=query)
-
-    def last_success(self, query: str) -> float | None:
-        return self.get("genesyscloud_poller_query_last_success_timestamp_seconds", query=query)
-
-    def flow_series(self, query: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        """The query's flow series: (sample name, labels) -> value."""
-        return {
-            (sample, tuple(sorted(have.items()))): value
-            for sample, have, value in self.samples
-            if sample.startswith("genesyscloud_flow_") and have.get("query") == query
-        }
-
-
-# -- waiting ----------------------------------------------------------------------------------
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 10.0, what: str = "condition"
-) -> None:
-    """Poll `check` until it holds; fail after `within` real seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        if await check():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {within:g}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def capped_sleep(seconds: float) -> None:
     """The daemon's sleep in most tests: retry backoff shrinks to at most 50 ms, while waits the
     request budget must honour (429 pauses) are still kept, since the budget re-checks the clock
     after every sleep."""
     await asyncio.sleep(min(seconds, 0.05))
-
-
-# -- the in-process stack ---------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    simulator: Simulator
-    sim_sleep: ReleasableSleep
-    daemon: Daemon
-    runner: web.AppRunner
-    url: str
-    http: aiohttp.ClientSession
-    leaks: Leaks
-    env: dict[str, str]
-    text: str  # the config the loader reads (change it, then reload)
-
-    def load(self) -> Config:
-        return parse_config(self.text, source="reliability.yaml", env=self.env)
-
-    async def get(self, path: str) -> tuple[int, str]:
-        async with self.http.get(self.url + path) as resp:
-            body = await resp.text()
-        self.leaks.saw(f"GET {path}", body)
-        return resp.status, body
-
-    async def post(self, path: str) -> tuple[int, str]:
-        async with self.http.post(self.url + path) as resp:
-            body = await resp.text()
-        self.leaks.saw(f"POST {path}", body)
-        return resp.status, body
-
-    async def scrape(self) -> Scrape:
-        status, body = await self.get("/metrics")
-        assert status == 200
-        return Scrape(body)
-
-    async def ready(self) -> tuple[int, dict[str, Any]]:
-        status, body = await self.get("/readyz")
-        return status, json.loads(body)
-
-    async def wait_up(self, *queries: str, within: float = 10.0) -> Scrape:
-        """Wait until every named query (default: all) has query_up 1; returns that scrape."""
-        names = queries or tuple(self.daemon.pollers)
-        seen: list[Scrape] = []
-
-        async def all_up() -> bool:
-            scrape = await self.scrape()
-            seen[:] = [scrape]
-            return all(scrape.up(q) == 1 for q in names)
-
-        await eventually(all_up, within=within, what=f"query_up 1 for {', '.join(names)}")
-        return seen[0]
-
-    async def wait_down(self, query: str, within: float = 10.0) -> Scrape:
-        seen: list[Scrape] = []
-
-        async def down() -> bool:
-            scrape = await self.scrape()
-            seen[:] = [scrape]
-            return scrape.up(query) == 0
-
-        await eventually(down, within=within, what=f"query_up 0 for {query}")
-        return seen[0]
-
-    def faults(self, spec: str) -> None:
-        self.simulator.set_faults(spec)
 
 
 # -- what the fixtures hand to tests (defined here: tests cannot import `conftest` reliably) ---
@@ -310,7 +131,6 @@ class Watch:
         ]
 
 
-StackFactory = Callable[..., Awaitable[Stack]]
 SimFactory = Callable[..., Awaitable[tuple[Simulator, ReleasableSleep]]]
 Spawn = Callable[..., Awaitable["DaemonProcess"]]
 
@@ -387,9 +207,11 @@ class DaemonProcess:
     def named(self, event: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("event") == event]
 
-    async def wait_event(self, event: str, within: float = 10.0, after: int = 0) -> dict[str, Any]:
+    async def wait_event(
+        self, event: str, within: float = WITHIN, after: int = 0
+    ) -> dict[str, Any]:
         """The first `event` among the log lines from index `after` on."""
-        deadline = time.monotonic() + within
+        deadline = Deadline(within)
         while True:
             for e in self.events[after:]:
                 if e.get("event") == event:
@@ -399,12 +221,11 @@ class DaemonProcess:
                     f"the daemon exited ({self.proc.returncode}) before logging {event}; "
                     f"stderr: {self.stderr.decode(errors='replace')[-2000:]}"
                 )
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {event!r} log line within {within:g}s")
+            if deadline.passed:
+                deadline.fail(f"a {event!r} log line")
             self._new_line.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_line.wait(), min(left, 0.2))
+                await asyncio.wait_for(self._new_line.wait(), min(deadline.left, 0.2))
 
     def send(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)

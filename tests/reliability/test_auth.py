@@ -6,16 +6,10 @@ from __future__ import annotations
 import itertools
 import time
 
-from reliability_support import (
-    RecordingTokens,
-    Stack,
-    StackFactory,
-    Watch,
-    eventually,
-    sim_settings,
-)
-
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH, TOKEN_PATH
+from tests.reliability.reliability_support import RecordingTokens, Watch, sim_settings
+from tests.support.stack import Stack, StackFactory
+from tests.support.wait import WITHIN, wait_until
 
 ENDPOINT_PATHS = (AGGREGATE_PATH, OBSERVATION_PATH)
 
@@ -37,7 +31,7 @@ async def test_token_expiring_mid_run_means_relogin_not_failure(
         scrape = await stack.scrape()
         return scrape.total("genesyscloud_poller_oauth_token_refreshes_total") >= 3
 
-    await eventually(relogged, within=10, what="the daemon to log in three times")
+    await wait_until(relogged, within=WITHIN, what="the daemon to log in three times")
     elapsed = time.time() - begun
     scrape = await stack.scrape()
     logins = len(stack.simulator.stats.requests(paths=[TOKEN_PATH]))
@@ -62,7 +56,7 @@ async def test_revoked_token_costs_one_401_per_query_and_one_login(
     assert await stack.daemon.poll_all() == {"flows": True, "active": True}
     revoked = time.time()
     stack.simulator.state.tokens = RecordingTokens(
-        stack.simulator.settings.token_ttl, stack.leaks.tokens
+        stack.simulator.settings.token_ttl, watch.leaks.tokens
     )
     assert await stack.daemon.poll_all() == {"flows": True, "active": True}
     for path in ENDPOINT_PATHS:
@@ -81,16 +75,16 @@ async def test_login_outage_fails_polls_backs_off_and_recovers(
     await stack.wait_up()
     down_at = time.time()
     stack.faults("token_down")
-    await stack.wait_down("flows", within=3)
-    await stack.wait_down("active", within=3)
+    await stack.wait_down("flows", within=WITHIN)
+    await stack.wait_down("active", within=WITHIN)
 
     async def outage_lasted() -> bool:
         return time.time() >= down_at + 2.5
 
-    await eventually(outage_lasted, within=3, what="2.5 s of outage")
+    await wait_until(outage_lasted, within=WITHIN, what="2.5 s of outage")
     stack.simulator.clear_faults()
     up_at = time.time()
-    await stack.wait_up(within=10)
+    await stack.wait_up(within=WITHIN)
 
     tokens = [r for r in stack.simulator.stats.requests(paths=[TOKEN_PATH]) if r.at >= down_at]
     during = [r for r in tokens if r.at < up_at]
@@ -123,7 +117,7 @@ async def test_missing_permission_fails_only_that_query_and_names_it(
     async def flows_polled_again() -> bool:
         return ((await stack.scrape()).last_success("flows") or 0.0) > first_success
 
-    await eventually(flows_polled_again, within=5, what="another successful flows poll")
+    await wait_until(flows_polled_again, within=WITHIN, what="another successful flows poll")
     scrape = await stack.scrape()
     assert scrape.up("active") == 0
     assert scrape.flow_series("active") == {}

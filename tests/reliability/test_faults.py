@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from reliability_support import Scrape, Stack, StackFactory, Watch
+
+from tests.reliability.reliability_support import Watch
+from tests.support.exposition import Exposition
+from tests.support.stack import Stack, StackFactory
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ async def repair(stack: Stack, case: Case) -> None:
         stack.simulator.clear_faults()
 
 
-def retries(scrape: Scrape, reason: str | None) -> float:
+def retries(scrape: Exposition, reason: str | None) -> float:
     return scrape.total("genesyscloud_poller_api_retries_total", reason=reason) if reason else 0.0
 
 

@@ -6,27 +6,27 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
-from reliability_support import (
+
+from tests.reliability.reliability_support import (
     AGGREGATE,
     BOTH,
     DaemonProcess,
-    Scrape,
     SimFactory,
     Spawn,
-    Stack,
-    StackFactory,
     Watch,
-    config_text,
     daemon_env,
-    eventually,
     http_get,
     listen_url,
     sessions,
 )
+from tests.support.exposition import Exposition
+from tests.support.stack import Stack, StackFactory, config_text
+from tests.support.wait import WITHIN, wait_until
 
 ADDED = """
   - name: flows_30m
@@ -52,10 +52,10 @@ async def run_daemon(
     return proc, config, listen_url(started)
 
 
-async def scrape_of(url: str, proc: DaemonProcess) -> Scrape:
+async def scrape_of(url: str, proc: DaemonProcess) -> Exposition:
     status, body = await http_get(url + "/metrics", proc.leaks)
     assert status == 200
-    return Scrape(body)
+    return Exposition(body)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -73,7 +73,7 @@ async def test_signal_stops_cleanly_within_5s_with_polls_in_flight(
         polls = scrape.total("genesyscloud_poller_polls_total")
         return held.holding >= 1 and polls >= 2
 
-    await eventually(in_flight, within=5, what="both polls waiting on the held login")
+    await wait_until(in_flight, within=WITHIN, what="both polls waiting on the held login")
     took = await proc.stop(sig, within=5)
     assert proc.proc.returncode == 0
     assert took < 5
@@ -96,7 +96,7 @@ async def test_sighup_applies_valid_config_and_keeps_old_on_invalid(
     async def ready() -> bool:
         return (await http_get(url + "/readyz", proc.leaks))[0] == 200
 
-    await eventually(ready, within=10, what="the daemon to be ready")
+    await wait_until(ready, within=WITHIN, what="the daemon to be ready")
     before = await scrape_of(url, proc)
     assert before.get(RELOAD_OK) == 1
 
@@ -117,7 +117,7 @@ async def test_sighup_applies_valid_config_and_keeps_old_on_invalid(
     async def added_polled() -> bool:
         return bool((await scrape_of(url, proc)).flow_series("flows_30m"))
 
-    await eventually(added_polled, within=5, what="the added query's series")
+    await wait_until(added_polled, within=WITHIN, what="the added query's series")
 
     config.write_text(config_text(INVALID))
     mark = len(proc.events)
@@ -134,7 +134,7 @@ async def test_sighup_applies_valid_config_and_keeps_old_on_invalid(
         scrape = await scrape_of(url, proc)
         return (scrape.get("genesyscloud_poller_polls_total", query="flows") or 0) > polls
 
-    await eventually(still_polling, within=5, what="the old config to keep polling")
+    await wait_until(still_polling, within=WITHIN, what="the old config to keep polling")
     assert (await scrape_of(url, proc)).up("flows_30m") == 1
     took = await proc.stop()
     assert proc.proc.returncode == 0
@@ -181,7 +181,7 @@ async def test_query_removed_mid_poll_does_not_come_back(stack_factory: StackFac
     assert await stack.daemon.poll_all() == {"flows": True, "active": True}
     stack.faults("latency=500ms")
     poll = asyncio.ensure_future(stack.daemon.poll("active"))
-    await eventually(_held(stack), within=2, what="the active poll to be in flight")
+    await wait_until(_held(stack), within=WITHIN, what="the active poll to be in flight")
     stack.text = config_text(AGGREGATE)
     assert (await stack.post("/-/reload"))[0] == 200
     await asyncio.wait([poll], timeout=3)
@@ -204,7 +204,7 @@ async def test_api_change_mid_poll_leaves_no_session_open(
     assert await stack.daemon.poll_all() == {"flows": True, "active": True}
     stack.faults("latency=500ms")
     poll = asyncio.ensure_future(stack.daemon.poll("flows"))
-    await eventually(_held(stack), within=2, what="the flows poll to be in flight")
+    await wait_until(_held(stack), within=WITHIN, what="the flows poll to be in flight")
     stack.text = config_text(BOTH, timeout="4s")
     assert (await stack.post("/-/reload"))[0] == 200
     await asyncio.wait([poll], timeout=3)
@@ -219,7 +219,7 @@ async def test_api_change_mid_poll_leaves_no_session_open(
     assert unclosed == []
 
 
-def _held(stack: Stack) -> object:
+def _held(stack: Stack) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return stack.sim_sleep.holding >= 1
 

@@ -14,22 +14,21 @@ import signal
 import time
 from pathlib import Path
 
-from reliability_support import (
+from poller.catalog import TOKEN_PATH
+from tests.reliability.reliability_support import (
     BOTH,
     CLIENT_SECRET,
     Leaks,
     SimFactory,
     Spawn,
     Watch,
-    config_text,
     daemon_env,
-    eventually,
     http_get,
     listen_url,
     sim_settings,
 )
-
-from poller.catalog import TOKEN_PATH
+from tests.support.stack import config_text
+from tests.support.wait import WITHIN, wait_until
 
 WRONG_SECRET = "wrong-S3cret-0a1b2c3d4e5f-not-this-one"
 BODIES = "500=0.3,malformed=0.2,truncated=0.2,wrongshape=0.15,huge=0.15,huge_size=256kb"
@@ -74,14 +73,14 @@ async def test_no_secret_or_token_in_any_output_through_every_fault(
             seen = [r for r in simulator.stats.requests() if r.at >= since]
             return any(r.status == status for r in seen)
 
-        await eventually(served, within=5, what=f"an answer under {spec}")
+        await wait_until(served, within=WITHIN, what=f"an answer under {spec}")
         await pages()
     simulator.clear_faults()
 
     async def recovered() -> bool:
         return (await http_get(url + "/readyz", watch.leaks))[0] == 200
 
-    await eventually(recovered, within=10, what="every query to recover")
+    await wait_until(recovered, within=WITHIN, what="every query to recover")
     await pages()
 
     status, _ = await http_get(url + "/-/reload", watch.leaks, method="POST")

@@ -17,12 +17,13 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from reliability_support import AGGREGATE, CLIENT_ID, CLIENT_SECRET, config_text
 
 from poller.config import parse_config
 from poller.config.model import Config, Credentials, Secret
 from poller.daemon import Daemon, bound_addresses, serve
-from poller.normalize import normalize_aggregate
+from tests.normalize.normalize_support import publish
+from tests.reliability.reliability_support import AGGREGATE, CLIENT_ID, CLIENT_SECRET
+from tests.support.stack import config_text
 
 ENV = {"GENESYS_API_BASE_URL": "http://127.0.0.1:9", "GENESYS_LOGIN_BASE_URL": "http://127.0.0.1:9"}
 RESPONSE = {"results": [{"group": {"flowId": "f1", "flowName": "Main"}, "data": [{"metrics": [
@@ -39,7 +40,7 @@ def address() -> Iterator[tuple[str, int]]:
 
     async def start() -> tuple[Daemon, web.AppRunner]:
         daemon = Daemon(load(), Credentials(CLIENT_ID, Secret(CLIENT_SECRET)), loader=load)
-        daemon.store.publish("flows", normalize_aggregate("flows", RESPONSE), 0.0)
+        publish(daemon.store, "aggregate", "flows", RESPONSE, 0.0)
         return daemon, await serve(daemon, "127.0.0.1", 0, schedule=False)
 
     async def stop() -> None:
@@ -77,7 +78,7 @@ def status_of(address: tuple[str, int], request: bytes) -> int | None:
 KNOWN = ["", "metrics", "readyz", "healthz", "-", "reload", "..", ".", "%", "%2F", "%2e%2e",
          "%ff", "%00", "%zz", "?", "?a=%ff", "#", "&", ";", "//", "\\", "~", "*"]  # fmt: skip
 printable = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=10)
-unicode = st.text(st.characters(blacklist_categories=("Cs",)), max_size=6)
+unicode = st.text(st.characters(exclude_categories=["Cs"]), max_size=6)
 segments = st.one_of(
     st.sampled_from(KNOWN),
     printable,

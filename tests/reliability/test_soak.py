@@ -22,19 +22,20 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from reliability_support import (
+
+from tests.reliability.reliability_support import (
     DaemonProcess,
-    Scrape,
     SimFactory,
     Spawn,
     Watch,
-    config_text,
     daemon_env,
-    eventually,
     http_get,
     listen_url,
     sim_settings,
 )
+from tests.support.exposition import Exposition
+from tests.support.stack import config_text
+from tests.support.wait import wait_until
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "90"))
 SEED = int(os.environ.get("SOAK_SEED", str(int(time.time()))))
@@ -99,10 +100,10 @@ class Soak:
         ):
             assert resp.status == 200, await resp.text()
 
-    async def scrape(self) -> Scrape:
+    async def scrape(self) -> Exposition:
         status, body = await http_get(self.url + "/metrics", self.watch.leaks)
         assert status == 200
-        return Scrape(body)
+        return Exposition(body)
 
     async def run_for(self, seconds: float) -> None:
         """Let the daemon work for `seconds`, checking every half second that it is alive and
@@ -141,13 +142,13 @@ async def test_soak_under_random_faults(
         ready = (await http_get(url + "/readyz", watch.leaks))[0] == 200
         return ready and all(scrape.up(q) == 1 and scrape.flow_series(q) for q in NAMES)
 
-    await eventually(all_up, within=15, what="the first successful polls")
+    await wait_until(all_up, within=15, what="the first successful polls")
     tour = max(1.0, min(2.0, SECONDS / 2 / len(TOUR)))
     for spec in TOUR:
         await soak.faults(spec)
         await soak.run_for(tour)
     await soak.faults("")
-    await eventually(all_up, within=RECOVERY, what=f"recovery after the warm-up tour {context}")
+    await wait_until(all_up, within=RECOVERY, what=f"recovery after the warm-up tour {context}")
     await soak.run_for(2)
     baseline = statistics.median(rss for _, rss in soak.rss[-4:])
 
@@ -161,7 +162,7 @@ async def test_soak_under_random_faults(
             await soak.run_for(4)
 
     await soak.faults("")
-    await eventually(all_up, within=RECOVERY, what=f"every query to recover {context}")
+    await wait_until(all_up, within=RECOVERY, what=f"every query to recover {context}")
     await soak.run_for(2)
     final = statistics.median(rss for _, rss in soak.rss[-4:])
     assert final <= baseline * 1.10, (

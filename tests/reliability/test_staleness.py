@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 
-from reliability_support import StackFactory, Watch, eventually
-
 from poller.daemon import Clocks
+from tests.reliability.reliability_support import Watch
+from tests.support.stack import StackFactory
+from tests.support.wait import WITHIN, wait_until
 
 QUERIES = """
   - name: flows
@@ -38,14 +39,14 @@ async def test_failing_query_series_dropped_after_stale_after_then_restored(
     stack = await stack_factory(QUERIES)
     await stack.wait_up()
     stack.faults("forbidden=observations")
-    down = await stack.wait_down("active", within=3)
+    down = await stack.wait_down("active", within=WITHIN)
     last_good = down.last_success("active") or 0.0
     assert down.flow_series("active"), "series are kept while the data is fresh enough"
 
     async def dropped() -> bool:
         return (await stack.scrape()).flow_series("active") == {}
 
-    await eventually(dropped, within=6, what="the stale series to be dropped")
+    await wait_until(dropped, within=WITHIN, what="the stale series to be dropped")
     assert time.time() - last_good >= 2, "dropped only once older than stale_after"
     scrape = await stack.scrape()
     assert scrape.get("genesyscloud_poller_query_series", query="active") == 0
@@ -60,7 +61,7 @@ async def test_failing_query_series_dropped_after_stale_after_then_restored(
     assert "over stale_after" in body["queries_not_ready"]["active"]
 
     stack.simulator.clear_faults()
-    healed = await stack.wait_up("active", within=4)
+    healed = await stack.wait_up("active", within=WITHIN)
     assert healed.flow_series("active")
     status, _ = await stack.ready()
     assert status == 200
@@ -80,13 +81,13 @@ async def test_query_stuck_in_a_pause_goes_stale_too(
         scrape = await stack.scrape()
         return scrape.flow_series("flows") == {} and scrape.flow_series("active") == {}
 
-    await eventually(dropped, within=4, what="the series of the paused queries to be dropped")
+    await wait_until(dropped, within=WITHIN, what="the series of the paused queries to be dropped")
     status, body = await stack.ready()
     assert status == 503
     assert set(body["queries_not_ready"]) == {"flows", "active"}
     assert watch.events("query_series_dropped_stale", query="flows")
-    await eventually(
-        lambda: _has_series(stack), within=8, what="the series to come back after the pause"
+    await wait_until(
+        lambda: _has_series(stack), within=WITHIN, what="the series to come back after the pause"
     )
     status, _ = await stack.ready()
     assert status == 200

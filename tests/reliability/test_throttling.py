@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 import time
 
-from reliability_support import StackFactory, Watch, eventually
-
 from poller.daemon import Clocks
 from poller.simulator import RequestRecord
+from tests.reliability.reliability_support import Watch
+from tests.support.stack import StackFactory
+from tests.support.wait import WITHIN, wait_until
 
 # A request that left before the daemon read the 429 may still arrive just after it.
 IN_FLIGHT_GRACE = 0.25
@@ -46,7 +47,7 @@ async def test_storm_pauses_every_query_for_retry_after_then_resumes(
             for q in ("flows", "active")
         )
 
-    await eventually(resumed, within=12, what="both queries to succeed after the storm")
+    await wait_until(resumed, within=12, what="both queries to succeed after the storm")
     after = await stack.scrape()
 
     records = stack.simulator.stats.requests()
@@ -84,7 +85,7 @@ async def test_retry_after_over_180s_fails_the_poll_and_retries_next_run(
     assert event["status"] == 429
     assert "Retry-After 600s" in event["error"]
     assert event["code"] == "too.many.requests.retry.after"
-    await stack.wait_up(within=6)
+    await stack.wait_up(within=WITHIN)
 
     for path in {r.path for r in stack.simulator.stats.requests()}:
         storm = [

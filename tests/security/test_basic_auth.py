@@ -7,6 +7,7 @@ import base64
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -204,7 +205,7 @@ def counting_auth(hashes: dict[str, str]) -> CountingAuth:
 
 
 @pytest.fixture
-async def counted_url(counting_auth: CountingAuth) -> str:
+async def counted_url(counting_auth: CountingAuth) -> AsyncIterator[str]:
     app = web.Application(middlewares=[counting_auth])
     app.router.add_get("/metrics", ok)
     server = TestServer(app, host="127.0.0.1", port=0)

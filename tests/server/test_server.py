@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -33,13 +34,16 @@ class Ready:
         return not self.waiting, dict(self.waiting)
 
 
+Served = tuple[TestClient[web.Request, web.Application], Ready]
+
+
 def publish(store: SnapshotStore, response: object) -> None:
     families = digest("aggregate", "flows", json.dumps(response).encode())
     store.commit(store.prepare("flows", families, 0.0))
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[TestClient, Ready]]:
+async def served() -> AsyncIterator[Served]:
     store, metrics, ready = SnapshotStore(), SelfMetrics(), Ready()
     publish(store, RESPONSE)
     metrics.add_query("flows", 60)
@@ -51,7 +55,7 @@ async def served() -> AsyncIterator[tuple[TestClient, Ready]]:
 
 
 async def test_metrics_serves_flow_series_and_self_metrics(
-    served: tuple[TestClient, Ready],
+    served: Served,
 ) -> None:
     """/metrics is text format 0.0.4 with the flow series and the poller's own metrics."""
     client, _ = served
@@ -68,7 +72,7 @@ async def test_metrics_serves_flow_series_and_self_metrics(
     assert "process_resident_memory_bytes" in families
 
 
-async def test_metrics_gzip_matches_plain(served: tuple[TestClient, Ready]) -> None:
+async def test_metrics_gzip_matches_plain(served: Served) -> None:
     """A gzip scrape decompresses (as one stream) to the same flow series as a plain scrape."""
     client, _ = served
     resp = await client.get("/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
@@ -81,14 +85,14 @@ async def test_metrics_gzip_matches_plain(served: tuple[TestClient, Ready]) -> N
     list(text_string_to_metric_families(text))
 
 
-async def test_healthz_is_ok(served: tuple[TestClient, Ready]) -> None:
+async def test_healthz_is_ok(served: Served) -> None:
     """/healthz answers 200 while the process is alive, ready or not."""
     client, _ = served
     resp = await client.get("/healthz")
     assert resp.status == 200
 
 
-async def test_readyz_names_queries_not_ready(served: tuple[TestClient, Ready]) -> None:
+async def test_readyz_names_queries_not_ready(served: Served) -> None:
     """/readyz is 503 with a JSON body naming the queries not ready, 200 once all are."""
     client, ready = served
     resp = await client.get("/readyz")
@@ -103,7 +107,7 @@ async def test_readyz_names_queries_not_ready(served: tuple[TestClient, Ready]) 
     assert (await resp.json())["status"] == "ready"
 
 
-async def test_landing_page_links_endpoints(served: tuple[TestClient, Ready]) -> None:
+async def test_landing_page_links_endpoints(served: Served) -> None:
     """/ is an HTML page linking /metrics, /readyz and /healthz and naming the queries."""
     client, _ = served
     resp = await client.get("/")
@@ -114,7 +118,7 @@ async def test_landing_page_links_endpoints(served: tuple[TestClient, Ready]) ->
         assert link in page
 
 
-async def test_unknown_path_and_wrong_method(served: tuple[TestClient, Ready]) -> None:
+async def test_unknown_path_and_wrong_method(served: Served) -> None:
     """Unknown paths get 404, a wrong method 405, and the server keeps serving."""
     client, _ = served
     assert (await client.get("/nope")).status == 404
@@ -123,7 +127,7 @@ async def test_unknown_path_and_wrong_method(served: tuple[TestClient, Ready]) -
     assert (await client.get("/metrics")).status == 200
 
 
-async def test_huge_header_rejected(served: tuple[TestClient, Ready]) -> None:
+async def test_huge_header_rejected(served: Served) -> None:
     """A request with an oversized header gets a 4xx, and the server keeps serving."""
     client, _ = served
     resp = await client.get("/metrics", headers={"X-Big": "a" * 70000})

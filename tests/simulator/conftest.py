@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
-from sim_support import Sim, open_sim
+
+from tests.simulator.sim_support import MakeSim, Sim, open_sim
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[Callable[..., Awaitable[Sim]]]:
+async def make_sim() -> AsyncIterator[MakeSim]:
     """Builds simulators (keyword arguments as for `open_sim`); closes them all afterwards."""
     made: list[Sim] = []
 

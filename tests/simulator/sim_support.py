@@ -1,11 +1,12 @@
-"""Helpers for the simulator tests (imported by name; pytest puts this directory on sys.path)."""
+"""Helpers for the simulator tests: a simulator app on a TestServer with a fake clock, and
+the requests the tests send it."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,8 @@ from aiohttp.test_utils import TestServer
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH, TOKEN_PATH
 from poller.simulator import SimulatorSettings, build_simulator_app
 from poller.simulator.app import SimulatorState, state_of
+from tests.support.clock import FakeClock
+from tests.support.genesys import Reply
 
 # 14:00 UTC on a Thursday: the daily peak, and well after every interval the tests ask about.
 NOW = datetime(2026, 5, 14, 14, 0, tzinfo=UTC)
@@ -31,29 +34,6 @@ ALL_METRICS = [
     "tFlowOutcome",
 ]
 COUNT_METRICS = {"nFlow", "nFlowMilestone", "nFlowOutcome", "nFlowOutcomeFailed"}
-
-
-class FakeClock:
-    """Simulator time that moves only when a test says so."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class FakeSleep:
-    """Records requested delays instead of waiting."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 def iso(moment: datetime) -> str:
@@ -79,22 +59,10 @@ def basic(client_id: str, secret: str) -> str:
 
 
 @dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    text: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
-@dataclass
 class Sim:
     server: TestServer
     http: aiohttp.ClientSession
     clock: FakeClock
-    sleep: FakeSleep
     settings: SimulatorSettings
     _token: str | None = None
 
@@ -104,7 +72,7 @@ class Sim:
 
     @property
     def state(self) -> SimulatorState:
-        return state_of(self.server.app)  # type: ignore[arg-type]
+        return state_of(self.server.app)
 
     async def close(self) -> None:
         await self.http.close()
@@ -146,7 +114,7 @@ class Sim:
         elif body is not None:
             kwargs["json"] = body
         async with self.http.request(method, self.base + path, **kwargs) as resp:
-            return Reply(resp.status, dict(resp.headers), await resp.text())
+            return Reply(resp.status, await resp.text(), headers=dict(resp.headers))
 
     async def api(self, path: str, body: Any, *, token: str | None = None) -> Reply:
         bearer = token if token is not None else await self.token()
@@ -166,6 +134,9 @@ class Sim:
         return results
 
 
+MakeSim = Callable[..., Awaitable[Sim]]
+
+
 async def open_sim(
     *,
     settings: SimulatorSettings | None = None,
@@ -177,12 +148,11 @@ async def open_sim(
     base = settings or SimulatorSettings(flows=4)
     if overrides:
         base = dataclasses.replace(base, **overrides)
-    fake_clock = clock or FakeClock()
-    fake_sleep = FakeSleep()
-    app = build_simulator_app(base, clock=fake_clock, rng=rng, sleep=fake_sleep)
+    fake_clock = clock or FakeClock(NOW)
+    app = build_simulator_app(base, clock=fake_clock, rng=rng, sleep=fake_clock.sleep)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    return Sim(server, aiohttp.ClientSession(), fake_clock, fake_sleep, base)
+    return Sim(server, aiohttp.ClientSession(), fake_clock, base)
 
 
 def totals(

@@ -5,19 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sim_support import (
+from poller.simulator import SimulatorSettings
+from poller.simulator.org import Org
+from tests.simulator.sim_support import (
     ALL_METRICS,
     COUNT_METRICS,
     NOW,
-    FakeClock,
+    MakeSim,
     hours_before_now,
     interval,
     iso,
     totals,
 )
-
-from poller.simulator import SimulatorSettings
-from poller.simulator.org import Org
+from tests.support.clock import FakeClock
 
 HOUR = hours_before_now(3, 2)  # 11:00-12:00 UTC
 EVERYTHING = ["flowId", "flowOutcomeId", "flowOutcomeValue", "flowMilestoneId", "exitReason"]
@@ -39,7 +39,7 @@ def _all_stats(results: list[dict[str, Any]]) -> list[tuple[str, dict[str, int]]
     ]
 
 
-async def test_buckets_add_up_to_the_whole_interval(make_sim: Any):
+async def test_buckets_add_up_to_the_whole_interval(make_sim: MakeSim) -> None:
     """PT15M buckets merged (counts and sums added, max of maxes, min of mins) equal one bucket."""
     sim = await make_sim(flows=6)
     whole = await sim.results({"interval": HOUR, "groupBy": EVERYTHING, "metrics": ALL_METRICS})
@@ -52,7 +52,7 @@ async def test_buckets_add_up_to_the_whole_interval(make_sim: Any):
     assert {m for _, metrics in totals(whole).items() for m in metrics} == set(ALL_METRICS)
 
 
-async def test_minute_buckets_match_cached_blocks(make_sim: Any):
+async def test_minute_buckets_match_cached_blocks(make_sim: MakeSim) -> None:
     """PT1M buckets (summed from single executions) agree with the hour (summed from blocks)."""
     sim = await make_sim(flows=3)
     body = {"interval": HOUR, "groupBy": ["flowId", "flowOutcomeId"], "metrics": ALL_METRICS}
@@ -61,7 +61,7 @@ async def test_minute_buckets_match_cached_blocks(make_sim: Any):
     assert totals(minutes) == totals(whole)
 
 
-async def test_unaligned_intervals_add_up(make_sim: Any):
+async def test_unaligned_intervals_add_up(make_sim: MakeSim) -> None:
     """Two adjacent intervals off every block boundary add up to the interval they cover."""
     sim = await make_sim(flows=3)
     a = NOW - timedelta(hours=3, minutes=7, seconds=13, milliseconds=250)
@@ -74,7 +74,7 @@ async def test_unaligned_intervals_add_up(make_sim: Any):
     assert totals(first + second) == totals(whole)
 
 
-async def test_same_seed_same_answers(make_sim: Any):
+async def test_same_seed_same_answers(make_sim: MakeSim) -> None:
     """The same seed gives byte-identical answers, from one app twice and from two apps."""
     body = {
         "interval": HOUR,
@@ -96,7 +96,7 @@ async def test_same_seed_same_answers(make_sim: Any):
     assert org_one == (await two.send("/simulator/org", method="GET")).json
 
 
-async def test_different_seeds_differ(make_sim: Any):
+async def test_different_seeds_differ(make_sim: MakeSim) -> None:
     """Another seed gives another org (ids) and other numbers."""
     body = {"interval": HOUR, "groupBy": ["flowName"], "metrics": ["nFlow", "tFlow"]}
     one = await make_sim(flows=5, seed=1)
@@ -106,7 +106,7 @@ async def test_different_seeds_differ(make_sim: Any):
     assert ids_one.isdisjoint({f.id for f in two.state.org.flows})
 
 
-def test_org_is_realistic_and_stable_as_it_grows():
+def test_org_is_realistic_and_stable_as_it_grows() -> None:
     """Flows are varied and realistic, and growing the org keeps its first flows unchanged."""
     small, big = Org(3, 20), Org(3, 500)
     assert small.flows == big.flows[:20]
@@ -122,7 +122,7 @@ def test_org_is_realistic_and_stable_as_it_grows():
     assert {f.division_id for f in small.flows} <= {d.id for d in small.divisions}
 
 
-async def test_daily_curve_with_a_night_floor(make_sim: Any):
+async def test_daily_curve_with_a_night_floor(make_sim: MakeSim) -> None:
     """Every flow sees about one execution a minute at night and 10-20 a minute at the peak."""
     sim = await make_sim(flows=8)
     body = {"groupBy": ["flowId"], "metrics": ["nFlow"]}
@@ -136,7 +136,7 @@ async def test_daily_curve_with_a_night_floor(make_sim: Any):
         assert 8.0 <= per_minute_peak <= 22.0
 
 
-async def test_outcome_failures_and_endings_are_plausible(make_sim: Any):
+async def test_outcome_failures_and_endings_are_plausible(make_sim: MakeSim) -> None:
     """5-15 % of outcomes fail, and every ended execution is either a disconnect or an exit."""
     sim = await make_sim(flows=10)
     got = totals(await sim.results({"interval": hours_before_now(3), "metrics": ALL_METRICS}))
@@ -156,7 +156,7 @@ async def test_outcome_failures_and_endings_are_plausible(make_sim: Any):
     assert metrics["oFlowMilestone"]["max"] >= 2
 
 
-async def test_stats_keys_and_units(make_sim: Any):
+async def test_stats_keys_and_units(make_sim: MakeSim) -> None:
     """Counts carry only count; timers carry max/min/count/sum in whole milliseconds."""
     sim = await make_sim(flows=4)
     results = await sim.results({"interval": HOUR, "groupBy": EVERYTHING, "metrics": ALL_METRICS})
@@ -177,7 +177,7 @@ async def test_stats_keys_and_units(make_sim: Any):
     assert max(s["max"] for s in timers) < 20 * 60 * 1000
 
 
-async def test_groups_and_buckets_without_data_are_omitted(make_sim: Any):
+async def test_groups_and_buckets_without_data_are_omitted(make_sim: MakeSim) -> None:
     """A filter matching nothing answers {}; a bucket in the future is left out, not zeroed."""
     sim = await make_sim(flows=3)
     none = await sim.aggregate(
@@ -196,11 +196,13 @@ async def test_groups_and_buckets_without_data_are_omitted(make_sim: Any):
     assert "group" not in future[0]  # no groupBy, no group
 
 
-async def test_nothing_after_now_exists(make_sim: Any):
+async def test_nothing_after_now_exists(make_sim: MakeSim) -> None:
     """Counts up to now grow as the clock moves; the far future stays empty."""
-    clock = FakeClock()
+    clock = FakeClock(NOW)
     sim = await make_sim(flows=3, clock=clock)
-    body = {"interval": interval(NOW - timedelta(minutes=10), NOW + timedelta(minutes=10))}
+    body: dict[str, Any] = {
+        "interval": interval(NOW - timedelta(minutes=10), NOW + timedelta(minutes=10))
+    }
     body["metrics"] = ["nFlow", "tFlow"]
     before = totals(await sim.results(body))[()]
     clock.advance(300)
@@ -211,7 +213,7 @@ async def test_nothing_after_now_exists(make_sim: Any):
     assert await sim.results({**later, "metrics": ["nFlow"]}) == []
 
 
-async def test_group_by_outcome_splits_only_outcome_metrics(make_sim: Any):
+async def test_group_by_outcome_splits_only_outcome_metrics(make_sim: MakeSim) -> None:
     """Grouped by flowOutcomeId, nFlow stays in a group without that key; outcomes split."""
     sim = await make_sim(flows=2)
     flow = sim.state.org.flows[0]
@@ -232,7 +234,7 @@ async def test_group_by_outcome_splits_only_outcome_metrics(make_sim: Any):
     assert all(set(got[g]) == {"nFlowOutcome"} for g in outcome_groups)
 
 
-async def test_filters_on_flow_and_record_dimensions(make_sim: Any):
+async def test_filters_on_flow_and_record_dimensions(make_sim: MakeSim) -> None:
     """matches, exists, notExists, or-clauses and FAILURE values select the expected records."""
     sim = await make_sim(flows=6)
     org = sim.state.org
@@ -310,7 +312,7 @@ async def test_filters_on_flow_and_record_dimensions(make_sim: Any):
         assert metrics["nFlowOutcome"] == metrics["nFlowOutcomeFailed"]
 
 
-async def test_views_split_a_timer(make_sim: Any):
+async def test_views_split_a_timer(make_sim: MakeSim) -> None:
     """rangeBound views below and from 30 s partition tFlow: counts and sums add up."""
     sim = await make_sim(flows=3)
     views = [
@@ -341,7 +343,7 @@ async def test_views_split_a_timer(make_sim: Any):
     assert checked >= 5
 
 
-async def test_day_buckets_follow_the_time_zone(make_sim: Any):
+async def test_day_buckets_follow_the_time_zone(make_sim: MakeSim) -> None:
     """P1D in Europe/London lays buckets on local midnights: the DST day is 23 hours long."""
     sim = await make_sim(flows=1)
     results = await sim.results(
@@ -366,7 +368,7 @@ async def test_day_buckets_follow_the_time_zone(make_sim: Any):
     assert utc.status == 400  # 47 hours are not whole UTC days
 
 
-async def test_observations_match_the_aggregates(make_sim: Any):
+async def test_observations_match_the_aggregates(make_sim: MakeSim) -> None:
     """Per flow, running(now) = running(then) + started - ended in between (nFlow - tFlow)."""
     clock = FakeClock(NOW - timedelta(minutes=30))
     sim = await make_sim(flows=6, clock=clock)
@@ -390,7 +392,7 @@ async def test_observations_match_the_aggregates(make_sim: Any):
         assert after.get(flow.id, 0) == before.get(flow.id, 0) + started - ended
 
 
-async def test_observation_details_and_filter(make_sim: Any):
+async def test_observation_details_and_filter(make_sim: MakeSim) -> None:
     """detailMetrics lists each running execution of the filtered flows, each counted by nFlow."""
     sim = await make_sim(flows=4)
     flow = sim.state.org.flows[0]
@@ -425,7 +427,7 @@ async def test_observation_details_and_filter(make_sim: Any):
     assert "observations" not in plain.json["results"][0]["data"][0]
 
 
-async def test_repeated_query_is_served_from_cache(make_sim: Any):
+async def test_repeated_query_is_served_from_cache(make_sim: MakeSim) -> None:
     """A long query asked again is answered from the cached blocks, with the same answer."""
     sim = await make_sim(flows=5)
     body = {"interval": hours_before_now(6), "groupBy": ["flowId"], "metrics": ALL_METRICS}
@@ -456,7 +458,7 @@ def _from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def test_settings_default_like_the_real_service():
+def test_settings_default_like_the_real_service() -> None:
     """Defaults: a 20-flow org, 300 requests a minute, day-long tokens, demo credentials."""
     settings = SimulatorSettings()
     assert (settings.flows, settings.requests_per_minute, settings.token_ttl) == (20, 300, 86399.0)
@@ -464,7 +466,7 @@ def test_settings_default_like_the_real_service():
     assert iso(NOW) == "2026-05-14T14:00:00.000Z"
 
 
-async def test_long_observation_lists_are_truncated(make_sim: Any, monkeypatch: Any):
+async def test_long_observation_lists_are_truncated(make_sim: MakeSim, monkeypatch: Any) -> None:
     """Past the detail limit, observations keep the oldest and newest halves and say so."""
     sim = await make_sim(flows=1)
     body = {"filter": _media_filter(), "metrics": ["oFlow"], "detailMetrics": ["oFlow"]}

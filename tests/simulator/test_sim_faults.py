@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any
 
 import aiohttp
 import pytest
 import structlog
-from sim_support import VALID_BODY
 
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
 from poller.errors import ConfigError
 from poller.simulator import FaultSettings, faults_from_json, parse_fault_spec
+from tests.simulator.sim_support import VALID_BODY, MakeSim
 
 OBSERVATION = {
     "filter": {"type": "or", "predicates": [{"dimension": "mediaType", "value": "voice"}]},
@@ -24,7 +23,7 @@ OBSERVATION = {
 # -- the spec -------------------------------------------------------------------------------
 
 
-def test_spec_with_every_fault():
+def test_spec_with_every_fault() -> None:
     """The documented example spec parses into the matching settings and back to itself."""
     spec = (
         "503=0.2,500=0.1,latency=200ms,reset=0.05,malformed=0.1,truncated=0.1,wrongshape=0.1,"
@@ -56,12 +55,12 @@ def test_spec_with_every_fault():
         ("huge_size=2mb", FaultSettings(huge_size=2 * 1024 * 1024)),
     ],
 )
-def test_spec_forms(spec: str, expected: FaultSettings):
+def test_spec_forms(spec: str, expected: FaultSettings) -> None:
     """Percentages, units, spaces and case are read as documented."""
     assert parse_fault_spec(spec) == expected
 
 
-def test_bad_spec_lists_every_problem():
+def test_bad_spec_lists_every_problem() -> None:
     """A bad spec raises ConfigError naming each bad item, prefixed with `faults:`."""
     with pytest.raises(ConfigError) as info:
         parse_fault_spec("503=1.5,teapot=0.1,latency=soon,418=0.1,forbidden=users,reset,,503=0.1")
@@ -78,7 +77,7 @@ def test_bad_spec_lists_every_problem():
     assert "'503' is given twice" in text
 
 
-def test_rates_must_leave_room_for_each_other():
+def test_rates_must_leave_room_for_each_other() -> None:
     """At most one rate fault fires per request, so rates adding up past 1 are refused."""
     with pytest.raises(ConfigError) as info:
         parse_fault_spec("503=0.6,reset=0.5")
@@ -88,7 +87,7 @@ def test_rates_must_leave_room_for_each_other():
     ]
 
 
-def test_bad_json_faults():
+def test_bad_json_faults() -> None:
     """The control API's JSON form is checked like the spec."""
     with pytest.raises(ConfigError) as info:
         faults_from_json({"503": True, "latency": [1], "reset": 2})
@@ -111,7 +110,7 @@ def test_bad_json_faults():
         (504, "request.timeout"),
     ],
 )
-async def test_server_errors(make_sim: Any, status: int, code: str):
+async def test_server_errors(make_sim: MakeSim, status: int, code: str) -> None:
     """`NNN=1` answers every analytics request with that status and a Genesys error body."""
     sim = await make_sim(faults=parse_fault_spec(f"{status}=1"))
     for path, body in ((AGGREGATE_PATH, VALID_BODY), (OBSERVATION_PATH, OBSERVATION)):
@@ -123,7 +122,7 @@ async def test_server_errors(make_sim: Any, status: int, code: str):
         assert reply.json["message"]
 
 
-async def test_error_rate_follows_the_seeded_rng(make_sim: Any):
+async def test_error_rate_follows_the_seeded_rng(make_sim: MakeSim) -> None:
     """`503=0.3` fails about 30 % of requests, and the same rng seed fails the same ones."""
 
     async def run() -> list[int]:
@@ -141,7 +140,7 @@ async def test_error_rate_follows_the_seeded_rng(make_sim: Any):
     assert await run() == first
 
 
-async def test_connection_reset(make_sim: Any):
+async def test_connection_reset(make_sim: MakeSim) -> None:
     """`reset=1` closes the connection without a response; stats record status 0."""
     sim = await make_sim(faults=parse_fault_spec("reset=1"))
     with pytest.raises(aiohttp.ClientConnectionError):
@@ -151,7 +150,7 @@ async def test_connection_reset(make_sim: Any):
     assert (await sim.aggregate(VALID_BODY)).status == 200
 
 
-async def test_malformed_json(make_sim: Any):
+async def test_malformed_json(make_sim: MakeSim) -> None:
     """`malformed=1` answers 200 application/json with a body that is not JSON."""
     sim = await make_sim(faults=parse_fault_spec("malformed=1"))
     reply = await sim.aggregate(VALID_BODY)
@@ -161,7 +160,7 @@ async def test_malformed_json(make_sim: Any):
         json.loads(reply.text)
 
 
-async def test_truncated_json(make_sim: Any):
+async def test_truncated_json(make_sim: MakeSim) -> None:
     """`truncated=1` answers 200 with a cut-off prefix of the real body."""
     sim = await make_sim()
     real = await sim.aggregate(VALID_BODY)
@@ -174,7 +173,7 @@ async def test_truncated_json(make_sim: Any):
         json.loads(cut.text)
 
 
-async def test_wrong_shape(make_sim: Any):
+async def test_wrong_shape(make_sim: MakeSim) -> None:
     """`wrongshape=1` answers 200 with valid JSON whose results is a string."""
     sim = await make_sim(faults=parse_fault_spec("wrongshape=1"))
     for path, body in ((AGGREGATE_PATH, VALID_BODY), (OBSERVATION_PATH, OBSERVATION)):
@@ -183,7 +182,7 @@ async def test_wrong_shape(make_sim: Any):
         assert isinstance(reply.json["results"], str)
 
 
-async def test_huge_body(make_sim: Any):
+async def test_huge_body(make_sim: MakeSim) -> None:
     """`huge=1` pads the real, still valid answer to at least huge_size bytes."""
     sim = await make_sim()
     real = (await sim.aggregate(VALID_BODY)).json
@@ -195,15 +194,15 @@ async def test_huge_body(make_sim: Any):
     assert reply.json == real
 
 
-async def test_latency_is_added_through_the_injected_sleep(make_sim: Any):
+async def test_latency_is_added_through_the_injected_sleep(make_sim: MakeSim) -> None:
     """`latency=250ms` sleeps 0.25 s before answering token and analytics requests."""
     sim = await make_sim(faults=parse_fault_spec("latency=250ms"))
     assert (await sim.login()).status == 200
     assert (await sim.observe(OBSERVATION)).status == 200
-    assert sim.sleep.delays == [0.25, 0.25, 0.25]  # token() logs in once more for the api call
+    assert sim.clock.sleeps == [0.25, 0.25, 0.25]  # token() logs in once more for the api call
 
 
-async def test_429_storm(make_sim: Any):
+async def test_429_storm(make_sim: MakeSim) -> None:
     """`storm429=30s,retry_after=7` refuses all analytics calls for 30 s without using budget."""
     sim = await make_sim(
         requests_per_minute=2, faults=parse_fault_spec("storm429=30s,retry_after=7")
@@ -223,7 +222,7 @@ async def test_429_storm(make_sim: Any):
     assert sim.state.stats.sent_during_pause() == []
 
 
-async def test_token_endpoint_down(make_sim: Any):
+async def test_token_endpoint_down(make_sim: MakeSim) -> None:
     """`token_down` makes /oauth/token answer 503 while tokens already issued keep working."""
     sim = await make_sim()
     token = await sim.token()
@@ -241,7 +240,9 @@ async def test_token_endpoint_down(make_sim: Any):
         ("forbidden=aggregates", AGGREGATE_PATH, "analytics:flowAggregate:view"),
     ],
 )
-async def test_missing_permission(make_sim: Any, spec: str, refused: str, permission: str):
+async def test_missing_permission(
+    make_sim: MakeSim, spec: str, refused: str, permission: str
+) -> None:
     """`forbidden=X` gives 403 missing.permissions naming X's permission; the other works."""
     sim = await make_sim(faults=parse_fault_spec(spec))
     for path, body in ((AGGREGATE_PATH, VALID_BODY), (OBSERVATION_PATH, OBSERVATION)):
@@ -259,7 +260,7 @@ async def test_missing_permission(make_sim: Any, spec: str, refused: str, permis
 # -- the control API ------------------------------------------------------------------------
 
 
-async def test_control_api_round_trip(make_sim: Any):
+async def test_control_api_round_trip(make_sim: MakeSim) -> None:
     """PUT installs faults (JSON or a text spec), GET shows them, DELETE clears them."""
     sim = await make_sim()
     with structlog.testing.capture_logs() as events:
@@ -288,7 +289,7 @@ async def test_control_api_round_trip(make_sim: Any):
     assert (await sim.aggregate(VALID_BODY)).status == 200
 
 
-async def test_control_api_refuses_bad_faults(make_sim: Any):
+async def test_control_api_refuses_bad_faults(make_sim: MakeSim) -> None:
     """A bad PUT is a 400 listing the problems, and the faults in force stay as they were."""
     sim = await make_sim(faults=parse_fault_spec("502=0.5"))
     reply = await sim.send("/simulator/faults", method="PUT", body={"502": 2, "bogus": 1})

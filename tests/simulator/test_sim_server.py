@@ -5,10 +5,11 @@ from __future__ import annotations
 import aiohttp
 import pytest
 import structlog
-from sim_support import VALID_BODY, FakeClock, basic
 
 from poller.catalog import AGGREGATE_PATH, TOKEN_PATH
 from poller.simulator import FaultSettings, Simulator, SimulatorSettings
+from tests.simulator.sim_support import NOW, VALID_BODY, basic
+from tests.support.clock import FakeClock
 
 
 async def _login(http: aiohttp.ClientSession, sim: Simulator) -> str:
@@ -21,10 +22,10 @@ async def _login(http: aiohttp.ClientSession, sim: Simulator) -> str:
         return token
 
 
-async def test_serves_login_and_api_on_one_base_url():
+async def test_serves_login_and_api_on_one_base_url() -> None:
     """After start(), base_url serves both the token and the analytics paths."""
     with structlog.testing.capture_logs() as events:
-        sim = Simulator(SimulatorSettings(flows=2), clock=FakeClock())
+        sim = Simulator(SimulatorSettings(flows=2), clock=FakeClock(NOW))
         await sim.start("127.0.0.1", 0)
     try:
         assert sim.base_url.startswith("http://127.0.0.1:")
@@ -44,7 +45,7 @@ async def test_serves_login_and_api_on_one_base_url():
         await sim.stop()
 
 
-async def test_context_manager_and_stop():
+async def test_context_manager_and_stop() -> None:
     """`async with` starts and stops; after stop nothing listens and base_url is refused."""
     async with Simulator(SimulatorSettings(flows=1)) as sim:
         url = sim.base_url
@@ -55,16 +56,16 @@ async def test_context_manager_and_stop():
     await sim.stop()  # stopping twice is harmless
 
 
-async def test_base_url_before_start():
+async def test_base_url_before_start() -> None:
     """base_url before start() is an error that says what to do."""
     sim = Simulator()
     with pytest.raises(RuntimeError, match="await start"):
         _ = sim.base_url
 
 
-async def test_set_faults_at_run_time():
+async def test_set_faults_at_run_time() -> None:
     """set_faults takes a spec or settings, applies at once, and stats see the effect."""
-    async with Simulator(SimulatorSettings(flows=1), clock=FakeClock()) as sim:
+    async with Simulator(SimulatorSettings(flows=1), clock=FakeClock(NOW)) as sim:
         sim.set_faults("token_down")
         assert sim.faults == FaultSettings(token_down=True)
         headers = {"Authorization": basic(sim.settings.client_id, sim.settings.client_secret)}
@@ -81,7 +82,7 @@ async def test_set_faults_at_run_time():
         assert sim.stats.count(TOKEN_PATH, 200) == 1
 
 
-async def test_start_twice_is_refused():
+async def test_start_twice_is_refused() -> None:
     """A running simulator refuses a second start instead of leaking a listener."""
     async with Simulator(SimulatorSettings(flows=1)) as sim:
         with pytest.raises(RuntimeError, match="already running"):

@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 import pytest
-from sim_support import hours_before_now
 
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
+from tests.simulator.sim_support import MakeSim, hours_before_now
 
 VALID_AGGREGATE: dict[str, Any] = {"interval": hours_before_now(2, 1), "metrics": ["nFlow"]}
 VALID_OBSERVATION: dict[str, Any] = {
@@ -425,7 +425,9 @@ def _assert_rejected(reply: Any, code: str, message: str) -> None:
     [c[1:] for c in AGGREGATE_CASES],
     ids=[c[0] for c in AGGREGATE_CASES],
 )
-async def test_aggregate_rule(make_sim: Any, changes: dict[str, Any], code: str, message: str):
+async def test_aggregate_rule(
+    make_sim: MakeSim, changes: dict[str, Any], code: str, message: str
+) -> None:
     """Each invalid aggregate body is refused with the Genesys code and message for its rule."""
     sim = await make_sim(flows=1)
     reply = await sim.aggregate(_apply(VALID_AGGREGATE, changes))
@@ -437,14 +439,16 @@ async def test_aggregate_rule(make_sim: Any, changes: dict[str, Any], code: str,
     [c[1:] for c in OBSERVATION_CASES],
     ids=[c[0] for c in OBSERVATION_CASES],
 )
-async def test_observation_rule(make_sim: Any, changes: dict[str, Any], code: str, message: str):
+async def test_observation_rule(
+    make_sim: MakeSim, changes: dict[str, Any], code: str, message: str
+) -> None:
     """Each invalid observation body is refused with the Genesys code and message for its rule."""
     sim = await make_sim(flows=1)
     reply = await sim.observe(_apply(VALID_OBSERVATION, changes))
     _assert_rejected(reply, code, message)
 
 
-async def test_valid_bodies_are_accepted(make_sim: Any):
+async def test_valid_bodies_are_accepted(make_sim: MakeSim) -> None:
     """The reference bodies of these tables pass, so each failure above is due to its change."""
     sim = await make_sim(flows=1)
     assert (await sim.aggregate(VALID_AGGREGATE)).status == 200
@@ -469,7 +473,7 @@ async def test_valid_bodies_are_accepted(make_sim: Any):
     assert (await sim.aggregate(full)).status == 200
 
 
-async def test_null_optional_fields_count_as_left_out(make_sim: Any):
+async def test_null_optional_fields_count_as_left_out(make_sim: MakeSim) -> None:
     """JSON null in an optional field is the same as leaving the field out."""
     sim = await make_sim(flows=1)
     nulls = dict.fromkeys(("granularity", "timeZone", "groupBy", "filter", "views"))
@@ -482,7 +486,7 @@ async def test_null_optional_fields_count_as_left_out(make_sim: Any):
 
 
 @pytest.mark.parametrize("path", [AGGREGATE_PATH, OBSERVATION_PATH])
-async def test_body_that_is_not_json(make_sim: Any, path: str):
+async def test_body_that_is_not_json(make_sim: MakeSim, path: str) -> None:
     """A body that is not JSON is a 400 bad.request with the service's malformed-syntax text."""
     sim = await make_sim(flows=1)
     headers = {"Authorization": f"Bearer {await sim.token()}", "Content-Type": "application/json"}
@@ -494,14 +498,14 @@ async def test_body_that_is_not_json(make_sim: Any, path: str):
     )
 
 
-async def test_body_that_is_not_an_object(make_sim: Any):
+async def test_body_that_is_not_an_object(make_sim: MakeSim) -> None:
     """A JSON array where the query object belongs is a 400 bad.request."""
     sim = await make_sim(flows=1)
     reply = await sim.aggregate([VALID_AGGREGATE])  # type: ignore[arg-type]
     _assert_rejected(reply, "bad.request", "Field [FlowAggregationQuery] must be a JSON object")
 
 
-async def test_wrong_content_type(make_sim: Any):
+async def test_wrong_content_type(make_sim: MakeSim) -> None:
     """A JSON body sent as text/plain is a 415 unsupported.media.type."""
     sim = await make_sim(flows=1)
     headers = {"Authorization": f"Bearer {await sim.token()}", "Content-Type": "text/plain"}
@@ -510,7 +514,7 @@ async def test_wrong_content_type(make_sim: Any):
     assert reply.json["code"] == "unsupported.media.type"
 
 
-async def test_request_body_over_the_platform_limit(make_sim: Any):
+async def test_request_body_over_the_platform_limit(make_sim: MakeSim) -> None:
     """A body over 512000 bytes is a 413 request.entity.too.large naming the maximum."""
     sim = await make_sim(flows=1)
     body = {**VALID_AGGREGATE, "filter": _pred(dimension="flowId", value="x" * 600_000)}
@@ -520,7 +524,7 @@ async def test_request_body_over_the_platform_limit(make_sim: Any):
     assert reply.json["message"] == "Maximum bytes: 512000"
 
 
-async def test_unknown_path_and_method(make_sim: Any):
+async def test_unknown_path_and_method(make_sim: MakeSim) -> None:
     """Unknown paths are a Genesys 404 not.found; GET on a query endpoint is refused."""
     sim = await make_sim(flows=1)
     missing = await sim.send("/api/v2/analytics/flows/details/query", body={})

@@ -1,8 +1,4 @@
-"""Shared test fakes: a virtual clock and a scriptable fake Genesys Cloud server.
-
-Import as `from tests.fakes import FakeClock, FakeGenesys, Reply` (the suite runs from the
-repository root with `python -m pytest`, which is also how `poller` is importable).
-"""
+"""Canned HTTP replies and the scriptable fake Genesys Cloud server of the unit tests."""
 
 from __future__ import annotations
 
@@ -10,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,76 +16,15 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH, TOKEN_PATH
 from poller.config.model import GenesysSettings
-
-START = 1_779_000_000.0  # 2026-05-17T06:40:00Z
-
-
-class FakeClock:
-    """Virtual time for code that takes `clock` and `sleep`: tests never wait for real.
-
-    Auto mode (the default): `sleep(s)` moves `now` forward to the sleeper's wake-up time (if that
-    is later) and returns after one trip through the event loop. Concurrent sleeps overlap rather
-    than add up, and nobody ever wakes before the time they asked for.
-
-    Held mode (`auto=False`): `sleep(s)` blocks until the test calls `advance()` past the wake-up
-    time, so a test can look at the world while somebody is asleep.
-    """
-
-    def __init__(self, now: float = START, *, auto: bool = True) -> None:
-        self.now = now
-        self.auto = auto
-        self.sleeps: list[float] = []
-        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
-
-    def time(self) -> float:
-        return self.now
-
-    __call__ = time
-
-    @property
-    def sleeping(self) -> int:
-        """How many callers are blocked in `sleep` (held mode only)."""
-        return len(self._sleepers)
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        wake_at = self.now + max(seconds, 0.0)
-        if self.auto:
-            self.now = max(self.now, wake_at)
-            await asyncio.sleep(0)
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        entry = (wake_at, waiter)
-        self._sleepers.append(entry)
-        try:
-            await waiter
-        finally:
-            if entry in self._sleepers:
-                self._sleepers.remove(entry)
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward and wake every sleeper whose time has come."""
-        self.now += seconds
-        for wake_at, waiter in list(self._sleepers):
-            if wake_at <= self.now and not waiter.done():
-                waiter.set_result(None)
-
-
-async def wait_until(
-    condition: Callable[[], bool], *, within: float = 5.0, what: str = "condition"
-) -> None:
-    """Poll `condition` until it holds; fail the test after `within` real seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"gave up after {within}s waiting for {what}")
-        await asyncio.sleep(0.002)
+from tests.support.clock import FakeClock
 
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer. `body`: dict/list is sent as JSON, str/bytes verbatim."""
+    """One HTTP answer: scripted for a fake server, or received from a real one.
+
+    `body`: dict/list is sent as JSON, str/bytes verbatim.
+    """
 
     status: int = 200
     body: Any = None
@@ -105,6 +40,17 @@ class Reply:
         if isinstance(self.body, str):
             return self.body.encode()
         return json.dumps(self.body).encode()
+
+    @property
+    def text(self) -> str:
+        return self.payload().decode("utf-8", "replace")
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON (a dict/list body as given)."""
+        if isinstance(self.body, str | bytes):
+            return json.loads(self.body)
+        return self.body
 
 
 def genesys_error(
