@@ -13,14 +13,13 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from poller import catalog
+from poller.simulator import contract
 from poller.simulator.query import AggregateQuery, Filter, ObservationQuery, Predicate, ViewSpec
 from poller.simulator.replies import GenesysError
 from poller.simulator.timeparse import bucket_bounds, parse_duration, parse_interval, to_ms
 
 MAX_SPAN = timedelta(days=7)  # a guard for the simulator's CPU; the real limit is unpublished
 MAX_BUCKETS = 7 * 24 * 60
-TIMER_METRICS: tuple[str, ...] = tuple(m for m in catalog.AGGREGATE_METRICS if m.startswith("t"))
 
 AGGREGATE_FIELDS = (
     "interval",
@@ -108,7 +107,7 @@ def validate_aggregate(body: object) -> AggregateQuery:
     interval_text = _string(doc["interval"], f"{cls}.interval")
     if "metrics" not in doc:
         raise _bad(f"Field [{cls}.metrics] is required")
-    metrics = _enum_list(doc["metrics"], f"{cls}.metrics", catalog.AGGREGATE_METRICS)
+    metrics = _enum_list(doc["metrics"], f"{cls}.metrics", contract.AGGREGATE_METRICS)
     if not metrics:
         raise _bad(f"Field [{cls}.metrics] must not be empty")
 
@@ -154,11 +153,13 @@ def validate_aggregate(body: object) -> AggregateQuery:
         if bounds is None:
             raise _bad(f"Granularity [{text}] does not divide interval [{interval_text}] evenly")
 
-    group_by = _enum_list(_given(doc, "groupBy", []), f"{cls}.groupBy", catalog.GROUP_BY_DIMENSIONS)
+    group_by = _enum_list(
+        _given(doc, "groupBy", []), f"{cls}.groupBy", contract.GROUP_BY_DIMENSIONS
+    )
     query_filter = None
     if doc.get("filter") is not None:
         query_filter = _filter(
-            doc["filter"], "FlowAggregate", catalog.AGGREGATE_FILTER_DIMENSIONS, nested=True
+            doc["filter"], "FlowAggregate", contract.AGGREGATE_FILTER_DIMENSIONS, nested=True
         )
     views = _views(_given(doc, "views", []))
     flatten = _given(doc, "flattenMultivaluedDimensions", False)
@@ -184,14 +185,14 @@ def validate_observation(body: object) -> ObservationQuery:
         raise _bad(f"Field [{cls}.filter] is required")
     if "metrics" not in doc:
         raise _bad(f"Field [{cls}.metrics] is required")
-    metrics = _enum_list(doc["metrics"], f"{cls}.metrics", catalog.OBSERVATION_METRICS)
+    metrics = _enum_list(doc["metrics"], f"{cls}.metrics", contract.OBSERVATION_METRICS)
     if not metrics:
         raise _bad(f"Field [{cls}.metrics] must not be empty")
     details = _enum_list(
-        _given(doc, "detailMetrics", []), f"{cls}.detailMetrics", catalog.OBSERVATION_METRICS
+        _given(doc, "detailMetrics", []), f"{cls}.detailMetrics", contract.OBSERVATION_METRICS
     )
     query_filter = _filter(
-        doc["filter"], "FlowObservation", catalog.OBSERVATION_FILTER_DIMENSIONS, nested=True
+        doc["filter"], "FlowObservation", contract.OBSERVATION_FILTER_DIMENSIONS, nested=True
     )
     return ObservationQuery(filter=query_filter, metrics=metrics, details=bool(details))
 
@@ -203,8 +204,8 @@ def _filter(value: object, prefix: str, dimensions: Sequence[str], *, nested: bo
     kind = doc.get("type")
     if kind is None:
         raise _bad(f"Field [{cls}.type] is required")
-    if kind not in catalog.FILTER_TYPES:
-        raise _invalid_value(kind, "QueryFilterType", catalog.FILTER_TYPES)
+    if kind not in contract.FILTER_TYPES:
+        raise _invalid_value(kind, "QueryFilterType", contract.FILTER_TYPES)
     raw_predicates = doc.get("predicates", [])
     if not isinstance(raw_predicates, list):
         raise _bad(f"Field [{cls}.predicates] must be an array")
@@ -226,8 +227,8 @@ def _predicate(value: object, prefix: str, dimensions: Sequence[str]) -> Predica
     cls = f"{prefix}QueryPredicate"
     doc = _object(value, cls, cls, ("type", "dimension", "operator", "value", "range"))
     kind = doc.get("type", "dimension")
-    if kind not in catalog.PREDICATE_TYPES:
-        raise _invalid_value(kind, f"{cls}.type", catalog.PREDICATE_TYPES)
+    if kind not in contract.PREDICATE_TYPES:
+        raise _invalid_value(kind, f"{cls}.type", contract.PREDICATE_TYPES)
     if "dimension" not in doc:
         raise _bad(f"Field [{cls}.dimension] is required")
     dimension = doc["dimension"]
@@ -235,8 +236,8 @@ def _predicate(value: object, prefix: str, dimensions: Sequence[str]) -> Predica
         raise _invalid_value(dimension, f"{cls}.dimension", dimensions)
     assert isinstance(dimension, str)
     operator = doc.get("operator", "matches")
-    if operator not in catalog.PREDICATE_OPERATORS:
-        raise _invalid_value(operator, f"{cls}.operator", catalog.PREDICATE_OPERATORS)
+    if operator not in contract.PREDICATE_OPERATORS:
+        raise _invalid_value(operator, f"{cls}.operator", contract.PREDICATE_OPERATORS)
     has_value = doc.get("value") is not None
     has_range = doc.get("range") is not None
     if operator != "matches":
@@ -254,11 +255,11 @@ def _predicate(value: object, prefix: str, dimensions: Sequence[str]) -> Predica
     if has_value:
         text = _string(doc["value"], f"{cls}.value")
         return Predicate(dimension=dimension, operator="matches", value=text)
-    rng = _object(doc["range"], f"{cls}.range", "NumericRange", catalog.RANGE_KEYS)
+    rng = _object(doc["range"], f"{cls}.range", "NumericRange", contract.RANGE_KEYS)
     if not rng:
         raise _bad(
             f"Range of predicate on [{dimension}] needs at least one of "
-            f"{', '.join(catalog.RANGE_KEYS)}"
+            f"{', '.join(contract.RANGE_KEYS)}"
         )
     bounds = tuple((k, _number(v, f"NumericRange.{k}")) for k, v in rng.items())
     return Predicate(dimension=dimension, operator="matches", range=bounds)
@@ -268,8 +269,8 @@ def _views(value: object) -> tuple[ViewSpec, ...]:
     cls = "FlowAggregationView"
     if not isinstance(value, list):
         raise _bad("Field [FlowAggregationQuery.views] must be an array")
-    if len(value) > catalog.MAX_VIEWS:
-        raise _bad(f"At most {catalog.MAX_VIEWS} views are allowed per query, got {len(value)}")
+    if len(value) > contract.MAX_VIEWS:
+        raise _bad(f"At most {contract.MAX_VIEWS} views are allowed per query, got {len(value)}")
     views: list[ViewSpec] = []
     names: set[str] = set()
     for item in value:
@@ -279,15 +280,15 @@ def _views(value: object) -> tuple[ViewSpec, ...]:
                 raise _bad(f"Field [{cls}.{required}] is required")
         name = _string(doc["name"], f"{cls}.name")
         target = doc["target"]
-        if target not in TIMER_METRICS:
+        if target not in contract.TIMER_METRICS:
             # rangeBound needs a timer; the service lists only the metrics it could use.
-            raise _invalid_value(target, f"{cls}.target", TIMER_METRICS)
+            raise _invalid_value(target, f"{cls}.target", contract.TIMER_METRICS)
         function = doc["function"]
-        if function not in catalog.VIEW_FUNCTIONS:
-            raise _invalid_value(function, f"{cls}.function", catalog.VIEW_FUNCTIONS)
+        if function not in contract.VIEW_FUNCTIONS:
+            raise _invalid_value(function, f"{cls}.function", contract.VIEW_FUNCTIONS)
         if not name.strip():
             raise _bad(f"Field [{cls}.name] must not be empty")
-        if name in catalog.AGGREGATE_METRICS:
+        if name in contract.AGGREGATE_METRICS:
             raise _bad(f"View name [{name}] must not be the name of a metric")
         if name in names:
             raise _bad(f"View name [{name}] is used more than once")
