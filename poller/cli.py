@@ -15,6 +15,7 @@ from poller.errors import ConfigError, PollerError
 
 if TYPE_CHECKING:
     from poller.config.webconfig import WebConfig
+    from poller.simulator import FaultSettings
 
 DEFAULT_CONFIG = "config/poller.yaml"
 DEMO_LISTEN = "127.0.0.1:9864"
@@ -94,7 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--flows", type=_org_size, default=DEFAULT_FLOWS, help=FLOWS_HELP)
     sim.add_argument(
-        "--faults", default="", help="fault injection spec, e.g. 503=0.2,latency=200ms"
+        "--faults",
+        type=_fault_spec,
+        default="",
+        help="fault injection spec, e.g. 503=0.2,latency=200ms",
     )
     logging_flags(sim)
     return p
@@ -118,6 +122,18 @@ def _org_size(text: str) -> int:
             f"expected a whole number of flows from 1 to {MAX_FLOWS}, got {text!r}"
         )
     return flows
+
+
+def _fault_spec(text: str) -> FaultSettings:
+    """A bad spec is a usage error (exit 2) that lists every problem, like a bad --flows."""
+    from poller.simulator import SimulatorSettingsError, parse_fault_spec
+
+    try:
+        return parse_fault_spec(text)
+    except SimulatorSettingsError as exc:
+        raise argparse.ArgumentTypeError(
+            "; ".join(p.removeprefix("faults: ") for p in exc.problems)
+        ) from None
 
 
 def _err(message: str) -> None:
@@ -261,12 +277,11 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from poller.config import parse_listen_address
-    from poller.simulator import Simulator, SimulatorSettings, parse_fault_spec
+    from poller.simulator import Simulator, SimulatorSettings
 
     _setup_logging(args)
     host, port = parse_listen_address(args.sim_listen, where="--listen-address")
-    faults = parse_fault_spec(args.faults)
-    settings = SimulatorSettings(seed=args.seed, flows=args.flows, faults=faults)
+    settings = SimulatorSettings(seed=args.seed, flows=args.flows, faults=args.faults)
 
     async def main_() -> int:
         import signal

@@ -8,6 +8,7 @@ checks per request, and `parse_fault_spec` for the fault spec.
 """
 
 from poller.simulator.app import build_simulator_app, org_summary
+from poller.simulator.errors import SimulatorSettingsError
 from poller.simulator.server import Simulator
 from poller.simulator.settings import (
     FaultSettings,
@@ -22,6 +23,7 @@ __all__ = [
     "RequestRecord",
     "Simulator",
     "SimulatorSettings",
+    "SimulatorSettingsError",
     "SimulatorStats",
     "build_simulator_app",
     "faults_from_json",

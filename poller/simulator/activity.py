@@ -4,6 +4,10 @@ Each minute of each flow has its own random generator, so any interval can be an
 order and gets the same executions every time. The load follows a daily curve in UTC with a
 floor: about one execution per flow per minute at night, 10-20 at the early-afternoon peak.
 
+Traffic repeats weekly: the generator of a flow-minute is seeded by its minute of the week, so
+a week-old minute has the same executions as this week's (conversation ids still differ). That
+is what lets the engine answer a month or a year from at most a week of generated data.
+
 A minute is kept as *records* (see `org.Kind`), each `(at_ms, record key, value)` packed into
 one int and sorted by time, plus the span of each execution for observations. Records of executions
 that start in a minute can land up to 20 minutes later (`org.MAX_DURATION_MS`).
@@ -25,6 +29,7 @@ from typing import Generic, TypeVar
 from poller.simulator.org import MAX_DURATION_MS, Flow, Org, mix
 
 MINUTE_MS = 60_000
+PERIOD_MINUTES = 7 * 24 * 60  # traffic repeats weekly
 LOOKBACK_MINUTES = (MAX_DURATION_MS + MINUTE_MS - 1) // MINUTE_MS  # 20
 MILESTONE_REPEAT = 0.25  # chance that a reached milestone is reached once more
 MAX_MILESTONE_REPEATS = 5
@@ -155,7 +160,7 @@ def templates(org: Org, flow: Flow, count: int = TEMPLATES_PER_FLOW) -> tuple[Te
 
 def generate(org: Org, flow: Flow, minute: int, pool: tuple[Template, ...]) -> Minute:
     """The executions of `flow` that start in epoch minute `minute`, as records."""
-    rng = random.Random(mix(org.seed, flow.index, minute + (1 << 40)))
+    rng = random.Random(mix(org.seed, flow.index, minute % PERIOD_MINUTES + (1 << 40)))
     r = rng.random
     count = _poisson(rng, rate(flow, minute))
     size = len(pool)

@@ -21,9 +21,9 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from poller import catalog
-from poller.errors import ConfigError
+from poller.simulator import contract
 from poller.simulator.engine import Engine
+from poller.simulator.errors import SimulatorSettingsError
 from poller.simulator.injector import FaultInjector
 from poller.simulator.org import Org
 from poller.simulator.ratelimit import RateLimiter
@@ -56,10 +56,10 @@ MAX_REQUEST_BYTES = 512_000  # request.bytes.max of the real platform
 CONTROL_PREFIX = "/simulator/"
 MALFORMED_BODY = b'{"results": [{"group": {"flowId": <html><body>Bad Gateway</body></html>'
 WRONG_SHAPE_BODY = {"results": "Service temporarily degraded"}
-ENDPOINTS = {catalog.AGGREGATE_PATH: "aggregates", catalog.OBSERVATION_PATH: "observations"}
+ENDPOINTS = {contract.AGGREGATE_PATH: "aggregates", contract.OBSERVATION_PATH: "observations"}
 PERMISSIONS = {
-    "aggregates": catalog.AGGREGATE_PERMISSION,
-    "observations": catalog.OBSERVATION_PERMISSION,
+    "aggregates": contract.AGGREGATE_PERMISSION,
+    "observations": contract.OBSERVATION_PERMISSION,
 }
 
 
@@ -107,9 +107,9 @@ def build_simulator_app(
     )
     app = web.Application(middlewares=[_genesys_envelope], client_max_size=MAX_REQUEST_BYTES)
     app[STATE] = state
-    app.router.add_post(catalog.TOKEN_PATH, _token)
-    app.router.add_post(catalog.AGGREGATE_PATH, _analytics)
-    app.router.add_post(catalog.OBSERVATION_PATH, _analytics)
+    app.router.add_post(contract.TOKEN_PATH, _token)
+    app.router.add_post(contract.AGGREGATE_PATH, _analytics)
+    app.router.add_post(contract.OBSERVATION_PATH, _analytics)
     app.router.add_get("/simulator/faults", _get_faults)
     app.router.add_put("/simulator/faults", _put_faults)
     app.router.add_delete("/simulator/faults", _delete_faults)
@@ -152,7 +152,7 @@ async def _genesys_envelope(
     status = RESET_STATUS if request.get(RESET, False) else response.status
     state.stats.record(RequestRecord(arrived, request.path, status, client, retry_after))
     budget = state.limiter.peek(client, now)
-    response.headers[catalog.CORRELATION_HEADER] = context_id
+    response.headers[contract.CORRELATION_HEADER] = context_id
     response.headers["inin-ratelimit-count"] = str(budget.count)
     response.headers["inin-ratelimit-allowed"] = str(budget.allowed)
     response.headers["inin-ratelimit-reset"] = str(budget.reset)
@@ -304,9 +304,9 @@ async def _put_faults(request: web.Request) -> web.StreamResponse:
             try:
                 body = json.loads(await request.read())
             except ValueError:
-                raise ConfigError(["faults: the body is not JSON"]) from None
+                raise SimulatorSettingsError(["faults: the body is not JSON"]) from None
             faults = faults_from_json(body)
-    except ConfigError as exc:
+    except SimulatorSettingsError as exc:
         return json_response(
             {"message": str(exc), "code": "bad.request", "status": 400, "problems": exc.problems},
             status=400,

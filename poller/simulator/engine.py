@@ -32,11 +32,16 @@ computed from the executions themselves, per bucket, on the view's target metric
 
 Speed: per flow, stats are cached per UTC-aligned block of 5 min, 15 min, 1 h, 6 h and 1 day
 (children merge into parents), once a block lies wholly in the past; the rest of a bucket is
-summed from the cached flow-minutes of `activity`.
+summed from the cached flow-minutes of `activity`. Traffic repeats weekly (see `activity`), so
+a block is cached under its place in the week: a month or a year costs at most one week of
+generated executions per flow, once. Each level has its own cache, so the many small blocks of
+one long query cannot evict the day blocks that answer the next one. Views are blocks too,
+over the records whose value lies in the view's range.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -48,20 +53,25 @@ from poller.simulator.activity import (
     LOOKBACK_MINUTES,
     LRU,
     MINUTE_MS,
+    PERIOD_MINUTES,
     VALUE_MASK,
     Activity,
     conversation_ids,
 )
 from poller.simulator.org import Flow, Kind, Org, RecordKey
-from poller.simulator.query import AggregateQuery, ObservationQuery, ViewSpec
+from poller.simulator.query import AggregateQuery, ObservationQuery
 from poller.simulator.timeparse import format_interval, format_ms
 
 Stat = list[int]  # [count, sum, min, max]
 Block = dict[int, Stat]  # record key -> stat
 Group = tuple[tuple[str, str], ...]
+# Which records a block sums: all (None), or those whose value lies in [gte, lt) for a view.
+Select = tuple[float | None, float | None] | None
 
 LEVELS_MS: tuple[int, ...] = tuple(m * MINUTE_MS for m in (5, 15, 60, 360, 1440))
 BASE_MS = LEVELS_MS[0]
+# Blocks per week at each level: a block's cache slot is its index modulo this.
+PER_PERIOD: tuple[int, ...] = tuple(PERIOD_MINUTES * MINUTE_MS // size for size in LEVELS_MS)
 COUNT_METRICS = frozenset({"nFlow", "nFlowOutcome", "nFlowOutcomeFailed", "nFlowMilestone"})
 OBSERVATION_DETAIL_LIMIT = 100  # per group; beyond it the oldest and newest halves are kept
 
@@ -110,8 +120,16 @@ def _runs(indices: list[int]) -> Iterator[tuple[int, int]]:
         i = j + 1
 
 
-def _reduce(out: Block, chunks: Iterable[Sequence[int]]) -> None:
-    for chunk in chunks:
+def _selected(chunks: Iterable[Sequence[int]], select: Select) -> Iterable[Sequence[int]]:
+    if select is None:
+        return chunks
+    low = -math.inf if select[0] is None else select[0]
+    high = math.inf if select[1] is None else select[1]
+    return ([r for r in chunk if low <= (r & VALUE_MASK) < high] for chunk in chunks)
+
+
+def _reduce(out: Block, chunks: Iterable[Sequence[int]], select: Select = None) -> None:
+    for chunk in _selected(chunks, select):
         for rec in chunk:
             key = (rec >> KEY_SHIFT) & KEY_MASK
             value = rec & VALUE_MASK
@@ -152,43 +170,54 @@ class Engine:
     def __init__(self, org: Org, activity: Activity | None = None, blocks: int = 30_000) -> None:
         self.org = org
         self.activity = activity or Activity(org)
-        self._blocks: LRU[tuple[int, int, int], Block] = LRU(blocks)
+        self._blocks: list[LRU[tuple[int, int, Select], Block]] = [LRU(blocks) for _ in LEVELS_MS]
         self._fed = [metrics_fed(k) for k in org.keys]
+
+    def cached_blocks(self) -> int:
+        return sum(len(level) for level in self._blocks)
 
     # -- stats per flow -------------------------------------------------------------------
 
-    def _block(self, flow: Flow, level: int, index: int) -> Block:
-        cache_key = (flow.index, level, index)
-        block = self._blocks.get(cache_key)
+    @staticmethod
+    def _slot(flow: Flow, level: int, index: int, select: Select) -> tuple[int, int, Select]:
+        return flow.index, index % PER_PERIOD[level], select
+
+    def _block(self, flow: Flow, level: int, index: int, select: Select) -> Block:
+        cache = self._blocks[level]
+        slot = self._slot(flow, level, index, select)
+        block = cache.get(slot)
         if block is None:
             block = {}
             if level == 0:
-                self._sweep(flow, index, index)
-                return self._blocks.get(cache_key) or {}
+                self._sweep(flow, index, index, (select,))
+                return cache.get(slot) or {}
             per = LEVELS_MS[level] // LEVELS_MS[level - 1]
             for child in range(index * per, index * per + per):
-                for key, stat in self._block(flow, level - 1, child).items():
+                for key, stat in self._block(flow, level - 1, child, select).items():
                     _merge(block, key, stat)
-            self._blocks.put(cache_key, block)
+            cache.put(slot, block)
         return block
 
-    def _missing_bases(self, flow: Flow, level: int, index: int, out: list[int]) -> None:
-        if (flow.index, level, index) in self._blocks:
+    def _missing_bases(
+        self, flow: Flow, level: int, index: int, select: Select, out: list[int]
+    ) -> None:
+        if self._slot(flow, level, index, select) in self._blocks[level]:
             return
         if level == 0:
             out.append(index)
             return
         per = LEVELS_MS[level] // LEVELS_MS[level - 1]
         for child in range(index * per, index * per + per):
-            self._missing_bases(flow, level - 1, child, out)
+            self._missing_bases(flow, level - 1, child, select, out)
 
-    def _sweep(self, flow: Flow, first: int, last: int) -> None:
-        """Build and cache base blocks first..last in one pass over their flow-minutes.
+    def _sweep(self, flow: Flow, first: int, last: int, selects: Sequence[Select]) -> None:
+        """Build and cache base blocks first..last, for each of `selects`, in one pass over
+        their flow-minutes.
 
         Going block by block would visit every flow-minute five times: records land up to
         20 minutes after their execution starts.
         """
-        blocks: list[Block] = [{} for _ in range(last - first + 1)]
+        blocks: list[list[Block]] = [[{} for _ in range(last - first + 1)] for _ in selects]
         lo, hi = first * BASE_MS, (last + 1) * BASE_MS
         for minute in range(lo // MINUTE_MS - LOOKBACK_MINUTES, hi // MINUTE_MS):
             data = self.activity.minute(flow, minute)
@@ -202,29 +231,40 @@ class Engine:
                 a = bisect_left(recs, start << AT_SHIFT) if start > 0 else 0
                 b = bisect_left(recs, (start + BASE_MS) << AT_SHIFT)
                 if a < b:
-                    _reduce(blocks[j - first], (recs[a:b],))
-        for j, block in enumerate(blocks):
-            self._blocks.put((flow.index, 0, first + j), block)
+                    for select, out in zip(selects, blocks, strict=True):
+                        _reduce(out[j - first], (recs[a:b],), select)
+        for select, out in zip(selects, blocks, strict=True):
+            for j, block in enumerate(out):
+                self._blocks[0].put(self._slot(flow, 0, first + j, select), block)
 
-    def flow_stats(self, flow: Flow, lo: int, hi: int, now: int) -> Block:
-        """Per record key, the stats of `flow`'s records stamped in [lo, hi) and not after now."""
+    def flow_stats(
+        self, flow: Flow, lo: int, hi: int, now: int, selects: Sequence[Select] = (None,)
+    ) -> list[Block]:
+        """For each of `selects`: per record key, the stats of `flow`'s records stamped in
+        [lo, hi) and not after now, of those whose value the select keeps."""
         hi = min(hi, now + 1)
         pieces = list(_pieces(lo, hi))
         missing: list[int] = []
         for level, a, _ in pieces:
             if level is not None:
-                self._missing_bases(flow, level, a, missing)
-        for first, last in _runs(missing):
-            self._sweep(flow, first, last)
-        out: Block = {}
-        for level, a, b in pieces:
-            if level is None:
-                _reduce(out, self.activity.records(flow, a, b))
-            else:
-                # A block wholly before `now` never changes again, so it is cached.
-                for key, stat in self._block(flow, level, a).items():
-                    _merge(out, key, stat)
-        return out
+                for select in selects:
+                    self._missing_bases(flow, level, a, select, missing)
+        # One base block per slot of the week is enough: the others repeat it.
+        distinct = {index % PER_PERIOD[0]: index for index in reversed(missing)}
+        for first, last in _runs(list(distinct.values())):
+            self._sweep(flow, first, last, selects)
+        outs: list[Block] = []
+        for select in selects:
+            out: Block = {}
+            for level, a, b in pieces:
+                if level is None:
+                    _reduce(out, self.activity.records(flow, a, b), select)
+                else:
+                    # A block wholly before `now` never changes again, so it is cached.
+                    for key, stat in self._block(flow, level, a, select).items():
+                        _merge(out, key, stat)
+            outs.append(out)
+        return outs
 
     # -- aggregates -----------------------------------------------------------------------
 
@@ -257,12 +297,16 @@ class Engine:
             view_plan = self._plan(flow, query, targets) if targets else {}
             if not plan and not view_plan:
                 continue
+            # Plain records for the metrics, then one select per distinct view range.
+            ranges = list(dict.fromkeys((v.gte, v.lt) for v in query.views)) if view_plan else []
+            selects: list[Select] = [None, *ranges] if plan else [*ranges]
             for b in range(len(bounds) - 1):
                 lo, hi = bounds[b], bounds[b + 1]
                 if lo > now:
                     break
+                stats = dict(zip(selects, self.flow_stats(flow, lo, hi, now, selects), strict=True))
                 if plan:
-                    for key, stat in self.flow_stats(flow, lo, hi, now).items():
+                    for key, stat in stats[None].items():
                         entry = plan.get(key)
                         if entry is None:
                             continue
@@ -270,31 +314,14 @@ class Engine:
                         bucket = metrics_out.setdefault(group, {}).setdefault(b, {})
                         for metric in fed:
                             _merge(bucket, metric, stat)
-                if view_plan:
-                    self._views(flow, query.views, view_plan, lo, min(hi, now + 1), b, views_out)
+                for view in query.views if view_plan else ():
+                    for key, stat in stats[(view.gte, view.lt)].items():
+                        entry = view_plan.get(key)
+                        if entry is None or view.target not in entry[1]:
+                            continue
+                        cell = views_out.setdefault(entry[0], {}).setdefault(b, {})
+                        _merge(cell, view.name, stat)
         return self._render(query, metrics_out, views_out)
-
-    def _views(
-        self,
-        flow: Flow,
-        views: tuple[ViewSpec, ...],
-        plan: dict[int, tuple[Group, tuple[str, ...]]],
-        lo: int,
-        hi: int,
-        bucket: int,
-        out: dict[Group, dict[int, dict[str, Stat]]],
-    ) -> None:
-        for chunk in self.activity.records(flow, lo, hi):
-            for rec in chunk:
-                entry = plan.get((rec >> KEY_SHIFT) & KEY_MASK)
-                if entry is None:
-                    continue
-                group, fed = entry
-                value = rec & VALUE_MASK
-                for view in views:
-                    if view.target in fed and view.holds(value):
-                        cell = out.setdefault(group, {}).setdefault(bucket, {})
-                        _merge(cell, view.name, [1, value, value, value])
 
     @staticmethod
     def _render(

@@ -21,8 +21,10 @@ class Predicate:
             return got is None
         if got is None:
             return False
-        if self.value is not None:
-            return got == self.value
+        if self.value is not None and got != self.value:
+            return False
+        if not self.range:
+            return True
         try:
             number = float(got)
         except ValueError:

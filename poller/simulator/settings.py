@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from poller.errors import ConfigError
+from poller.simulator.errors import SimulatorSettingsError
 
 ForbiddenEndpoint = Literal["aggregates", "observations", "all"]
 
@@ -140,7 +140,7 @@ def parse_fault_spec(spec: str) -> FaultSettings:
 
     Durations take `ms`, `s` or `m`; a bare number is seconds. An empty spec or `none` means no
     faults. Example: `503=0.2,500=0.1,latency=200ms,reset=0.05,storm429=30s,retry_after=5`.
-    All problems are reported at once as a ConfigError.
+    All problems are reported at once as a SimulatorSettingsError.
     """
     problems: list[str] = []
     parsed = _Parsed()
@@ -169,7 +169,7 @@ def parse_fault_spec(spec: str) -> FaultSettings:
             "so their sum must be at most 1"
         )
     if problems:
-        raise ConfigError(problems)
+        raise SimulatorSettingsError(problems)
     return FaultSettings(
         errors=parsed.errors,
         latency=parsed.durations.get("latency", 0.0),
@@ -299,10 +299,11 @@ def faults_from_json(body: object) -> FaultSettings:
 
     Numbers mean the same as in the spec (durations in seconds, sizes in bytes), strings are
     parsed like spec values (`"200ms"`, `"20%"`), `token_down` is a boolean and `forbidden` may
-    be null. Keys left out take their defaults. Raises ConfigError like `parse_fault_spec`.
+    be null. Keys left out take their defaults. Raises SimulatorSettingsError like
+    `parse_fault_spec`.
     """
     if not isinstance(body, dict):
-        raise ConfigError(["faults: the body must be a JSON object with fault keys"])
+        raise SimulatorSettingsError(["faults: the body must be a JSON object with fault keys"])
     items: list[str] = []
     problems: list[str] = []
     for key, value in body.items():
@@ -323,5 +324,5 @@ def faults_from_json(body: object) -> FaultSettings:
         else:
             problems.append(f"faults: {key!r} has an invalid value {value!r:.40}")
     if problems:
-        raise ConfigError(problems)
+        raise SimulatorSettingsError(problems)
     return parse_fault_spec(",".join(items))

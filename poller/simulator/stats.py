@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
+from poller.simulator.contract import AGGREGATE_PATH, OBSERVATION_PATH
 
 ANALYTICS_PATHS: tuple[str, ...] = (AGGREGATE_PATH, OBSERVATION_PATH)
 RESET_STATUS = 0  # the connection was closed without a response

@@ -3,7 +3,9 @@
 Times inside the simulator are integer epoch milliseconds. Buckets are laid out from the start
 of the interval: calendar parts of a granularity (years, months, weeks, days) step on the
 query zone's wall clock, so a P1D bucket spans 23 or 25 hours across a DST change; clock parts
-(hours, minutes, seconds) are exact durations.
+(hours, minutes, seconds) are exact durations. The last bucket ends with the interval, shorter
+than the granularity when that does not divide the interval (what the service does then is not
+documented; data outside the interval is never counted).
 """
 
 from __future__ import annotations
@@ -114,15 +116,15 @@ def add_duration(start: datetime, duration: Duration, times: int, zone: ZoneInfo
 
 def bucket_bounds(
     start: datetime, end: datetime, duration: Duration, zone: ZoneInfo, limit: int
-) -> list[int] | None:
-    """Bucket boundaries in ms from start to end, or None when the duration does not divide the
-    interval. Raises OverflowError past `limit` buckets."""
+) -> list[int]:
+    """Bucket boundaries in ms from start to end; the last one is `end`. Raises OverflowError
+    past `limit` buckets."""
     bounds = [to_ms(start)]
     end_ms = to_ms(end)
     i = 1
     while bounds[-1] < end_ms:
         if i > limit:
             raise OverflowError(i)
-        bounds.append(to_ms(add_duration(start, duration, i, zone)))
+        bounds.append(min(end_ms, to_ms(add_duration(start, duration, i, zone))))
         i += 1
-    return bounds if bounds[-1] == end_ms else None
+    return bounds

@@ -4,23 +4,28 @@ Like the real service, the first problem found is reported, as a 400 `ErrorBody`
 `invalid.value` for a value outside an allowed list, `invalid.date` for an interval that does
 not parse or ends before it starts, and `bad.request` for everything else (missing fields,
 wrong JSON types, unknown fields, rules between fields).
+
+Only rules the API is known to have are enforced (shared/genesys-api.md §1, §10): an interval
+may be any length, a granularity need not divide it (the last bucket ends with the interval),
+and a `matches` predicate may carry a value, a range or both (both must hold). Two guards are
+the simulator's own: `matches` needs a value or a range (nothing to match otherwise; the
+poller's config check refuses it too), and an answer of more than MAX_BUCKETS buckets is
+refused with the service's code for an oversized response, `response.entity.too.large`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from poller import catalog
+from poller.simulator import contract
 from poller.simulator.query import AggregateQuery, Filter, ObservationQuery, Predicate, ViewSpec
 from poller.simulator.replies import GenesysError
 from poller.simulator.timeparse import bucket_bounds, parse_duration, parse_interval, to_ms
 
-MAX_SPAN = timedelta(days=7)  # a guard for the simulator's CPU; the real limit is unpublished
-MAX_BUCKETS = 7 * 24 * 60
-TIMER_METRICS: tuple[str, ...] = tuple(m for m in catalog.AGGREGATE_METRICS if m.startswith("t"))
+# Stands in for the service's response size limit, which is not published: a year of hours fits.
+MAX_BUCKETS = 10_000
 
 AGGREGATE_FIELDS = (
     "interval",
@@ -108,7 +113,7 @@ def validate_aggregate(body: object) -> AggregateQuery:
     interval_text = _string(doc["interval"], f"{cls}.interval")
     if "metrics" not in doc:
         raise _bad(f"Field [{cls}.metrics] is required")
-    metrics = _enum_list(doc["metrics"], f"{cls}.metrics", catalog.AGGREGATE_METRICS)
+    metrics = _enum_list(doc["metrics"], f"{cls}.metrics", contract.AGGREGATE_METRICS)
     if not metrics:
         raise _bad(f"Field [{cls}.metrics] must not be empty")
 
@@ -125,13 +130,11 @@ def validate_aggregate(body: object) -> AggregateQuery:
         raise GenesysError(
             400, "invalid.date", f"Interval end must be after its start: [{interval_text}]"
         )
-    if end - start > MAX_SPAN:
-        raise _bad(f"Interval [{interval_text}] is longer than the maximum of 7 days")
 
     zone_name = _string(_given(doc, "timeZone", "UTC"), f"{cls}.timeZone")
     zone = _zone(zone_name, f"{cls}.timeZone")
     granularity = doc.get("granularity")
-    bounds: list[int] | None
+    bounds: list[int]
     if granularity is None:
         bounds = [to_ms(start), to_ms(end)]
     else:
@@ -147,18 +150,20 @@ def validate_aggregate(body: object) -> AggregateQuery:
         try:
             bounds = bucket_bounds(start, end, duration, zone, MAX_BUCKETS)
         except OverflowError:
-            raise _bad(
+            raise GenesysError(
+                400,
+                "response.entity.too.large",
                 f"Granularity [{text}] splits interval [{interval_text}] into more than "
-                f"{MAX_BUCKETS} buckets"
+                f"{MAX_BUCKETS} buckets; use a coarser granularity or a shorter interval",
             ) from None
-        if bounds is None:
-            raise _bad(f"Granularity [{text}] does not divide interval [{interval_text}] evenly")
 
-    group_by = _enum_list(_given(doc, "groupBy", []), f"{cls}.groupBy", catalog.GROUP_BY_DIMENSIONS)
+    group_by = _enum_list(
+        _given(doc, "groupBy", []), f"{cls}.groupBy", contract.GROUP_BY_DIMENSIONS
+    )
     query_filter = None
     if doc.get("filter") is not None:
         query_filter = _filter(
-            doc["filter"], "FlowAggregate", catalog.AGGREGATE_FILTER_DIMENSIONS, nested=True
+            doc["filter"], "FlowAggregate", contract.AGGREGATE_FILTER_DIMENSIONS, nested=True
         )
     views = _views(_given(doc, "views", []))
     flatten = _given(doc, "flattenMultivaluedDimensions", False)
@@ -184,14 +189,14 @@ def validate_observation(body: object) -> ObservationQuery:
         raise _bad(f"Field [{cls}.filter] is required")
     if "metrics" not in doc:
         raise _bad(f"Field [{cls}.metrics] is required")
-    metrics = _enum_list(doc["metrics"], f"{cls}.metrics", catalog.OBSERVATION_METRICS)
+    metrics = _enum_list(doc["metrics"], f"{cls}.metrics", contract.OBSERVATION_METRICS)
     if not metrics:
         raise _bad(f"Field [{cls}.metrics] must not be empty")
     details = _enum_list(
-        _given(doc, "detailMetrics", []), f"{cls}.detailMetrics", catalog.OBSERVATION_METRICS
+        _given(doc, "detailMetrics", []), f"{cls}.detailMetrics", contract.OBSERVATION_METRICS
     )
     query_filter = _filter(
-        doc["filter"], "FlowObservation", catalog.OBSERVATION_FILTER_DIMENSIONS, nested=True
+        doc["filter"], "FlowObservation", contract.OBSERVATION_FILTER_DIMENSIONS, nested=True
     )
     return ObservationQuery(filter=query_filter, metrics=metrics, details=bool(details))
 
@@ -203,8 +208,8 @@ def _filter(value: object, prefix: str, dimensions: Sequence[str], *, nested: bo
     kind = doc.get("type")
     if kind is None:
         raise _bad(f"Field [{cls}.type] is required")
-    if kind not in catalog.FILTER_TYPES:
-        raise _invalid_value(kind, "QueryFilterType", catalog.FILTER_TYPES)
+    if kind not in contract.FILTER_TYPES:
+        raise _invalid_value(kind, "QueryFilterType", contract.FILTER_TYPES)
     raw_predicates = doc.get("predicates", [])
     if not isinstance(raw_predicates, list):
         raise _bad(f"Field [{cls}.predicates] must be an array")
@@ -226,8 +231,8 @@ def _predicate(value: object, prefix: str, dimensions: Sequence[str]) -> Predica
     cls = f"{prefix}QueryPredicate"
     doc = _object(value, cls, cls, ("type", "dimension", "operator", "value", "range"))
     kind = doc.get("type", "dimension")
-    if kind not in catalog.PREDICATE_TYPES:
-        raise _invalid_value(kind, f"{cls}.type", catalog.PREDICATE_TYPES)
+    if kind not in contract.PREDICATE_TYPES:
+        raise _invalid_value(kind, f"{cls}.type", contract.PREDICATE_TYPES)
     if "dimension" not in doc:
         raise _bad(f"Field [{cls}.dimension] is required")
     dimension = doc["dimension"]
@@ -235,41 +240,34 @@ def _predicate(value: object, prefix: str, dimensions: Sequence[str]) -> Predica
         raise _invalid_value(dimension, f"{cls}.dimension", dimensions)
     assert isinstance(dimension, str)
     operator = doc.get("operator", "matches")
-    if operator not in catalog.PREDICATE_OPERATORS:
-        raise _invalid_value(operator, f"{cls}.operator", catalog.PREDICATE_OPERATORS)
-    has_value = doc.get("value") is not None
-    has_range = doc.get("range") is not None
-    if operator != "matches":
-        if has_value or has_range:
+    if operator not in contract.PREDICATE_OPERATORS:
+        raise _invalid_value(operator, f"{cls}.operator", contract.PREDICATE_OPERATORS)
+    value = None
+    if doc.get("value") is not None:
+        value = _string(doc["value"], f"{cls}.value")
+    bounds: tuple[tuple[str, float], ...] = ()
+    if doc.get("range") is not None:
+        rng = _object(doc["range"], f"{cls}.range", "NumericRange", contract.RANGE_KEYS)
+        if not rng:
             raise _bad(
-                f"Predicate on [{dimension}] with operator [{operator}] must not have a value "
-                "or a range"
+                f"Range of predicate on [{dimension}] needs at least one of "
+                f"{', '.join(contract.RANGE_KEYS)}"
             )
+        bounds = tuple((k, _number(v, f"NumericRange.{k}")) for k, v in rng.items())
+    if operator != "matches":
+        # exists and notExists look at the dimension only; a value or range is not used.
         return Predicate(dimension=dimension, operator=str(operator))
-    if has_value == has_range:
-        raise _bad(
-            f"Predicate on [{dimension}] with operator [matches] needs a value or a range, "
-            "not both or neither"
-        )
-    if has_value:
-        text = _string(doc["value"], f"{cls}.value")
-        return Predicate(dimension=dimension, operator="matches", value=text)
-    rng = _object(doc["range"], f"{cls}.range", "NumericRange", catalog.RANGE_KEYS)
-    if not rng:
-        raise _bad(
-            f"Range of predicate on [{dimension}] needs at least one of "
-            f"{', '.join(catalog.RANGE_KEYS)}"
-        )
-    bounds = tuple((k, _number(v, f"NumericRange.{k}")) for k, v in rng.items())
-    return Predicate(dimension=dimension, operator="matches", range=bounds)
+    if value is None and not bounds:
+        raise _bad(f"Predicate on [{dimension}] with operator [matches] needs a value or a range")
+    return Predicate(dimension=dimension, operator="matches", value=value, range=bounds)
 
 
 def _views(value: object) -> tuple[ViewSpec, ...]:
     cls = "FlowAggregationView"
     if not isinstance(value, list):
         raise _bad("Field [FlowAggregationQuery.views] must be an array")
-    if len(value) > catalog.MAX_VIEWS:
-        raise _bad(f"At most {catalog.MAX_VIEWS} views are allowed per query, got {len(value)}")
+    if len(value) > contract.MAX_VIEWS:
+        raise _bad(f"At most {contract.MAX_VIEWS} views are allowed per query, got {len(value)}")
     views: list[ViewSpec] = []
     names: set[str] = set()
     for item in value:
@@ -279,15 +277,15 @@ def _views(value: object) -> tuple[ViewSpec, ...]:
                 raise _bad(f"Field [{cls}.{required}] is required")
         name = _string(doc["name"], f"{cls}.name")
         target = doc["target"]
-        if target not in TIMER_METRICS:
+        if target not in contract.TIMER_METRICS:
             # rangeBound needs a timer; the service lists only the metrics it could use.
-            raise _invalid_value(target, f"{cls}.target", TIMER_METRICS)
+            raise _invalid_value(target, f"{cls}.target", contract.TIMER_METRICS)
         function = doc["function"]
-        if function not in catalog.VIEW_FUNCTIONS:
-            raise _invalid_value(function, f"{cls}.function", catalog.VIEW_FUNCTIONS)
+        if function not in contract.VIEW_FUNCTIONS:
+            raise _invalid_value(function, f"{cls}.function", contract.VIEW_FUNCTIONS)
         if not name.strip():
             raise _bad(f"Field [{cls}.name] must not be empty")
-        if name in catalog.AGGREGATE_METRICS:
+        if name in contract.AGGREGATE_METRICS:
             raise _bad(f"View name [{name}] must not be the name of a metric")
         if name in names:
             raise _bad(f"View name [{name}] is used more than once")

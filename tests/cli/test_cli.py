@@ -264,3 +264,14 @@ async def test_flows_out_of_range_is_a_usage_error(command: str, flows: str) -> 
     assert "from 1 to 5000" in err
     assert repr(flows) in err
     assert out == ""
+
+
+async def test_bad_faults_spec_is_a_usage_error() -> None:
+    """simulate --faults with bad items exits 2 before starting, naming every bad item."""
+    rc, out, err = await run_cli(
+        "simulate", "--faults", "503=2,teapot=1", env=base_env(), within=30
+    )
+    assert rc == 2
+    assert "argument --faults: 503='2': expected a rate between 0 and 1" in err
+    assert "unknown fault 'teapot'" in err
+    assert out == ""

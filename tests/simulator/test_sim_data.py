@@ -312,6 +312,30 @@ async def test_filters_on_flow_and_record_dimensions(make_sim: MakeSim) -> None:
         assert metrics["nFlowOutcome"] == metrics["nFlowOutcomeFailed"]
 
 
+async def test_predicate_value_and_range_must_both_hold(make_sim: MakeSim) -> None:
+    """matches with a value and a range keeps records that equal the value and lie in the range;
+    exists and notExists ignore a value given with them."""
+    sim = await make_sim(flows=6)
+    versions = {f.id: f.version for f in sim.state.org.flows}
+    some = next(iter(versions.values()))
+    body = {"interval": HOUR, "groupBy": ["flowId"], "metrics": ["nFlow"]}
+
+    async def flows(*predicates: dict[str, Any]) -> set[str]:
+        results = await sim.results({**body, "filter": {"type": "and", "predicates": predicates}})
+        return {r["group"]["flowId"] for r in results}
+
+    number = float(some)
+    both = await flows({"dimension": "flowVersion", "value": some, "range": {"gte": number}})
+    assert both == {i for i, v in versions.items() if v == some}
+    assert (
+        await flows({"dimension": "flowVersion", "value": some, "range": {"gt": number}}) == set()
+    )
+    exists = await flows({"dimension": "flowId", "operator": "exists"})
+    assert exists == set(versions)
+    assert await flows({"dimension": "flowId", "operator": "exists", "value": "x"}) == exists
+    assert await flows({"dimension": "flowId", "operator": "notExists", "value": "x"}) == set()
+
+
 async def test_views_split_a_timer(make_sim: MakeSim) -> None:
     """rangeBound views below and from 30 s partition tFlow: counts and sums add up."""
     sim = await make_sim(flows=3)
@@ -358,14 +382,51 @@ async def test_day_buckets_follow_the_time_zone(make_sim: MakeSim) -> None:
         "2026-03-28T00:00:00.000Z/2026-03-29T00:00:00.000Z",
         "2026-03-29T00:00:00.000Z/2026-03-29T23:00:00.000Z",
     ]
-    utc = await sim.aggregate(
+    utc = await sim.results(
         {
             "interval": "2026-03-28T00:00:00.000Z/2026-03-29T23:00:00.000Z",
             "granularity": "P1D",
             "metrics": ["nFlow"],
         }
     )
-    assert utc.status == 400  # 47 hours are not whole UTC days
+    # 47 hours are not whole UTC days: the last bucket ends with the interval.
+    assert [b["interval"] for b in utc[0]["data"]] == [
+        "2026-03-28T00:00:00.000Z/2026-03-29T00:00:00.000Z",
+        "2026-03-29T00:00:00.000Z/2026-03-29T23:00:00.000Z",
+    ]
+
+
+async def test_granularity_need_not_divide_the_interval(make_sim: MakeSim) -> None:
+    """PT25M over an hour gives 25, 25 and 10 minute buckets holding the same data as one."""
+    sim = await make_sim(flows=3)
+    body = {"interval": HOUR, "groupBy": ["flowId"], "metrics": ALL_METRICS}
+    whole = await sim.results(body)
+    split = await sim.results({**body, "granularity": "PT25M"})
+    longer = await sim.results({**body, "granularity": "PT2H"})
+    assert {b["interval"] for r in split for b in r["data"]} == {
+        "2026-05-14T11:00:00.000Z/2026-05-14T11:25:00.000Z",
+        "2026-05-14T11:25:00.000Z/2026-05-14T11:50:00.000Z",
+        "2026-05-14T11:50:00.000Z/2026-05-14T12:00:00.000Z",
+    }
+    assert totals(split) == totals(whole)
+    assert longer == whole
+
+
+async def test_intervals_of_any_length_are_answered(make_sim: MakeSim) -> None:
+    """A 30-day interval (no maximum is documented) answers 200 with every day's executions."""
+    sim = await make_sim(flows=2)
+    month = await sim.results(
+        {
+            "interval": interval(NOW - timedelta(days=30), NOW),
+            "granularity": "P1D",
+            "groupBy": ["flowId"],
+            "metrics": ["nFlow", "tFlow"],
+        }
+    )
+    assert len(month) == 2
+    for result in month:
+        assert len(result["data"]) == 30
+        assert all(b["metrics"][0]["stats"]["count"] > 0 for b in result["data"])
 
 
 async def test_observations_match_the_aggregates(make_sim: MakeSim) -> None:
@@ -432,9 +493,9 @@ async def test_repeated_query_is_served_from_cache(make_sim: MakeSim) -> None:
     sim = await make_sim(flows=5)
     body = {"interval": hours_before_now(6), "groupBy": ["flowId"], "metrics": ALL_METRICS}
     first = (await sim.aggregate(body)).text
-    blocks = len(sim.state.engine._blocks)
+    blocks = sim.state.engine.cached_blocks()
     assert (await sim.aggregate(body)).text == first
-    assert len(sim.state.engine._blocks) == blocks
+    assert sim.state.engine.cached_blocks() == blocks
     assert len(totals((await sim.aggregate(body)).json["results"])) == 5
 
 

@@ -10,8 +10,8 @@ import pytest
 import structlog
 
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
-from poller.errors import ConfigError
 from poller.simulator import FaultSettings, faults_from_json, parse_fault_spec
+from poller.simulator.errors import SimulatorSettingsError
 from tests.simulator.sim_support import VALID_BODY, MakeSim
 
 OBSERVATION = {
@@ -61,8 +61,8 @@ def test_spec_forms(spec: str, expected: FaultSettings) -> None:
 
 
 def test_bad_spec_lists_every_problem() -> None:
-    """A bad spec raises ConfigError naming each bad item, prefixed with `faults:`."""
-    with pytest.raises(ConfigError) as info:
+    """A bad spec raises SimulatorSettingsError naming each bad item, prefixed with `faults:`."""
+    with pytest.raises(SimulatorSettingsError) as info:
         parse_fault_spec("503=1.5,teapot=0.1,latency=soon,418=0.1,forbidden=users,reset,,503=0.1")
     problems = info.value.problems
     assert all(p.startswith("faults: ") for p in problems)
@@ -79,7 +79,7 @@ def test_bad_spec_lists_every_problem() -> None:
 
 def test_rates_must_leave_room_for_each_other() -> None:
     """At most one rate fault fires per request, so rates adding up past 1 are refused."""
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(SimulatorSettingsError) as info:
         parse_fault_spec("503=0.6,reset=0.5")
     assert info.value.problems == [
         "faults: the rates add up to 1.1; at most one rate fault happens per request, "
@@ -89,12 +89,12 @@ def test_rates_must_leave_room_for_each_other() -> None:
 
 def test_bad_json_faults() -> None:
     """The control API's JSON form is checked like the spec."""
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(SimulatorSettingsError) as info:
         faults_from_json({"503": True, "latency": [1], "reset": 2})
     text = "\n".join(info.value.problems)
     assert "'503' takes a number or string, not a boolean" in text
     assert "'latency' has an invalid value" in text
-    with pytest.raises(ConfigError):
+    with pytest.raises(SimulatorSettingsError):
         faults_from_json(["503=1"])
 
 
