@@ -223,6 +223,7 @@ class Daemon:
         self.metrics.config_reload_ok.set(1 if ok else 0)
         if ok:
             self.metrics.config_reload_time.set(self._clocks.clock())
+        self.metrics.changed()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -232,7 +233,7 @@ class Daemon:
             self._scheduler = None
         await self._cancel_polls(set(self._tasks.values()))
         await self.client.close()
-        self.digester.close()
+        await self.digester.close()
 
     def server_state(self) -> ServerState:
         return ServerState(
@@ -304,10 +305,13 @@ async def run_until_signalled(
     try:
         await stop.wait()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
+        # The handlers stay until the stop is done: a second SIGTERM (make and some process
+        # managers pass one on to children they already signalled) must not cut it short.
+        loop.remove_signal_handler(signal.SIGHUP)
         log.info("stopping")
         await daemon.stop()
         await runner.cleanup()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         log.info("stopped")
     return 0

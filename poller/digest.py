@@ -12,7 +12,11 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
+import os
 import re
+import select
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, cast
@@ -85,6 +89,37 @@ def digest(kind: QueryType, query: str, body: bytes) -> Digested:
     return render_snapshot(snapshot)
 
 
+def _end_with(daemon: int) -> None:
+    """Run in the worker at its start: end it when the daemon ends, however it ends.
+
+    A worker waiting for work holds its own queue's write end, and with it the forkserver
+    alive: after a SIGKILL of the daemon both would wait forever, holding its stdout and
+    stderr. A pidfd becomes readable when the process exits; where there is none (an old
+    kernel, a seccomp filter), the daemon is looked for once a second."""
+    try:
+        watched: int | None = os.pidfd_open(daemon)
+    except (AttributeError, OSError):
+        watched = None
+
+    def watch() -> None:
+        if watched is not None:
+            select.select([watched], [], [])
+        else:
+            while os.getppid() != 1 and _alive(daemon):
+                time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="end-with-daemon", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 class Digester:
     """Runs `digest` in a worker process (or in `executor`, for tests that need no process)."""
 
@@ -98,7 +133,9 @@ class Digester:
             # a fork of this one with its event loop and threads.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["poller.digest"])
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=context, initializer=_end_with, initargs=(os.getpid(),)
+            )
         return self._pool
 
     async def digest(self, kind: QueryType, query: str, body: bytes) -> Digested:
@@ -107,12 +144,14 @@ class Digester:
             return await loop.run_in_executor(self._executor(), digest, kind, query, body)
         except BrokenProcessPool:
             # The worker died (killed, out of memory): start a new one for the next poll.
-            self.close()
+            await self.close()
             raise PollerError(
                 "the worker process that decodes responses died; it restarts for the next poll"
             ) from None
 
-    def close(self) -> None:
-        if self._pool is not None and self._pool is not self._given:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = self._given
+    async def close(self) -> None:
+        """Stop the worker, waiting (off the loop) for a digest it is in the middle of, so that
+        it ends cleanly and leaves nothing behind."""
+        pool, self._pool = self._pool, self._given
+        if pool is not None and pool is not self._given:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)

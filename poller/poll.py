@@ -85,6 +85,12 @@ class QueryPoller:
 
     async def run(self) -> bool:
         """Poll once; True on success. Never raises for API or data problems."""
+        try:
+            return await self._poll()
+        finally:
+            self._metrics.changed()
+
+    async def _poll(self) -> bool:
         q = self.query
         self._metrics.polls.labels(q.name).inc()
         begun = time.perf_counter()
@@ -145,6 +151,7 @@ class QueryPoller:
         if self.is_stale() and self._store.has(self.query.name):
             self._store.drop(self.query.name)
             self._metrics.query_series.labels(self.query.name).set(0)
+            self._metrics.changed()
             log.warning(
                 "query_series_dropped_stale",
                 query=self.query.name,

@@ -6,7 +6,8 @@ process, never mixes their numbers. No `_created` series: exporters written in G
 in text format 0.0.4, and they would double the counters' series for no dashboard's use.
 
 Rendering these ~100 samples through prometheus-client takes about as long as sending a gzip
-scrape of 100k flow series, so a rendering is reused for up to RENDER_MAX_AGE: with any real
+scrape of 100k flow series, so a rendering is reused until the daemon says something changed
+(a poll ended, a reload, a query added or removed) or for RENDER_MAX_AGE at most: with any real
 scrape interval every scrape renders afresh, and a burst of scrapes shares one rendering.
 """
 
@@ -152,6 +153,7 @@ class SelfMetrics:
         self.polls.labels(query)
         self.poll_failures.labels(query)
         self.polls_skipped.labels(query)
+        self.changed()
 
     def remove_query(self, query: str) -> None:
         for metric in (
@@ -166,6 +168,11 @@ class SelfMetrics:
         ):
             with contextlib.suppress(KeyError):
                 metric.remove(query)
+        self.changed()
+
+    def changed(self) -> None:
+        """The next scrape renders afresh (a rendering is otherwise reused for RENDER_MAX_AGE)."""
+        self._rendered = None
 
     def _rendering(self) -> tuple[float, bytes, bytes]:
         now = self._monotonic()

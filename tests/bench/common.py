@@ -232,6 +232,25 @@ def rss_bytes(pid: int | str = "self") -> int:
     raise BenchError(f"no VmRSS for process {pid}")
 
 
+def descendants(pid: int | str) -> list[int]:
+    """Every process below `pid` (children, their children, ...)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child_pid in (task / "children").read_text().split():
+                out += [int(child_pid), *descendants(child_pid)]
+    return out
+
+
+def descendants_rss(pid: int | str) -> int:
+    """The RSS of every process below `pid`: the daemon's forkserver and decoding worker."""
+    total = 0
+    for child_pid in descendants(pid):
+        with contextlib.suppress(OSError, BenchError):
+            total += rss_bytes(child_pid)
+    return total
+
+
 _data_dir: Path | None = None
 
 

@@ -13,10 +13,11 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from poller.config.model import QueryType
 from poller.simulator.org import OUTCOME_VALUES, Org
 
 QUERY = "bench_outcomes"
-KIND = "aggregate"
+KIND: QueryType = "aggregate"
 GROUP_BY = ("flowId", "flowName", "flowType", "flowOutcomeId", "flowOutcome", "flowOutcomeValue")
 METRICS = ("nFlowOutcome", "tFlowOutcome")
 SERIES_PER_GROUP = 5  # outcomes + the 4 outcome_duration families

@@ -95,6 +95,11 @@ class Demo:
         org: dict[str, Any] = json.loads(body)
         return org
 
+    def output_closed(self, timeout: float) -> bool:
+        """Whether every holder of the demo's stdout (its children too) closed it in time."""
+        self._reader.join(timeout)
+        return not self._reader.is_alive()
+
     def stop(self, timeout: float = 10) -> int:
         """SIGTERM to the whole session; SIGKILL if it outstays `timeout`. The exit code."""
         if self.proc.poll() is None:
