@@ -49,9 +49,6 @@ class Snapshot:
     families: dict[str, Family]
     values: dict[str, dict[Labels, float]]
 
-    def series_count(self) -> int:
-        return sum(len(v) for v in self.values.values())
-
 
 # Genesys metric -> (family stem, what it measures). Counts take stats.count.
 COUNT_METRICS: dict[str, tuple[str, str]] = {

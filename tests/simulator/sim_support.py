@@ -15,24 +15,14 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH, TOKEN_PATH
-from poller.simulator import SimulatorSettings, build_simulator_app
+from poller.simulator import SimulatorSettings, build_simulator_app, contract
 from poller.simulator.app import SimulatorState, state_of
 from tests.support.clock import FakeClock
 from tests.support.genesys import Reply
 
 # 14:00 UTC on a Thursday: the daily peak, and well after every interval the tests ask about.
 NOW = datetime(2026, 5, 14, 14, 0, tzinfo=UTC)
-ALL_METRICS = [
-    "nFlow",
-    "nFlowMilestone",
-    "nFlowOutcome",
-    "nFlowOutcomeFailed",
-    "oFlowMilestone",
-    "tFlow",
-    "tFlowDisconnect",
-    "tFlowExit",
-    "tFlowOutcome",
-]
+ALL_METRICS = list(contract.AGGREGATE_METRICS)
 COUNT_METRICS = {"nFlow", "nFlowMilestone", "nFlowOutcome", "nFlowOutcomeFailed"}
 
 
