@@ -9,74 +9,21 @@ the process's memory peak stays in the worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import multiprocessing
 import os
-import re
 import select
 import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, cast
-
-import msgspec
 
 from poller.config.model import QueryType
-from poller.errors import NormalizeError, PollerError
+from poller.errors import PollerError
 from poller.normalize import normalize_aggregate, normalize_observation
 from poller.render import RenderedFamily, render_snapshot
-from poller.responses import AggregateResponse, ObservationResponse
+from poller.responses import ObservationResponse, decode
 
 Digested = dict[str, RenderedFamily]
-Response = AggregateResponse | ObservationResponse
-
-_AGGREGATE = msgspec.json.Decoder(AggregateResponse)
-_OBSERVATION = msgspec.json.Decoder(ObservationResponse)
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def _where(error: msgspec.ValidationError) -> str:
-    """msgspec's `Expected ... - at `$.a[0].b`` as `a[0].b: Expected ...`."""
-    text = str(error)
-    message, sep, path = text.rpartition(" - at `$")
-    if not sep:
-        return f"response: {text}"
-    return f"{path.rstrip('`').lstrip('.')}: {message}"
-
-
-def _with_lone_surrogates_replaced(body: bytes) -> bytes | None:
-    """`body` with lone surrogate escapes ("\\ud800") as U+FFFD, or None if it is not JSON.
-
-    JSON's grammar allows them and Java-based services emit them (a name cut in the middle of
-    an emoji); msgspec, rightly, refuses text that is not Unicode. One odd flow name must not
-    cost a whole query its data, so such a body is read again the lenient way."""
-    try:
-        text = json.dumps(json.loads(body), ensure_ascii=False)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    return _SURROGATES.sub("\ufffd", text).encode()
-
-
-def _typed(decoder: msgspec.json.Decoder[Any], body: bytes) -> Response:
-    try:
-        return cast(Response, decoder.decode(body))
-    except msgspec.ValidationError as err:  # valid JSON of the wrong shape
-        raise NormalizeError(_where(err)) from None
-
-
-def decode(kind: QueryType, body: bytes) -> Response:
-    """The typed response, or NormalizeError naming where its shape is wrong."""
-    decoder: msgspec.json.Decoder[Any] = _OBSERVATION if kind == "observation" else _AGGREGATE
-    try:
-        return _typed(decoder, body)
-    except msgspec.DecodeError as err:
-        mended = _with_lone_surrogates_replaced(body) if b"\\u" in body else None
-        if mended is not None:
-            with contextlib.suppress(msgspec.DecodeError):
-                return _typed(decoder, mended)
-        raise NormalizeError(f"response is not valid JSON ({err}, {len(body)} bytes)") from None
 
 
 def digest(kind: QueryType, query: str, body: bytes) -> Digested:

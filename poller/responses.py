@@ -1,4 +1,5 @@
-"""The shapes of Genesys' flow query responses, as msgspec Structs (shared/genesys-api.md §2, §3).
+"""The shapes of Genesys' flow query responses, as msgspec Structs (shared/genesys-api.md §2, §3),
+and their decoding.
 
 Decoding into them is the shape check: a wrong type anywhere fails with the JSON path of the
 place (`$.results[0].data[1].metrics[0].stats.count`). Fields we do not read are skipped, so
@@ -8,9 +9,15 @@ with no cycles, which the cyclic collector would otherwise walk again and again.
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+import json
+import re
+from typing import Annotated, Any, cast
 
 import msgspec
+
+from poller.config.model import QueryType
+from poller.errors import NormalizeError
 
 Number = float  # JSON integers decode into float fields too
 Name = Annotated[str, msgspec.Meta(min_length=1)]
@@ -60,3 +67,51 @@ class ObservationResult(msgspec.Struct, gc=False):
 
 class ObservationResponse(msgspec.Struct, gc=False):
     results: list[ObservationResult] | None = None
+
+
+Response = AggregateResponse | ObservationResponse
+_AGGREGATE = msgspec.json.Decoder(AggregateResponse)
+_OBSERVATION = msgspec.json.Decoder(ObservationResponse)
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _where(error: msgspec.ValidationError) -> str:
+    """msgspec's `Expected ... - at `$.a[0].b`` as `a[0].b: Expected ...`."""
+    text = str(error)
+    message, sep, path = text.rpartition(" - at `$")
+    if not sep:
+        return f"response: {text}"
+    return f"{path.rstrip('`').lstrip('.')}: {message}"
+
+
+def _with_lone_surrogates_replaced(body: bytes) -> bytes | None:
+    """`body` with lone surrogate escapes ("\\ud800") as U+FFFD, or None if it is not JSON.
+
+    JSON's grammar allows them and Java-based services emit them (a name cut in the middle of
+    an emoji); msgspec, rightly, refuses text that is not Unicode. One odd flow name must not
+    cost a whole query its data, so such a body is read again the lenient way."""
+    try:
+        text = json.dumps(json.loads(body), ensure_ascii=False)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return _SURROGATES.sub("\ufffd", text).encode()
+
+
+def _typed(decoder: msgspec.json.Decoder[Any], body: bytes) -> Response:
+    try:
+        return cast(Response, decoder.decode(body))
+    except msgspec.ValidationError as err:  # valid JSON of the wrong shape
+        raise NormalizeError(_where(err)) from None
+
+
+def decode(kind: QueryType, body: bytes) -> Response:
+    """The typed response, or NormalizeError naming where its shape is wrong."""
+    decoder: msgspec.json.Decoder[Any] = _OBSERVATION if kind == "observation" else _AGGREGATE
+    try:
+        return _typed(decoder, body)
+    except msgspec.DecodeError as err:
+        mended = _with_lone_surrogates_replaced(body) if b"\\u" in body else None
+        if mended is not None:
+            with contextlib.suppress(msgspec.DecodeError):
+                return _typed(decoder, mended)
+        raise NormalizeError(f"response is not valid JSON ({err}, {len(body)} bytes)") from None

@@ -28,10 +28,6 @@ class Exposition:
     plain: tuple[bytes, ...] = ()
     gzip: bytes = b""
 
-    @property
-    def size(self) -> int:
-        return sum(map(len, self.plain))
-
 
 @dataclass(slots=True)
 class _Part:

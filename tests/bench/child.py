@@ -37,10 +37,10 @@ from poller.catalog import AGGREGATE_PATH, TOKEN_PATH
 from poller.config import parse_config
 from poller.config.model import Credentials, Secret
 from poller.daemon import Clocks, Daemon, serve
-from poller.digest import Digested, decode, digest
+from poller.digest import Digested, digest
 from poller.normalize import Snapshot, normalize_aggregate
 from poller.render import render_snapshot
-from poller.responses import ObservationResponse
+from poller.responses import ObservationResponse, decode
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState, build_app
 from poller.store import SnapshotStore
