@@ -255,6 +255,7 @@ async def serve(
 ) -> web.AppRunner:
     """Start the HTTP server and (unless told not to) the schedule; returns the runner, its
     sockets bound."""
+    await daemon.digester.start()
     runner = web.AppRunner(build_app(daemon.server_state(), web_config), access_log=None)
     await runner.setup()
     ssl_context = web_config.ssl_context if web_config else None

@@ -67,6 +67,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _ready() -> None:
+    """Nothing: run once to have the worker started."""
+
+
 class Digester:
     """Runs `digest` in a worker process (or in `executor`, for tests that need no process)."""
 
@@ -84,6 +88,11 @@ class Digester:
                 max_workers=1, mp_context=context, initializer=_end_with, initargs=(os.getpid(),)
             )
         return self._pool
+
+    async def start(self) -> None:
+        """Start the worker now, off the loop, instead of at the first poll: starting the
+        forkserver and importing what the worker needs takes a tenth of a second or more."""
+        await asyncio.to_thread(lambda: self._executor().submit(_ready).result())
 
     async def digest(self, kind: QueryType, query: str, body: bytes) -> Digested:
         loop = asyncio.get_running_loop()

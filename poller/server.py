@@ -56,9 +56,12 @@ async def metrics_handler(request: web.Request) -> web.StreamResponse:
         pieces = (*flows.plain, state.metrics.render())
     response.content_length = sum(map(len, pieces))
     await response.prepare(request)
-    for piece in pieces:
-        await response.write(piece)
-    await response.write_eof()
+    try:
+        for piece in pieces:
+            await response.write(piece)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the scraper went away (its timeout, say): there is nobody left to tell
     return response
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from poller.normalize import Family
-from poller.render import RenderedFamily, gzip_member, header, zero_lines
+from poller.render import RenderedFamily, gzip_member, header, inflate, zero_lines
 
 ZERO_FILL_SECONDS = 24 * 3600.0
 
@@ -60,11 +60,13 @@ class SnapshotStore:
         self._exposition = Exposition()
 
     def prepare(self, query: str, families: dict[str, RenderedFamily], now: float) -> Prepared:
-        """A query's next state, held zeros included. Touches nothing: safe in a worker thread
-        while the loop serves scrapes, since only the query's own poll commits over its state."""
+        """A query's next state: the families' text inflated, held zeros added. Touches nothing:
+        meant for a worker thread while the loop serves scrapes, since only the query's own poll
+        commits over its state."""
         state = _QueryState()
         for name, rendered in families.items():
-            state.parts[name] = _Part(rendered.family, [rendered.text], [rendered.packed])
+            text = inflate(rendered.packed, rendered.size)
+            state.parts[name] = _Part(rendered.family, [text], [rendered.packed])
             state.series += rendered.series
             if rendered.family.zero_fill:
                 state.seen[name] = dict.fromkeys(rendered.blocks, now)

@@ -3,6 +3,7 @@ fails a poll cleanly when it dies, and never outlives the daemon."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -62,7 +63,7 @@ async def test_worker_process_hands_back_what_an_inline_digest_makes(digester: D
     assert families == digest("aggregate", "flows", RESPONSE)
     [entries] = families.values()
     assert (
-        entries.text
+        gzip.decompress(entries.packed)
         == b'genesyscloud_flow_entries{query="flows",flow_id="f1",flow_name="Main \\"IVR\\""} 3\n'
     )
     assert workers(), "no worker process was started"
