@@ -57,9 +57,25 @@ class RequestBudget:
             wait = max(wait, self._sent[0] + SPAN - now)
         return max(wait, 0.0)
 
-    async def acquire(self) -> None:
-        """Wait for a place in the budget, then take it."""
+    def paused(self) -> float:
+        """Seconds left of a 429's pause (0 if none)."""
+        return max(self._paused_until - self._clock(), 0.0)
+
+    async def acquire(self, max_pause: float = float("inf")) -> None:
+        """Wait for a place in the budget, then take it. Raises PausedError instead of waiting out a
+        429's pause longer than `max_pause` (checked again after every wait: a pause may start
+        while the caller waits)."""
         async with self._lock:
             while (wait := self.delay()) > 0:
+                if self.paused() > max_pause:
+                    raise PausedError(self._paused_until)
                 await self._sleep(wait)
             self._sent.append(self._clock())
+
+
+class PausedError(Exception):
+    """The API asked for a pause longer than the caller would wait (`until`: Unix time)."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(until)
+        self.until = until

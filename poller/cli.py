@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config and print its query plan")
     check.add_argument("--config", help=config_help)
+    check.add_argument(
+        "--login",
+        action="store_true",
+        help="also log in to Genesys Cloud once with the credentials and report (no polling)",
+    )
 
     once = sub.add_parser("once", help="run every query once and print the metrics")
     once.add_argument("--config", help=config_help)
@@ -175,10 +180,30 @@ def _web_config(args: argparse.Namespace) -> WebConfig | None:
 
 
 def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from poller.config import load_config
+    from poller.config import load_config, load_credentials
     from poller.plan import format_plan
 
-    print(format_plan(load_config(_config_path(args, env), env)))
+    config = load_config(_config_path(args, env), env)
+    print(format_plan(config))
+    if not args.login:
+        return 0
+    from poller.genesys import GenesysClient
+    from poller.selfmetrics import SelfMetrics
+
+    credentials = load_credentials(env)
+
+    async def login() -> float:
+        client = GenesysClient(config.genesys, credentials, SelfMetrics(process=False))
+        try:
+            return await client.login()
+        finally:
+            await client.close()
+
+    lifetime = asyncio.run(login())
+    print(
+        f"Login to {config.genesys.login_base_url} as client {credentials.client_id}: ok, "
+        f"token valid for {lifetime:.0f}s"
+    )
     return 0
 
 
@@ -221,7 +246,10 @@ def cmd_once(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         sys.stdout.flush()
         failed = [name for name, ok in results.items() if not ok]
         if failed:
-            _err("queries failed: " + ", ".join(failed))
+            _err(
+                "queries failed:\n"
+                + "\n".join(f"  {name}: {daemon.pollers[name].state.last_error}" for name in failed)
+            )
             return 1
         return 0
 

@@ -106,6 +106,12 @@ class Daemon:
         poller = self.pollers.get(name)
         if poller is None:
             return False
+        if self.client.paused_until() > self._clocks.clock():
+            # Genesys asked for no requests yet (a 429's Retry-After, however long).
+            self.metrics.polls_skipped.labels(name, "paused").inc()
+            poller.check_stale()
+            self.metrics.changed()
+            return False
         task = asyncio.current_task()
         if task is not None:
             self._tasks[task] = name

@@ -67,7 +67,7 @@ class Scheduler:
             self._scheduler.shutdown(wait=False)
 
     def _on_max_instances(self, event: JobSubmissionEvent) -> None:
-        self._metrics.polls_skipped.labels(event.job_id).inc()
+        self._metrics.polls_skipped.labels(event.job_id, "overrun").inc()
         log.warning("poll_skipped_overrun", query=event.job_id)
         if self._on_skip is not None:
             self._on_skip(event.job_id)

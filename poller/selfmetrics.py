@@ -34,6 +34,7 @@ from poller.render import gzip_member
 
 P = "genesyscloud_poller_"
 RENDER_MAX_AGE = 1.0  # seconds
+SKIP_REASONS = ("overrun", "paused")
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -86,8 +87,9 @@ class SelfMetrics:
         )
         self.polls_skipped = Counter(
             P + "polls_skipped",
-            "Scheduled polls skipped because the previous one was still running.",
-            ["query"],
+            "Scheduled polls skipped: the previous one was still running (overrun), or Genesys "
+            "had asked for no requests yet (paused).",
+            ["query", "reason"],
             registry=r,
         )
         self.api_requests = Counter(
@@ -113,6 +115,13 @@ class SelfMetrics:
             P + "api_throttled",
             "429 responses from Genesys Cloud, by endpoint.",
             ["endpoint"],
+            registry=r,
+        )
+        self.api_paused_until = Gauge(
+            P + "api_paused_until_timestamp_seconds",
+            "Unix time until which Genesys asked for no requests (a 429's Retry-After), by host "
+            "(api or login); in the past once the pause is over.",
+            ["host"],
             registry=r,
         )
         self.token_refreshes = Counter(
@@ -152,7 +161,8 @@ class SelfMetrics:
         self.query_interval.labels(query).set(every)
         self.polls.labels(query)
         self.poll_failures.labels(query)
-        self.polls_skipped.labels(query)
+        for reason in SKIP_REASONS:
+            self.polls_skipped.labels(query, reason)
         self.changed()
 
     def remove_query(self, query: str) -> None:
@@ -164,10 +174,12 @@ class SelfMetrics:
             self.query_interval,
             self.polls,
             self.poll_failures,
-            self.polls_skipped,
         ):
             with contextlib.suppress(KeyError):
                 metric.remove(query)
+        for reason in SKIP_REASONS:
+            with contextlib.suppress(KeyError):
+                self.polls_skipped.remove(query, reason)
         self.changed()
 
     def changed(self) -> None:

@@ -36,7 +36,7 @@ class GenesysClient:
             settings.requests_per_minute, clock=clock, sleep=sleep
         )
         self._http = HttpSession(settings, metrics)
-        tokens = TokenSource(
+        self._tokens = tokens = TokenSource(
             self._http,
             settings,
             credentials,
@@ -52,6 +52,7 @@ class GenesysClient:
             self.budget,
             settings,
             metrics,
+            clock=clock,
             sleep=sleep,
             rng=rng,
             policy=policy,
@@ -60,6 +61,14 @@ class GenesysClient:
     async def post(self, endpoint: Endpoint, body: dict[str, Any]) -> Reply:
         """POST a query; returns its 200 reply (raw body and correlation id)."""
         return await self._transport.post(endpoint, body)
+
+    async def login(self) -> float:
+        """Log in now (if there is no valid token yet); the token's seconds left."""
+        return await self._tokens.lifetime()
+
+    def paused_until(self) -> float:
+        """Until when Genesys asked (a 429's Retry-After, from either host) for no requests."""
+        return max(self.budget.paused_until, self._tokens.paused_until)
 
     async def close(self) -> None:
         await self._http.close()

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import aiohttp
+import structlog
 
 from poller.catalog import CORRELATION_HEADER
 from poller.config.model import GenesysSettings
 from poller.errors import ApiError, BadResponseError, TransportError
 from poller.selfmetrics import SelfMetrics
 
+log = structlog.get_logger("poller.genesys")
 Endpoint = Literal["aggregates", "observations"]
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MESSAGE_LIMIT = 500  # characters of a Genesys error message kept in our errors and logs
@@ -114,6 +116,40 @@ class HttpSession:
             status=resp.status,
             context_id=resp.headers.get(CORRELATION_HEADER),
         )
+
+
+DEFAULT_RETRY_AFTER = 3.0
+
+
+def retry_after(reply: Reply) -> float:
+    """Seconds a 429 asks us to wait: Retry-After, else inin-ratelimit-reset, else 3 s."""
+    for header in ("Retry-After", "inin-ratelimit-reset"):
+        raw = reply.headers.get(header)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        if value >= 0:
+            return value
+    return DEFAULT_RETRY_AFTER
+
+
+def announce_pause(
+    metrics: SelfMetrics, host: str, until: float, wait: float, error: ApiError
+) -> None:
+    """A 429 started a pause of every request to `host`: said once, in the log and a gauge."""
+    metrics.api_paused_until.labels(host).set(until)
+    log.warning(
+        "api_paused",
+        host=host,
+        endpoint=error.endpoint,
+        retry_after_seconds=wait,
+        until=until,
+        code=error.code,
+        context_id=error.context_id,
+    )
 
 
 def api_error(endpoint: str, reply: Reply, hint: str = "") -> ApiError:

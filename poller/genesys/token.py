@@ -12,8 +12,8 @@ import aiohttp
 
 from poller.catalog import TOKEN_PATH
 from poller.config.model import Credentials, GenesysSettings
-from poller.errors import ApiError, BadResponseError
-from poller.genesys.http import HttpSession, Reply, api_error
+from poller.errors import ApiError, BadResponseError, ThrottledError
+from poller.genesys.http import HttpSession, Reply, announce_pause, api_error, retry_after
 from poller.genesys.retry import RetryPolicy, retrying
 from poller.logsetup import forget_secret, register_secret
 from poller.selfmetrics import SelfMetrics
@@ -48,6 +48,8 @@ class TokenSource:
         self._lock = asyncio.Lock()
         self._failures = 0
         self._blocked_until = 0.0
+        self._last_error: ApiError | None = None
+        self._paused_until = 0.0
 
     def _fresh(self) -> bool:
         return self._token is not None and self._clock() < self._expires - self._margin
@@ -62,18 +64,31 @@ class TokenSource:
         assert self._token is not None
         return self._token
 
+    async def lifetime(self) -> float:
+        """Seconds the current token has left, logging in first if needed."""
+        await self.token()
+        return self._expires - self._clock()
+
     def forget(self, token: str) -> None:
         """Genesys refused `token` (401): the next call logs in again."""
         if self._token == token:
             self._token = None
 
+    @property
+    def paused_until(self) -> float:
+        """Until when a 429 from the login host asked for no logins (0: never)."""
+        return self._paused_until
+
     async def _login(self) -> None:
         now = self._clock()
-        if now < self._blocked_until:
+        if now < self._blocked_until and self._last_error is not None:
+            last = self._last_error
             raise ApiError(
-                f"OAuth login backing off after {self._failures} failed attempt(s); "
-                f"next attempt in {self._blocked_until - now:.0f}s",
+                f"{last.message}; next login attempt in {self._blocked_until - now:.1f}s",
                 endpoint="token",
+                status=last.status,
+                code=last.code,
+                context_id=last.context_id,
             )
         try:
             reply = await retrying(
@@ -84,10 +99,17 @@ class TokenSource:
                 on_retry=self._count_retry,
             )
             self._accept(reply)
-        except ApiError:
+        except ThrottledError as err:
+            # The login host's own 429: no login before its Retry-After has passed.
+            self._blocked_until = self._paused_until = self._clock() + err.retry_after
+            self._last_error = err
+            announce_pause(self._metrics, "login", self._paused_until, err.retry_after, err)
+            raise
+        except ApiError as err:
             self._failures += 1
             pause = self._policy.login_backoff * 2 ** (self._failures - 1)
             self._blocked_until = self._clock() + min(self._policy.login_backoff_max, pause)
+            self._last_error = err
             raise
         self._failures = 0
         self._blocked_until = 0.0
@@ -108,17 +130,20 @@ class TokenSource:
         reply = await self._http.post("token", url, b"grant_type=client_credentials", headers)
         if reply.status == 200:
             return reply
-        error = api_error("token", reply)
-        if reply.status in (400, 401, 403):
-            raise ApiError(
-                f"OAuth login rejected ({error.message}); check GENESYS_CLIENT_ID and "
-                "GENESYS_CLIENT_SECRET and the region",
+        if reply.status == 429:
+            wait = retry_after(reply)
+            error = api_error("token", reply)
+            raise ThrottledError(
+                f"the login host answered 429 with Retry-After {wait:g}s; no login until then",
+                retry_after=wait,
                 endpoint="token",
-                status=reply.status,
+                status=429,
                 code=error.code,
                 context_id=error.context_id,
             )
-        raise error
+        if reply.status in (400, 401, 403):
+            raise _rejected(reply)
+        raise api_error("token", reply)
 
     def _accept(self, reply: Reply) -> None:
         try:
@@ -139,3 +164,30 @@ class TokenSource:
         self._margin = min(self._policy.refresh_margin, expires_in / 10)
         self._metrics.token_refreshes.inc()
         self._metrics.token_expiry.set(self._expires)
+
+
+def _rejected(reply: Reply) -> ApiError:
+    """A refused login, in the OAuth error body's own words (RFC 6749 §5.2): the login host does
+    not answer with the API host's `{message, code}`. Never holds the secret: the host does not
+    echo it, and the body is cut short."""
+    error = description = None
+    try:
+        body = json.loads(reply.body)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, dict):
+        if isinstance(body.get("error"), str):
+            error = body["error"][:100]
+        for key in ("error_description", "description", "message"):
+            if isinstance(body.get(key), str) and body[key]:
+                description = body[key][:300]
+                break
+    said = ": ".join(part for part in (error, description) if part) or f"HTTP {reply.status}"
+    return ApiError(
+        f"OAuth login rejected ({said}); check GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and the "
+        "region",
+        endpoint="token",
+        status=reply.status,
+        code=error,
+        context_id=reply.correlation_id,
+    )

@@ -8,7 +8,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from poller.budget import RequestBudget
+from poller.budget import PausedError, RequestBudget
 from poller.catalog import (
     AGGREGATE_PATH,
     AGGREGATE_PERMISSION,
@@ -17,7 +17,14 @@ from poller.catalog import (
 )
 from poller.config.model import GenesysSettings
 from poller.errors import ApiError, ThrottledError
-from poller.genesys.http import Endpoint, HttpSession, Reply, api_error
+from poller.genesys.http import (
+    Endpoint,
+    HttpSession,
+    Reply,
+    announce_pause,
+    api_error,
+    retry_after,
+)
 from poller.genesys.retry import RetryPolicy, retrying
 from poller.genesys.token import TokenSource
 from poller.selfmetrics import SelfMetrics
@@ -27,8 +34,8 @@ PERMISSIONS: dict[str, str] = {
     "aggregates": AGGREGATE_PERMISSION,
     "observations": OBSERVATION_PERMISSION,
 }
-DEFAULT_RETRY_AFTER = 3.0
-# The Java and Go SDKs stop at 180 s: longer waits are daily caps, not bursts.
+# A poll waits in line through a Retry-After up to this long (the Java and Go SDKs stop at 180 s);
+# a longer one fails the poll at once, and no query calls the API until it has passed.
 MAX_RETRY_AFTER = 180.0
 
 
@@ -41,6 +48,7 @@ class QueryTransport:
         settings: GenesysSettings,
         metrics: SelfMetrics,
         *,
+        clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
         rng: Callable[[], float],
         policy: RetryPolicy,
@@ -50,6 +58,7 @@ class QueryTransport:
         self.budget = budget
         self._settings = settings
         self._metrics = metrics
+        self._clock = clock
         self._sleep = sleep
         self._rng = rng
         self._policy = policy
@@ -62,7 +71,10 @@ class QueryTransport:
         async def attempt() -> Reply:
             relogged = False
             while True:
-                await self.budget.acquire()
+                try:
+                    await self.budget.acquire(max_pause=MAX_RETRY_AFTER)
+                except PausedError as paused:
+                    raise self._paused(endpoint, paused.until) from None
                 token = await self._tokens.token()
                 headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
                 reply = await self._http.post(endpoint, url, payload, headers)
@@ -96,31 +108,30 @@ class QueryTransport:
         if reply.status != 429:
             return error
         self._metrics.api_throttled.labels(endpoint).inc()
-        wait = _retry_after(reply)
-        if wait > MAX_RETRY_AFTER:
-            return ThrottledError(
-                f"rate limited with Retry-After {wait:g}s, longer than the "
-                f"{MAX_RETRY_AFTER:g}s the poller waits through; giving up until the "
-                "next scheduled run",
-                retry_after=wait,
-                endpoint=endpoint,
-                status=429,
-                code=error.code,
-                context_id=error.context_id,
-            )
+        wait = retry_after(reply)
+        if self.budget.paused() == 0:
+            until = self._clock() + wait
+            announce_pause(self._metrics, "api", until, wait, error)
+        # Every query waits: the limit is per OAuth client, not per query.
         self.budget.pause(wait)
-        return error
+        if wait <= MAX_RETRY_AFTER:
+            return error
+        return ThrottledError(
+            f"rate limited with Retry-After {wait:g}s, longer than the {MAX_RETRY_AFTER:g}s a "
+            "poll waits through; no query calls the API until it has passed",
+            retry_after=wait,
+            endpoint=endpoint,
+            status=429,
+            code=error.code,
+            context_id=error.context_id,
+        )
 
-
-def _retry_after(reply: Reply) -> float:
-    for header in ("Retry-After", "inin-ratelimit-reset"):
-        raw = reply.headers.get(header)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            continue
-        if value >= 0:
-            return value
-    return DEFAULT_RETRY_AFTER
+    def _paused(self, endpoint: Endpoint, until: float) -> ThrottledError:
+        left = until - self._clock()
+        return ThrottledError(
+            f"Genesys asked for no requests for another {left:.0f}s (a 429's Retry-After); "
+            "this poll gives up instead of waiting",
+            retry_after=left,
+            endpoint=endpoint,
+            status=429,
+        )

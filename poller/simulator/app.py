@@ -33,8 +33,10 @@ from poller.simulator.replies import (
     MALFORMED,
     SERVER_ERRORS,
     GenesysError,
+    OAuthError,
     json_response,
     missing_permission,
+    oauth_response,
     rate_limited,
     rejection_response,
 )
@@ -137,6 +139,8 @@ async def _genesys_envelope(
     retry_after: int | None = None
     try:
         response = await handler(request)
+    except OAuthError as exc:
+        response = oauth_response(exc)
     except GenesysError as exc:
         response = rejection_response(exc, context_id)
         if exc.status == 429:
@@ -177,18 +181,22 @@ async def _token(request: web.Request) -> web.StreamResponse:
     if faults.token_down:
         code, message = SERVER_ERRORS[503]
         raise GenesysError(503, code, message)
+    login_storm = state.faults.login_retry_after(state.clock())
+    if login_storm is not None:
+        raise rate_limited(login_storm)
     credentials = basic_credentials(request.headers.get("Authorization"))
     if credentials is None:
-        raise GenesysError(401, "authentication.required", "No client credentials were specified.")
+        raise OAuthError(401, "invalid_client", "client credentials were not supplied")
     client_id, secret = credentials
     settings = state.settings
     if client_id != settings.client_id or not same_secret(secret, settings.client_secret):
-        raise GenesysError(401, "bad.credentials", BAD_CREDENTIALS)
+        raise OAuthError(401, "invalid_client", "client authentication failed")
+    if faults.client_disabled:
+        raise OAuthError(400, "unauthorized_client", "client is disabled")
     form = await request.post()
     grant = form.get("grant_type")
     if grant != "client_credentials":
-        shown = grant if isinstance(grant, str) else ""
-        raise GenesysError(400, "bad.request", f"Unsupported grant type [{shown}]")
+        raise OAuthError(400, "unsupported_grant_type", "grant type is not supported")
     request[CLIENT_ID] = client_id
     token = state.tokens.issue(client_id, state.clock())
     ttl = settings.token_ttl

@@ -18,17 +18,26 @@ class FaultInjector:
         self._rng = rng
         self.settings = FaultSettings()
         self.storm_until: float | None = None
+        self.login_storm_until: float | None = None
         self.set(faults)
 
     def set(self, faults: FaultSettings) -> None:
         """Install faults; a 429 storm starts now and lasts `faults.storm429` seconds."""
         self.settings = faults
-        self.storm_until = self._clock() + faults.storm429 if faults.storm429 > 0 else None
+        now = self._clock()
+        self.storm_until = now + faults.storm429 if faults.storm429 > 0 else None
+        self.login_storm_until = now + faults.login429 if faults.login429 > 0 else None
         log.info("simulator.faults", faults=faults.to_spec() or "none")
 
     def storm_retry_after(self, now: float) -> int | None:
         """The Retry-After to send while a 429 storm lasts, else None."""
         if self.storm_until is not None and now < self.storm_until:
+            return self.settings.retry_after
+        return None
+
+    def login_retry_after(self, now: float) -> int | None:
+        """The Retry-After to send the login host's callers while its 429 storm lasts."""
+        if self.login_storm_until is not None and now < self.login_storm_until:
             return self.settings.retry_after
         return None
 

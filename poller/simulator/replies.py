@@ -28,6 +28,26 @@ class GenesysError(Exception):
         self.headers = dict(headers or {})
 
 
+class OAuthError(Exception):
+    """The login host refuses a token request the OAuth way (RFC 6749 §5.2), not with the API
+    host's error body: `{"error": ..., "description": ..., "error_description": ...}`."""
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.description = description
+
+
+def oauth_response(exc: OAuthError) -> web.Response:
+    body = {
+        "error": exc.error,
+        "description": exc.description,
+        "error_description": exc.description,
+    }
+    return json_response(body, status=exc.status)
+
+
 def error_body(status: int, code: str, message: str, context_id: str) -> dict[str, object]:
     return {
         "message": message,

@@ -23,6 +23,7 @@ _FORBIDDEN: dict[str, ForbiddenEndpoint] = {
 FORBIDDEN_VALUES: tuple[str, ...] = tuple(_FORBIDDEN)
 DEFAULT_HUGE_SIZE = 8 * 1024 * 1024
 DEFAULT_RETRY_AFTER = 5
+SWITCH_FAULTS = ("token_down", "client_disabled")  # on or off, no value
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ class FaultSettings:
     storm429: float = 0.0  # seconds of 429s for every analytics request, from when set
     retry_after: int = DEFAULT_RETRY_AFTER  # Retry-After sent during a 429 storm
     token_down: bool = False  # /oauth/token answers 503
+    login429: float = 0.0  # seconds of 429s for every /oauth/token request, from when set
+    client_disabled: bool = False  # /oauth/token answers 400 unauthorized_client
     forbidden: ForbiddenEndpoint | None = None  # 403 missing.permissions on that endpoint
 
     def rates(self) -> list[tuple[str, float]]:
@@ -66,6 +69,10 @@ class FaultSettings:
             items.append(f"retry_after={self.retry_after}")
         if self.token_down:
             items.append("token_down")
+        if self.login429:
+            items.append(f"login429={_num(self.login429)}s")
+        if self.client_disabled:
+            items.append("client_disabled")
         if self.forbidden:
             items.append(f"forbidden={self.forbidden}")
         return ",".join(items)
@@ -80,6 +87,8 @@ class FaultSettings:
             storm429=self.storm429,
             retry_after=self.retry_after,
             token_down=self.token_down,
+            login429=self.login429,
+            client_disabled=self.client_disabled,
             forbidden=self.forbidden,
         )
         return out
@@ -136,6 +145,9 @@ def parse_fault_spec(spec: str) -> FaultSettings:
       faults are installed (start-up or `PUT /simulator/faults`).
     - `retry_after=SECONDS`: Retry-After during the storm (default 5).
     - `token_down`: `POST /oauth/token` answers 503.
+    - `login429=DURATION`: every `POST /oauth/token` gets 429 (with `retry_after`) for that long.
+    - `client_disabled`: `POST /oauth/token` answers 400 `unauthorized_client`, as for an OAuth
+      client that was disabled.
     - `forbidden=aggregates|observations|all`: 403 `missing.permissions` on that endpoint.
 
     Durations take `ms`, `s` or `m`; a bare number is seconds. An empty spec or `none` means no
@@ -177,6 +189,8 @@ def parse_fault_spec(spec: str) -> FaultSettings:
         retry_after=parsed.retry_after,
         huge_size=parsed.huge_size,
         token_down=parsed.token_down,
+        login429=parsed.durations.get("login429", 0.0),
+        client_disabled=parsed.client_disabled,
         forbidden=parsed.forbidden,
         **parsed.rates,
     )
@@ -190,17 +204,18 @@ class _Parsed:
     retry_after: int = DEFAULT_RETRY_AFTER
     huge_size: int = DEFAULT_HUGE_SIZE
     token_down: bool = False
+    client_disabled: bool = False
     forbidden: ForbiddenEndpoint | None = None
 
 
 def _parse_item(key: str, value: str | None, parsed: _Parsed) -> str | None:
-    if key == "token_down":
+    if key in SWITCH_FAULTS:
         if value is None or value.lower() in ("true", "1", "yes", "on"):
-            parsed.token_down = True
+            setattr(parsed, key, True)
             return None
         if value.lower() in ("false", "0", "no", "off"):
             return None
-        return f"token_down takes no value or true/false, got {value!r}"
+        return f"{key} takes no value or true/false, got {value!r}"
     if value is None or value == "":
         return f"{key!r} needs a value, e.g. {_EXAMPLES.get(key, key + '=0.1')}"
     if key.isdigit():
@@ -218,7 +233,7 @@ def _parse_item(key: str, value: str | None, parsed: _Parsed) -> str | None:
             return f"{key}={value!r}: expected a rate between 0 and 1 (0.2) or a percentage (20%)"
         parsed.rates[key] = rate
         return None
-    if key in ("latency", "storm429"):
+    if key in ("latency", "storm429", "login429"):
         seconds = _duration(value)
         if seconds is None:
             return f"{key}={value!r}: expected a duration such as 200ms, 1.5s or 2m"
@@ -260,6 +275,7 @@ def _parse_item(key: str, value: str | None, parsed: _Parsed) -> str | None:
 _EXAMPLES = {
     "latency": "latency=200ms",
     "storm429": "storm429=30s",
+    "login429": "login429=30s",
     "retry_after": "retry_after=5",
     "huge_size": "huge_size=64kb",
     "forbidden": "forbidden=observations",
@@ -298,8 +314,8 @@ def faults_from_json(body: object) -> FaultSettings:
     """The body of `PUT /simulator/faults`: an object with the spec's keys.
 
     Numbers mean the same as in the spec (durations in seconds, sizes in bytes), strings are
-    parsed like spec values (`"200ms"`, `"20%"`), `token_down` is a boolean and `forbidden` may
-    be null. Keys left out take their defaults. Raises SimulatorSettingsError like
+    parsed like spec values (`"200ms"`, `"20%"`), `token_down` and `client_disabled` are booleans
+    and `forbidden` may be null. Keys left out take their defaults. Raises SimulatorSettingsError like
     `parse_fault_spec`.
     """
     if not isinstance(body, dict):
@@ -310,12 +326,12 @@ def faults_from_json(body: object) -> FaultSettings:
         if not isinstance(key, str) or "," in key or "=" in key:
             problems.append(f"faults: invalid key {key!r}")
         elif isinstance(value, bool):
-            if key != "token_down":
+            if key not in SWITCH_FAULTS:
                 problems.append(f"faults: {key!r} takes a number or string, not a boolean")
             elif value:
-                items.append("token_down")
+                items.append(key)
         elif value is None:
-            if key not in ("forbidden", "token_down"):
+            if key not in ("forbidden", *SWITCH_FAULTS):
                 problems.append(f"faults: {key!r} may not be null")
         elif isinstance(value, int | float):
             items.append(f"{key}={value!r}")

@@ -173,9 +173,56 @@ async def test_once_exits_nonzero_when_a_query_fails(simulator: Simulator, tmp_p
         "once", "--config", str(path), "--log.format", "json", env=sim_env(simulator)
     )
     assert rc == 1
-    assert "queries failed: active" in err
+    assert (
+        "queries failed:\n  active: observations: You are missing the following permission" in err
+    )
     assert "analytics:flowObservation:view" in out  # the poll_failing event names the permission
     assert 'query="flows_1h"' in out
+
+
+async def test_once_with_a_disabled_client_exits_1_with_the_oauth_error(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """once exits 1 naming every query and the login host's OAuth error and description."""
+    simulator.set_faults("client_disabled")
+    path = tmp_path / "poller.yaml"
+    path.write_text(CONFIG)
+    rc, _, err = await run_cli("once", "--config", str(path), env=sim_env(simulator))
+    assert rc == 1
+    for query in ("flows_1h", "active"):
+        assert (
+            f"  {query}: token: OAuth login rejected (unauthorized_client: client is disabled)"
+            in err
+        )
+    assert SETTINGS.client_secret not in err
+
+
+async def test_check_config_login_reports_a_good_login(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """check-config --login logs in once, says so with the token's lifetime, and polls nothing."""
+    path = tmp_path / "poller.yaml"
+    path.write_text(CONFIG)
+    rc, out, err = await run_cli(
+        "check-config", "--login", "--config", str(path), env=sim_env(simulator)
+    )
+    assert rc == 0, err
+    assert f"as client {SETTINGS.client_id}: ok, token valid for 86399s" in out
+    assert len(simulator.stats.requests(paths=["/oauth/token"])) == 1
+    assert simulator.stats.requests() == [], "no analytics request"
+
+
+async def test_check_config_login_exits_1_with_the_oauth_error(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """check-config --login with credentials the login host refuses exits 1 with its words."""
+    path = tmp_path / "poller.yaml"
+    path.write_text(CONFIG)
+    env = {**sim_env(simulator), "GENESYS_CLIENT_SECRET": "not-the-secret"}
+    rc, out, err = await run_cli("check-config", "--login", "--config", str(path), env=env)
+    assert rc == 1
+    assert "OAuth login rejected (invalid_client: client authentication failed)" in err
+    assert "not-the-secret" not in out + err
 
 
 async def test_run_serves_and_stops_on_sigterm(simulator: Simulator, tmp_path: Path) -> None:

@@ -34,10 +34,10 @@ class WatchedBudget(RequestBudget):
         super().__init__(*args, **kwargs)
         self.waiting = 0
 
-    async def acquire(self) -> None:
+    async def acquire(self, max_pause: float = float("inf")) -> None:
         self.waiting += 1
         try:
-            await super().acquire()
+            await super().acquire(max_pause)
         finally:
             self.waiting -= 1
 

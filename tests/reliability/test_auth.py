@@ -131,3 +131,22 @@ async def test_missing_permission_fails_only_that_query_and_names_it(
     assert status == 503
     assert set(body["queries_not_ready"]) == {"active"}
     assert "analytics:flowObservation:view" in body["queries_not_ready"]["active"]
+
+
+async def test_oauth_error_shows_in_the_log_and_in_readyz(
+    stack_factory: StackFactory, watch: Watch
+) -> None:
+    """A login the login host refuses the OAuth way (400 unauthorized_client) is logged with its
+    `error` and `error_description`, and /readyz gives the same reason; no secret shows."""
+    stack = await stack_factory(schedule=False, faults="client_disabled")
+    assert await stack.daemon.poll("flows") is False
+    [failing] = watch.events("poll_failing", query="flows")
+    assert failing["status"] == 400
+    assert failing["code"] == "unauthorized_client"
+    assert "OAuth login rejected (unauthorized_client: client is disabled)" in failing["error"]
+    status, body = await stack.ready()
+    assert status == 503
+    assert "unauthorized_client: client is disabled" in body["queries_not_ready"]["flows"]
+    secret = stack.simulator.settings.client_secret
+    assert secret not in str(watch.logs)
+    assert secret not in str(body)

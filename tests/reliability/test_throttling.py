@@ -1,5 +1,6 @@
 """429 storms: the daemon waits the Retry-After it is given, pauses every query together, and
-resumes by itself; a Retry-After too long to wait through fails the poll instead.
+resumes by itself; a Retry-After too long to wait through fails the poll at once, and nothing
+calls that host again until it has passed.
 
 These run on the real clock and sleep (a Retry-After is a real timer); the simulator records
 when each request arrived, so the pauses are checked on its side of the wire.
@@ -7,18 +8,20 @@ when each request arrived, so the pauses are checked on its side of the wire.
 
 from __future__ import annotations
 
-import itertools
 import time
 
+from poller.catalog import TOKEN_PATH
 from poller.daemon import Clocks
 from poller.simulator import RequestRecord
 from tests.reliability.reliability_support import Watch
+from tests.support.clock import FakeClock
 from tests.support.stack import StackFactory
-from tests.support.wait import WITHIN, wait_until
+from tests.support.wait import wait_until
 
 # A request that left before the daemon read the 429 may still arrive just after it.
 IN_FLIGHT_GRACE = 0.25
 REAL_TIME = Clocks(rng=lambda: 0.0)
+PEAK = 1_778_767_200.0  # 2026-05-14T14:00:00Z, a Thursday's busy hour in the simulator
 
 
 def sent_during_pause(records: list[RequestRecord]) -> list[RequestRecord]:
@@ -69,32 +72,72 @@ async def test_storm_pauses_every_query_for_retry_after_then_resumes(
     assert after.total("genesyscloud_poller_poll_failures_total") == 0
 
 
-async def test_retry_after_over_180s_fails_the_poll_and_retries_next_run(
+async def test_retry_after_of_300s_pauses_every_query_until_it_has_passed(
     stack_factory: StackFactory, watch: Watch
 ) -> None:
-    """A Retry-After of 600 s is not slept through: the poll fails at once with a log event
-    naming the wait, the query is retried at its next scheduled run (one request per run,
-    no pause), and it comes back up when the 429s stop."""
-    stack = await stack_factory(clocks=REAL_TIME)
-    await stack.wait_up()
-    storm_set = time.time()
-    stack.faults("storm429=2.5s,retry_after=600")
-    down = await stack.wait_down("flows", within=2.5)
-    assert down.total("genesyscloud_poller_api_throttled_total") > 0
-    [event] = watch.events("poll_failing", query="flows")
-    assert event["status"] == 429
-    assert "Retry-After 600s" in event["error"]
-    assert event["code"] == "too.many.requests.retry.after"
-    await stack.wait_up(within=WITHIN)
+    """A 429 with Retry-After: 300 fails its poll at once (no 300 s sleep), no query sends
+    anything to the API until the 300 s have passed, scheduled polls meanwhile are skipped as
+    `paused`, a gauge says until when, the log says so once, and both queries come back."""
+    clock = FakeClock(PEAK)
+    stack = await stack_factory(schedule=False, clock=clock)
+    assert await stack.daemon.poll_all() == {"flows": True, "active": True}
+    stack.faults("storm429=10s,retry_after=300")
+    throttled_at = clock.now
+    sent_before = len(stack.simulator.stats.requests())
 
-    for path in {r.path for r in stack.simulator.stats.requests()}:
-        storm = [
-            r.at
-            for r in stack.simulator.stats.requests(paths=[path])
-            if r.status == 429 and r.at >= storm_set
-        ]
-        assert len(storm) >= 2, "the query tried again at its next run"
-        gaps = [b - a for a, b in itertools.pairwise(storm)]
-        assert min(gaps) > 0.3, f"one request per scheduled run, not a retry loop: {gaps}"
-    status, _ = await stack.ready()
-    assert status == 200
+    assert await stack.daemon.poll("flows") is False
+    assert clock.now == throttled_at, "the poll did not sleep through the Retry-After"
+    for _ in range(5):
+        assert await stack.daemon.poll_all() == {"flows": False, "active": False}
+        clock.advance(59)
+    assert clock.now - throttled_at == 295
+    since = stack.simulator.stats.requests()[sent_before:]
+    assert [r.status for r in since] == [429], "one request, then none until 300 s had passed"
+
+    scrape = await stack.scrape()
+    until = throttled_at + 300
+    assert scrape.get("genesyscloud_poller_api_paused_until_timestamp_seconds", host="api") == until
+    for query in ("flows", "active"):
+        assert (
+            scrape.get("genesyscloud_poller_polls_skipped_total", query=query, reason="paused") == 5
+        )
+    [paused] = watch.events("api_paused")
+    assert (paused["host"], paused["retry_after_seconds"], paused["until"]) == ("api", 300, until)
+    [failing] = watch.events("poll_failing", query="flows")
+    assert failing["status"] == 429
+    assert "Retry-After 300s" in failing["error"]
+
+    clock.advance(5)
+    assert await stack.daemon.poll_all() == {"flows": True, "active": True}
+    resumed = stack.simulator.stats.requests()[sent_before + 1 :]
+    assert resumed
+    assert min(r.at for r in resumed) >= until
+
+
+async def test_login_429_pauses_logins_until_its_retry_after(
+    stack_factory: StackFactory, watch: Watch
+) -> None:
+    """A 429 from the login host is not retried within its Retry-After (no 1-4 s backoff
+    loop): one login request, polls skipped as `paused` until it has passed, then they work."""
+    clock = FakeClock(PEAK)
+    stack = await stack_factory(schedule=False, clock=clock, faults="login429=10s,retry_after=120")
+    begun = clock.now
+    assert await stack.daemon.poll("flows") is False
+    assert clock.now == begun
+    clock.advance(60)
+    assert await stack.daemon.poll_all() == {"flows": False, "active": False}
+    logins = stack.simulator.stats.requests(paths=[TOKEN_PATH])
+    assert [r.status for r in logins] == [429]
+    [paused] = watch.events("api_paused")
+    assert (paused["host"], paused["until"]) == ("login", begun + 120)
+    scrape = await stack.scrape()
+    assert (
+        scrape.get("genesyscloud_poller_polls_skipped_total", query="flows", reason="paused") == 1
+    )
+    assert scrape.get("genesyscloud_poller_api_paused_until_timestamp_seconds", host="login") == (
+        begun + 120
+    )
+
+    clock.advance(61)
+    assert await stack.daemon.poll_all() == {"flows": True, "active": True}
+    assert [r.status for r in stack.simulator.stats.requests(paths=[TOKEN_PATH])] == [429, 200]

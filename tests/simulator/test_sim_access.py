@@ -5,7 +5,9 @@ from __future__ import annotations
 import structlog
 
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH, TOKEN_PATH
+from poller.simulator import parse_fault_spec
 from tests.simulator.sim_support import VALID_BODY, MakeSim, basic
+from tests.support.genesys import Reply
 
 OBSERVATION = {
     "filter": {"type": "or", "predicates": [{"dimension": "mediaType", "value": "voice"}]},
@@ -27,40 +29,61 @@ async def test_token_for_the_configured_client(make_sim: MakeSim) -> None:
     assert second.json["access_token"] != body["access_token"]
 
 
+def oauth(reply: Reply) -> tuple[int, str, str]:
+    """(status, error, error_description) of an OAuth error answer; the two descriptions agree."""
+    body = reply.json
+    assert set(body) == {"error", "description", "error_description"}
+    assert body["description"] == body["error_description"]
+    return reply.status, body["error"], body["error_description"]
+
+
 async def test_wrong_secret_is_refused(make_sim: MakeSim) -> None:
-    """A wrong client secret is a 401 bad.credentials that does not echo the secret."""
+    """A wrong client secret is an OAuth 401 invalid_client that does not echo the secret."""
     sim = await make_sim()
     reply = await sim.login(secret="not-the-secret")
-    assert reply.status == 401
-    assert reply.json["code"] == "bad.credentials"
-    assert reply.json["message"] == "Invalid login credentials."
+    assert oauth(reply) == (401, "invalid_client", "client authentication failed")
     assert "not-the-secret" not in reply.text
-    assert reply.json["contextId"] == reply.headers["ININ-Correlation-Id"]
 
 
 async def test_wrong_client_id_is_refused(make_sim: MakeSim) -> None:
-    """An unknown client id is a 401 bad.credentials."""
+    """An unknown client id is an OAuth 401 invalid_client."""
     sim = await make_sim()
     reply = await sim.login(client_id="someone-else")
-    assert reply.status == 401
-    assert reply.json["code"] == "bad.credentials"
+    assert oauth(reply) == (401, "invalid_client", "client authentication failed")
 
 
 async def test_token_request_without_credentials(make_sim: MakeSim) -> None:
-    """A token request without Basic credentials is a 401 authentication.required."""
+    """A token request without Basic credentials is an OAuth 401 invalid_client."""
     sim = await make_sim()
     reply = await sim.send(TOKEN_PATH, data={"grant_type": "client_credentials"})
-    assert reply.status == 401
-    assert reply.json["code"] == "authentication.required"
+    assert oauth(reply) == (401, "invalid_client", "client credentials were not supplied")
 
 
 async def test_other_grant_types_are_refused(make_sim: MakeSim) -> None:
-    """Only grant_type=client_credentials is served."""
+    """Only grant_type=client_credentials is served: others are unsupported_grant_type."""
     sim = await make_sim()
     reply = await sim.login(grant="password")
-    assert reply.status == 400
-    assert reply.json["code"] == "bad.request"
-    assert reply.json["message"] == "Unsupported grant type [password]"
+    assert oauth(reply) == (400, "unsupported_grant_type", "grant type is not supported")
+
+
+async def test_disabled_client_is_unauthorized(make_sim: MakeSim) -> None:
+    """With the client_disabled fault, the right credentials get 400 unauthorized_client."""
+    sim = await make_sim()
+    sim.state.faults.set(parse_fault_spec("client_disabled"))
+    reply = await sim.login()
+    assert oauth(reply) == (400, "unauthorized_client", "client is disabled")
+
+
+async def test_login_429_storm_answers_with_retry_after(make_sim: MakeSim) -> None:
+    """login429 makes the token endpoint answer 429 with the fault's Retry-After until it ends."""
+    sim = await make_sim()
+    sim.state.faults.set(parse_fault_spec("login429=30s,retry_after=300"))
+    reply = await sim.login()
+    assert reply.status == 429
+    assert reply.headers["Retry-After"] == "300"
+    assert reply.json["code"] == "too.many.requests.retry.after"
+    sim.clock.advance(30)
+    assert (await sim.login()).status == 200
 
 
 async def test_api_without_bearer_token(make_sim: MakeSim) -> None:

@@ -27,7 +27,8 @@ def test_spec_with_every_fault() -> None:
     """The documented example spec parses into the matching settings and back to itself."""
     spec = (
         "503=0.2,500=0.1,latency=200ms,reset=0.05,malformed=0.1,truncated=0.1,wrongshape=0.1,"
-        "storm429=30s,retry_after=7,token_down,forbidden=observations,huge=0.1,huge_size=64kb"
+        "storm429=30s,retry_after=7,token_down,forbidden=observations,huge=0.1,huge_size=64kb,"
+        "login429=1m,client_disabled"
     )
     faults = parse_fault_spec(spec)
     assert faults.errors == {503: 0.2, 500: 0.1}
@@ -37,6 +38,7 @@ def test_spec_with_every_fault() -> None:
     assert (faults.storm429, faults.retry_after) == (30.0, 7)
     assert faults.token_down is True
     assert faults.forbidden == "observations"
+    assert (faults.login429, faults.client_disabled) == (60.0, True)
     assert parse_fault_spec(faults.to_spec()) == faults
     assert faults_from_json(json.loads(json.dumps(faults.to_json()))) == faults
 
