@@ -129,7 +129,7 @@ class QueryPoller:
             fields["context_id"] = err.context_id
         elif isinstance(err, NormalizeError):
             fields.update(status=200, context_id=correlation_id)
-            fields["error"] = f"unexpected response shape: {err}"
+            fields["error"] = f"unusable response: {err}"
         self.state.last_error = fields["error"]
         if self.state.failing:
             log.debug("poll_failed_again", **fields)

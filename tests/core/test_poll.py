@@ -154,9 +154,7 @@ async def test_bad_shape_fails_the_poll_with_position() -> None:
         assert await poller.run() is False
     [failing] = logs
     assert failing["event"] == "poll_failing"
-    assert (
-        "unexpected response shape: results: Expected `array | null`, got `str`" in failing["error"]
-    )
+    assert "unusable response: results: Expected `array | null`, got `str`" in failing["error"]
     # The response did come: its status and correlation id are what Genesys support asks for.
     assert failing["status"] == 200
     assert failing["context_id"] == "corr-1"

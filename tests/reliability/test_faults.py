@@ -41,7 +41,7 @@ CASES = [
     Case("dns", "", "genesys.invalid", retried="transport"),
     Case("malformed", "malformed=1", "not valid JSON", 200),
     Case("truncated", "truncated=1", "not valid JSON", 200),
-    Case("wrongshape", "wrongshape=1", "unexpected response shape", 200),
+    Case("wrongshape", "wrongshape=1", "unusable response: results: Expected `array | null`", 200),
     Case("huge", "huge=1,huge_size=256kb", "over the limit of 65536 bytes", 200,
          config={"max_response_bytes": 65536}),
 ]  # fmt: skip
