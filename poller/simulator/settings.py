@@ -315,8 +315,8 @@ def faults_from_json(body: object) -> FaultSettings:
 
     Numbers mean the same as in the spec (durations in seconds, sizes in bytes), strings are
     parsed like spec values (`"200ms"`, `"20%"`), `token_down` and `client_disabled` are booleans
-    and `forbidden` may be null. Keys left out take their defaults. Raises SimulatorSettingsError like
-    `parse_fault_spec`.
+    and `forbidden` may be null. Keys left out take their defaults. Raises SimulatorSettingsError
+    like `parse_fault_spec`.
     """
     if not isinstance(body, dict):
         raise SimulatorSettingsError(["faults: the body must be a JSON object with fault keys"])
