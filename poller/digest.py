@@ -26,11 +26,12 @@ from poller.responses import ObservationResponse, decode
 Digested = dict[str, RenderedFamily]
 
 
-def digest(kind: QueryType, query: str, body: bytes) -> Digested:
-    """A query's raw 200 body -> its families, rendered. Pure; raises NormalizeError."""
+def digest(kind: QueryType, query: str, body: bytes, now: float) -> Digested:
+    """A query's raw 200 body, answered at `now` (Unix seconds) -> its families, rendered.
+    Pure; raises NormalizeError."""
     response = decode(kind, body)
     if isinstance(response, ObservationResponse):
-        snapshot = normalize_observation(query, response)
+        snapshot = normalize_observation(query, response, now)
     else:
         snapshot = normalize_aggregate(query, response)
     return render_snapshot(snapshot)
@@ -94,10 +95,10 @@ class Digester:
         forkserver and importing what the worker needs takes a tenth of a second or more."""
         await asyncio.to_thread(lambda: self._executor().submit(_ready).result())
 
-    async def digest(self, kind: QueryType, query: str, body: bytes) -> Digested:
+    async def digest(self, kind: QueryType, query: str, body: bytes, now: float) -> Digested:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor(), digest, kind, query, body)
+            return await loop.run_in_executor(self._executor(), digest, kind, query, body, now)
         except BrokenProcessPool:
             # The worker died (killed, out of memory): start a new one for the next poll.
             await self.close()

@@ -1,4 +1,5 @@
-"""Decoded Genesys analytics responses -> samples. Pure: no I/O, no clock, no logging.
+"""Decoded Genesys analytics responses -> samples. Pure: no I/O, no clock, no logging (the
+time of the poll, which execution ages need, is an argument).
 
 A response becomes a `Snapshot`: families (name, HELP, whether a missing series is held at 0)
 and, per family, a mapping from label tuples to values. Several buckets for the same group
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from poller.errors import NormalizeError
@@ -18,6 +20,7 @@ from poller.responses import (
     AggregateResponse,
     GroupValue,
     MetricEntry,
+    ObservationEntry,
     ObservationResponse,
     Scalar,
     Stats,
@@ -69,6 +72,25 @@ TIMER_METRICS: dict[str, tuple[str, str]] = {
     "tFlowExit": ("exit_duration", "time in flow of executions that exited the flow"),
     "tFlowOutcome": ("outcome_duration", "time to complete a flow outcome"),
 }
+
+# From an observation query's `detailMetrics` (one execution per entry of `observations`).
+OLDEST_EXECUTION_AGE = Family(
+    PREFIX + "oldest_execution_age_seconds",
+    "Age in seconds, at the poll, of the longest-running execution in the flow: the poll's time "
+    "minus the oldest observationDate (entry into the flow) in the Genesys Cloud oFlow "
+    "observations (detailMetrics); a truncated list keeps the oldest, so it is exact then too. "
+    "Only for groups with executions in progress. Refreshed on the query's schedule, not on "
+    "scrape.",
+    "max",
+    zero_fill=False,
+)
+OBSERVATIONS_TRUNCATED = Family(
+    PREFIX + "observations_truncated",
+    "1 if Genesys Cloud cut the oFlow observations list of the group (truncated: the oldest and "
+    "newest halves kept), else 0. Refreshed on the query's schedule, not on scrape.",
+    "max",
+    zero_fill=False,
+)
 
 _CAMEL_1 = re.compile(r"(.)([A-Z][a-z]+)")
 _CAMEL_2 = re.compile(r"([a-z0-9])([A-Z])")
@@ -268,12 +290,45 @@ def normalize_aggregate(query: str, response: AggregateResponse) -> Snapshot:
     return out.snapshot()
 
 
-def normalize_observation(query: str, response: ObservationResponse) -> Snapshot:
-    """A FlowObservationQueryResponse -> samples. Counts come from stats.count, never from the
-    observations list, which the API truncates."""
+def normalize_observation(query: str, response: ObservationResponse, now: float) -> Snapshot:
+    """A FlowObservationQueryResponse, as answered at `now` (Unix seconds) -> samples. Counts
+    come from stats.count, never from the observations list, which the API truncates."""
     out = _Builder()
     for i, result in enumerate(response.results or ()):
-        labels = _group_labels((("query", query),), result.group, f"results[{i}]")
-        for entry in result.data or ():
+        where = f"results[{i}]"
+        labels = _group_labels((("query", query),), result.group, where)
+        for j, entry in enumerate(result.data or ()):
             out.add_metric(labels, entry)
+            if entry.observations is not None:
+                _add_details(out, labels, entry, now, f"{where}.data[{j}]")
     return out.snapshot()
+
+
+def _add_details(
+    out: _Builder, labels: Labels, entry: ObservationEntry, now: float, where: str
+) -> None:
+    """The age of the oldest execution listed, and whether the list was cut."""
+    if entry.qualifier is not None:
+        labels = _with_qualifier(labels, entry.qualifier)
+    out.add(OBSERVATIONS_TRUNCATED, labels, 1.0 if entry.truncated else 0.0)
+    oldest: float | None = None
+    for k, observation in enumerate(entry.observations or ()):
+        started = _timestamp(observation.date, f"{where}.observations[{k}].observationDate")
+        if oldest is None or started < oldest:
+            oldest = started
+    if oldest is not None:
+        # An entry a little after `now` is clock skew between Genesys and us, not a negative age.
+        # Rounded to the milliseconds observationDate has; float seconds add noise below that.
+        out.add(OLDEST_EXECUTION_AGE, labels, round(max(now - oldest, 0.0), 3))
+
+
+def _timestamp(text: str, where: str) -> float:
+    """Unix seconds of an ISO-8601 date-time with its offset (`...T09:41:07.512Z`)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        shown = repr(text if len(text) <= 40 else text[:37] + "...")
+        raise NormalizeError(f"{where}: expected an ISO-8601 date-time with a zone, got {shown}")
+    return parsed.timestamp()

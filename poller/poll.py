@@ -29,7 +29,12 @@ log = structlog.get_logger("poller.poll")
 def request_body(query: QueryConfig, now: float) -> dict[str, Any]:
     """The JSON body the query posts at `now`."""
     if query.type == "observation":
-        return {"filter": query.filter, "metrics": list(query.metrics)}
+        observe: dict[str, Any] = {"filter": query.filter, "metrics": list(query.metrics)}
+        if query.details:
+            # Lists each execution in progress, for the age of the oldest (shared/genesys-api.md
+            # §3.1); oFlow is the only detail metric there is.
+            observe["detailMetrics"] = ["oFlow"]
+        return observe
     body: dict[str, Any] = {"interval": interval(query, now), "timeZone": query.time_zone}
     if query.group_by:
         body["groupBy"] = list(query.group_by)
@@ -98,7 +103,9 @@ class QueryPoller:
         try:
             reply = await self.client.post(endpoint_of(q), request_body(q, self._clock()))
             correlation_id = reply.correlation_id
-            families = await self._digester.digest(q.type, q.name, reply.body)
+            # Execution ages are counted to when the answer came, after any wait for the budget.
+            answered = self._clock()
+            families = await self._digester.digest(q.type, q.name, reply.body, answered)
             now = self._clock()
             prepared = await asyncio.to_thread(self._store.prepare, q.name, families, now)
         except PollerError as err:

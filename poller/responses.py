@@ -59,10 +59,26 @@ class AggregateResponse(msgspec.Struct, gc=False):
     results: list[AggregateResult] | None = None
 
 
+class Observation(msgspec.Struct, gc=False):
+    """One execution in a flow (`detailMetrics`). Its conversationId and sessionId are skipped:
+    they never become labels."""
+
+    # Entry into the flow, ISO-8601 (2026-05-14T09:41:07.512Z); parsed by the normalizer,
+    # which names the place of a malformed one.
+    date: str = msgspec.field(name="observationDate")
+
+
+class ObservationEntry(MetricEntry, gc=False):
+    # Present only when the query asked for `detailMetrics`. A truncated list keeps the oldest
+    # half and the newest half, sorted oldest first (shared/genesys-api.md §3.2, §10).
+    truncated: bool | None = None
+    observations: list[Observation] | None = None
+
+
 class ObservationResult(msgspec.Struct, gc=False):
     group: dict[str, GroupValue] | None = None
     # An observation result's data entries are metrics, with no bucket level.
-    data: list[MetricEntry] | None = None
+    data: list[ObservationEntry] | None = None
 
 
 class ObservationResponse(msgspec.Struct, gc=False):

@@ -83,6 +83,7 @@ class QueryConfig:
     filter: Any = None  # the Genesys filter object, verbatim (validated JSON-like data)
     views: tuple[View, ...] = ()
     stale_after: float = 0.0  # seconds; 0 means 10 x every
+    details: bool = False  # observation queries: ask for detailMetrics (execution ages)
 
     @property
     def stale_after_seconds(self) -> float:

@@ -3,7 +3,8 @@ from it once its timing, metrics, filter and views (each checked in their own mo
 
 Aggregate and observation queries share most keys; the ones that shape an aggregate's time
 window (window, time_zone, delay) or its series (group_by, views) are refused on observation
-queries with a message that says so, rather than as unknown keys.
+queries with a message that says so, rather than as unknown keys, and so is an observation
+query's `details` (the executions in progress) on aggregate queries.
 """
 
 from __future__ import annotations
@@ -41,12 +42,20 @@ AGGREGATE_KEYS: Final = (
     "stale_after",
 )
 AGGREGATE_ONLY_KEYS: Final = ("window", "time_zone", "delay", "group_by", "views")
-OBSERVATION_KEYS: Final = tuple(k for k in AGGREGATE_KEYS if k not in AGGREGATE_ONLY_KEYS)
+OBSERVATION_ONLY_KEYS: Final = ("details",)
+OBSERVATION_KEYS: Final = (
+    *(k for k in AGGREGATE_KEYS if k not in AGGREGATE_ONLY_KEYS),
+    *OBSERVATION_ONLY_KEYS,
+)
 QUERY_TYPES: Final[tuple[QueryType, ...]] = ("aggregate", "observation")
 
 _AGGREGATE_ONLY: Final = dict.fromkeys(
     AGGREGATE_ONLY_KEYS, "applies to aggregate queries only; remove it, or use type: aggregate"
 )
+_OBSERVATION_ONLY: Final = {
+    "details": "applies to observation queries only (the executions in progress at each poll); "
+    "remove it, or use type: observation"
+}
 _QUERY_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -77,8 +86,10 @@ def _query(c: Checker, loc: Loc, raw: object, names: dict[str, Loc]) -> QueryCon
     qtype: QueryType | None = next((t for t in QUERY_TYPES if raw_type == t), None)
     if qtype == "observation":
         c.keys(loc, m, OBSERVATION_KEYS, _AGGREGATE_ONLY)
-    else:
-        c.keys(loc, m, AGGREGATE_KEYS)
+    elif qtype == "aggregate":
+        c.keys(loc, m, AGGREGATE_KEYS, _OBSERVATION_ONLY)
+    else:  # the type's own problem is reported below; any known key may go with it
+        c.keys(loc, m, (*AGGREGATE_KEYS, *OBSERVATION_ONLY_KEYS))
     name = _query_name(c, loc, m, names)
     if "type" not in m:
         c.missing(loc, "type", "'aggregate' or 'observation'")
@@ -98,6 +109,9 @@ def _query(c: Checker, loc: Loc, raw: object, names: dict[str, Loc]) -> QueryCon
     filter_ = check_filter(c, loc, m, qtype)
     views = check_views(c, loc, m) if qtype == "aggregate" else ()
     stale_after = check_stale_after(c, loc, m, every)
+    details: bool | None = False
+    if qtype == "observation" and "details" in m:
+        details = c.boolean((*loc, "details"), m["details"])
     if len(c.problems) > before:
         return None
     # No new problem means every part above was checked and set.
@@ -107,6 +121,7 @@ def _query(c: Checker, loc: Loc, raw: object, names: dict[str, Loc]) -> QueryCon
     assert window is not None
     assert time_zone is not None
     assert delay is not None
+    assert details is not None
     return QueryConfig(
         name=name,
         type=qtype,
@@ -119,6 +134,7 @@ def _query(c: Checker, loc: Loc, raw: object, names: dict[str, Loc]) -> QueryCon
         filter=filter_,
         views=views,
         stale_after=stale_after,
+        details=details,
     )
 
 

@@ -51,7 +51,7 @@ TICK = 0.005  # the loop-lag ticker's period
 
 
 def _families(path: str) -> Digested:
-    return digest(KIND, QUERY, Path(path).read_bytes())
+    return digest(KIND, QUERY, Path(path).read_bytes(), time.time())
 
 
 def _snapshot(path: str) -> Snapshot:
@@ -252,7 +252,7 @@ def normalize_job(raw: bytes, reps: int) -> dict[str, Any]:
         parse.append(time.perf_counter() - begun)
     store = SnapshotStore()
     now = time.time()
-    _publish(store, digest(KIND, QUERY, raw), now)  # the previous poll's series
+    _publish(store, digest(KIND, QUERY, raw, now), now)  # the previous poll's series
     stages: dict[str, list[float]] = {k: [] for k in STAGES}
     for rep in range(reps):
         gc.collect()

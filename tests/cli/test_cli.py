@@ -142,6 +142,20 @@ async def test_check_config_reports_exact_problem(tmp_path: Path) -> None:
     ) in err
 
 
+async def test_check_config_refuses_details_on_an_aggregate_query(tmp_path: Path) -> None:
+    """`details: true` on an aggregate query exits 1, naming its line and what to do instead."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        CONFIG.replace("metrics: [nFlow, tFlow]", "metrics: [nFlow, tFlow]\n    details: true")
+    )
+    rc, out, err = await run_cli("check-config", "--config", str(path), env=base_env())
+    assert (rc, out) == (1, "")
+    assert (
+        f"{path}:14: queries[0].details: applies to observation queries only (the executions "
+        "in progress at each poll); remove it, or use type: observation"
+    ) in err
+
+
 async def test_run_without_credentials_fails_clearly(tmp_path: Path) -> None:
     """run without GENESYS_CLIENT_ID/SECRET exits 1 and names the variables to set."""
     path = tmp_path / "poller.yaml"

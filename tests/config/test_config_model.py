@@ -83,10 +83,11 @@ def test_full_fixture_builds_the_model_field_by_field() -> None:
     assert config.query("flows_15m").window == Window(today=False, seconds=900.0)
     assert config.query("flows_15m").every == 90.0
     active = config.query("flows_active")
-    assert (active.type, active.metrics, active.stale_after_seconds) == (
+    assert (active.type, active.metrics, active.stale_after_seconds, active.details) == (
         "observation",
         ("oFlow",),
         15.0,
+        True,
     )
 
 
@@ -249,6 +250,7 @@ def test_example_config_shows_every_option() -> None:
         *config_module.GENESYS_KEYS,
         *config_module.SERVER_KEYS,
         *config_module.AGGREGATE_KEYS,
+        *config_module.OBSERVATION_KEYS,
         *config_module.FILTER_KEYS,
         *config_module.VIEW_KEYS,
     } - {"clauses", "function"}  # optional forms the example explains in its comments

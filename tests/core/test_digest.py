@@ -59,8 +59,8 @@ def workers() -> set[int]:
 async def test_worker_process_hands_back_what_an_inline_digest_makes(digester: Digester) -> None:
     """The families a worker process sends back are exactly those `digest` makes in this one,
     and the work ran in another process."""
-    families = await digester.digest("aggregate", "flows", RESPONSE)
-    assert families == digest("aggregate", "flows", RESPONSE)
+    families = await digester.digest("aggregate", "flows", RESPONSE, 0.0)
+    assert families == digest("aggregate", "flows", RESPONSE, 0.0)
     [entries] = families.values()
     assert (
         gzip.decompress(entries.packed)
@@ -72,21 +72,21 @@ async def test_worker_process_hands_back_what_an_inline_digest_makes(digester: D
 async def test_shape_errors_cross_the_process_boundary(digester: Digester) -> None:
     """A response of the wrong shape raises NormalizeError here, with the worker's message."""
     with pytest.raises(NormalizeError, match=r"^results: Expected `array \| null`, got `str`$"):
-        await digester.digest("aggregate", "flows", b'{"results": "nope"}')
+        await digester.digest("aggregate", "flows", b'{"results": "nope"}', 0.0)
 
 
 async def test_a_killed_worker_fails_one_digest_and_is_replaced(digester: Digester) -> None:
     """When the worker dies, the digest in flight fails with a clear PollerError and the next
     one runs in a new worker."""
-    await digester.digest("aggregate", "flows", RESPONSE)
+    await digester.digest("aggregate", "flows", RESPONSE, 0.0)
     before = workers()
     assert before
     for pid in before:
         os.kill(pid, signal.SIGKILL)
     with pytest.raises(PollerError, match="worker process that decodes responses died"):
-        await digester.digest("aggregate", "flows", RESPONSE)
-    families = await digester.digest("aggregate", "flows", RESPONSE)
-    assert families == digest("aggregate", "flows", RESPONSE)
+        await digester.digest("aggregate", "flows", RESPONSE, 0.0)
+    families = await digester.digest("aggregate", "flows", RESPONSE, 0.0)
+    assert families == digest("aggregate", "flows", RESPONSE, 0.0)
     replaced = workers()
     assert replaced
     assert not before & replaced

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -98,6 +99,16 @@ def test_aggregate_body_carries_interval_group_filter_metrics_zone_views() -> No
 def test_observation_body_is_filter_and_metrics_only() -> None:
     """An observation query posts only filter and metrics (the API has no interval there)."""
     assert request_body(OBS, NOW) == {"filter": OBS.filter, "metrics": ["oFlow"]}
+
+
+def test_observation_body_with_details_asks_for_detail_metrics() -> None:
+    """`details: true` adds detailMetrics [oFlow] to the observation body, and nothing else."""
+    detailed = dataclasses.replace(OBS, details=True)
+    assert request_body(detailed, NOW) == {
+        "filter": OBS.filter,
+        "metrics": ["oFlow"],
+        "detailMetrics": ["oFlow"],
+    }
 
 
 async def test_success_publishes_and_marks_up() -> None:

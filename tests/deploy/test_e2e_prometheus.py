@@ -46,6 +46,7 @@ FLOWS_1H = {"query", "flow_id", "flow_name", "flow_type"}
 OUTCOMES_1H = {"query", "flow_id", "flow_name", "flow_outcome_id", "flow_outcome",
                "flow_outcome_value"}  # fmt: skip
 MILESTONES_1H = {"query", "flow_id", "flow_name", "flow_milestone_id"}
+FLOWS_ACTIVE = {"query", "flow_id", "media_type"}
 TIMERS = ("duration", "disconnect_duration", "exit_duration")
 STATS = ("sum_seconds", "max_seconds", "min_seconds", "measurements")
 EXPECTED_FAMILIES: dict[tuple[str, str], set[str]] = {
@@ -57,7 +58,9 @@ EXPECTED_FAMILIES: dict[tuple[str, str], set[str]] = {
     ("genesyscloud_flow_outcomes_failed", "outcomes_1h"): OUTCOMES_1H,
     **{(f"genesyscloud_flow_outcome_duration_{s}", "outcomes_1h"): OUTCOMES_1H for s in STATS},
     ("genesyscloud_flow_milestones", "milestones_1h"): MILESTONES_1H,
-    ("genesyscloud_flow_active", "flows_active"): {"query", "flow_id", "media_type"},
+    ("genesyscloud_flow_active", "flows_active"): FLOWS_ACTIVE,
+    ("genesyscloud_flow_oldest_execution_age_seconds", "flows_active"): FLOWS_ACTIVE,
+    ("genesyscloud_flow_observations_truncated", "flows_active"): FLOWS_ACTIVE,
 }
 SELF_METRICS = [
     "genesyscloud_poller_query_up", "genesyscloud_poller_query_last_success_timestamp_seconds",

@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ class GoldenCase:
     query: str
     response: bytes
     expected_path: Path
+    now: float  # when the poll was answered (query.json "now", ISO-8601; else the epoch)
 
 
 def golden_cases() -> list[GoldenCase]:
@@ -36,9 +38,15 @@ def golden_cases() -> list[GoldenCase]:
     for case_dir in sorted(p for p in GOLDEN_DIR.iterdir() if p.is_dir()):
         meta = json.loads((case_dir / "query.json").read_text(encoding="utf-8"))
         response = (case_dir / "response.json").read_bytes()
+        now = datetime.fromisoformat(meta["now"]).timestamp() if "now" in meta else 0.0
         cases.append(
             GoldenCase(
-                case_dir.name, meta["kind"], meta["query"], response, case_dir / "expected.prom"
+                case_dir.name,
+                meta["kind"],
+                meta["query"],
+                response,
+                case_dir / "expected.prom",
+                now,
             )
         )
     return cases
@@ -50,7 +58,7 @@ def encoded(response: object) -> bytes:
 
 def publish(store: SnapshotStore, kind: QueryType, query: str, response: object, now: float) -> int:
     """One successful poll of `query` answered with `response` (a JSON value or its bytes)."""
-    return store.commit(store.prepare(query, digest(kind, query, encoded(response)), now))
+    return store.commit(store.prepare(query, digest(kind, query, encoded(response), now), now))
 
 
 def body(store: SnapshotStore) -> bytes:

@@ -25,7 +25,7 @@ def aggregate(*buckets: object) -> dict[str, object]:
 
 def message(kind: QueryType, response: object) -> str:
     with pytest.raises(NormalizeError) as caught:
-        digest(kind, "q", json.dumps(response).encode())
+        digest(kind, "q", json.dumps(response).encode(), 0.0)
     return str(caught.value)
 
 
@@ -135,10 +135,65 @@ def test_invalid_json_is_a_normalize_error() -> None:
     """A 200 whose body is not JSON fails with a message saying so and the body's size."""
     for body in (b"{not json", b'{"results": [', b"\xff\xfe", b""):
         with pytest.raises(NormalizeError, match=rf"not valid JSON .*{len(body)} bytes\)"):
-            digest("aggregate", "q", body)
+            digest("aggregate", "q", body, 0.0)
 
 
 def test_normalize_error_is_a_poller_error() -> None:
     """Callers that catch PollerError also catch shape problems."""
     with pytest.raises(PollerError):
-        digest("aggregate", "q", b'{"results": 1}')
+        digest("aggregate", "q", b'{"results": 1}', 0.0)
+
+
+def observed(*dates: object) -> dict[str, object]:
+    """An observation response whose second group lists executions entered at `dates`."""
+    return {
+        "results": [
+            {"group": {"flowId": "f0"}, "data": [{"metric": "oFlow", "stats": {"count": 0}}]},
+            {
+                "group": {"flowId": "f1"},
+                "data": [
+                    {
+                        "metric": "oFlow",
+                        "stats": {"count": len(dates)},
+                        "observations": [
+                            {"observationDate": d, "conversationId": "c"} for d in dates
+                        ],
+                    }
+                ],
+            },
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("date", "shown"),
+    [
+        ("yesterday", "'yesterday'"),
+        ("2026-05-14T09:41:07.512", "'2026-05-14T09:41:07.512'"),  # no zone: ambiguous
+        ("2026-05-14", "'2026-05-14'"),
+        ("2026-13-14T09:41:07Z", "'2026-13-14T09:41:07Z'"),
+        ("x" * 80, repr("x" * 37 + "...")),
+    ],
+)
+def test_malformed_observation_date_names_its_position(date: str, shown: str) -> None:
+    """A malformed or zoneless observationDate is a NormalizeError naming its path and value."""
+    assert message("observation", observed("2026-05-14T09:41:07.512Z", date)) == (
+        "results[1].data[0].observations[1].observationDate: "
+        f"expected an ISO-8601 date-time with a zone, got {shown}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("observation", "expected"),
+    [
+        ({"conversationId": "c"}, "Object missing required field `observationDate`"),
+        ({"observationDate": 1778751667}, "Expected `str`, got `int`"),
+    ],
+)
+def test_observation_without_a_date_string_names_its_position(
+    observation: dict[str, object], expected: str
+) -> None:
+    """An observation without a string observationDate is reported at its position."""
+    response = {"results": [{"data": [{"metric": "oFlow", "observations": [observation]}]}]}
+    assert message("observation", response).startswith("results[0].data[0].observations[0]")
+    assert expected in message("observation", response)

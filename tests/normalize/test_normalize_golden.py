@@ -3,7 +3,8 @@
 Each directory under golden/ holds one case:
 
 - response.json: a Genesys response body (shapes from shared/genesys-api.md §2, §2.1, §3.3);
-- query.json: {"kind": "aggregate" | "observation", "query": "<query name>"};
+- query.json: {"kind": "aggregate" | "observation", "query": "<query name>"}, and for responses
+  with observations "now": the ISO-8601 time the poll was answered (execution ages count to it);
 - expected.prom: the exact /metrics text after normalize -> SnapshotStore.publish -> body().
 
 The expected files are the specification, checked by hand against the metric table of the
@@ -41,7 +42,7 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_golden_exposition(case: GoldenCase) -> None:
     """Each golden response renders to exactly its expected.prom, byte for byte."""
-    body = exposition(case.kind, case.query, case.response)
+    body = exposition(case.kind, case.query, case.response, case.now)
     if UPDATE:
         case.expected_path.write_bytes(body)
         pytest.fail(
@@ -76,7 +77,7 @@ def test_normalize_does_not_log() -> None:
     """Normalizing every golden response emits no log events (the normalizer is pure)."""
     with structlog.testing.capture_logs() as logs:
         for case in CASES:
-            exposition(case.kind, case.query, case.response)
+            exposition(case.kind, case.query, case.response, case.now)
     assert logs == []
 
 

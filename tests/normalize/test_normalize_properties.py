@@ -8,6 +8,7 @@ import math
 import re
 import subprocess
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -74,13 +75,16 @@ bucket = st.fixed_dictionaries(
         "views": st.lists(view_entry, max_size=2),
     },
 )
+observation_dates = st.datetimes(
+    datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)
+).map(lambda d: d.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 observation_entry = st.fixed_dictionaries(
     {"metric": metric_names},
     optional={
         "qualifier": st.none() | label_text,
         "stats": stats,
         "truncated": st.booleans(),
-        "observations": st.lists(st.fixed_dictionaries({"observationDate": st.just("x")})),
+        "observations": st.lists(st.fixed_dictionaries({"observationDate": observation_dates})),
     },
 )
 
@@ -98,7 +102,7 @@ observation_responses = responses(observation_entry)
 
 def assert_renders(kind: QueryType, response: object) -> None:
     """The response digests and publishes, and the body parses back to exactly its series."""
-    families = digest(kind, "q", encoded(response))
+    families = digest(kind, "q", encoded(response), 0.0)
     store = SnapshotStore()
     series = store.commit(store.prepare("q", families, 0.0))
     parsed = samples(b"".join(store.exposition().plain))
@@ -344,10 +348,10 @@ def test_non_finite_numbers_are_a_normalize_error() -> None:
     """NaN (not JSON) and numbers beyond float range fail with a message, never render."""
     nan = b'{"results": [{"data": [{"metrics": [{"metric": "nFlow", "stats": {"count": NaN}}]}]}]}'
     with pytest.raises(NormalizeError, match="not valid JSON"):
-        digest("aggregate", "q", nan)
+        digest("aggregate", "q", nan, 0.0)
     huge = nan.replace(b"NaN", b"1e400")
     with pytest.raises(NormalizeError, match=r"stats.count: Number out of range"):
-        digest("aggregate", "q", huge)
+        digest("aggregate", "q", huge, 0.0)
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ Served = tuple[TestClient[web.Request, web.Application], Ready]
 
 
 def publish(store: SnapshotStore, response: object) -> None:
-    families = digest("aggregate", "flows", json.dumps(response).encode())
+    families = digest("aggregate", "flows", json.dumps(response).encode(), 0.0)
     store.commit(store.prepare("flows", families, 0.0))
 
 
