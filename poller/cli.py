@@ -56,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
             help="default: json when stdout is not a terminal, console otherwise",
         )
 
+    def lifecycle_flag(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument(
+            "--web.enable-lifecycle",
+            dest="enable_lifecycle",
+            action="store_true",
+            help="allow POST /-/reload (off by default: it answers 403); SIGHUP reloads either way",
+        )
+
     config_help = f"YAML config (default: $POLLER_CONFIG, then {DEFAULT_CONFIG})"
     run = sub.add_parser("run", help="poll on schedule and serve /metrics")
     run.add_argument("--config", help=config_help)
@@ -69,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="web_config",
         help="exporter-toolkit web config: TLS and basic auth",
     )
+    lifecycle_flag(run)
     logging_flags(run)
 
     check = sub.add_parser("check-config", help="validate a config and print its query plan")
@@ -93,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="web_config",
         help="exporter-toolkit web config: TLS and basic auth",
     )
+    lifecycle_flag(demo)
     logging_flags(demo)
 
     sim = sub.add_parser("simulate", help="run the Genesys Cloud simulator alone")
@@ -223,7 +233,9 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     async def main_() -> int:
         daemon = Daemon(config, credentials, loader=lambda: load_config(path, env))
-        return await run_until_signalled(daemon, host, port, web_config)
+        return await run_until_signalled(
+            daemon, host, port, web_config, enable_lifecycle=args.enable_lifecycle
+        )
 
     return asyncio.run(main_())
 
@@ -296,7 +308,9 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                     flush=True,
                 )
 
-            return await run_until_signalled(daemon, host, port, web_config, announce)
+            return await run_until_signalled(
+                daemon, host, port, web_config, announce, enable_lifecycle=args.enable_lifecycle
+            )
         finally:
             await simulator.stop()
 

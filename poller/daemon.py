@@ -241,13 +241,14 @@ class Daemon:
         await self.client.close()
         await self.digester.close()
 
-    def server_state(self) -> ServerState:
+    def server_state(self, *, enable_lifecycle: bool = False) -> ServerState:
+        """What the HTTP server serves; POST /-/reload reloads only with `enable_lifecycle`."""
         return ServerState(
             store=self.store,
             metrics=self.metrics,
             readiness=self.readiness,
             queries=lambda: list(self.pollers),
-            reload=self.reload,
+            reload=self.reload if enable_lifecycle else None,
         )
 
 
@@ -258,11 +259,13 @@ async def serve(
     web_config: WebConfig | None = None,
     *,
     schedule: bool = True,
+    enable_lifecycle: bool = False,
 ) -> web.AppRunner:
     """Start the HTTP server and (unless told not to) the schedule; returns the runner, its
     sockets bound."""
     await daemon.digester.start()
-    runner = web.AppRunner(build_app(daemon.server_state(), web_config), access_log=None)
+    state = daemon.server_state(enable_lifecycle=enable_lifecycle)
+    runner = web.AppRunner(build_app(state, web_config), access_log=None)
     await runner.setup()
     ssl_context = web_config.ssl_context if web_config else None
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
@@ -286,11 +289,14 @@ async def run_until_signalled(
     port: int,
     web_config: WebConfig | None = None,
     on_started: Callable[[list[str]], None] | None = None,
+    *,
+    enable_lifecycle: bool = False,
 ) -> int:
-    """Serve until SIGTERM or SIGINT; SIGHUP reloads the config. Returns the exit code."""
+    """Serve until SIGTERM or SIGINT; SIGHUP reloads the config (and POST /-/reload too, with
+    `enable_lifecycle`). Returns the exit code."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    runner = await serve(daemon, host, port, web_config)
+    runner = await serve(daemon, host, port, web_config, enable_lifecycle=enable_lifecycle)
     if on_started is not None:
         on_started(bound_addresses(runner))
     log.info(

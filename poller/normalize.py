@@ -59,11 +59,16 @@ COUNT_METRICS: dict[str, tuple[str, str]] = {
     "nFlowOutcome": ("outcomes", "Flow outcomes reached in the window"),
     "nFlowOutcomeFailed": ("outcomes_failed", "Flow outcomes reached with a failed value"),
     "nFlowMilestone": ("milestones", "Flow milestones reached in the window"),
-    "oFlowMilestone": (
-        "milestone_occurrences",
-        "Occurrences of a milestone within single flow executions",
-    ),
     "oFlow": ("active", "Flow executions in progress when the query ran"),
+}
+# Per-execution occurrence metrics count two things: stats.sum the times something happened,
+# stats.count the executions it happened in (sum / count is Genesys' "milestone reached on
+# average 2 times per flow execution"). Metric -> (stem, what) for stats.sum, then stats.count.
+OCCURRENCE_METRICS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "oFlowMilestone": (
+        ("milestone_occurrences", "Times a milestone was reached within flow executions"),
+        ("milestone_executions", "Flow executions that reached the milestone"),
+    ),
 }
 # Timers take stats.sum/max/min (milliseconds) and stats.count.
 TIMER_METRICS: dict[str, tuple[str, str]] = {
@@ -193,6 +198,12 @@ def _timer_families(stem: str, source: str, what: str) -> TimerFamilies:
     return (*parts, ("count", count, False))
 
 
+def _counting(stem: str, what: str, source: str) -> Family:
+    return Family(
+        PREFIX + stem, f"{what} (Genesys Cloud metric {source}). {CACHED_NOTE}", "sum", True
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def count_family(metric: str) -> Family:
     stem, what = COUNT_METRICS.get(metric) or (
@@ -200,11 +211,16 @@ def count_family(metric: str) -> Family:
         # The HELP names the metric in its parenthesis; repeating it here would read twice.
         "Count of a metric new to this poller",
     )
-    return Family(
-        PREFIX + stem,
-        f"{what} (Genesys Cloud metric {metric}, stats.count). {CACHED_NOTE}",
-        "sum",
-        True,
+    return _counting(stem, what, f"{metric}, stats.count")
+
+
+@functools.lru_cache(maxsize=16)
+def occurrence_families(metric: str) -> tuple[Family, Family]:
+    """(times it happened, executions it happened in) for an OCCURRENCE_METRICS metric."""
+    (times_stem, times_what), (runs_stem, runs_what) = OCCURRENCE_METRICS[metric]
+    return (
+        _counting(times_stem, times_what, f"{metric}, stats.sum; stats.count when no sum is sent"),
+        _counting(runs_stem, runs_what, f"{metric}, stats.count"),
     )
 
 
@@ -261,11 +277,24 @@ class _Builder:
                 if is_ms:
                     self.in_ms.add(family.name)
 
+    def add_occurrences(self, metric: str, labels: Labels, stats: Stats | None) -> None:
+        if stats is None:
+            return
+        times, runs = occurrence_families(metric)
+        # Each bucket on its own: a bucket without a sum still counts its executions' occurrences.
+        occurred = stats.count if stats.sum is None else stats.sum
+        if occurred is not None:
+            self.add(times, labels, occurred)
+        if stats.count is not None:
+            self.add(runs, labels, stats.count)
+
     def add_metric(self, labels: Labels, entry: MetricEntry) -> None:
         if entry.qualifier is not None:
             labels = _with_qualifier(labels, entry.qualifier)
         if entry.metric.startswith("t"):
             self.add_stats(timer_families(entry.metric), labels, entry.stats)
+        elif entry.metric in OCCURRENCE_METRICS:
+            self.add_occurrences(entry.metric, labels, entry.stats)
         elif entry.stats is not None and entry.stats.count is not None:
             self.add(count_family(entry.metric), labels, entry.stats.count)
 

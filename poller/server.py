@@ -30,10 +30,16 @@ class ServerState:
     metrics: SelfMetrics
     readiness: Readiness
     queries: Callable[[], list[str]]
+    # What POST /-/reload does; None unless the lifecycle API is enabled (--web.enable-lifecycle),
+    # since without basic auth anyone who can reach the port could otherwise trigger it.
     reload: Callable[[], Awaitable[tuple[bool, str]]] | None = None
 
 
 STATE = web.AppKey("state", ServerState)
+LIFECYCLE_DISABLED = (
+    "Lifecycle API is not enabled: start the poller with --web.enable-lifecycle to allow "
+    "POST /-/reload (SIGHUP reloads either way).\n"
+)
 
 
 def _accepts_gzip(request: web.Request) -> bool:
@@ -103,7 +109,7 @@ async def landing(request: web.Request) -> web.Response:
 async def reload_handler(request: web.Request) -> web.Response:
     reload = request.app[STATE].reload
     if reload is None:
-        raise web.HTTPNotFound()
+        return web.Response(status=403, text=LIFECYCLE_DISABLED)
     ok, message = await reload()
     return web.json_response(
         {"status": "ok" if ok else "failed", "message": message}, status=200 if ok else 500

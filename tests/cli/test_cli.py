@@ -295,6 +295,19 @@ def test_demo_serves_flow_metrics() -> None:
     assert f"metrics:   {demo.url}/metrics" in demo.output
 
 
+def test_demo_lifecycle_flag_enables_post_reload() -> None:
+    """demo --web.enable-lifecycle answers POST /-/reload with 200 and reloads its config."""
+    demo = Demo(demo_command("--web.enable-lifecycle"), env=base_env())
+    try:
+        demo.wait_started()
+        status, body = demo.post("/-/reload")
+    finally:
+        rc = demo.stop()
+    assert rc == 0, demo.output
+    assert (status, json.loads(body)) == (200, {"status": "ok", "message": "reloaded"})
+    assert '"event": "config_reloaded"' in demo.output
+
+
 async def test_simulate_flows_sizes_the_org() -> None:
     """simulate --flows N serves an org of N flows (the size knob for large-org trials)."""
     port = free_port()

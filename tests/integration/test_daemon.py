@@ -92,3 +92,50 @@ async def test_readyz_names_queries_until_they_succeed(stack_factory: StackFacto
     assert await stack.daemon.poll_all() == {"flows_1h": True, "active": True}
     status, _ = await stack.get("/readyz")
     assert status == 200
+
+
+MILESTONE_QUERIES = """
+  - name: milestones_1h
+    type: aggregate
+    every: 1s
+    window: 1h
+    group_by: [flowId, flowMilestoneId]
+    metrics: [oFlowMilestone]
+"""
+
+
+async def test_milestone_occurrences_are_the_sum_and_executions_the_count(
+    stack_factory: StackFactory,
+) -> None:
+    """Per flow and milestone, genesyscloud_flow_milestone_occurrences is exactly the simulator's
+    oFlowMilestone stats.sum (times reached) and genesyscloud_flow_milestone_executions its
+    stats.count (executions that reached it)."""
+    stack = await stack_factory(MILESTONE_QUERIES, schedule=False, clock=FakeClock(PEAK))
+    assert await stack.daemon.poll_all() == {"milestones_1h": True}
+    scrape = await stack.scrape()
+
+    (body,) = stack.bodies[AGGREGATE_PATH]
+    truth: dict[tuple[str, str], dict[str, int]] = {}
+    for result in stack.truth(AGGREGATE_PATH, body).get("results", []):
+        merged = truth.setdefault(
+            (result["group"]["flowId"], result["group"]["flowMilestoneId"]), {"count": 0, "sum": 0}
+        )
+        for bucket in result["data"]:
+            for item in bucket["metrics"]:
+                merged["count"] += item["stats"]["count"]
+                merged["sum"] += item["stats"]["sum"]
+    # Only a milestone reached more than once in some execution tells the two apart.
+    assert any(t["sum"] > t["count"] for t in truth.values()), "no milestone repeated at peak"
+
+    def by_milestone(family: str) -> dict[tuple[str, str], float]:
+        return {
+            (labels["flow_id"], labels["flow_milestone_id"]): value
+            for labels, value in scrape.series(family, query="milestones_1h")
+        }
+
+    assert by_milestone("genesyscloud_flow_milestone_occurrences") == {
+        group: t["sum"] for group, t in truth.items()
+    }
+    assert by_milestone("genesyscloud_flow_milestone_executions") == {
+        group: t["count"] for group, t in truth.items()
+    }

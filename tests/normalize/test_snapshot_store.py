@@ -119,7 +119,8 @@ def test_max_and_min_drop_at_once_sum_and_count_are_held() -> None:
 
 
 def test_every_count_like_family_is_held() -> None:
-    """Entries, outcomes, failed outcomes, milestones, occurrences and active are all held at 0."""
+    """Entries, outcomes, failed outcomes, milestones, milestone occurrences and executions, and
+    active are all held at 0."""
     metrics = ["nFlow", "nFlowOutcome", "nFlowOutcomeFailed", "nFlowMilestone", "oFlowMilestone"]
     response = {
         "results": [
@@ -147,6 +148,7 @@ def test_every_count_like_family_is_held() -> None:
             ("agg", "outcomes_failed"),
             ("agg", "milestones"),
             ("agg", "milestone_occurrences"),
+            ("agg", "milestone_executions"),
             ("obs", "active"),
         ]
     }

@@ -75,7 +75,7 @@ async def test_fault_keeps_last_series_marks_down_and_recovers(
     """Under the fault every query fails without a crash: up 0, the last good series and
     last-success time unchanged, /readyz still 200 (not stale yet), one poll_failing event
     saying what broke; the next good poll brings up back to 1 with fresh data."""
-    stack = await stack_factory(schedule=False, **case.config)
+    stack = await stack_factory(schedule=False, lifecycle=True, **case.config)
     assert await stack.daemon.poll_all() == {"flows": True, "active": True}
     good = await stack.scrape()
     assert good.flow_series("flows")

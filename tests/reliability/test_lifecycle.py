@@ -1,5 +1,6 @@
-"""Stopping and reloading: signals to a real `python -m poller run` child (its simulator runs
-in this test's event loop), and POST /-/reload against an in-process daemon."""
+"""Stopping and reloading: signals and POST /-/reload to a real `python -m poller run` child
+(its simulator runs in this test's event loop), and POST /-/reload against an in-process
+daemon."""
 
 from __future__ import annotations
 
@@ -41,12 +42,12 @@ RELOAD_TIME = "genesyscloud_poller_config_last_reload_success_timestamp_seconds"
 
 
 async def run_daemon(
-    spawn: Spawn, tmp_path: Path, sim_url: str, queries: str = BOTH
+    spawn: Spawn, tmp_path: Path, sim_url: str, queries: str = BOTH, *flags: str
 ) -> tuple[DaemonProcess, Path, str]:
     config = tmp_path / "poller.yaml"
     config.write_text(config_text(queries))
     proc = await spawn(
-        ["run", "--config", str(config), "--log.level", "debug"], daemon_env(sim_url)
+        ["run", "--config", str(config), "--log.level", "debug", *flags], daemon_env(sim_url)
     )
     started = await proc.wait_event("started")
     return proc, config, listen_url(started)
@@ -141,13 +142,63 @@ async def test_sighup_applies_valid_config_and_keeps_old_on_invalid(
     assert took < 5
 
 
+async def test_post_reload_is_403_without_the_flag_and_sighup_still_reloads(
+    tmp_path: Path, sim_factory: SimFactory, spawn: Spawn
+) -> None:
+    """A `run` without --web.enable-lifecycle answers POST /-/reload with 403 and a plain
+    message naming the flag, and leaves the config alone; SIGHUP then reloads it."""
+    simulator, _ = await sim_factory()
+    proc, config, url = await run_daemon(spawn, tmp_path, simulator.base_url)
+    config.write_text(config_text(AGGREGATE + ADDED))
+    mark = len(proc.events)
+
+    status, body = await http_get(url + "/-/reload", proc.leaks, method="POST")
+    assert status == 403
+    assert body == (
+        "Lifecycle API is not enabled: start the poller with --web.enable-lifecycle to allow "
+        "POST /-/reload (SIGHUP reloads either way).\n"
+    )
+    scrape = await scrape_of(url, proc)
+    assert scrape.up("active") is not None, "the running config stays"
+    assert scrape.up("flows_30m") is None
+    assert proc.named("config_reloaded") == []
+
+    proc.send(signal.SIGHUP)
+    event = await proc.wait_event("config_reloaded", after=mark)
+    assert event["queries"] == ["flows", "flows_30m"]
+    await proc.stop()
+    assert proc.proc.returncode == 0
+
+
+async def test_post_reload_reloads_with_the_flag(
+    tmp_path: Path, sim_factory: SimFactory, spawn: Spawn
+) -> None:
+    """A `run --web.enable-lifecycle` answers POST /-/reload with 200 and applies the file."""
+    simulator, _ = await sim_factory()
+    proc, config, url = await run_daemon(
+        spawn, tmp_path, simulator.base_url, BOTH, "--web.enable-lifecycle"
+    )
+    config.write_text(config_text(AGGREGATE + ADDED))
+    mark = len(proc.events)
+
+    status, body = await http_get(url + "/-/reload", proc.leaks, method="POST")
+    assert (status, body) == (200, '{"status": "ok", "message": "reloaded"}')
+    event = await proc.wait_event("config_reloaded", after=mark)
+    assert event["queries"] == ["flows", "flows_30m"]
+    scrape = await scrape_of(url, proc)
+    assert scrape.up("flows_30m") is not None
+    assert scrape.up("active") is None
+    await proc.stop()
+    assert proc.proc.returncode == 0
+
+
 async def test_post_reload_answers_and_metrics_say_which(
     stack_factory: StackFactory, watch: Watch
 ) -> None:
     """POST /-/reload answers 200 and applies a valid file (a changed query keeps its series
     and up until its next poll); an invalid one gets 500 naming the problem, a logged reason,
     and the reload gauge 0, while the running config stays."""
-    stack = await stack_factory(schedule=False)
+    stack = await stack_factory(schedule=False, lifecycle=True)
     assert await stack.daemon.poll_all() == {"flows": True, "active": True}
     before = await stack.scrape()
 
@@ -177,7 +228,7 @@ async def test_post_reload_answers_and_metrics_say_which(
 async def test_query_removed_mid_poll_does_not_come_back(stack_factory: StackFactory) -> None:
     """A reload that removes a query whose poll is in flight: when that poll would have
     finished, neither its series nor its query_up reappear."""
-    stack = await stack_factory(schedule=False)
+    stack = await stack_factory(schedule=False, lifecycle=True)
     assert await stack.daemon.poll_all() == {"flows": True, "active": True}
     stack.faults("latency=500ms")
     poll = asyncio.ensure_future(stack.daemon.poll("active"))
@@ -199,7 +250,7 @@ async def test_api_change_mid_poll_leaves_no_session_open(
     """A reload that changes the genesys settings while a poll is in flight abandons that poll
     (no failure logged), closes the old HTTP client without leaving a session open, and the
     next poll succeeds with the new settings."""
-    stack = await stack_factory(schedule=False)
+    stack = await stack_factory(schedule=False, lifecycle=True)
     existing = {id(s) for s in sessions()}
     assert await stack.daemon.poll_all() == {"flows": True, "active": True}
     stack.faults("latency=500ms")

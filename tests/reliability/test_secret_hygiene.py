@@ -54,7 +54,9 @@ async def test_no_secret_or_token_in_any_output_through_every_fault(
     config = tmp_path / "poller.yaml"
     config.write_text(config_text(BOTH, timeout="300ms", max_response_bytes=65536))
     env = daemon_env(simulator.base_url)
-    proc = await spawn(["run", "--config", str(config), "--log.level", "debug"], env)
+    proc = await spawn(
+        ["run", "--config", str(config), "--log.level", "debug", "--web.enable-lifecycle"], env
+    )
     url = listen_url(await proc.wait_event("started"))
 
     async def pages() -> None:

@@ -32,7 +32,8 @@ RESPONSE = {"results": [{"group": {"flowId": "f1", "flowName": "Main"}, "data": 
 
 @pytest.fixture(scope="module")
 def address() -> Iterator[tuple[str, int]]:
-    """The daemon's app served from a thread with its own event loop (polling off)."""
+    """The daemon's app served from a thread with its own event loop (polling off; the
+    lifecycle API on, so that POST /-/reload really reloads)."""
     loop = asyncio.new_event_loop()
 
     def load() -> Config:
@@ -41,7 +42,7 @@ def address() -> Iterator[tuple[str, int]]:
     async def start() -> tuple[Daemon, web.AppRunner]:
         daemon = Daemon(load(), Credentials(CLIENT_ID, Secret(CLIENT_SECRET)), loader=load)
         publish(daemon.store, "aggregate", "flows", RESPONSE, 0.0)
-        return daemon, await serve(daemon, "127.0.0.1", 0, schedule=False)
+        return daemon, await serve(daemon, "127.0.0.1", 0, schedule=False, enable_lifecycle=True)
 
     async def stop() -> None:
         await daemon.stop()

@@ -1,4 +1,5 @@
-"""The HTTP side: /metrics (plain and gzip), /healthz, /readyz, landing page, bad requests."""
+"""The HTTP side: /metrics (plain and gzip), /healthz, /readyz, landing page, /-/reload, bad
+requests."""
 
 from __future__ import annotations
 
@@ -123,8 +124,46 @@ async def test_unknown_path_and_wrong_method(served: Served) -> None:
     client, _ = served
     assert (await client.get("/nope")).status == 404
     assert (await client.post("/metrics")).status == 405
-    assert (await client.post("/-/reload")).status == 404
+    assert (await client.get("/-/reload")).status == 405
     assert (await client.get("/metrics")).status == 200
+
+
+async def test_reload_is_forbidden_unless_the_lifecycle_api_is_enabled(served: Served) -> None:
+    """Without a reload action (no --web.enable-lifecycle), POST /-/reload is 403 with a plain
+    message naming the flag, and the server keeps serving."""
+    client, _ = served
+    resp = await client.post("/-/reload")
+    assert resp.status == 403
+    assert resp.content_type == "text/plain"
+    assert "Lifecycle API is not enabled" in await resp.text()
+    assert "--web.enable-lifecycle" in await resp.text()
+    assert (await client.get("/metrics")).status == 200
+
+
+async def test_reload_answers_what_the_reload_did() -> None:
+    """With a reload action, POST /-/reload runs it: 200 with its message when it applied the
+    file, 500 with its message when it did not."""
+    outcomes = [(True, "reloaded"), (False, "queries[0].every: bad")]
+
+    async def reload() -> tuple[bool, str]:
+        return outcomes.pop(0)
+
+    state = ServerState(
+        store=SnapshotStore(),
+        metrics=SelfMetrics(process=False),
+        readiness=Ready(),
+        queries=lambda: [],
+        reload=reload,
+    )
+    async with TestClient(TestServer(build_app(state))) as client:
+        ok = await client.post("/-/reload")
+        assert (ok.status, await ok.json()) == (200, {"status": "ok", "message": "reloaded"})
+        failed = await client.post("/-/reload")
+        assert (failed.status, await failed.json()) == (
+            500,
+            {"status": "failed", "message": "queries[0].every: bad"},
+        )
+    assert outcomes == []
 
 
 async def test_huge_header_rejected(served: Served) -> None:

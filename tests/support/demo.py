@@ -23,10 +23,11 @@ FREE_PORTS = ["--web.listen-address", "127.0.0.1:0", "--simulator.listen-address
 START_TIMEOUT = 120.0
 
 
-def http_get(url: str, timeout: float = 10) -> tuple[int, bytes]:
+def http_get(url: str, timeout: float = 10, method: str = "GET") -> tuple[int, bytes]:
     """(status, body); (0, b"") when nothing answers."""
+    request = urllib.request.Request(url, method=method)  # noqa: S310 - our own URL
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own URL
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
             return int(resp.status), bytes(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, err.read()
@@ -84,9 +85,12 @@ class Demo:
         )
         return self
 
-    def get(self, path: str) -> tuple[int, str]:
-        status, body = http_get(self.url + path)
+    def get(self, path: str, method: str = "GET") -> tuple[int, str]:
+        status, body = http_get(self.url + path, method=method)
         return status, body.decode("utf-8", "replace")
+
+    def post(self, path: str) -> tuple[int, str]:
+        return self.get(path, method="POST")
 
     def org(self) -> dict[str, Any]:
         """The demo simulator's org, from its control API."""

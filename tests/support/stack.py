@@ -211,6 +211,7 @@ class StackFactory(Protocol):
         schedule: bool = True,
         clocks: Clocks | None = None,
         clock: FakeClock | None = None,
+        lifecycle: bool = False,
         **config: Any,
     ) -> Awaitable[Stack]: ...
 
@@ -246,11 +247,13 @@ class Stacks:
         schedule: bool = True,
         clocks: Clocks | None = None,
         clock: FakeClock | None = None,
+        lifecycle: bool = False,
         **config: Any,
     ) -> Stack:
         """A stack serving `queries` (a YAML list); `config` are `config_text` options.
 
-        With `clock`, the simulator and the daemon both run on that fake clock."""
+        With `clock`, the simulator and the daemon both run on that fake clock; with
+        `lifecycle`, POST /-/reload reloads (as `--web.enable-lifecycle` does)."""
         settings = settings or self.settings()
         bodies: dict[str, list[Any]] = {}
 
@@ -278,7 +281,7 @@ class Stacks:
             # Tests read a change's effect on the self-metrics at once.
             metrics=SelfMetrics(render_max_age=0),
         )
-        runner = await serve(daemon, "127.0.0.1", 0, schedule=schedule)
+        runner = await serve(daemon, "127.0.0.1", 0, schedule=schedule, enable_lifecycle=lifecycle)
         url = "http://" + bound_addresses(runner)[0]
         http = aiohttp.ClientSession()
         stack = Stack(simulator, sim_sleep, daemon, runner, url, http, env, text, self.seen, bodies)
