@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 import structlog
@@ -152,14 +152,20 @@ def announce_pause(
     )
 
 
-def api_error(endpoint: str, reply: Reply, hint: str = "") -> ApiError:
-    """The error a non-200 reply stands for, with Genesys' message, code and contextId."""
-    message, code, context_id = f"HTTP {reply.status}", None, None
+def error_body(reply: Reply) -> dict[str, Any] | None:
+    """An error reply's JSON object, or None when it has none (a proxy's HTML page, say)."""
     try:
         body = json.loads(reply.body)
     except (ValueError, UnicodeDecodeError):
-        body = None
-    if isinstance(body, dict):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def api_error(endpoint: str, reply: Reply, hint: str = "") -> ApiError:
+    """The error a non-200 reply stands for, with Genesys' message, code and contextId."""
+    message, code, context_id = f"HTTP {reply.status}", None, None
+    body = error_body(reply)
+    if body is not None:
         if isinstance(body.get("message"), str):
             message = body["message"][:MESSAGE_LIMIT]
         if isinstance(body.get("code"), str):

@@ -13,7 +13,14 @@ import aiohttp
 from poller.catalog import TOKEN_PATH
 from poller.config.model import Credentials, GenesysSettings
 from poller.errors import ApiError, BadResponseError, ThrottledError
-from poller.genesys.http import HttpSession, Reply, announce_pause, api_error, retry_after
+from poller.genesys.http import (
+    HttpSession,
+    Reply,
+    announce_pause,
+    api_error,
+    error_body,
+    retry_after,
+)
 from poller.genesys.retry import RetryPolicy, retrying
 from poller.logsetup import forget_secret, register_secret
 from poller.selfmetrics import SelfMetrics
@@ -171,11 +178,8 @@ def _rejected(reply: Reply) -> ApiError:
     not answer with the API host's `{message, code}`. Never holds the secret: the host does not
     echo it, and the body is cut short."""
     error = description = None
-    try:
-        body = json.loads(reply.body)
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if isinstance(body, dict):
+    body = error_body(reply)
+    if body is not None:
         if isinstance(body.get("error"), str):
             error = body["error"][:100]
         for key in ("error_description", "description", "message"):
