@@ -72,6 +72,51 @@ class RequestBudget:
                 await self._sleep(wait)
             self._sent.append(self._clock())
 
+    def spare_delay(self, reserve: int) -> float:
+        """Seconds until a place is free that leaves `reserve` places to other callers (inf if
+        the budget has no such place at all)."""
+        limit = self.requests_per_minute - reserve
+        if limit < 1:
+            return float("inf")
+        now = self._clock()
+        while self._sent and self._sent[0] <= now - SPAN:
+            self._sent.popleft()
+        wait = self._paused_until - now
+        if len(self._sent) >= limit:
+            wait = max(wait, self._sent[len(self._sent) - limit] + SPAN - now)
+        return max(wait, 0.0)
+
+    async def acquire_spare(self, reserve: int, max_pause: float = 0.0) -> None:
+        """Take a place only if it delays no other caller: nobody is waiting for one, and
+        `reserve` places stay free in the window for the queries. For work that can wait (the
+        name listings); raises NoSpareError when the reserve leaves nothing, PausedError during
+        a pause longer than `max_pause`."""
+        while True:
+            if self.paused() > max_pause:
+                raise PausedError(self._paused_until)
+            wait = self.spare_delay(reserve)
+            if wait == float("inf"):
+                raise NoSpareError(self.requests_per_minute, reserve)
+            if wait <= 0 and not self._lock.locked():
+                self._sent.append(self._clock())
+                return
+            # Someone is waiting (they go first), or the spare places are used up: look again.
+            await self._sleep(max(wait, SPARE_RECHECK_SECONDS))
+
+
+SPARE_RECHECK_SECONDS = 1.0
+
+
+class NoSpareError(Exception):
+    """The queries' reserve takes the whole budget: nothing is left for work that can wait."""
+
+    def __init__(self, requests_per_minute: int, reserve: int) -> None:
+        super().__init__(
+            f"the queries may need {reserve} of the {requests_per_minute} requests a minute "
+            "allows, which leaves none for the name listings; raise genesys.requests_per_minute "
+            "or make some queries run less often"
+        )
+
 
 class PausedError(Exception):
     """The API asked for a pause longer than the caller would wait (`until`: Unix time)."""

@@ -93,5 +93,12 @@ OBSERVATION_PERMISSION = "analytics:flowObservation:view"
 AGGREGATE_PATH = "/api/v2/analytics/flows/aggregates/query"
 OBSERVATION_PATH = "/api/v2/analytics/flows/observations/query"
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a password
+# The Architect listings that name the ids analytics reports (GET, paged).
+FLOWS_PATH = "/api/v2/flows"
+FLOW_OUTCOMES_PATH = "/api/v2/flows/outcomes"
+FLOW_MILESTONES_PATH = "/api/v2/flows/milestones"
+FLOWS_PERMISSION = "architect:flow:view"
+FLOW_OUTCOMES_PERMISSION = "architect:flowOutcome:view"
+FLOW_MILESTONES_PERMISSION = "architect:flowMilestone:view"
 # Genesys Cloud's id for a request, on every response: support traces a call with it.
 CORRELATION_HEADER = "ININ-Correlation-Id"

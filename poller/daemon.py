@@ -23,6 +23,7 @@ from poller.digest import Digester
 from poller.errors import ConfigError
 from poller.genesys import GenesysClient
 from poller.logsetup import register_secret
+from poller.names import NamesRefresher, query_reserve
 from poller.poll import QueryPoller
 from poller.reload import plan_reload
 from poller.scheduler import Scheduler
@@ -32,6 +33,8 @@ from poller.store import SnapshotStore
 
 log = structlog.get_logger("poller.daemon")
 STOP_TIMEOUT = 4.0
+# The scheduler job (and task name) of the names refresh; query names cannot start with "_".
+NAMES_JOB = "_names"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class Daemon:
         self._tasks: dict[asyncio.Task[Any], str] = {}
         for query in config.queries:
             self._add_poller(query.name)
+        self.names = NamesRefresher(config.names, self.store, self.metrics)
         for warning in config.warnings:
             log.warning("config_warning", source=config.source, problem=warning)
         self._mark_reload(ok=True)
@@ -129,6 +133,21 @@ class Daemon:
             if task is not None:
                 self._tasks.pop(task, None)
 
+    async def refresh_names(self) -> dict[str, bool]:
+        """Read the Architect listings once (a tracked task, like a poll); {kind: succeeded}."""
+        if not self.config.names.enabled:
+            return {}
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks[task] = NAMES_JOB
+        try:
+            return await self.names.refresh(
+                self.client, query_reserve(self.config), self._clocks.clock()
+            )
+        finally:
+            if task is not None:
+                self._tasks.pop(task, None)
+
     async def poll_all(self) -> dict[str, bool]:
         names = list(self.pollers)
         results = await asyncio.gather(*(self.poll(n) for n in names))
@@ -139,6 +158,24 @@ class Daemon:
         self._scheduler.start()
         for name, poller in self.pollers.items():
             self._schedule(name, poller.query.every)
+        self._schedule_names()
+
+    def _schedule_names(self) -> None:
+        if self._scheduler is None:
+            return
+        if not self.config.names.enabled:
+            self._scheduler.remove(NAMES_JOB)
+            return
+
+        async def job() -> None:
+            try:
+                await self.refresh_names()
+            except asyncio.CancelledError:
+                return
+            except Exception:
+                log.exception("names_refresh_crashed")
+
+        self._scheduler.add(NAMES_JOB, self.config.names.every, job)
 
     def _check_stale(self, name: str) -> None:
         poller = self.pollers.get(name)
@@ -193,8 +230,12 @@ class Daemon:
         plan = plan_reload(self.config, new)
         if plan.server_ignored:
             log.warning("config_reload_server_ignored", reason="server.listen needs a restart")
+        names_changed = new.names != self.config.names
         self.config = new
-        await self._cancel_polls(set(plan.cancel))
+        cancel = set(plan.cancel)
+        if plan.rebuild_client or names_changed:
+            cancel.add(NAMES_JOB)
+        await self._cancel_polls(cancel)
         if plan.rebuild_client:
             # The budget's record of recent requests and any 429 pause outlive the reload: the
             # API's limit does not reset because our settings changed.
@@ -215,6 +256,9 @@ class Daemon:
         for name in (*plan.replace, *plan.add):
             self._add_poller(name, previous=self.pollers.get(name))
             self._schedule(name, new.query(name).every)
+        if names_changed:
+            self.names.configure(new.names)
+            self._schedule_names()
         for warning in plan.warnings:
             log.warning("config_warning", source=new.source, problem=warning)
 

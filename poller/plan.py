@@ -8,10 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from poller.catalog import (
+    FLOW_MILESTONES_PATH,
+    FLOW_MILESTONES_PERMISSION,
+    FLOW_OUTCOMES_PATH,
+    FLOW_OUTCOMES_PERMISSION,
+    FLOWS_PATH,
+    FLOWS_PERMISSION,
+)
 from poller.config import format_duration
 from poller.config.model import Config, QueryConfig
+from poller.genesys.listings import PAGE_SIZE
+from poller.names import query_reserve
 
 LIST_WIDTH = 40  # list cells longer than this are cut, with a count of what was left out
+NAMES_LISTINGS = (
+    FLOWS_PATH,
+    f"{FLOWS_PATH}?deleted=true",
+    FLOW_OUTCOMES_PATH,
+    FLOW_MILESTONES_PATH,
+)
+NAMES_PERMISSIONS = (FLOWS_PERMISSION, FLOW_OUTCOMES_PERMISSION, FLOW_MILESTONES_PERMISSION)
 HEADERS = ("QUERY", "TYPE", "EVERY", "WINDOW", "GROUP BY", "METRICS", "REQ/MIN")
 
 
@@ -95,6 +112,7 @@ def format_plan(config: Config) -> str:
         for q in config.queries
     ]
     lines += _table(rows)
+    lines += _names(config)
     lines.append(
         f"Total: {_rate(total)} requests/minute of a budget of {budget} "
         f"({total / budget * 100:.0f} %)."
@@ -107,3 +125,27 @@ def format_plan(config: Config) -> str:
         )
     lines += [f"WARNING: {warning}" for warning in config.warnings]
     return "\n".join(lines)
+
+
+def _names(config: Config) -> list[str]:
+    names = config.names
+    if not names.enabled:
+        return ["Names: off (names.every: off); no _info families."]
+    budget = config.genesys.requests_per_minute
+    listings = len(NAMES_LISTINGS)
+    reserve = query_reserve(config)
+    lines = [
+        f"Names: every {format_duration(names.every)}, {listings} listings "
+        f"({', '.join(NAMES_LISTINGS)}), one request per {PAGE_SIZE} entities each: "
+        f"{_rate(listings * 60 / names.every)} requests/minute or more, only from what the "
+        f"queries leave ({min(reserve, budget)} a minute kept for them).",
+        "Names need the permissions " + ", ".join(NAMES_PERMISSIONS) + "; without one, that "
+        "listing's names are missing and genesyscloud_poller_names_up{kind} is 0.",
+    ]
+    if reserve >= budget:
+        lines.append(
+            f"WARNING: the queries may send {reserve} requests in a minute, the whole budget of "
+            f"{budget}; the name listings will never run. Raise genesys.requests_per_minute or "
+            "`every` on some queries, or set names.every: off."
+        )
+    return lines

@@ -67,6 +67,8 @@ class Scheduler:
             self._scheduler.shutdown(wait=False)
 
     def _on_max_instances(self, event: JobSubmissionEvent) -> None:
+        if event.job_id.startswith("_"):
+            return  # not a query (the names refresh): nothing to count or check
         self._metrics.polls_skipped.labels(event.job_id, "overrun").inc()
         log.warning("poll_skipped_overrun", query=event.job_id)
         if self._on_skip is not None:

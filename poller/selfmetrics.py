@@ -144,6 +144,19 @@ class SelfMetrics:
             "Unix time of the last successful configuration load or reload.",
             registry=r,
         )
+        self.names_up = Gauge(
+            P + "names_up",
+            "1 if the last refresh of the Architect listing of this kind (flows, outcomes, "
+            "milestones) succeeded, 0 if it failed (a 403: the OAuth client lacks its permission).",
+            ["kind"],
+            registry=r,
+        )
+        self.names_last_success = Gauge(
+            P + "names_last_success_timestamp_seconds",
+            "Unix time of the last successful refresh of the Architect listing of this kind.",
+            ["kind"],
+            registry=r,
+        )
         build = Gauge(
             P + "build_info",
             "Version of genesyscloud-poller and of Python; always 1.",

@@ -16,6 +16,7 @@ from poller.config.credentials import load_credentials
 from poller.config.filters import FILTER_KEYS, PREDICATE_KEYS
 from poller.config.genesys import GENESYS_KEYS
 from poller.config.loader import SERVER_KEYS, TOP_KEYS, load_config, parse_config
+from poller.config.names import NAMES_KEYS
 from poller.config.queries import AGGREGATE_KEYS, OBSERVATION_KEYS
 from poller.config.values import format_duration, parse_duration, parse_listen_address
 from poller.config.views import VIEW_KEYS
@@ -24,6 +25,7 @@ __all__ = [
     "AGGREGATE_KEYS",
     "FILTER_KEYS",
     "GENESYS_KEYS",
+    "NAMES_KEYS",
     "OBSERVATION_KEYS",
     "PREDICATE_KEYS",
     "SERVER_KEYS",

@@ -16,12 +16,13 @@ from poller.config.checker import MISSING, Checker
 from poller.config.genesys import check_genesys
 from poller.config.messages import Loc
 from poller.config.model import Config, GenesysSettings, ServerSettings
+from poller.config.names import check_names
 from poller.config.queries import check_queries
 from poller.config.values import listen_address
 from poller.config.yamlsource import read_yaml
 from poller.errors import ConfigError
 
-TOP_KEYS: Final = ("genesys", "server", "queries")
+TOP_KEYS: Final = ("genesys", "server", "queries", "names")
 SERVER_KEYS: Final = ("listen",)
 
 
@@ -29,7 +30,7 @@ def _check_config(c: Checker, data: object, source: str, env: Mapping[str, str])
     if data is None:
         c.error((), "the configuration is empty; it needs at least genesys and queries")
         return None
-    root = c.section((), data, TOP_KEYS, " with the keys genesys, server and queries")
+    root = c.section((), data, TOP_KEYS, " with the keys genesys, server, queries and names")
     if root is None:
         return None
     genesys: GenesysSettings | None = None
@@ -39,13 +40,15 @@ def _check_config(c: Checker, data: object, source: str, env: Mapping[str, str])
         genesys = check_genesys(c, root["genesys"], env)
     server = _check_server(c, root.get("server", MISSING))
     queries = check_queries(c, root.get("queries", MISSING))
-    if genesys is None or server is None or queries is None or c.problems:
+    names = check_names(c, root.get("names", MISSING))
+    if genesys is None or server is None or queries is None or names is None or c.problems:
         return None
     return Config(
         genesys=genesys,
         server=server,
         queries=queries,
         source=source,
+        names=names,
         warnings=tuple(c.warnings),
     )
 

@@ -91,11 +91,20 @@ class QueryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class NamesSettings:
+    """The Architect listings that give ids their names (the `_info` families)."""
+
+    enabled: bool = True
+    every: float = 3600.0  # seconds between refreshes
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     genesys: GenesysSettings
     server: ServerSettings
     queries: tuple[QueryConfig, ...]
     source: str = "<config>"
+    names: NamesSettings = field(default_factory=NamesSettings)
     # Problems that `genesys.strict_names: false` downgraded from errors; the daemon logs them.
     warnings: tuple[str, ...] = ()
 

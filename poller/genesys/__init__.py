@@ -6,6 +6,7 @@ the rest of the daemon sees a query's raw 200 body, or one of the ApiError types
 
 from poller.genesys.client import GenesysClient
 from poller.genesys.http import Endpoint, Reply
+from poller.genesys.listings import Entity
 from poller.genesys.retry import RetryPolicy
 
-__all__ = ["Endpoint", "GenesysClient", "Reply", "RetryPolicy"]
+__all__ = ["Endpoint", "Entity", "GenesysClient", "Reply", "RetryPolicy"]

@@ -12,6 +12,7 @@ from typing import Any
 from poller.budget import RequestBudget
 from poller.config.model import Credentials, GenesysSettings
 from poller.genesys.http import Endpoint, HttpSession, Reply
+from poller.genesys.listings import PAGE_SIZE, Entity, list_all
 from poller.genesys.retry import RetryPolicy
 from poller.genesys.token import TokenSource
 from poller.genesys.transport import QueryTransport
@@ -61,6 +62,20 @@ class GenesysClient:
     async def post(self, endpoint: Endpoint, body: dict[str, Any]) -> Reply:
         """POST a query; returns its 200 reply (raw body and correlation id)."""
         return await self._transport.post(endpoint, body)
+
+    async def listing(
+        self,
+        endpoint: Endpoint,
+        *,
+        reserve: int,
+        params: dict[str, str] | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> list[Entity]:
+        """Every entity of an Architect listing, all pages; behind the queries in the budget,
+        keeping `reserve` places a minute for them."""
+        return await list_all(
+            self._transport, endpoint, reserve=reserve, params=params, page_size=page_size
+        )
 
     async def login(self) -> float:
         """Log in now (if there is no valid token yet); the token's seconds left."""

@@ -18,7 +18,7 @@ from poller.errors import ApiError, BadResponseError, TransportError
 from poller.selfmetrics import SelfMetrics
 
 log = structlog.get_logger("poller.genesys")
-Endpoint = Literal["aggregates", "observations"]
+Endpoint = Literal["aggregates", "observations", "flows", "flow_outcomes", "flow_milestones"]
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MESSAGE_LIMIT = 500  # characters of a Genesys error message kept in our errors and logs
 
@@ -62,6 +62,20 @@ class HttpSession:
 
     async def post(self, endpoint: str, url: str, payload: bytes, headers: dict[str, str]) -> Reply:
         """POST `payload`; any answer is a Reply, whatever its status."""
+        return await self.request("POST", endpoint, url, headers, payload)
+
+    async def get(self, endpoint: str, url: str, headers: dict[str, str]) -> Reply:
+        """GET `url` (its query string included); any answer is a Reply, whatever its status."""
+        return await self.request("GET", endpoint, url, headers)
+
+    async def request(
+        self,
+        method: str,
+        endpoint: str,
+        url: str,
+        headers: dict[str, str],
+        payload: bytes | None = None,
+    ) -> Reply:
         if self._closed:
             raise TransportError(
                 "the HTTP client was closed (the daemon is stopping or its genesys settings "
@@ -70,7 +84,7 @@ class HttpSession:
             )
         started = time.perf_counter()
         try:
-            async with self._http().post(url, data=payload, headers=headers) as resp:
+            async with self._http().request(method, url, data=payload, headers=headers) as resp:
                 body = await self._read_limited(endpoint, resp)
                 reply = Reply(resp.status, body, resp.headers.copy())
         except BadResponseError as err:

@@ -8,10 +8,16 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from poller.budget import PausedError, RequestBudget
+from poller.budget import NoSpareError, PausedError, RequestBudget
 from poller.catalog import (
     AGGREGATE_PATH,
     AGGREGATE_PERMISSION,
+    FLOW_MILESTONES_PATH,
+    FLOW_MILESTONES_PERMISSION,
+    FLOW_OUTCOMES_PATH,
+    FLOW_OUTCOMES_PERMISSION,
+    FLOWS_PATH,
+    FLOWS_PERMISSION,
     OBSERVATION_PATH,
     OBSERVATION_PERMISSION,
 )
@@ -29,10 +35,19 @@ from poller.genesys.retry import RetryPolicy, retrying
 from poller.genesys.token import TokenSource
 from poller.selfmetrics import SelfMetrics
 
-PATHS: dict[str, str] = {"aggregates": AGGREGATE_PATH, "observations": OBSERVATION_PATH}
+PATHS: dict[str, str] = {
+    "aggregates": AGGREGATE_PATH,
+    "observations": OBSERVATION_PATH,
+    "flows": FLOWS_PATH,
+    "flow_outcomes": FLOW_OUTCOMES_PATH,
+    "flow_milestones": FLOW_MILESTONES_PATH,
+}
 PERMISSIONS: dict[str, str] = {
     "aggregates": AGGREGATE_PERMISSION,
     "observations": OBSERVATION_PERMISSION,
+    "flows": FLOWS_PERMISSION,
+    "flow_outcomes": FLOW_OUTCOMES_PERMISSION,
+    "flow_milestones": FLOW_MILESTONES_PERMISSION,
 }
 # A poll waits in line through a Retry-After up to this long (the Java and Go SDKs stop at 180 s);
 # a longer one fails the poll at once, and no query calls the API until it has passed.
@@ -68,16 +83,48 @@ class QueryTransport:
         url = self._settings.api_base_url + PATHS[endpoint]
         payload = json.dumps(body).encode()
 
+        async def acquire() -> None:
+            await self.budget.acquire(max_pause=MAX_RETRY_AFTER)
+
+        async def send(headers: dict[str, str]) -> Reply:
+            headers["Content-Type"] = "application/json"
+            return await self._http.post(endpoint, url, payload, headers)
+
+        return await self._send(endpoint, acquire, send)
+
+    async def get(self, endpoint: Endpoint, path_and_query: str, reserve: int) -> Reply:
+        """GET a listing page (`path_and_query` relative to the API host, as a `nextUri` is);
+        returns its 200 reply. Queries go first: it takes a place in the budget only when no
+        query waits for one and `reserve` places stay free for them, and it never waits out a
+        429's pause."""
+        url = self._settings.api_base_url + path_and_query
+
+        async def acquire() -> None:
+            try:
+                await self.budget.acquire_spare(reserve)
+            except NoSpareError as err:
+                raise ApiError(str(err), endpoint=endpoint) from None
+
+        async def send(headers: dict[str, str]) -> Reply:
+            return await self._http.get(endpoint, url, headers)
+
+        return await self._send(endpoint, acquire, send)
+
+    async def _send(
+        self,
+        endpoint: Endpoint,
+        acquire: Callable[[], Awaitable[None]],
+        send: Callable[[dict[str, str]], Awaitable[Reply]],
+    ) -> Reply:
         async def attempt() -> Reply:
             relogged = False
             while True:
                 try:
-                    await self.budget.acquire(max_pause=MAX_RETRY_AFTER)
+                    await acquire()
                 except PausedError as paused:
                     raise self._paused(endpoint, paused.until) from None
                 token = await self._tokens.token()
-                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-                reply = await self._http.post(endpoint, url, payload, headers)
+                reply = await send({"Authorization": f"Bearer {token}"})
                 if reply.status == 200:
                     return reply
                 if reply.status == 401 and not relogged:

@@ -25,6 +25,13 @@ from poller.simulator import contract
 from poller.simulator.engine import Engine
 from poller.simulator.errors import SimulatorSettingsError
 from poller.simulator.injector import FaultInjector
+from poller.simulator.listings import (
+    LISTING_KINDS,
+    LISTING_PERMISSIONS,
+    deleted_flow_ids,
+    entities,
+    page,
+)
 from poller.simulator.org import Org
 from poller.simulator.ratelimit import RateLimiter
 from poller.simulator.replies import (
@@ -78,6 +85,8 @@ class SimulatorState:
     stats: SimulatorStats = field(default_factory=SimulatorStats)
     # One query at a time in the worker thread: the engine's caches are not thread-safe.
     busy: asyncio.Lock | None = None
+    # id -> new name of flows, outcomes and milestones renamed since (PUT /simulator/names).
+    renames: dict[str, str] = field(default_factory=dict)
 
 
 STATE = web.AppKey("simulator_state", SimulatorState)
@@ -112,11 +121,14 @@ def build_simulator_app(
     app.router.add_post(contract.TOKEN_PATH, _token)
     app.router.add_post(contract.AGGREGATE_PATH, _analytics)
     app.router.add_post(contract.OBSERVATION_PATH, _analytics)
+    for path in LISTING_KINDS:
+        app.router.add_get(path, _listing)
     app.router.add_get("/simulator/faults", _get_faults)
     app.router.add_put("/simulator/faults", _put_faults)
     app.router.add_delete("/simulator/faults", _delete_faults)
     app.router.add_get("/simulator/stats", _get_stats)
     app.router.add_get("/simulator/org", _get_org)
+    app.router.add_put("/simulator/names", _put_names)
     return app
 
 
@@ -212,9 +224,10 @@ async def _token(request: web.Request) -> web.StreamResponse:
 # -- analytics --------------------------------------------------------------------------------
 
 
-async def _analytics(request: web.Request) -> web.StreamResponse:
+async def _admit(request: web.Request, endpoint: str, permission: str) -> float:
+    """The gateway's checks every API request passes: latency, token, 429s, permission.
+    Returns the clock's now."""
     state = request.app[STATE]
-    endpoint = ENDPOINTS[request.path]
     faults = state.faults
     if faults.settings.latency > 0:
         await state.sleep(faults.settings.latency)
@@ -233,7 +246,25 @@ async def _analytics(request: web.Request) -> web.StreamResponse:
     if not budget.admitted:
         raise rate_limited(budget.reset)
     if faults.forbids(endpoint):
-        raise missing_permission(PERMISSIONS[endpoint])
+        raise missing_permission(permission)
+    return now
+
+
+async def _listing(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    kind = LISTING_KINDS[request.path]
+    await _admit(request, kind, LISTING_PERMISSIONS[kind])
+    query = dict(request.query)
+    deleted = query.get("deleted", "false").lower() == "true"
+    items = entities(state.org, kind, state.renames, deleted)
+    return json_response(page(request.path, query, items))
+
+
+async def _analytics(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    endpoint = ENDPOINTS[request.path]
+    faults = state.faults
+    now = await _admit(request, endpoint, PERMISSIONS[endpoint])
     fault = faults.draw()
     if fault is not None:
         log.debug("simulator.fault", fault=fault, path=request.path)
@@ -337,8 +368,33 @@ async def _get_org(request: web.Request) -> web.StreamResponse:
     return json_response(org_summary(request.app[STATE].org))
 
 
+async def _put_names(request: web.Request) -> web.StreamResponse:
+    """Rename flows, outcomes or milestones in the listings: a JSON object {id: new name}."""
+    state = request.app[STATE]
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        body = None
+    known = {f.id for f in state.org.flows}
+    known |= {e.id for e in (*state.org.outcomes, *state.org.milestones)}
+    if not isinstance(body, dict) or not all(
+        isinstance(k, str) and k in known and isinstance(v, str) and v for k, v in body.items()
+    ):
+        return json_response(
+            {
+                "message": "names: expected a JSON object from known ids to non-empty names",
+                "code": "bad.request",
+                "status": 400,
+            },
+            status=400,
+        )
+    state.renames.update(body)
+    return json_response(dict(state.renames))
+
+
 def org_summary(org: Org) -> dict[str, object]:
     """The synthetic org as JSON: what a test needs to write filters and expected labels."""
+    gone = deleted_flow_ids(org)
     return {
         "divisions": [{"id": d.id, "name": d.name} for d in org.divisions],
         "flows": [
@@ -349,6 +405,7 @@ def org_summary(org: Org) -> dict[str, object]:
                 "mediaType": f.media_type,
                 "version": f.version,
                 "divisionId": f.division_id,
+                "deleted": f.id in gone,
                 "outcomes": [{"id": o.outcome.id, "name": o.outcome.name} for o in f.outcomes],
                 "milestones": [
                     {"id": m.milestone.id, "name": m.milestone.name} for m in f.milestones

@@ -79,5 +79,13 @@ OBSERVATION_PERMISSION = "analytics:flowObservation:view"
 AGGREGATE_PATH = "/api/v2/analytics/flows/aggregates/query"
 OBSERVATION_PATH = "/api/v2/analytics/flows/observations/query"
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a password
+# The Architect listings (ArchitectApi: getFlows, getFlowsOutcomes, getFlowsMilestones).
+FLOWS_PATH = "/api/v2/flows"
+OUTCOMES_PATH = "/api/v2/flows/outcomes"
+MILESTONES_PATH = "/api/v2/flows/milestones"
+FLOWS_PERMISSION = "architect:flow:view"
+OUTCOMES_PERMISSION = "architect:flowOutcome:view"
+MILESTONES_PERMISSION = "architect:flowMilestone:view"
+LISTING_PAGE_SIZE = 25  # the listings' default pageSize
 # Every Genesys Cloud response names its request with this header (the SDK logging blog's trace).
 CORRELATION_HEADER = "ININ-Correlation-Id"

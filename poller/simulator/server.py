@@ -96,6 +96,10 @@ class Simulator:
         """Install faults now (a spec string is parsed); a 429 storm starts at this moment."""
         self.state.faults.set(parse_fault_spec(faults) if isinstance(faults, str) else faults)
 
+    def rename(self, ident: str, name: str) -> None:
+        """What the Architect listings call a flow, outcome or milestone from now on."""
+        self.state.renames[ident] = name
+
     def clear_faults(self) -> None:
         self.set_faults(FaultSettings())
 

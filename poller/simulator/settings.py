@@ -10,7 +10,7 @@ from typing import Literal
 
 from poller.simulator.errors import SimulatorSettingsError
 
-ForbiddenEndpoint = Literal["aggregates", "observations", "all"]
+ForbiddenEndpoint = Literal["aggregates", "observations", "flows", "outcomes", "milestones", "all"]
 
 ERROR_STATUSES: tuple[int, ...] = (500, 502, 503, 504)
 # Faults drawn per analytics request, in the order the single uniform draw is matched against.
@@ -18,6 +18,9 @@ RATE_FAULTS: tuple[str, ...] = ("reset", "malformed", "truncated", "wrongshape",
 _FORBIDDEN: dict[str, ForbiddenEndpoint] = {
     "aggregates": "aggregates",
     "observations": "observations",
+    "flows": "flows",
+    "outcomes": "outcomes",
+    "milestones": "milestones",
     "all": "all",
 }
 FORBIDDEN_VALUES: tuple[str, ...] = tuple(_FORBIDDEN)
@@ -148,7 +151,9 @@ def parse_fault_spec(spec: str) -> FaultSettings:
     - `login429=DURATION`: every `POST /oauth/token` gets 429 (with `retry_after`) for that long.
     - `client_disabled`: `POST /oauth/token` answers 400 `unauthorized_client`, as for an OAuth
       client that was disabled.
-    - `forbidden=aggregates|observations|all`: 403 `missing.permissions` on that endpoint.
+    - `forbidden=aggregates|observations|flows|outcomes|milestones|all`: 403
+      `missing.permissions` on that endpoint (`flows`, `outcomes`, `milestones`: the Architect
+      listings; `all`: every API endpoint).
 
     Durations take `ms`, `s` or `m`; a bare number is seconds. An empty spec or `none` means no
     faults. Example: `503=0.2,500=0.1,latency=200ms,reset=0.05,storm429=30s,retry_after=5`.

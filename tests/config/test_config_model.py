@@ -11,7 +11,7 @@ import yaml
 
 from poller import config as config_module
 from poller.config import load_config, parse_config
-from poller.config.model import View, Window
+from poller.config.model import NamesSettings, View, Window
 from poller.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -253,6 +253,7 @@ def test_example_config_shows_every_option() -> None:
         *config_module.OBSERVATION_KEYS,
         *config_module.FILTER_KEYS,
         *config_module.VIEW_KEYS,
+        *config_module.NAMES_KEYS,
     } - {"clauses", "function"}  # optional forms the example explains in its comments
     assert schema - used == set()
 
@@ -271,8 +272,8 @@ def test_keys_yaml_reads_as_other_types_are_shown_as_written() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(MINIMAL + "on: yes\n~: 1\n", env={})
     assert caught.value.problems == [
-        "unknown key true; allowed: genesys, server, queries",
-        "unknown key null; allowed: genesys, server, queries",
+        "unknown key true; allowed: genesys, server, queries, names",
+        "unknown key null; allowed: genesys, server, queries, names",
     ]
 
 
@@ -301,4 +302,40 @@ def test_control_characters_are_invalid_yaml() -> None:
         parse_config("genesys: \x00\n", env={})
     assert caught.value.problems == [
         "invalid YAML: character #x0000 at offset 9: special characters are not allowed"
+    ]
+
+
+NAMES_BASE = """\
+genesys:
+  region: mypurecloud.ie
+queries:
+  - {name: q, type: aggregate, every: 1m, metrics: [nFlow]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ("", NamesSettings(enabled=True, every=3600.0)),
+        ("names:\n  every: 15m\n", NamesSettings(enabled=True, every=900.0)),
+        ("names:\n  every: off\n", NamesSettings(enabled=False)),
+        ('names:\n  every: "off"\n', NamesSettings(enabled=False)),
+    ],
+)
+def test_names_section(section: str, expected: NamesSettings) -> None:
+    """names.every defaults to 1h; `off` turns the listings off."""
+    assert parse_config(NAMES_BASE + section, env={}).names == expected
+
+
+def test_names_section_errors_name_their_place() -> None:
+    """A too-short or malformed names.every, or an unknown key, is an error at its line."""
+    with pytest.raises(ConfigError) as exc:
+        parse_config(NAMES_BASE + "names:\n  every: 30s\n", source="p.yaml", env={})
+    assert str(exc.value) == (
+        "p.yaml:6: names.every: 30s is too short; the minimum is 1m (or off to disable)"
+    )
+    with pytest.raises(ConfigError) as exc:
+        parse_config(NAMES_BASE + "names:\n  evry: 1h\n", source="p.yaml", env={})
+    assert exc.value.problems == [
+        "names: unknown key 'evry' (did you mean 'every'?); allowed: every"
     ]

@@ -51,6 +51,13 @@ def test_plan_text() -> None:
         "nFlow                                0.017",
         "flows_active  observation  15s    now                    -                 "
         "oFlow                                4.0",
+        "Names: every 1h, 4 listings (/api/v2/flows, /api/v2/flows?deleted=true, "
+        "/api/v2/flows/outcomes, /api/v2/flows/milestones), one request per 100 entities "
+        "each: 0.067 requests/minute or more, only from what the queries leave (8 a minute "
+        "kept for them).",
+        "Names need the permissions architect:flow:view, architect:flowOutcome:view, "
+        "architect:flowMilestone:view; without one, that listing's names are missing and "
+        "genesyscloud_poller_names_up{kind} is 0.",
         "Total: 5.0 requests/minute of a budget of 300 (2 %).",
     ]
 
@@ -101,3 +108,17 @@ def test_plan_shows_overridden_hosts_and_ipv6_listen() -> None:
         "Genesys API http://127.0.0.1:9865 (login https://login.mypurecloud.ie)"
     )
     assert lines[2] == "Serving metrics on [::1]:9100"
+
+
+def test_plan_names_off_and_names_starved() -> None:
+    """check-config says when names are off, and warns when the queries leave them no budget."""
+    off = parse_config(CONFIG + "names:\n  every: off\n", env={})
+    assert "Names: off (names.every: off); no _info families." in format_plan(off).splitlines()
+    starved = parse_config(
+        CONFIG.replace("requests_per_minute: 300", "requests_per_minute: 8"), env={}
+    )
+    assert (
+        "WARNING: the queries may send 8 requests in a minute, the whole budget of 8; the name "
+        "listings will never run. Raise genesys.requests_per_minute or `every` on some queries, "
+        "or set names.every: off."
+    ) in format_plan(starved).splitlines()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poller.budget import SPAN, RequestBudget
+from poller.budget import SPAN, NoSpareError, RequestBudget
 from tests.support.clock import FakeClock
 from tests.support.wait import wait_until
 
@@ -148,3 +148,54 @@ def test_budget_below_one_request_per_minute_is_refused() -> None:
     """requests_per_minute must be at least 1."""
     with pytest.raises(ValueError, match="at least 1"):
         budget_on(FakeClock(), 0)
+
+
+async def test_spare_places_wait_for_queries_and_keep_their_reserve() -> None:
+    """acquire_spare takes no place while a query waits for one, and leaves `reserve` places
+    of the minute free: with 5 a minute and 3 kept, the third spare request waits a window."""
+    clock = FakeClock()
+    budget = budget_on(clock, 5)
+    start = clock.now
+    await budget.acquire_spare(reserve=3)
+    await budget.acquire_spare(reserve=3)
+    assert clock.now == start
+    await budget.acquire()  # the queries' places are still there
+    await budget.acquire()
+    await budget.acquire()
+    assert clock.now == start
+    await budget.acquire_spare(reserve=3)
+    assert clock.now >= start + SPAN
+
+
+async def test_spare_place_goes_after_a_waiting_query() -> None:
+    """While a query waits for a place, a spare request does not jump ahead of it."""
+    clock = FakeClock(auto=False)
+    budget = budget_on(clock, 1)
+    await budget.acquire()
+    order: list[str] = []
+
+    async def query() -> None:
+        await budget.acquire()
+        order.append("query")
+
+    async def spare() -> None:
+        await budget.acquire_spare(reserve=0)
+        order.append("spare")
+
+    tasks = [asyncio.create_task(query())]
+    await wait_until(lambda: clock.sleeping == 1, what="the query to wait")
+    tasks.append(asyncio.create_task(spare()))
+    for _ in range(200):
+        clock.advance(1.0)
+        await asyncio.sleep(0)
+        if len(order) == 2:
+            break
+    await asyncio.gather(*tasks)
+    assert order == ["query", "spare"]
+
+
+async def test_no_spare_when_the_reserve_takes_the_whole_budget() -> None:
+    """A reserve as large as the budget leaves no place: NoSpareError says what to change."""
+    budget = budget_on(FakeClock(), 4)
+    with pytest.raises(NoSpareError, match="leaves none for the name listings"):
+        await budget.acquire_spare(reserve=4)

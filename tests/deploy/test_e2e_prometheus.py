@@ -170,7 +170,9 @@ def test_prometheus_scrapes_the_poller(stack: Stack) -> None:
 
 def test_flow_families_carry_the_documented_labels(stack: Stack) -> None:
     """Each flow family of each demo query has exactly the documented label names."""
-    series = stack.prometheus.vector(f'{{__name__=~"genesyscloud_flow_.+", job="{JOB}"}}')
+    series = stack.prometheus.vector(
+        f'{{__name__=~"genesyscloud_flow_.+", __name__!~".+_info", job="{JOB}"}}'
+    )
     found: dict[tuple[str, str], set[frozenset[str]]] = {}
     for sample in series:
         labels = dict(sample["metric"])
@@ -186,6 +188,38 @@ def test_flow_families_carry_the_documented_labels(stack: Stack) -> None:
     assert names
     assert all(name and name != s["metric"]["flow_id"] for s in series
                if (name := s["metric"].get("flow_name")))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("family", "id_label", "info", "name_label"),
+    [
+        (
+            "genesyscloud_flow_milestones",
+            "flow_milestone_id",
+            "genesyscloud_flow_milestone_info",
+            "flow_milestone_name",
+        ),
+        (
+            "genesyscloud_flow_outcomes",
+            "flow_outcome_id",
+            "genesyscloud_flow_outcome_info",
+            "flow_outcome_name",
+        ),
+        ("genesyscloud_flow_entries", "flow_id", "genesyscloud_flow_info", "division_name"),
+    ],
+)
+def test_names_join_names_every_exported_id(
+    stack: Stack, family: str, id_label: str, info: str, name_label: str
+) -> None:
+    """Joined through its _info family with group_left, every id the demo exports gets a
+    name (flows: a division), in the real Prometheus."""
+    selector = f'{family}{{job="{JOB}", {id_label}!=""}}'
+    joined = f'{selector} * on ({id_label}) group_left ({name_label}) {info}{{job="{JOB}"}}'
+    result = stack.prometheus.wait_vector(joined, timeout=DATA_TIMEOUT)
+    ids = {s["metric"][id_label] for s in stack.prometheus.vector(selector)}
+    named = {s["metric"][id_label] for s in result if s["metric"].get(name_label)}
+    assert ids
+    assert named == ids
 
 
 def test_poller_self_metrics_are_scraped(stack: Stack) -> None:

@@ -73,7 +73,10 @@ def test_bad_spec_lists_every_problem() -> None:
     assert "unknown fault 'teapot'" in text
     assert "latency='soon': expected a duration" in text
     assert "error status 418 is not supported; use one of 500, 502, 503, 504" in text
-    assert "forbidden='users': expected one of aggregates, observations, all" in text
+    assert (
+        "forbidden='users': expected one of aggregates, observations, flows, outcomes, "
+        "milestones, all" in text
+    )
     assert "'reset' needs a value" in text
     assert "empty item" in text
     assert "'503' is given twice" in text

@@ -1,0 +1,113 @@
+"""The Architect listings (`GET /api/v2/flows`, `/flows/outcomes`, `/flows/milestones`): every
+page of one, as plain entities.
+
+A listing is paged: `pageSize`, `pageNumber` from 1, and `pageCount` in every answer; the last
+page has no `nextUri`. Pages are read in order until `pageCount` (a listing that grows while it
+is read can only add pages at the end; sorting by id keeps the order stable).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from poller.errors import BadResponseError
+from poller.genesys.http import Endpoint, Reply
+from poller.genesys.transport import PATHS, QueryTransport
+
+PAGE_SIZE: Final = 100  # a common Genesys maximum; the spec gives none for these listings
+MAX_PAGES: Final = 1000  # 100k entities: a listing that never ends is a bug, not an org
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One flow, outcome or milestone: what its `_info` series says about it."""
+
+    id: str
+    name: str
+    type: str = ""  # flows only
+    division_id: str = ""
+    division_name: str = ""
+    deleted: bool = False
+
+
+async def list_all(
+    transport: QueryTransport,
+    endpoint: Endpoint,
+    *,
+    reserve: int,
+    params: dict[str, str] | None = None,
+    page_size: int = PAGE_SIZE,
+) -> list[Entity]:
+    """Every entity of the listing at `endpoint`, page by page, each page through the shared
+    budget behind the queries (see QueryTransport.get)."""
+    out: list[Entity] = []
+    page = 1
+    while True:
+        query = {**(params or {}), "pageSize": str(page_size), "pageNumber": str(page)}
+        query.update(sortBy="id", sortOrder="asc")
+        reply = await transport.get(endpoint, f"{PATHS[endpoint]}?{urlencode(query)}", reserve)
+        entities, page_count = _page(endpoint, page, reply)
+        out.extend(entities)
+        if page >= page_count or page >= MAX_PAGES:
+            return out
+        page += 1
+
+
+def _page(endpoint: Endpoint, page: int, reply: Reply) -> tuple[list[Entity], int]:
+    where = f"page {page}"
+
+    def bad(problem: str) -> BadResponseError:
+        return BadResponseError(
+            f"{where} of the listing {problem}",
+            endpoint=endpoint,
+            status=reply.status,
+            context_id=reply.correlation_id,
+        )
+
+    try:
+        body = json.loads(reply.body)
+    except (ValueError, UnicodeDecodeError):
+        raise bad("is not JSON") from None
+    if not isinstance(body, dict):
+        raise bad("is not a JSON object")
+    raw = body.get("entities", [])
+    if not isinstance(raw, list):
+        raise bad("has `entities` that is not a list")
+    count = body.get("pageCount", page)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise bad(f"has `pageCount` {count!r}, not a whole number")
+    entities = []
+    for i, item in enumerate(raw):
+        entity = _entity(item)
+        if entity is None:
+            raise bad(f"has entities[{i}] without a string id and name")
+        entities.append(entity)
+    return entities, count
+
+
+def _entity(item: Any) -> Entity | None:
+    if not isinstance(item, dict):
+        return None
+    ident, name = item.get("id"), item.get("name")
+    if not isinstance(ident, str) or not isinstance(name, str) or not ident:
+        return None
+    division = item.get("division")
+    division_id = division_name = ""
+    if isinstance(division, dict):
+        division_id = _text(division.get("id"))
+        division_name = _text(division.get("name"))
+    return Entity(
+        id=ident,
+        name=name,
+        type=_text(item.get("type")),
+        division_id=division_id,
+        division_name=division_name,
+        deleted=item.get("deleted") is True,
+    )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,218 @@
+"""Names for the ids analytics reports: the `_info` families, from the Architect listings.
+
+Each refresh reads every page of the flows (active, then deleted), outcomes and milestones
+listings, and publishes one family per kind, each series with value 1, as its own entry in the
+store (`names:<kind>`), swapped whole: a renamed entity's old series is gone at the next refresh,
+and no id ever has two. A listing that fails keeps its last good names until they are older than
+KEEP_PERIODS refresh periods; a 403 says once which permission the OAuth client lacks. Queries
+and readiness never depend on names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import structlog
+
+from poller.budget import SPAN
+from poller.catalog import (
+    FLOW_MILESTONES_PERMISSION,
+    FLOW_OUTCOMES_PERMISSION,
+    FLOWS_PERMISSION,
+)
+from poller.config.model import Config, NamesSettings
+from poller.errors import ApiError
+from poller.genesys import Endpoint, Entity, GenesysClient
+from poller.genesys.listings import PAGE_SIZE
+from poller.normalize import Family, Labels, Snapshot
+from poller.render import render_snapshot
+from poller.selfmetrics import SelfMetrics
+from poller.store import SnapshotStore
+
+log = structlog.get_logger("poller.names")
+
+KEEP_PERIODS: Final = 3  # a failing listing's names are kept this many refresh periods
+NOTE: Final = (
+    "Always 1. From the Architect listing, refreshed every names.every (not on scrape); join it "
+    "on its id label with group_left to add names to the flow families."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    name: str  # the names_up kind label, and the store entry names:<name>
+    endpoint: Endpoint
+    permission: str
+    family: str
+    help: str
+
+
+KINDS: Final = (
+    Kind(
+        "flows",
+        "flows",
+        FLOWS_PERMISSION,
+        "genesyscloud_flow_info",
+        'A flow\'s name, type and division; deleted="true" for a flow deleted since. ' + NOTE,
+    ),
+    Kind(
+        "outcomes",
+        "flow_outcomes",
+        FLOW_OUTCOMES_PERMISSION,
+        "genesyscloud_flow_outcome_info",
+        "A flow outcome's name. " + NOTE,
+    ),
+    Kind(
+        "milestones",
+        "flow_milestones",
+        FLOW_MILESTONES_PERMISSION,
+        "genesyscloud_flow_milestone_info",
+        "A flow milestone's name. " + NOTE,
+    ),
+)
+
+
+def query_reserve(config: Config) -> int:
+    """Budget places a minute kept for the queries: the most requests their schedules can send
+    in any window the budget counts."""
+    return sum(int(SPAN // q.every) + 1 for q in config.queries)
+
+
+def store_key(kind: Kind) -> str:
+    return f"names:{kind.name}"
+
+
+def labels_of(kind: Kind, entity: Entity) -> Labels:
+    if kind.name == "flows":
+        return (
+            ("flow_id", entity.id),
+            ("flow_name", entity.name),
+            ("flow_type", entity.type),
+            ("division_id", entity.division_id),
+            ("division_name", entity.division_name),
+            ("deleted", "true" if entity.deleted else "false"),
+        )
+    if kind.name == "outcomes":
+        return (("flow_outcome_id", entity.id), ("flow_outcome_name", entity.name))
+    return (("flow_milestone_id", entity.id), ("flow_milestone_name", entity.name))
+
+
+@dataclass(slots=True)
+class _State:
+    ok_at: float | None = None  # when the names in the store were read
+    failing: bool = False
+
+
+class NamesRefresher:
+    def __init__(
+        self,
+        settings: NamesSettings,
+        store: SnapshotStore,
+        metrics: SelfMetrics,
+        *,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._metrics = metrics
+        self.page_size = page_size  # entities per listing page
+        self._states = {kind.name: _State() for kind in KINDS}
+        if settings.enabled:
+            self._show()
+
+    def _show(self) -> None:
+        for kind in KINDS:
+            if self._states[kind.name].ok_at is None:
+                self._metrics.names_up.labels(kind.name).set(0)
+        self._metrics.changed()
+
+    def configure(self, settings: NamesSettings) -> None:
+        """A reload: `off` drops every info series and the names_up series."""
+        self.settings = settings
+        if settings.enabled:
+            self._show()
+            return
+        for kind in KINDS:
+            self._store.drop(store_key(kind))
+            self._states[kind.name] = _State()
+            for gauge in (self._metrics.names_up, self._metrics.names_last_success):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(kind.name)
+        self._metrics.changed()
+
+    async def refresh(self, client: GenesysClient, reserve: int, now: float) -> dict[str, bool]:
+        """Read every listing once; returns {kind: succeeded}."""
+        out: dict[str, bool] = {}
+        for kind in KINDS:
+            try:
+                entities = await self._read(client, kind, reserve)
+            except ApiError as err:
+                self._failed(kind, err, now)
+                out[kind.name] = False
+            else:
+                self._publish(kind, entities, now)
+                out[kind.name] = True
+        self._metrics.changed()
+        return out
+
+    async def _read(self, client: GenesysClient, kind: Kind, reserve: int) -> list[Entity]:
+        size = self.page_size
+        if kind.name != "flows":
+            return await client.listing(kind.endpoint, reserve=reserve, page_size=size)
+        active = await client.listing(kind.endpoint, reserve=reserve, page_size=size)
+        # Deleted flows are hidden unless asked for; whether `deleted=true` lists only them or
+        # every flow, a flow missing from the active listing is a deleted one.
+        gone = await client.listing(
+            kind.endpoint, reserve=reserve, page_size=size, params={"deleted": "true"}
+        )
+        merged = {e.id: e for e in active}
+        for e in gone:
+            if e.id not in merged:
+                merged[e.id] = Entity(
+                    e.id, e.name, e.type, e.division_id, e.division_name, deleted=True
+                )
+        return list(merged.values())
+
+    def _publish(self, kind: Kind, entities: Sequence[Entity], now: float) -> None:
+        state = self._states[kind.name]
+        series: dict[Labels, float] = {}
+        seen: set[str] = set()
+        for entity in sorted(entities, key=lambda e: e.id):
+            if entity.id not in seen:  # one series per id, whatever the listing repeats
+                seen.add(entity.id)
+                series[labels_of(kind, entity)] = 1.0
+        family = Family(kind.family, kind.help, "max", zero_fill=False)
+        rendered = render_snapshot(Snapshot({kind.family: family}, {kind.family: series}))
+        self._store.commit(self._store.prepare(store_key(kind), rendered, now))
+        if state.failing:
+            log.info("names_recovered", kind=kind.name, entities=len(series))
+        state.ok_at, state.failing = now, False
+        self._metrics.names_up.labels(kind.name).set(1)
+        self._metrics.names_last_success.labels(kind.name).set(now)
+
+    def _failed(self, kind: Kind, err: ApiError, now: float) -> None:
+        state = self._states[kind.name]
+        self._metrics.names_up.labels(kind.name).set(0)
+        fields = {
+            "kind": kind.name,
+            "endpoint": err.endpoint,
+            "error": err.message,
+            "status": err.status,
+            "code": err.code,
+            "context_id": err.context_id,
+        }
+        if state.failing:
+            log.debug("names_failed_again", **fields)
+        elif err.status == 403:
+            log.warning("names_forbidden", permission=kind.permission, **fields)
+        else:
+            log.warning("names_failing", **fields)
+        state.failing = True
+        keep = KEEP_PERIODS * self.settings.every
+        if state.ok_at is not None and now - state.ok_at > keep:
+            self._store.drop(store_key(kind))
+            state.ok_at = None
+            log.warning("names_dropped_stale", kind=kind.name, kept_seconds=keep)
