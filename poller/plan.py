@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from poller.config import format_duration
-from poller.config.model import Config, QueryConfig
+from poller.config.model import DAY_SECONDS, Config, QueryConfig
 
 LIST_WIDTH = 40  # list cells longer than this are cut, with a count of what was left out
 HEADERS = ("QUERY", "TYPE", "EVERY", "WINDOW", "GROUP BY", "METRICS", "REQ/MIN")
@@ -45,6 +45,11 @@ def _fit(items: Sequence[str], width: int = LIST_WIDTH) -> str:
 def _window(query: QueryConfig) -> str:
     if query.type == "observation":
         return "now"
+    if query.mode == "counter":
+        return (
+            f"counter: period {_period(query.period)} ({query.time_zone}), "
+            f"settle {format_duration(query.settle)}"
+        )
     if query.window.today:
         text = f"today ({query.time_zone})"
     else:
@@ -52,6 +57,20 @@ def _window(query: QueryConfig) -> str:
     if query.delay:
         text += f", {format_duration(query.delay)} delay"
     return text
+
+
+def _period(seconds: float) -> str:
+    return "1d" if seconds >= DAY_SECONDS else format_duration(seconds)
+
+
+def _settling(query: QueryConfig) -> str:
+    settle = format_duration(query.settle)
+    return (
+        f"{query.name}: counter mode, 1 request per run; during the first {settle} of each period "
+        f"the run asks for the closed period instead of the current one (late data still lands "
+        f"in it), so settling costs no extra request; the counters restart {settle} after each "
+        "period ends."
+    )
 
 
 def _listen(config: Config) -> str:
@@ -95,6 +114,7 @@ def format_plan(config: Config) -> str:
         for q in config.queries
     ]
     lines += _table(rows)
+    lines += [_settling(q) for q in config.queries if q.mode == "counter"]
     lines.append(
         f"Total: {_rate(total)} requests/minute of a budget of {budget} "
         f"({total / budget * 100:.0f} %)."
