@@ -19,19 +19,28 @@ from concurrent.futures.process import BrokenProcessPool
 
 from poller.config.model import QueryType
 from poller.errors import PollerError
-from poller.normalize import normalize_aggregate, normalize_observation
+from poller.normalize import (
+    CounterPlan,
+    normalize_aggregate,
+    normalize_counter,
+    normalize_observation,
+)
 from poller.render import RenderedFamily, render_snapshot
 from poller.responses import ObservationResponse, decode
 
 Digested = dict[str, RenderedFamily]
 
 
-def digest(kind: QueryType, query: str, body: bytes, now: float) -> Digested:
-    """A query's raw 200 body, answered at `now` (Unix seconds) -> its families, rendered.
-    Pure; raises NormalizeError."""
+def digest(
+    kind: QueryType, query: str, body: bytes, now: float, counter: CounterPlan | None = None
+) -> Digested:
+    """A query's raw 200 body, answered at `now` (Unix seconds) -> its families, rendered;
+    `counter` for a counter-mode query. Pure; raises NormalizeError."""
     response = decode(kind, body)
     if isinstance(response, ObservationResponse):
         snapshot = normalize_observation(query, response, now)
+    elif counter is not None:
+        snapshot = normalize_counter(query, response, counter)
     else:
         snapshot = normalize_aggregate(query, response)
     return render_snapshot(snapshot)
@@ -95,10 +104,19 @@ class Digester:
         forkserver and importing what the worker needs takes a tenth of a second or more."""
         await asyncio.to_thread(lambda: self._executor().submit(_ready).result())
 
-    async def digest(self, kind: QueryType, query: str, body: bytes, now: float) -> Digested:
+    async def digest(
+        self,
+        kind: QueryType,
+        query: str,
+        body: bytes,
+        now: float,
+        counter: CounterPlan | None = None,
+    ) -> Digested:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor(), digest, kind, query, body, now)
+            return await loop.run_in_executor(
+                self._executor(), digest, kind, query, body, now, counter
+            )
         except BrokenProcessPool:
             # The worker died (killed, out of memory): start a new one for the next poll.
             await self.close()

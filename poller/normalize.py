@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from poller.config.model import QueryConfig
 from poller.errors import NormalizeError
 from poller.responses import (
     AggregateResponse,
@@ -28,6 +29,9 @@ from poller.responses import (
 
 Labels = tuple[tuple[str, str], ...]
 Merge = Literal["sum", "max", "min"]
+FamilyType = Literal["gauge", "counter", "histogram", "summary"]
+# A histogram's or summary's samples: (suffix such as _bucket, labels, value), in order.
+Samples = list[tuple[str, Labels, float]]
 
 PREFIX = "genesyscloud_flow_"
 MS_PER_SECOND = 1000.0
@@ -45,12 +49,15 @@ class Family:
     # Count-like series that vanish from a response are exported as 0 for a while, since the API
     # never zero-fills; max and min have no meaningful zero and are dropped at once.
     zero_fill: bool
+    type: FamilyType = "gauge"
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     families: dict[str, Family]
     values: dict[str, dict[Labels, float]]
+    # Histogram and summary families (counter mode), whose samples have names of their own.
+    samples: dict[str, Samples] = field(default_factory=dict)
 
 
 # Genesys metric -> (family stem, what it measures). Counts take stats.count.
@@ -361,3 +368,194 @@ def _timestamp(text: str, where: str) -> float:
         shown = repr(text if len(text) <= 40 else text[:37] + "...")
         raise NormalizeError(f"{where}: expected an ISO-8601 date-time with a zone, got {shown}")
     return parsed.timestamp()
+
+
+# -- counter mode -----------------------------------------------------------------------------
+
+COUNTER_NOTE = (
+    "Counts from the start of the calendar period of the query named in the query label (its "
+    "period and time_zone), late data included; restarts from 0 once the closed period has "
+    "settled. Use increase() or rate(). Refreshed on the query's schedule, not on scrape."
+)
+# A histogram's buckets: (view name, upper bound in milliseconds), by bound.
+Buckets = tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterPlan:
+    """What a counter-mode query's series are: the timers that become histograms (with their
+    `lt`-only views as buckets); every other timer and view becomes a summary."""
+
+    histograms: tuple[tuple[str, Buckets], ...] = ()
+
+    def buckets(self, metric: str) -> Buckets | None:
+        return next((b for m, b in self.histograms if m == metric), None)
+
+
+def counter_plan(query: QueryConfig) -> CounterPlan | None:
+    """The plan of a counter-mode query, None in gauge mode."""
+    if query.mode != "counter":
+        return None
+    by_target: dict[str, list[tuple[str, float | None, float | None]]] = {}
+    for view in query.views:
+        by_target.setdefault(view.target, []).append((view.name, view.gte, view.lt))
+    histograms = []
+    for target, views in by_target.items():
+        bounds = [lt for _, gte, lt in views if gte is None and lt is not None]
+        if len(bounds) == len(views) and len(set(bounds)) == len(bounds):
+            histograms.append(
+                (
+                    target,
+                    tuple(
+                        sorted(
+                            ((n, lt) for n, _, lt in views if lt is not None), key=lambda b: b[1]
+                        )
+                    ),
+                )
+            )
+    return CounterPlan(tuple(histograms))
+
+
+@dataclass(slots=True)
+class _Acc:
+    count: float = 0.0
+    sum: float = 0.0
+    max: float | None = None
+    min: float | None = None
+    has_sum: bool = False
+
+    def add(self, stats: Stats) -> None:
+        self.count += stats.count or 0.0
+        if stats.sum is not None:
+            self.sum += stats.sum
+            self.has_sum = True
+        if stats.max is not None:
+            self.max = stats.max if self.max is None else max(self.max, stats.max)
+        if stats.min is not None:
+            self.min = stats.min if self.min is None else min(self.min, stats.min)
+
+
+def _counter(stem: str, what: str, source: str) -> Family:
+    return Family(
+        PREFIX + stem + "_total",
+        f"{what} (Genesys Cloud metric {source}). {COUNTER_NOTE}",
+        "sum",
+        True,
+        "counter",
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def counter_families(metric: str) -> tuple[Family, ...]:
+    """The counters of a count or occurrence metric: one, or (times, executions)."""
+    if metric in OCCURRENCE_METRICS:
+        (times_stem, times_what), (runs_stem, runs_what) = OCCURRENCE_METRICS[metric]
+        return (
+            _counter(times_stem, times_what, f"{metric}, stats.sum; stats.count if no sum"),
+            _counter(runs_stem, runs_what, f"{metric}, stats.count"),
+        )
+    stem, what = COUNT_METRICS.get(metric) or (snake_case(metric), "Count of a metric new here")
+    return (
+        _counter(stem, what.replace("in the window", "in the period"), f"{metric}, stats.count"),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def duration_family(stem: str, source: str, what: str, histogram: bool) -> Family:
+    kind: FamilyType = "histogram" if histogram else "summary"
+    buckets = " Buckets are the query's lt views on it, le in seconds." if histogram else ""
+    return Family(
+        PREFIX + stem + "_seconds",
+        f"Distribution of {what}, in seconds ({source}: _sum stats.sum / 1000, _count "
+        f"stats.count).{buckets} {COUNTER_NOTE}",
+        "sum",
+        False,
+        kind,
+    )
+
+
+def _timer_stem(metric: str) -> tuple[str, str]:
+    return TIMER_METRICS.get(metric) or (snake_case(metric), "time of a metric new to this poller")
+
+
+class _CounterBuilder:
+    def __init__(self, plan: CounterPlan) -> None:
+        self.plan = plan
+        self.counts = _Builder()
+        # (metric or view, is view) -> labels -> accumulated stats
+        self.timers: dict[tuple[str, bool], dict[Labels, _Acc]] = {}
+
+    def timer(self, key: tuple[str, bool], labels: Labels, stats: Stats | None) -> None:
+        if stats is not None:
+            self.timers.setdefault(key, {}).setdefault(labels, _Acc()).add(stats)
+
+    def add_metric(self, labels: Labels, entry: MetricEntry) -> None:
+        if entry.qualifier is not None:
+            labels = _with_qualifier(labels, entry.qualifier)
+        stats = entry.stats
+        if entry.metric.startswith("t"):
+            self.timer((entry.metric, False), labels, stats)
+        elif stats is None:
+            return
+        elif entry.metric in OCCURRENCE_METRICS:
+            times, runs = counter_families(entry.metric)
+            occurred = stats.count if stats.sum is None else stats.sum
+            if occurred is not None:
+                self.counts.add(times, labels, occurred)
+            if stats.count is not None:
+                self.counts.add(runs, labels, stats.count)
+        elif stats.count is not None:
+            self.counts.add(counter_families(entry.metric)[0], labels, stats.count)
+
+    def snapshot(self) -> Snapshot:
+        out = self.counts.snapshot()
+        bucketed = {view for _, buckets in self.plan.histograms for view, _ in buckets}
+        views = {k[0]: v for k, v in self.timers.items() if k[1]}
+        for (name, is_view), series in self.timers.items():
+            if is_view and name in bucketed:
+                continue
+            buckets = None if is_view else self.plan.buckets(name)
+            if is_view:
+                stem = "view_" + snake_case(name)
+                source, what = f"Genesys Cloud aggregation view {name}", f"time in view {name}"
+                extremes = view_families(name)
+            else:
+                stem, what = _timer_stem(name)
+                source, extremes = f"Genesys Cloud metric {name}", timer_families(name)
+            family = duration_family(stem, source, what, buckets is not None)
+            samples: Samples = []
+            for labels, acc in series.items():
+                if buckets is not None:
+                    for view, bound in buckets:
+                        got = views.get(view, {}).get(labels)
+                        le = (("le", _bound(bound / MS_PER_SECOND)),)
+                        samples.append(("_bucket", labels + le, got.count if got else 0.0))
+                    samples.append(("_bucket", (*labels, ("le", "+Inf")), acc.count))
+                samples.append(("_sum", labels, acc.sum / MS_PER_SECOND))
+                samples.append(("_count", labels, acc.count))
+                for key, extreme, _ in extremes:
+                    value = acc.max if key == "max" else acc.min if key == "min" else None
+                    if value is not None:
+                        out.families[extreme.name] = extreme
+                        out.values.setdefault(extreme.name, {})[labels] = value / MS_PER_SECOND
+            out.families[family.name] = family
+            out.samples[family.name] = samples
+        return out
+
+
+def _bound(seconds: float) -> str:
+    return str(int(seconds)) if seconds.is_integer() else repr(seconds)
+
+
+def normalize_counter(query: str, response: AggregateResponse, plan: CounterPlan) -> Snapshot:
+    """A counter-mode query's FlowAggregateQueryResponse (one calendar period) -> counters,
+    histograms and summaries over the period, and max/min gauges."""
+    out = _CounterBuilder(plan)
+    for i, result in enumerate(response.results or ()):
+        labels = _group_labels((("query", query),), result.group, f"results[{i}]")
+        for bucket in result.data or ():
+            for entry in bucket.metrics or ():
+                out.add_metric(labels, entry)
+            for view in bucket.views or ():
+                out.timer((view.name, True), labels, view.stats)
+    return out.snapshot()

@@ -17,7 +17,7 @@ from poller.catalog import (
     FLOWS_PERMISSION,
 )
 from poller.config import format_duration
-from poller.config.model import Config, QueryConfig
+from poller.config.model import DAY_SECONDS, Config, QueryConfig
 from poller.genesys.listings import PAGE_SIZE
 from poller.names import query_reserve
 
@@ -62,6 +62,11 @@ def _fit(items: Sequence[str], width: int = LIST_WIDTH) -> str:
 def _window(query: QueryConfig) -> str:
     if query.type == "observation":
         return "now"
+    if query.mode == "counter":
+        return (
+            f"counter: period {_period(query.period)} ({query.time_zone}), "
+            f"settle {format_duration(query.settle)}"
+        )
     if query.window.today:
         text = f"today ({query.time_zone})"
     else:
@@ -69,6 +74,20 @@ def _window(query: QueryConfig) -> str:
     if query.delay:
         text += f", {format_duration(query.delay)} delay"
     return text
+
+
+def _period(seconds: float) -> str:
+    return "1d" if seconds >= DAY_SECONDS else format_duration(seconds)
+
+
+def _settling(query: QueryConfig) -> str:
+    settle = format_duration(query.settle)
+    return (
+        f"{query.name}: counter mode, 1 request per run; during the first {settle} of each period "
+        f"the run asks for the closed period instead of the current one (late data still lands "
+        f"in it), so settling costs no extra request; the counters restart {settle} after each "
+        "period ends."
+    )
 
 
 def _listen(config: Config) -> str:
@@ -112,6 +131,7 @@ def format_plan(config: Config) -> str:
         for q in config.queries
     ]
     lines += _table(rows)
+    lines += [_settling(q) for q in config.queries if q.mode == "counter"]
     lines += _names(config)
     lines.append(
         f"Total: {_rate(total)} requests/minute of a budget of {budget} "

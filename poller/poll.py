@@ -19,6 +19,8 @@ from poller.config.model import QueryConfig
 from poller.digest import Digester
 from poller.errors import ApiError, NormalizeError, PollerError
 from poller.genesys import Endpoint, GenesysClient
+from poller.normalize import counter_plan
+from poller.periods import counter_interval
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
 from poller.windows import interval
@@ -35,7 +37,9 @@ def request_body(query: QueryConfig, now: float) -> dict[str, Any]:
             # §3.1); oFlow is the only detail metric there is.
             observe["detailMetrics"] = ["oFlow"]
         return observe
-    body: dict[str, Any] = {"interval": interval(query, now), "timeZone": query.time_zone}
+    # A counter query asks for its calendar period (the closed one while it settles).
+    span = counter_interval(query, now) if query.mode == "counter" else interval(query, now)
+    body: dict[str, Any] = {"interval": span, "timeZone": query.time_zone}
     if query.group_by:
         body["groupBy"] = list(query.group_by)
     if query.filter is not None:
@@ -105,7 +109,9 @@ class QueryPoller:
             correlation_id = reply.correlation_id
             # Execution ages are counted to when the answer came, after any wait for the budget.
             answered = self._clock()
-            families = await self._digester.digest(q.type, q.name, reply.body, answered)
+            families = await self._digester.digest(
+                q.type, q.name, reply.body, answered, counter_plan(q)
+            )
             now = self._clock()
             prepared = await asyncio.to_thread(self._store.prepare, q.name, families, now)
         except PollerError as err:

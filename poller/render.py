@@ -66,7 +66,7 @@ def format_value(value: float) -> str:
 
 def header(family: Family) -> bytes:
     help_text = family.help.translate(_HELP_ESCAPES)
-    return f"# HELP {family.name} {help_text}\n# TYPE {family.name} gauge\n".encode()
+    return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n".encode()
 
 
 def label_block(labels: Labels) -> str:
@@ -97,6 +97,17 @@ def render_snapshot(snapshot: Snapshot) -> dict[str, RenderedFamily]:
         text = _lines(name, series, blocks)
         kept = tuple([blocks[labels] for labels in series]) if family.zero_fill else ()
         out[name] = RenderedFamily(family, gzip_member(text), len(text), len(series), kept)
+    for name, samples in snapshot.samples.items():
+        # Histograms and summaries: their samples carry suffixes; none is held at 0.
+        text = "".join(
+            [
+                sample_line(name + suffix, label_block(labels), value)
+                for suffix, labels, value in samples
+            ]
+        ).encode()
+        out[name] = RenderedFamily(
+            snapshot.families[name], gzip_member(text), len(text), len(samples), ()
+        )
     return out
 
 

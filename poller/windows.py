@@ -17,7 +17,7 @@ from poller.config.model import QueryConfig
 MIN_SPAN = timedelta(seconds=1)
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
         f"{moment.astimezone(UTC).microsecond // 1000:03d}Z"
     )
@@ -48,4 +48,4 @@ def window_bounds(query: QueryConfig, now: float) -> tuple[datetime, datetime]:
 def interval(query: QueryConfig, now: float) -> str:
     """The ISO-8601 `start/end` string for the query's window at `now`."""
     start, end = window_bounds(query, now)
-    return f"{_iso(start)}/{_iso(end)}"
+    return f"{iso(start)}/{iso(end)}"

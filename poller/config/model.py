@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 QueryType = Literal["aggregate", "observation"]
+QueryMode = Literal["gauge", "counter"]
+DAY_SECONDS = 86400.0
 
 
 class Secret:
@@ -84,6 +86,11 @@ class QueryConfig:
     views: tuple[View, ...] = ()
     stale_after: float = 0.0  # seconds; 0 means 10 x every
     details: bool = False  # observation queries: ask for detailMetrics (execution ages)
+    # Aggregate queries: `counter` counts from the start of each calendar period (`period`
+    # seconds, aligned to midnight in time_zone) and keeps a closed period for `settle` seconds.
+    mode: QueryMode = "gauge"
+    period: float = DAY_SECONDS
+    settle: float = 600.0
 
     @property
     def stale_after_seconds(self) -> float:

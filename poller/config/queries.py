@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from poller.config.checker import MISSING, Checker
+from poller.config.counter import CounterTiming, check_counter
 from poller.config.filters import check_filter
 from poller.config.messages import Loc, quote, where
 from poller.config.metrics import check_group_by, check_metrics
@@ -40,8 +41,20 @@ AGGREGATE_KEYS: Final = (
     "filter",
     "views",
     "stale_after",
+    "mode",
+    "period",
+    "settle",
 )
-AGGREGATE_ONLY_KEYS: Final = ("window", "time_zone", "delay", "group_by", "views")
+AGGREGATE_ONLY_KEYS: Final = (
+    "window",
+    "time_zone",
+    "delay",
+    "group_by",
+    "views",
+    "mode",
+    "period",
+    "settle",
+)
 OBSERVATION_ONLY_KEYS: Final = ("details",)
 OBSERVATION_KEYS: Final = (
     *(k for k in AGGREGATE_KEYS if k not in AGGREGATE_ONLY_KEYS),
@@ -100,10 +113,15 @@ def _query(c: Checker, loc: Loc, raw: object, names: dict[str, Loc]) -> QueryCon
     time_zone: str | None = "UTC"
     delay: float | None = 0.0
     group_by: tuple[str, ...] = ()
+    counter: CounterTiming | None = CounterTiming()
     if qtype == "aggregate":
-        window = check_window(c, loc, m)
+        counter = check_counter(c, loc, m, every)
+        if counter is not None and counter.mode == "counter":
+            window, delay = DEFAULT_WINDOW, 0.0  # refused by check_counter when given
+        else:
+            window = check_window(c, loc, m)
+            delay = check_delay(c, loc, m, window)
         time_zone = check_time_zone(c, loc, m)
-        delay = check_delay(c, loc, m, window)
         group_by = check_group_by(c, loc, m)
     metrics = check_metrics(c, loc, m, qtype)
     filter_ = check_filter(c, loc, m, qtype)
@@ -122,6 +140,7 @@ def _query(c: Checker, loc: Loc, raw: object, names: dict[str, Loc]) -> QueryCon
     assert time_zone is not None
     assert delay is not None
     assert details is not None
+    assert counter is not None
     return QueryConfig(
         name=name,
         type=qtype,
@@ -135,6 +154,9 @@ def _query(c: Checker, loc: Loc, raw: object, names: dict[str, Loc]) -> QueryCon
         views=views,
         stale_after=stale_after,
         details=details,
+        mode=counter.mode,
+        period=counter.period,
+        settle=counter.settle,
     )
 
 

@@ -109,7 +109,7 @@ def build_simulator_app(
         clock=clock,
         sleep=sleep,
         org=org,
-        engine=Engine(org),
+        engine=Engine(org, lag_ms=round(settings.lag * 1000)),
         tokens=TokenStore(settings.token_ttl),
         limiter=RateLimiter(settings.requests_per_minute),
         faults=FaultInjector(

@@ -11,8 +11,12 @@ How metrics are emitted (one record per fact, stamped with when it happened):
 - `oFlowMilestone` lands at the execution's end, once per milestone reached, with the number
   of times it was reached in that execution as the value: `count` executions, `sum`
   occurrences, `min`/`max` per execution.
-- Nothing that happens after "now" (the injected clock) exists yet, so recent buckets grow
-  as time passes and executions still running are seen by observations only.
+- Nothing that happens after "now" (the injected clock) exists yet, and aggregates see a
+  metric only `lag` after its moment (Genesys' indexing lag, a few seconds by default), so a
+  closed bucket keeps growing for a while: with its entries for `lag`, with the durations of
+  executions that started in it until they end (up to 20 minutes later, in a later bucket).
+  Executions still running are seen by observations only, without lag. `truth` answers as
+  if everything had become visible: the total a bucket ends with.
 
 Dimensions: every metric carries the flow's `flowId`, `flowName`, `flowType`, `flowVersion`,
 `mediaType` and `divisionId`. A metric carries only what is known when it is emitted: the
@@ -167,8 +171,11 @@ def _stats(metric: str, stat: Stat) -> dict[str, int]:
 class Engine:
     """Query answering over one org; caches are bounded, so memory stays flat."""
 
-    def __init__(self, org: Org, activity: Activity | None = None, blocks: int = 30_000) -> None:
+    def __init__(
+        self, org: Org, activity: Activity | None = None, blocks: int = 30_000, lag_ms: int = 0
+    ) -> None:
         self.org = org
+        self.lag_ms = lag_ms
         self.activity = activity or Activity(org)
         self._blocks: list[LRU[tuple[int, int, Select], Block]] = [LRU(blocks) for _ in LEVELS_MS]
         self._fed = [metrics_fed(k) for k in org.keys]
@@ -286,8 +293,17 @@ class Engine:
             plan[key] = (group, fed)
         return plan
 
+    def truth(self, query: AggregateQuery) -> dict[str, Any]:
+        """The ground truth for a validated query: its answer once every metric of its
+        interval is visible (its final totals), whatever the clock says."""
+        return self._aggregate(query, query.bounds[-1])
+
     def aggregate(self, query: AggregateQuery, now: int) -> dict[str, Any]:
-        """The `FlowAggregateQueryResponse` body for a validated query at `now` (epoch ms)."""
+        """The `FlowAggregateQueryResponse` body for a validated query at `now` (epoch ms):
+        what became visible by then, `lag_ms` after it happened."""
+        return self._aggregate(query, now - self.lag_ms)
+
+    def _aggregate(self, query: AggregateQuery, now: int) -> dict[str, Any]:
         metrics_out: dict[Group, dict[int, dict[str, Stat]]] = {}
         views_out: dict[Group, dict[int, dict[str, Stat]]] = {}
         bounds = query.bounds

@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from types import TracebackType
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -14,6 +15,7 @@ from poller.simulator.app import Clock, SimulatorState, Sleep, build_simulator_a
 from poller.simulator.org import Org
 from poller.simulator.settings import FaultSettings, SimulatorSettings, parse_fault_spec
 from poller.simulator.stats import SimulatorStats
+from poller.simulator.validation import validate_aggregate
 
 log = structlog.get_logger("poller.simulator")
 
@@ -38,6 +40,11 @@ class Simulator:
     @property
     def state(self) -> SimulatorState:
         return state_of(self.app)
+
+    def truth(self, body: Any) -> dict[str, Any]:
+        """The ground truth for an aggregate query body: the final totals of its interval, every
+        late metric included, whatever the clock says (for tests)."""
+        return self.state.engine.truth(validate_aggregate(body))
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         if self._runner is not None:

@@ -105,6 +105,8 @@ class SimulatorSettings:
     token_ttl: float = 86399.0  # seconds
     requests_per_minute: int = 300  # per-client budget over both analytics endpoints
     flows: int = 20  # size of the synthetic org
+    # Seconds between a metric's moment (entry, completion) and its being visible to queries.
+    lag: float = 5.0
     faults: FaultSettings = field(default_factory=FaultSettings)
 
     def __repr__(self) -> str:
@@ -113,6 +115,7 @@ class SimulatorSettings:
             f"SimulatorSettings(seed={self.seed}, client_id={self.client_id!r}, "
             f"client_secret='********', token_ttl={self.token_ttl}, "
             f"requests_per_minute={self.requests_per_minute}, flows={self.flows}, "
+            f"lag={_num(self.lag)}, "
             f"faults={self.faults.to_spec()!r})"
         )
 

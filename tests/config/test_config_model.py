@@ -212,6 +212,7 @@ def test_example_config_loads() -> None:
     config = load_config(ROOT / "config" / "poller.yaml", env={})
     assert [q.name for q in config.queries] == [
         "flows_today",
+        "flows_counted",
         "outcomes_today",
         "milestones_today",
         "flows_active",
@@ -227,6 +228,8 @@ def test_example_config_loads() -> None:
         "flowOutcomeValue",
     )
     assert config.query("flows_active").type == "observation"
+    counted = config.query("flows_counted")
+    assert (counted.mode, counted.period, counted.settle) == ("counter", 86400.0, 600.0)
     assert config.warnings == ()
 
 

@@ -75,7 +75,7 @@ SELF_METRICS = [
     "genesyscloud_poller_config_last_reload_success_timestamp_seconds",
     "process_start_time_seconds", "process_resident_memory_bytes",
 ]  # fmt: skip
-DEMO_QUERIES = {"flows_1h", "outcomes_1h", "milestones_1h", "flows_active"}
+DEMO_QUERIES = {"flows_1h", "flows_counted", "outcomes_1h", "milestones_1h", "flows_active"}
 
 # rate() over 1m needs two scrapes; the first sample lands about 5 s after Prometheus starts.
 DATA_TIMEOUT = 60.0  # generous: CI runs this on a loaded 2-core machine

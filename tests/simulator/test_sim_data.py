@@ -430,9 +430,10 @@ async def test_intervals_of_any_length_are_answered(make_sim: MakeSim) -> None:
 
 
 async def test_observations_match_the_aggregates(make_sim: MakeSim) -> None:
-    """Per flow, running(now) = running(then) + started - ended in between (nFlow - tFlow)."""
+    """Per flow, running(now) = running(then) + started - ended in between (nFlow - tFlow);
+    with no indexing lag, so that the aggregates see what the observations see."""
     clock = FakeClock(NOW - timedelta(minutes=30))
-    sim = await make_sim(flows=6, clock=clock)
+    sim = await make_sim(flows=6, clock=clock, lag=0.0)
     body = {"filter": _media_filter(), "metrics": ["oFlow"]}
     then_ms = int(clock.now * 1000)
     before = _running(await sim.observe(body))
