@@ -38,6 +38,10 @@ def _exprs(dashboard: dict[str, Any]) -> str:
     return "\n".join(t["expr"] for p in panels(dashboard) for t in p.get("targets", []))
 
 
+def _legends(dashboard: dict[str, Any]) -> str:
+    return "\n".join(t.get("legendFormat", "") for p in panels(dashboard) for t in p["targets"])
+
+
 def test_both_dashboards_are_shipped() -> None:
     """The flows and the health dashboards exist, with distinct uids and titles."""
     assert set(DASHBOARDS) == {FLOWS, HEALTH}
@@ -94,11 +98,11 @@ def test_panel_ids_are_unique_and_panels_fit_the_grid(path: Path) -> None:
 
 
 def test_flows_dashboard_has_the_requested_variables_and_content() -> None:
-    """Variables query, flow type and flow; entries, active, outcomes, failures, durations,
-    milestones."""
+    """Variables query, division, flow type and flow; entries, active, outcomes, failures,
+    durations, milestones."""
     dashboard = load_dashboard(FLOWS)
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert set(variables) == {"query", "flow_type", "flow"}
+    assert set(variables) == {"query", "division", "flow_type", "flow"}
     assert "flow_name" in variables["flow"]["query"]
     exprs = _exprs(dashboard)
     for family in (
@@ -126,6 +130,55 @@ def test_flows_dashboard_names_flows_not_only_ids() -> None:
     active = [t for t in per_flow if "genesyscloud_flow_active" in t["expr"]]
     assert active
     assert all("group_left (flow_name)" in t["expr"] for t in active)
+
+
+def _targets_titled(dashboard: dict[str, Any], title: str) -> list[dict[str, Any]]:
+    (panel,) = [p for p in panels(dashboard) if p["title"] == title]
+    targets: list[dict[str, Any]] = panel["targets"]
+    return targets
+
+
+def test_flows_dashboard_division_variable_lists_flow_info_divisions() -> None:
+    """The division variable lists division_name of genesyscloud_flow_info, with an All option."""
+    (division,) = [
+        v for v in load_dashboard(FLOWS)["templating"]["list"] if v["name"] == "division"
+    ]
+    assert division["query"] == "label_values(genesyscloud_flow_info, division_name)"
+    assert (division["multi"], division["includeAll"], division["allValue"]) == (True, True, ".*")
+
+
+def test_flows_dashboard_names_milestones_and_outcomes_through_the_info_families() -> None:
+    """Milestones and failed outcomes get names from group_left joins on their ids."""
+    dashboard = load_dashboard(FLOWS)
+    (milestones,) = _targets_titled(dashboard, "Milestones reached by flow and milestone")
+    assert "* on (flow_milestone_id) group_left (flow_milestone_name)" in milestones["expr"]
+    assert "genesyscloud_flow_milestone_info" in milestones["expr"]
+    assert milestones["legendFormat"] == "{{flow_name}}: {{flow_milestone_name}}"
+    (outcomes,) = _targets_titled(dashboard, "Failed outcomes by flow and outcome")
+    assert "* on (flow_outcome_id) group_left (flow_outcome_name)" in outcomes["expr"]
+    assert "genesyscloud_flow_outcome_info" in outcomes["expr"]
+    assert outcomes["legendFormat"] == "{{flow_name}}: {{flow_outcome_name}}"
+    (division,) = _targets_titled(dashboard, "Failed outcomes by division")
+    assert "* on (flow_id) group_left (division_name)" in division["expr"]
+    assert re.search(r"\bgenesyscloud_flow_outcomes_failed\b", division["expr"])
+    assert division["legendFormat"] == "{{division_name}} ({{query}})"
+    assert not re.search(r"\{\{flow_(milestone|outcome)_id\}\}", _legends(dashboard))
+
+
+def test_flows_dashboard_division_filters_every_panel_joined_to_an_info_family() -> None:
+    """Each expression that joins an _info family restricts flows to $division through
+    genesyscloud_flow_info, and only those panels depend on the Architect listings."""
+    dashboard = load_dashboard(FLOWS)
+    joined = [p["title"] for p in panels(dashboard) for t in p["targets"] if "_info" in t["expr"]]
+    assert sorted(joined) == [
+        "Failed outcomes by division",
+        "Failed outcomes by flow and outcome",
+        "Milestones reached by flow and milestone",
+    ]
+    for panel in panels(dashboard):
+        for target in panel["targets"]:
+            if "_info" in target["expr"]:
+                assert 'genesyscloud_flow_info{division_name=~"$division"}' in target["expr"]
 
 
 def test_health_dashboard_covers_the_poller_self_metrics() -> None:

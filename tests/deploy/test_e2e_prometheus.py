@@ -304,6 +304,78 @@ def test_flows_dashboard_offers_flow_names(stack: Stack) -> None:
     assert "Main IVR" in values
 
 
+def _flows_targets_joining(needle: str) -> list[str]:
+    """The flows dashboard's target expressions that contain `needle`, as shipped."""
+    return [
+        t["expr"]
+        for p in panels(load_dashboard(FLOWS_DASHBOARD))
+        for t in p["targets"]
+        if needle in t["expr"]
+    ]
+
+
+def _flows_variable_names() -> list[str]:
+    return [v["name"] for v in load_dashboard(FLOWS_DASHBOARD)["templating"]["list"]]
+
+
+@pytest.mark.parametrize(
+    ("id_label", "name_label", "exported"),
+    [
+        (
+            "flow_milestone_id",
+            "flow_milestone_name",
+            f'genesyscloud_flow_milestones{{job="{JOB}", flow_milestone_id!=""}}',
+        ),
+        (
+            "flow_outcome_id",
+            "flow_outcome_name",
+            f'{{__name__=~"genesyscloud_flow_outcome.*", __name__!~".+_info", job="{JOB}", '
+            'flow_outcome_id!=""}',
+        ),
+    ],
+)
+def test_dashboard_join_names_every_exported_id(
+    stack: Stack, id_label: str, name_label: str, exported: str
+) -> None:
+    """The shipped flows dashboard's join (variables as `.*`) gives a name to every milestone or
+    outcome id that the demo exports, and to no other id."""
+    exprs = _flows_targets_joining(f"group_left ({name_label})")
+    assert len(exprs) == 1
+    ids = {s["metric"][id_label] for s in stack.prometheus.vector(exported)}
+    assert ids
+    result = _wait_finite(stack.prometheus, substitute_variables(exprs[0], _flows_variable_names()))
+    named = {s["metric"][id_label] for s in result if s["metric"].get(name_label)}
+    assert named == ids
+    assert all(s["metric"].get(name_label) for s in result)
+
+
+def test_division_variable_narrows_every_joined_panel_to_its_flows(stack: Stack) -> None:
+    """With one division chosen, each panel joined through genesyscloud_flow_info shows only
+    that division's flows (all of them that the unfiltered panel shows), for every division."""
+    info = stack.prometheus.vector(f'genesyscloud_flow_info{{job="{JOB}"}}')
+    flows_of: dict[str, set[str]] = {}
+    for sample in info:
+        flows_of.setdefault(sample["metric"]["division_name"], set()).add(
+            sample["metric"]["flow_id"]
+        )
+    assert len(flows_of) == 3
+    names = [n for n in _flows_variable_names() if n != "division"]
+    exprs = _flows_targets_joining('division_name=~"$division"')
+    assert len(exprs) == 3
+    for expr in exprs:
+        everything = _wait_finite(
+            stack.prometheus, substitute_variables(expr, _flows_variable_names())
+        )
+        for division, flows in flows_of.items():
+            chosen = substitute_variables(expr.replace("$division", division), names)
+            result = _finite(stack.prometheus.vector(chosen))
+            if "group_left (division_name)" in expr:
+                assert {s["metric"]["division_name"] for s in result} == {division}
+                continue
+            shown = {s["metric"]["flow_id"] for s in everything} & flows
+            assert {s["metric"]["flow_id"] for s in result} == shown, (division, expr)
+
+
 # ------------------------------------------------------------------ rules
 
 
