@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -115,6 +116,13 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help="fault injection spec, e.g. 503=0.2,latency=200ms",
     )
+    sim.add_argument(
+        "--lag",
+        type=_lag,
+        default=None,
+        help="seconds between a metric's moment and its being visible to aggregate queries "
+        "(Genesys' indexing lag; default 5)",
+    )
     logging_flags(sim)
     return p
 
@@ -137,6 +145,16 @@ def _org_size(text: str) -> int:
             f"expected a whole number of flows from 1 to {MAX_FLOWS}, got {text!r}"
         )
     return flows
+
+
+def _lag(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 3600, got {text!r}")
+    return seconds
 
 
 def _fault_spec(text: str) -> FaultSettings:
@@ -324,6 +342,8 @@ def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     _setup_logging(args)
     host, port = parse_listen_address(args.sim_listen, where="--listen-address")
     settings = SimulatorSettings(seed=args.seed, flows=args.flows, faults=args.faults)
+    if args.lag is not None:
+        settings = dataclasses.replace(settings, lag=args.lag)
 
     async def main_() -> int:
         import signal

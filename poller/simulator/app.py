@@ -1,5 +1,6 @@
 """The simulator as an aiohttp application: OAuth token, both flow analytics endpoints, and a
-small control API (`/simulator/faults`, `/simulator/stats`, `/simulator/org`).
+small control API (`/simulator/faults`, `/simulator/stats`, `/simulator/org`, `/simulator/names`,
+`/simulator/truth`).
 
 Order of checks on an analytics request, as a gateway in front of the service would do them:
 injected latency, bearer token (401), 429 storm, rate budget (429; refused requests do not
@@ -129,6 +130,7 @@ def build_simulator_app(
     app.router.add_get("/simulator/stats", _get_stats)
     app.router.add_get("/simulator/org", _get_org)
     app.router.add_put("/simulator/names", _put_names)
+    app.router.add_post("/simulator/truth", _post_truth)
     return app
 
 
@@ -390,6 +392,33 @@ async def _put_names(request: web.Request) -> web.StreamResponse:
         )
     state.renames.update(body)
     return json_response(dict(state.renames))
+
+
+async def _post_truth(request: web.Request) -> web.StreamResponse:
+    """The ground truth for an aggregate query body (no token, no faults, no rate budget): the
+    answer once every metric of its interval is visible, whatever the clock says. For tests that
+    run the simulator as a separate process (`simulate`)."""
+    state = request.app[STATE]
+    try:
+        body = json.loads(await request.read())
+        query = validate_aggregate(body)
+    except ValueError:
+        return json_response(
+            {"message": MALFORMED, "code": "bad.request", "status": 400}, status=400
+        )
+    except GenesysError as exc:
+        return json_response(
+            {"message": exc.message, "code": exc.code, "status": exc.status}, status=exc.status
+        )
+    if state.busy is None:
+        state.busy = asyncio.Lock()
+    async with state.busy:
+        payload = await asyncio.to_thread(_encode, _truth_of(state.engine), query, 0)
+    return web.Response(body=payload, status=200, content_type="application/json")
+
+
+def _truth_of(engine: Engine) -> Callable[[Any, int], object]:
+    return lambda query, _now: engine.truth(query)
 
 
 def org_summary(org: Org) -> dict[str, object]:

@@ -340,6 +340,16 @@ async def test_flows_out_of_range_is_a_usage_error(command: str, flows: str) -> 
     assert out == ""
 
 
+@pytest.mark.parametrize("lag", ["-1", "3601", "soon"])
+async def test_lag_out_of_range_is_a_usage_error(lag: str) -> None:
+    """simulate --lag outside 0..3600 seconds exits 2 before starting, naming the flag."""
+    rc, out, err = await run_cli("simulate", "--lag", lag, env=base_env(), within=30)
+    assert rc == 2
+    assert "--lag" in err
+    assert f"expected seconds from 0 to 3600, got {lag!r}" in err
+    assert out == ""
+
+
 async def test_bad_faults_spec_is_a_usage_error() -> None:
     """simulate --faults with bad items exits 2 before starting, naming every bad item."""
     rc, out, err = await run_cli(

@@ -1,0 +1,287 @@
+"""End to end, counter mode: `simulate` (indexing lag 1 s) and `run` with a counter query over
+20 s periods, scraped every second by a real Prometheus for three whole settled periods.
+`increase()` over those periods is checked against the simulator's ground truth
+(`POST /simulator/truth`).
+
+The range is laid from just before one restart to just before another restart three periods
+later: its first sample shows the settled total of the period before, its last the settled total
+of the third period, and in between each restart is a counter reset whose first value is counted
+whole. So the raw increase of the samples (resets handled as Prometheus does) is exactly the
+simulator's total of the three periods, and `increase()` is that raw increase scaled by
+Prometheus' extrapolation to the range's edges (a few percent at a 1 s scrape).
+
+One module-scoped stack (about 90 s: start-up, the wait for a period boundary, three periods)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.deploy_support import (
+    ROOT,
+    Prometheus,
+    free_port,
+    require_tool,
+    run,
+    stop_process,
+    wait_for_status,
+)
+from tests.support.demo import http_get
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.e2e
+
+PERIOD = 20  # seconds; divides 24 h, so periods start at multiples of 20 s of Unix time (UTC)
+SETTLE = 6
+EVERY = 1
+LAG = 1  # the simulator's indexing lag: far shorter than SETTLE, so every period settles
+PERIODS = 3
+FLOWS = 300  # about 100 entries per period even at night: a restart always shows as a reset
+# Where the range starts and ends: this long before a restart (the first poll at or after
+# period start + SETTLE), when the counters show the settled total of the period before.
+BEFORE_RESTART = 1.5
+RANGE = PERIODS * PERIOD
+JOB = "counter"
+QUERY = "counted"
+BOUND_MS = 30000  # the one histogram bucket: le="30"
+TIMEOUT = 60.0
+
+CONFIG = {
+    "genesys": {"region": "mypurecloud.ie", "requests_per_minute": 300, "timeout": "10s"},
+    "queries": [
+        {
+            "name": QUERY,
+            "type": "aggregate",
+            "every": f"{EVERY}s",
+            "mode": "counter",
+            "period": f"{PERIOD}s",
+            "settle": f"{SETTLE}s",
+            "time_zone": "UTC",
+            "metrics": ["nFlow", "nFlowOutcome", "nFlowOutcomeFailed", "tFlow"],
+            "views": [{"name": "under30s", "target": "tFlow", "range": {"lt": BOUND_MS}}],
+        }
+    ],
+}
+
+
+@dataclass
+class Counted:
+    prometheus: Prometheus
+    poller_url: str
+    simulator_url: str
+    start: int  # first period counted (epoch seconds)
+    at: float  # end of the range, BEFORE_RESTART before the restart after the last period
+
+
+def _iso(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
+
+
+def _popen(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[Any]:
+    with log.open("w") as out:
+        return subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def _alive(proc: subprocess.Popen[Any], log: Path) -> Any:
+    def died() -> str | None:
+        if proc.poll() is None:
+            return None
+        return f"{log.name}: exited with {proc.returncode}: {log.read_text()[-2000:]}"
+
+    return died
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Counted]:
+    """Simulator, daemon and Prometheus on free ports, run until three whole periods after the
+    first scraped sample have settled; all stopped at the end of the module."""
+    prometheus_bin = require_tool("prometheus")
+    tmp = tmp_path_factory.mktemp("e2e-counter")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GENESYS_", "POLLER_"))}
+    sim_port, poller_port, prom_port = free_port(), free_port(), free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    env.update(
+        GENESYS_API_BASE_URL=sim_url,
+        GENESYS_LOGIN_BASE_URL=sim_url,
+        GENESYS_CLIENT_ID="demo-client",
+        GENESYS_CLIENT_SECRET="demo-secret",  # the simulator's demo credential
+        PYTHONUNBUFFERED="1",
+    )
+    config = {**CONFIG, "server": {"listen": f"127.0.0.1:{poller_port}"}}
+    (tmp / "poller.yaml").write_text(yaml.safe_dump(config))
+    (tmp / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "scrape_configs": [
+                    {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{poller_port}"]}]}
+                ],
+            }
+        )
+    )
+    procs: list[subprocess.Popen[Any]] = []
+    try:
+        simulator = _popen(
+            [sys.executable, "-m", "poller", "simulate", "--listen-address",
+             f"127.0.0.1:{sim_port}", "--flows", str(FLOWS), "--lag", str(LAG)],
+            tmp / "simulator.log", env,
+        )  # fmt: skip
+        procs.append(simulator)
+        wait_for_status(
+            f"{sim_url}/simulator/org", 200, timeout=TIMEOUT,
+            alive=_alive(simulator, tmp / "simulator.log"),
+        )  # fmt: skip
+        poller = _popen(
+            [sys.executable, "-m", "poller", "run", "--config", str(tmp / "poller.yaml")],
+            tmp / "poller.log", env,
+        )  # fmt: skip
+        procs.append(poller)
+        poller_url = f"http://127.0.0.1:{poller_port}"
+        wait_for_status(
+            f"{poller_url}/readyz", 200, timeout=TIMEOUT, alive=_alive(poller, tmp / "poller.log")
+        )
+        prometheus = _popen(
+            [prometheus_bin, f"--config.file={tmp / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
+            tmp / "prometheus.log", env,
+        )  # fmt: skip
+        procs.append(prometheus)
+        api = Prometheus(f"http://127.0.0.1:{prom_port}")
+        wait_for_status(
+            f"{api.base_url}/-/ready", 200, timeout=TIMEOUT,
+            alive=_alive(prometheus, tmp / "prometheus.log"),
+        )  # fmt: skip
+        api.wait_vector(f'genesyscloud_flow_entries_total{{job="{JOB}"}}', timeout=TIMEOUT)
+        # The first period whose range start lies after a scraped sample of the one before.
+        first_sample = time.time()
+        start = (math.floor(first_sample + 1 - SETTLE + BEFORE_RESTART) // PERIOD + 1) * PERIOD
+        at = start + RANGE + SETTLE - BEFORE_RESTART
+        # Until Prometheus holds a sample after the range's end.
+        wait_for(
+            lambda: api.vector(f"timestamp(up{{job='{JOB}'}}) > {at + 1.5}") or None,
+            timeout=RANGE + PERIOD + 2 * SETTLE + TIMEOUT,
+            what="samples after the last whole period",
+            alive=_alive(poller, tmp / "poller.log"),
+        )
+        yield Counted(api, poller_url, sim_url, start, at)
+    finally:
+        for proc in reversed(procs):
+            stop_process(proc)
+
+
+def _truth(counted: Counted) -> dict[str, dict[str, int]]:
+    """The simulator's final stats per metric (and view) over the counted periods."""
+    body = {
+        "interval": f"{_iso(counted.start)}/{_iso(counted.start + RANGE)}",
+        "metrics": CONFIG["queries"][0]["metrics"],  # type: ignore[index]
+        "views": [{"name": "under30s", "target": "tFlow", "function": "rangeBound",
+                   "range": {"lt": BOUND_MS}}],
+    }  # fmt: skip
+    request = urllib.request.Request(  # noqa: S310 - our own simulator
+        f"{counted.simulator_url}/simulator/truth", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+        answer = json.loads(resp.read())
+    (only,) = answer["results"]  # no groupBy: one group, no granularity: one bucket
+    (bucket,) = only["data"]
+    stats = {m["metric"]: m["stats"] for m in bucket["metrics"]}
+    stats.update({v["name"]: v["stats"] for v in bucket["views"]})
+    return stats
+
+
+def _expected(truth: dict[str, dict[str, int]]) -> dict[str, float]:
+    return {
+        "genesyscloud_flow_entries_total": truth["nFlow"]["count"],
+        "genesyscloud_flow_outcomes_total": truth["nFlowOutcome"]["count"],
+        "genesyscloud_flow_outcomes_failed_total": truth["nFlowOutcomeFailed"]["count"],
+        "genesyscloud_flow_duration_seconds_count": truth["tFlow"]["count"],
+        "genesyscloud_flow_duration_seconds_sum": truth["tFlow"]["sum"] / 1000,
+        'genesyscloud_flow_duration_seconds_bucket{le="30"}': truth["under30s"]["count"],
+        'genesyscloud_flow_duration_seconds_bucket{le="+Inf"}': truth["tFlow"]["count"],
+    }
+
+
+def _selector(series: str) -> str:
+    name, _, rest = series.partition("{")
+    labels = rest.rstrip("}")
+    return f'{name}{{job="{JOB}", query="{QUERY}"{", " + labels if labels else ""}}}'
+
+
+def _at(prom: Prometheus, expr: str, at: float) -> list[dict[str, Any]]:
+    answer = prom.api("query", query=expr, time=f"{at:.3f}")
+    assert answer.get("status") == "success", f"{expr!r}: {answer.get('error')}"
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+def _raw_increase(values: list[tuple[float, float]]) -> float:
+    """The increase of the samples as Prometheus counts it: a drop is a reset, after which the
+    new value counts whole."""
+    total = 0.0
+    for (_, before), (_, after) in itertools.pairwise(values):
+        total += after - before if after >= before else after
+    return total
+
+
+SERIES = [
+    "genesyscloud_flow_entries_total",
+    "genesyscloud_flow_outcomes_total",
+    "genesyscloud_flow_outcomes_failed_total",
+    "genesyscloud_flow_duration_seconds_count",
+    "genesyscloud_flow_duration_seconds_sum",
+    'genesyscloud_flow_duration_seconds_bucket{le="30"}',
+    'genesyscloud_flow_duration_seconds_bucket{le="+Inf"}',
+]
+
+
+@pytest.mark.parametrize("series", SERIES)
+def test_increase_over_whole_periods_matches_the_simulator_truth(
+    counted: Counted, series: str
+) -> None:
+    """The samples' raw increase over three settled periods equals the simulator's total exactly,
+    and increase() is it scaled by no more than its extrapolation to the range's edges."""
+    expected = _expected(_truth(counted))[series]
+    selector = _selector(series)
+    (matrix,) = _at(counted.prometheus, f"{selector}[{RANGE}s]", counted.at)
+    values = [(float(t), float(v)) for t, v in matrix["values"]]
+    assert len(values) >= RANGE - 5  # a sample about every second
+    assert _raw_increase(values) == pytest.approx(expected, abs=1e-6)
+    assert expected > 0
+    (increase,) = _at(counted.prometheus, f"increase({selector}[{RANGE}s])", counted.at)
+    measured = float(increase["value"][1])
+    span = values[-1][0] - values[0][0]
+    assert expected - 1e-6 <= measured <= expected * RANGE / span + 1e-6
+    assert measured == pytest.approx(expected, rel=0.05)
+
+
+def test_counter_restarts_once_per_period(counted: Counted) -> None:
+    """Over the range, entries reset exactly once per period (at each restart after settle)."""
+    selector = _selector("genesyscloud_flow_entries_total")
+    (resets,) = _at(counted.prometheus, f"resets({selector}[{RANGE}s])", counted.at)
+    assert float(resets["value"][1]) == PERIODS
+
+
+def test_promtool_check_metrics_accepts_the_counter_output(counted: Counted) -> None:
+    """`promtool check metrics` finds no problem in the counter query's /metrics."""
+    status, body = http_get(f"{counted.poller_url}/metrics")
+    assert status == 200
+    assert b"# TYPE genesyscloud_flow_duration_seconds histogram" in body
+    result = run([require_tool("promtool"), "check", "metrics"], input=body.decode())
+    assert result.returncode == 0, result.stdout + result.stderr
