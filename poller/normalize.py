@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -19,6 +20,7 @@ from poller.config.model import QueryConfig
 from poller.errors import NormalizeError
 from poller.responses import (
     AggregateResponse,
+    Bucket,
     GroupValue,
     MetricEntry,
     ObservationEntry,
@@ -313,16 +315,22 @@ class _Builder:
         return Snapshot(self.families, self.values)
 
 
-def normalize_aggregate(query: str, response: AggregateResponse) -> Snapshot:
-    """A FlowAggregateQueryResponse -> samples, all buckets merged over the window."""
-    out = _Builder()
+def _buckets(query: str, response: AggregateResponse) -> Iterator[tuple[Labels, Bucket]]:
+    """Every bucket of an aggregate response, with its result's labels."""
     for i, result in enumerate(response.results or ()):
         labels = _group_labels((("query", query),), result.group, f"results[{i}]")
         for bucket in result.data or ():
-            for entry in bucket.metrics or ():
-                out.add_metric(labels, entry)
-            for view in bucket.views or ():
-                out.add_stats(view_families(view.name), labels, view.stats)
+            yield labels, bucket
+
+
+def normalize_aggregate(query: str, response: AggregateResponse) -> Snapshot:
+    """A FlowAggregateQueryResponse -> samples, all buckets merged over the window."""
+    out = _Builder()
+    for labels, bucket in _buckets(query, response):
+        for entry in bucket.metrics or ():
+            out.add_metric(labels, entry)
+        for view in bucket.views or ():
+            out.add_stats(view_families(view.name), labels, view.stats)
     return out.snapshot()
 
 
@@ -551,11 +559,9 @@ def normalize_counter(query: str, response: AggregateResponse, plan: CounterPlan
     """A counter-mode query's FlowAggregateQueryResponse (one calendar period) -> counters,
     histograms and summaries over the period, and max/min gauges."""
     out = _CounterBuilder(plan)
-    for i, result in enumerate(response.results or ()):
-        labels = _group_labels((("query", query),), result.group, f"results[{i}]")
-        for bucket in result.data or ():
-            for entry in bucket.metrics or ():
-                out.add_metric(labels, entry)
-            for view in bucket.views or ():
-                out.timer((view.name, True), labels, view.stats)
+    for labels, bucket in _buckets(query, response):
+        for entry in bucket.metrics or ():
+            out.add_metric(labels, entry)
+        for view in bucket.views or ():
+            out.timer((view.name, True), labels, view.stats)
     return out.snapshot()
