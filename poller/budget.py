@@ -49,12 +49,16 @@ class RequestBudget:
 
     def delay(self) -> float:
         """Seconds until the next request may go (0 if now)."""
+        return self._wait(self.requests_per_minute)
+
+    def _wait(self, limit: int) -> float:
+        """Seconds until the window holds fewer than `limit` requests and no pause runs."""
         now = self._clock()
         while self._sent and self._sent[0] <= now - SPAN:
             self._sent.popleft()
         wait = self._paused_until - now
-        if len(self._sent) >= self.requests_per_minute:
-            wait = max(wait, self._sent[0] + SPAN - now)
+        if len(self._sent) >= limit:
+            wait = max(wait, self._sent[len(self._sent) - limit] + SPAN - now)
         return max(wait, 0.0)
 
     def paused(self) -> float:
@@ -76,15 +80,7 @@ class RequestBudget:
         """Seconds until a place is free that leaves `reserve` places to other callers (inf if
         the budget has no such place at all)."""
         limit = self.requests_per_minute - reserve
-        if limit < 1:
-            return float("inf")
-        now = self._clock()
-        while self._sent and self._sent[0] <= now - SPAN:
-            self._sent.popleft()
-        wait = self._paused_until - now
-        if len(self._sent) >= limit:
-            wait = max(wait, self._sent[len(self._sent) - limit] + SPAN - now)
-        return max(wait, 0.0)
+        return float("inf") if limit < 1 else self._wait(limit)
 
     async def acquire_spare(self, reserve: int, max_pause: float = 0.0) -> None:
         """Take a place only if it delays no other caller: nobody is waiting for one, and

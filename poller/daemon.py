@@ -6,10 +6,11 @@ Also owns the lifecycle: start, reload (SIGHUP or POST /-/reload) and a prompt, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,41 +113,50 @@ class Daemon:
             return False
         if self.client.paused_until() > self._clocks.clock():
             # Genesys asked for no requests yet (a 429's Retry-After, however long).
-            self.metrics.polls_skipped.labels(name, "paused").inc()
-            poller.check_stale()
-            self.metrics.changed()
+            self._skip(name, "paused")
             return False
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks[task] = name
-        try:
-            return await poller.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A bug must not kill the schedule; it shows as a failed poll and a logged traceback.
-            log.exception("poll_crashed", query=name)
-            self.metrics.poll_failures.labels(name).inc()
-            self.metrics.query_up.labels(name).set(0)
-            return False
-        finally:
-            if task is not None:
-                self._tasks.pop(task, None)
+        with self._tracked(name):
+            try:
+                return await poller.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug must not kill the schedule: it shows as a failed poll and a traceback.
+                log.exception("poll_crashed", query=name)
+                self.metrics.poll_failures.labels(name).inc()
+                self.metrics.query_up.labels(name).set(0)
+                return False
 
     async def refresh_names(self) -> dict[str, bool]:
         """Read the Architect listings once (a tracked task, like a poll); {kind: succeeded}."""
         if not self.config.names.enabled:
             return {}
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks[task] = NAMES_JOB
-        try:
+        with self._tracked(NAMES_JOB):
             return await self.names.refresh(
                 self.client, query_reserve(self.config), self._clocks.clock()
             )
+
+    @contextlib.contextmanager
+    def _tracked(self, name: str) -> Iterator[None]:
+        """Records the running task under `name`, so stop() and reloads can cancel it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks[task] = name
+        try:
+            yield
         finally:
             if task is not None:
                 self._tasks.pop(task, None)
+
+    def _skip(self, name: str, reason: str) -> None:
+        """A scheduled poll of `name` did not run: counted, and its data checked for staleness."""
+        self.metrics.polls_skipped.labels(name, reason).inc()
+        if reason == "overrun":
+            log.warning("poll_skipped_overrun", query=name)
+        poller = self.pollers.get(name)
+        if poller is not None:
+            poller.check_stale()
+        self.metrics.changed()
 
     async def poll_all(self) -> dict[str, bool]:
         names = list(self.pollers)
@@ -154,7 +164,7 @@ class Daemon:
         return dict(zip(names, results, strict=True))
 
     def start_schedule(self) -> None:
-        self._scheduler = Scheduler(self.metrics, rng=self._clocks.rng, on_skip=self._check_stale)
+        self._scheduler = Scheduler(rng=self._clocks.rng)
         self._scheduler.start()
         for name, poller in self.pollers.items():
             self._schedule(name, poller.query.every)
@@ -177,11 +187,6 @@ class Daemon:
 
         self._scheduler.add(NAMES_JOB, self.config.names.every, job)
 
-    def _check_stale(self, name: str) -> None:
-        poller = self.pollers.get(name)
-        if poller is not None:
-            poller.check_stale()
-
     def _schedule(self, name: str, every: float) -> None:
         if self._scheduler is None:
             return
@@ -194,7 +199,7 @@ class Daemon:
                 # APScheduler would otherwise log as a job error with a traceback on stderr.
                 return
 
-        self._scheduler.add(name, every, job)
+        self._scheduler.add(name, every, job, on_skip=lambda: self._skip(name, "overrun"))
 
     def readiness(self) -> tuple[bool, dict[str, str]]:
         waiting: dict[str, str] = {}

@@ -11,6 +11,7 @@ and readiness never depend on names.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -171,9 +172,7 @@ class NamesRefresher:
         merged = {e.id: e for e in active}
         for e in gone:
             if e.id not in merged:
-                merged[e.id] = Entity(
-                    e.id, e.name, e.type, e.division_id, e.division_name, deleted=True
-                )
+                merged[e.id] = dataclasses.replace(e, deleted=True)
         return list(merged.values())
 
     def _publish(self, kind: Kind, entities: Sequence[Entity], now: float) -> None:

@@ -207,38 +207,55 @@ def _timer_families(stem: str, source: str, what: str) -> TimerFamilies:
     return (*parts, ("count", count, False))
 
 
-def _counting(stem: str, what: str, source: str) -> Family:
+def _counting(stem: str, what: str, source: str, *, counter: bool = False) -> Family:
+    """A count-like family: a gauge over the window, or in counter mode a `_total` counter."""
+    if counter:
+        return Family(
+            PREFIX + stem + "_total",
+            f"{what} (Genesys Cloud metric {source}). {COUNTER_NOTE}",
+            "sum",
+            True,
+            "counter",
+        )
     return Family(
         PREFIX + stem, f"{what} (Genesys Cloud metric {source}). {CACHED_NOTE}", "sum", True
     )
 
 
+def _count_stem(metric: str) -> tuple[str, str]:
+    """(family stem, what it measures) of a count metric, known or new to this poller."""
+    # The HELP names the metric in its parenthesis; repeating it here would read twice.
+    return COUNT_METRICS.get(metric) or (snake_case(metric), "Count of a metric new to this poller")
+
+
+def _timer_stem(metric: str) -> tuple[str, str]:
+    return TIMER_METRICS.get(metric) or (snake_case(metric), "time of a metric new to this poller")
+
+
 @functools.lru_cache(maxsize=256)
 def count_family(metric: str) -> Family:
-    stem, what = COUNT_METRICS.get(metric) or (
-        snake_case(metric),
-        # The HELP names the metric in its parenthesis; repeating it here would read twice.
-        "Count of a metric new to this poller",
-    )
+    stem, what = _count_stem(metric)
     return _counting(stem, what, f"{metric}, stats.count")
 
 
-@functools.lru_cache(maxsize=16)
-def occurrence_families(metric: str) -> tuple[Family, Family]:
+@functools.lru_cache(maxsize=32)
+def occurrence_families(metric: str, *, counter: bool = False) -> tuple[Family, Family]:
     """(times it happened, executions it happened in) for an OCCURRENCE_METRICS metric."""
     (times_stem, times_what), (runs_stem, runs_what) = OCCURRENCE_METRICS[metric]
     return (
-        _counting(times_stem, times_what, f"{metric}, stats.sum; stats.count when no sum is sent"),
-        _counting(runs_stem, runs_what, f"{metric}, stats.count"),
+        _counting(
+            times_stem,
+            times_what,
+            f"{metric}, stats.sum; stats.count when no sum is sent",
+            counter=counter,
+        ),
+        _counting(runs_stem, runs_what, f"{metric}, stats.count", counter=counter),
     )
 
 
 @functools.lru_cache(maxsize=256)
 def timer_families(metric: str) -> TimerFamilies:
-    stem, what = TIMER_METRICS.get(metric) or (
-        snake_case(metric),
-        "time of a metric new to this poller",
-    )
+    stem, what = _timer_stem(metric)
     return _timer_families(stem, f"Genesys Cloud metric {metric}", what)
 
 
@@ -286,10 +303,13 @@ class _Builder:
                 if is_ms:
                     self.in_ms.add(family.name)
 
-    def add_occurrences(self, metric: str, labels: Labels, stats: Stats | None) -> None:
+    def add_occurrences(
+        self, families: tuple[Family, Family], labels: Labels, stats: Stats | None
+    ) -> None:
+        """oFlowMilestone's (times, executions) families from one bucket's stats."""
         if stats is None:
             return
-        times, runs = occurrence_families(metric)
+        times, runs = families
         # Each bucket on its own: a bucket without a sum still counts its executions' occurrences.
         occurred = stats.count if stats.sum is None else stats.sum
         if occurred is not None:
@@ -303,7 +323,7 @@ class _Builder:
         if entry.metric.startswith("t"):
             self.add_stats(timer_families(entry.metric), labels, entry.stats)
         elif entry.metric in OCCURRENCE_METRICS:
-            self.add_occurrences(entry.metric, labels, entry.stats)
+            self.add_occurrences(occurrence_families(entry.metric), labels, entry.stats)
         elif entry.stats is not None and entry.stats.count is not None:
             self.add(count_family(entry.metric), labels, entry.stats.count)
 
@@ -411,16 +431,11 @@ def counter_plan(query: QueryConfig) -> CounterPlan | None:
     for target, views in by_target.items():
         bounds = [lt for _, gte, lt in views if gte is None and lt is not None]
         if len(bounds) == len(views) and len(set(bounds)) == len(bounds):
-            histograms.append(
-                (
-                    target,
-                    tuple(
-                        sorted(
-                            ((n, lt) for n, _, lt in views if lt is not None), key=lambda b: b[1]
-                        )
-                    ),
-                )
+            # Every view of the target is `lt`-only, with distinct bounds: buckets, in order.
+            buckets = sorted(
+                ((name, lt) for name, _, lt in views if lt is not None), key=lambda b: b[1]
             )
+            histograms.append((target, tuple(buckets)))
     return CounterPlan(tuple(histograms))
 
 
@@ -430,42 +445,25 @@ class _Acc:
     sum: float = 0.0
     max: float | None = None
     min: float | None = None
-    has_sum: bool = False
 
     def add(self, stats: Stats) -> None:
         self.count += stats.count or 0.0
         if stats.sum is not None:
             self.sum += stats.sum
-            self.has_sum = True
         if stats.max is not None:
             self.max = stats.max if self.max is None else max(self.max, stats.max)
         if stats.min is not None:
             self.min = stats.min if self.min is None else min(self.min, stats.min)
 
 
-def _counter(stem: str, what: str, source: str) -> Family:
-    return Family(
-        PREFIX + stem + "_total",
-        f"{what} (Genesys Cloud metric {source}). {COUNTER_NOTE}",
-        "sum",
-        True,
-        "counter",
-    )
-
-
 @functools.lru_cache(maxsize=256)
 def counter_families(metric: str) -> tuple[Family, ...]:
     """The counters of a count or occurrence metric: one, or (times, executions)."""
     if metric in OCCURRENCE_METRICS:
-        (times_stem, times_what), (runs_stem, runs_what) = OCCURRENCE_METRICS[metric]
-        return (
-            _counter(times_stem, times_what, f"{metric}, stats.sum; stats.count if no sum"),
-            _counter(runs_stem, runs_what, f"{metric}, stats.count"),
-        )
-    stem, what = COUNT_METRICS.get(metric) or (snake_case(metric), "Count of a metric new here")
-    return (
-        _counter(stem, what.replace("in the window", "in the period"), f"{metric}, stats.count"),
-    )
+        return occurrence_families(metric, counter=True)
+    stem, what = _count_stem(metric)
+    what = what.replace("in the window", "in the period")
+    return (_counting(stem, what, f"{metric}, stats.count", counter=True),)
 
 
 @functools.lru_cache(maxsize=256)
@@ -480,10 +478,6 @@ def duration_family(stem: str, source: str, what: str, histogram: bool) -> Famil
         False,
         kind,
     )
-
-
-def _timer_stem(metric: str) -> tuple[str, str]:
-    return TIMER_METRICS.get(metric) or (snake_case(metric), "time of a metric new to this poller")
 
 
 class _CounterBuilder:
@@ -507,11 +501,7 @@ class _CounterBuilder:
             return
         elif entry.metric in OCCURRENCE_METRICS:
             times, runs = counter_families(entry.metric)
-            occurred = stats.count if stats.sum is None else stats.sum
-            if occurred is not None:
-                self.counts.add(times, labels, occurred)
-            if stats.count is not None:
-                self.counts.add(runs, labels, stats.count)
+            self.counts.add_occurrences((times, runs), labels, stats)
         elif stats.count is not None:
             self.counts.add(counter_families(entry.metric)[0], labels, stats.count)
 
@@ -531,6 +521,8 @@ class _CounterBuilder:
                 stem, what = _timer_stem(name)
                 source, extremes = f"Genesys Cloud metric {name}", timer_families(name)
             family = duration_family(stem, source, what, buckets is not None)
+            kinds = {key: fam for key, fam, _ in extremes}
+            highest, lowest = kinds["max"], kinds["min"]
             samples: Samples = []
             for labels, acc in series.items():
                 if buckets is not None:
@@ -541,8 +533,7 @@ class _CounterBuilder:
                     samples.append(("_bucket", (*labels, ("le", "+Inf")), acc.count))
                 samples.append(("_sum", labels, acc.sum / MS_PER_SECOND))
                 samples.append(("_count", labels, acc.count))
-                for key, extreme, _ in extremes:
-                    value = acc.max if key == "max" else acc.min if key == "min" else None
+                for extreme, value in ((highest, acc.max), (lowest, acc.min)):
                     if value is not None:
                         out.families[extreme.name] = extreme
                         out.values.setdefault(extreme.name, {})[labels] = value / MS_PER_SECOND

@@ -13,11 +13,11 @@ previous (closed) one, which keeps growing while late data arrives. The choice d
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from poller.config.model import DAY_SECONDS, QueryConfig
-from poller.windows import iso, local_midnight
+from poller.windows import iso, local_midnight, utc_ms
 
 _MS = timedelta(milliseconds=1)
 
@@ -38,8 +38,7 @@ def shown_period(query: QueryConfig, now: float) -> tuple[datetime, datetime, bo
     """(start, end, settling) of the period a counter query shows at `now`: the current one,
     or the previous one while it settles. `end` is the period's, even if in the future."""
     zone = ZoneInfo(query.time_zone)
-    moment = datetime.fromtimestamp(now, UTC)
-    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    moment = utc_ms(now)
     start, end = period_at(moment, query.period, zone)
     if moment < start + timedelta(seconds=query.settle):
         previous_start, _ = period_at(start - _MS, query.period, zone)
@@ -52,6 +51,5 @@ def counter_interval(query: QueryConfig, now: float) -> str:
     settles, else its current period up to `now` (in whole milliseconds)."""
     start, end, settling = shown_period(query, now)
     if not settling:
-        end = datetime.fromtimestamp(now, UTC)
-        end = end.replace(microsecond=end.microsecond // 1000 * 1000)
+        end = utc_ms(now)
     return f"{iso(start)}/{iso(end)}"

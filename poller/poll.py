@@ -83,6 +83,8 @@ class QueryPoller:
         started: float | None = None,
     ) -> None:
         self.query = query
+        # Derived from the frozen query once: it goes to the worker with every response.
+        self._plan = counter_plan(query)
         self.client = client
         self._store = store
         self._metrics = metrics
@@ -109,9 +111,7 @@ class QueryPoller:
             correlation_id = reply.correlation_id
             # Execution ages are counted to when the answer came, after any wait for the budget.
             answered = self._clock()
-            families = await self._digester.digest(
-                q.type, q.name, reply.body, answered, counter_plan(q)
-            )
+            families = await self._digester.digest(q.type, q.name, reply.body, answered, self._plan)
             now = self._clock()
             prepared = await asyncio.to_thread(self._store.prepare, q.name, families, now)
         except PollerError as err:

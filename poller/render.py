@@ -101,7 +101,7 @@ def render_snapshot(snapshot: Snapshot) -> dict[str, RenderedFamily]:
         # Histograms and summaries: their samples carry suffixes; none is held at 0.
         text = "".join(
             [
-                sample_line(name + suffix, label_block(labels), value)
+                sample_line(name + suffix, _block(labels, blocks), value)
                 for suffix, labels, value in samples
             ]
         ).encode()
@@ -111,11 +111,15 @@ def render_snapshot(snapshot: Snapshot) -> dict[str, RenderedFamily]:
     return out
 
 
+def _block(labels: Labels, blocks: dict[Labels, str]) -> str:
+    """`labels`' label block, built once per snapshot."""
+    block = blocks.get(labels)
+    if block is None:
+        block = blocks[labels] = label_block(labels)
+    return block
+
+
 def _lines(name: str, series: Mapping[Labels, float], blocks: dict[Labels, str]) -> bytes:
-    lines = []
-    for labels, value in series.items():
-        block = blocks.get(labels)
-        if block is None:
-            block = blocks[labels] = label_block(labels)
-        lines.append(sample_line(name, block, value))
-    return "".join(lines).encode()
+    return "".join(
+        [sample_line(name, _block(labels, blocks), value) for labels, value in series.items()]
+    ).encode()

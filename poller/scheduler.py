@@ -1,8 +1,9 @@
 """APScheduler 3.x wiring: one interval job per query, never stacked.
 
-`max_instances=1` and `coalesce=True` mean an overrunning poll makes the next tick skip (counted
-in polls_skipped_total) instead of queueing behind it. The first run comes at start-up after a
-small random offset, so several queries (or several pollers) do not all fire in one instant.
+`max_instances=1` and `coalesce=True` mean an overrunning job makes the next tick skip instead of
+queueing behind it; the job's `on_skip` is told (the daemon counts it in polls_skipped_total).
+The first run comes at start-up after a small random offset, so several queries (or several
+pollers) do not all fire in one instant.
 """
 
 from __future__ import annotations
@@ -12,30 +13,19 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from poller.selfmetrics import SelfMetrics
-
-log = structlog.get_logger("poller.scheduler")
 MAX_START_OFFSET = 5.0
 
 
 class Scheduler:
-    def __init__(
-        self,
-        metrics: SelfMetrics,
-        *,
-        rng: Callable[[], float] = random.random,
-        on_skip: Callable[[str], None] | None = None,
-    ) -> None:
-        self._metrics = metrics
+    def __init__(self, *, rng: Callable[[], float] = random.random) -> None:
         self._rng = rng
-        # Told about every skipped tick: a poll held up (by a long Retry-After, say) neither
+        # Job -> told about every skipped tick: a poll held up (by a slow API, say) neither
         # fails nor succeeds, so the tick is the only moment to notice its data going stale.
-        self._on_skip = on_skip
+        self._on_skip: dict[str, Callable[[], None]] = {}
         self._scheduler: Any = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
 
@@ -43,7 +33,13 @@ class Scheduler:
         """Must run inside the running event loop (APScheduler >= 3.11)."""
         self._scheduler.start()
 
-    def add(self, name: str, every: float, func: Callable[[], Awaitable[Any]]) -> None:
+    def add(
+        self,
+        name: str,
+        every: float,
+        func: Callable[[], Awaitable[Any]],
+        on_skip: Callable[[], None] | None = None,
+    ) -> None:
         offset = self._rng() * min(every, MAX_START_OFFSET)
         first = datetime.now(UTC) + timedelta(seconds=offset)
         self._scheduler.add_job(
@@ -57,8 +53,13 @@ class Scheduler:
             misfire_grace_time=max(1, int(every)),
             replace_existing=True,
         )
+        if on_skip is None:
+            self._on_skip.pop(name, None)
+        else:
+            self._on_skip[name] = on_skip
 
     def remove(self, name: str) -> None:
+        self._on_skip.pop(name, None)
         if self._scheduler.get_job(name) is not None:
             self._scheduler.remove_job(name)
 
@@ -67,9 +68,6 @@ class Scheduler:
             self._scheduler.shutdown(wait=False)
 
     def _on_max_instances(self, event: JobSubmissionEvent) -> None:
-        if event.job_id.startswith("_"):
-            return  # not a query (the names refresh): nothing to count or check
-        self._metrics.polls_skipped.labels(event.job_id, "overrun").inc()
-        log.warning("poll_skipped_overrun", query=event.job_id)
-        if self._on_skip is not None:
-            self._on_skip(event.job_id)
+        on_skip = self._on_skip.get(event.job_id)
+        if on_skip is not None:
+            on_skip()

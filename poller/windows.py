@@ -31,11 +31,15 @@ def local_midnight(moment: datetime, zone: ZoneInfo) -> datetime:
     return datetime.combine(local.date(), time(0, 0), tzinfo=zone).astimezone(UTC)
 
 
+def utc_ms(moment: float) -> datetime:
+    """`moment` (Unix seconds) in UTC, cut to whole milliseconds: the interval format carries no
+    more, and rounding an end down keeps start < end after the start is rounded too."""
+    at = datetime.fromtimestamp(moment, UTC)
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
 def window_bounds(query: QueryConfig, now: float) -> tuple[datetime, datetime]:
-    end = datetime.fromtimestamp(now, UTC) - timedelta(seconds=query.delay)
-    # Whole milliseconds: the interval format carries no more, and rounding the end down keeps
-    # start < end after the start is rounded too.
-    end = end.replace(microsecond=end.microsecond // 1000 * 1000)
+    end = utc_ms(now - query.delay)
     if query.window.today:
         start = local_midnight(end, ZoneInfo(query.time_zone))
     else:

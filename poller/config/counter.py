@@ -16,11 +16,10 @@ from typing import Final
 
 from poller.config.checker import Checker
 from poller.config.messages import Loc, quote
-from poller.config.model import DAY_SECONDS, QueryMode
+from poller.config.model import DAY_SECONDS, DEFAULT_SETTLE, QueryMode
 from poller.config.values import format_duration
 
 MODES: Final[tuple[QueryMode, ...]] = ("gauge", "counter")
-DEFAULT_SETTLE: Final = 600.0
 _PERIOD_EXAMPLE = "1d, or a duration that divides 24h such as 1h, 15m or 20s"
 _COUNTER_ONLY = "applies to mode: counter only; remove it, or add mode: counter"
 _NOT_IN_COUNTER = (

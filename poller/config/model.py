@@ -8,6 +8,7 @@ from typing import Any, Literal
 QueryType = Literal["aggregate", "observation"]
 QueryMode = Literal["gauge", "counter"]
 DAY_SECONDS = 86400.0
+DEFAULT_SETTLE = 600.0  # seconds a closed counter period keeps settling
 
 
 class Secret:
@@ -90,7 +91,7 @@ class QueryConfig:
     # seconds, aligned to midnight in time_zone) and keeps a closed period for `settle` seconds.
     mode: QueryMode = "gauge"
     period: float = DAY_SECONDS
-    settle: float = 600.0
+    settle: float = DEFAULT_SETTLE
 
     @property
     def stale_after_seconds(self) -> float:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from poller.errors import ApiError
+from poller.selfmetrics import SelfMetrics
 
 T = TypeVar("T")
 
@@ -35,11 +36,12 @@ async def retrying(
     policy: RetryPolicy,
     delay: Callable[[ApiError, int], float],
     sleep: Callable[[float], Awaitable[None]],
-    on_retry: Callable[[ApiError], None],
+    metrics: SelfMetrics,
     retryable: Callable[[ApiError], bool] = lambda err: err.retryable,
 ) -> T:
     """`call()` until it succeeds, raises an error that is not `retryable`, or has been retried
-    `policy.max_retries` times. Before retry n: `on_retry(err)`, then sleep `delay(err, n)`."""
+    `policy.max_retries` times. Before retry n: count it (api_retries_total, by the error's
+    endpoint and status), then sleep `delay(err, n)`."""
     attempt = 0
     while True:
         try:
@@ -48,7 +50,8 @@ async def retrying(
             if not retryable(err) or attempt >= policy.max_retries:
                 raise
             attempt += 1
-            on_retry(err)
+            reason = f"status_{err.status}" if err.status else "transport"
+            metrics.api_retries.labels(err.endpoint, reason).inc()
             wait = delay(err, attempt)
             if wait > 0:
                 await sleep(wait)

@@ -103,7 +103,7 @@ class TokenSource:
                 policy=self._policy,
                 delay=lambda _err, attempt: self._policy.backoff(attempt, self._rng),
                 sleep=self._sleep,
-                on_retry=self._count_retry,
+                metrics=self._metrics,
             )
             self._accept(reply)
         except ThrottledError as err:
@@ -120,10 +120,6 @@ class TokenSource:
             raise
         self._failures = 0
         self._blocked_until = 0.0
-
-    def _count_retry(self, err: ApiError) -> None:
-        reason = f"status_{err.status}" if err.status else "transport"
-        self._metrics.api_retries.labels("token", reason).inc()
 
     async def _attempt(self) -> Reply:
         headers = {

@@ -142,9 +142,7 @@ class QueryTransport:
             sleep=self._sleep,
             # A failed login was retried by the token source already.
             retryable=lambda err: err.retryable and err.endpoint == endpoint,
-            on_retry=lambda err: self._metrics.api_retries.labels(
-                endpoint, f"status_{err.status}" if err.status else "transport"
-            ).inc(),
+            metrics=self._metrics,
         )
 
     def _error(self, endpoint: Endpoint, reply: Reply) -> ApiError:

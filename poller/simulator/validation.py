@@ -170,8 +170,10 @@ def validate_aggregate(body: object) -> AggregateQuery:
     if not isinstance(flatten, bool):
         raise _bad(f"Field [{cls}.flattenMultivaluedDimensions] must be a boolean")
     alternate = doc.get("alternateTimeDimension")
-    if alternate is not None and alternate != "eventTime":
-        raise _invalid_value(alternate, f"{cls}.alternateTimeDimension", ("eventTime",))
+    if alternate is not None and alternate not in contract.ALTERNATE_TIME_DIMENSIONS:
+        raise _invalid_value(
+            alternate, f"{cls}.alternateTimeDimension", contract.ALTERNATE_TIME_DIMENSIONS
+        )
     return AggregateQuery(
         bounds=tuple(bounds),
         metrics=metrics,
