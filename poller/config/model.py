@@ -107,14 +107,56 @@ class NamesSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialSource:
+    """Where an org's OAuth client is read from, never the values: one environment variable or
+    one file for each of the id and the secret. All empty: GENESYS_CLIENT_ID and
+    GENESYS_CLIENT_SECRET (or their _FILE forms), for a config without `orgs:`."""
+
+    client_id_env: str = ""
+    client_secret_env: str = ""
+    client_id_file: str = ""
+    client_secret_file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrgConfig:
+    """One Genesys Cloud org: its hosts and limits, its OAuth client, and its queries."""
+
+    name: str  # the `org` label; "" for the one org of a config without `orgs:` (no label)
+    genesys: GenesysSettings
+    credentials: CredentialSource
+    queries: tuple[QueryConfig, ...]
+
+    def query(self, name: str) -> QueryConfig:
+        for q in self.queries:
+            if q.name == name:
+                return q
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
+    # Without `orgs:`, the one org's settings; with it, the defaults every org starts from
+    # (its hosts then empty unless `genesys.region` is set).
     genesys: GenesysSettings
     server: ServerSettings
-    queries: tuple[QueryConfig, ...]
+    queries: tuple[QueryConfig, ...]  # top-level `queries:`, for orgs without their own
     source: str = "<config>"
     names: NamesSettings = field(default_factory=NamesSettings)
     # Problems that `genesys.strict_names: false` downgraded from errors; the daemon logs them.
     warnings: tuple[str, ...] = ()
+    orgs: tuple[OrgConfig, ...] = ()  # from `orgs:`, in file order; empty without it
+
+    @property
+    def has_orgs(self) -> bool:
+        """True when the config lists `orgs:`: series and self-metrics then carry `org`."""
+        return bool(self.orgs)
+
+    def org_list(self) -> tuple[OrgConfig, ...]:
+        """Every org to poll: those of `orgs:`, or the one unnamed org of a config without."""
+        if self.orgs:
+            return self.orgs
+        return (OrgConfig("", self.genesys, CredentialSource(), self.queries),)
 
     def query(self, name: str) -> QueryConfig:
         for q in self.queries:
