@@ -7,211 +7,235 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import signal
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import structlog
 from aiohttp import web
 
-from poller.budget import RequestBudget
-from poller.config.model import Config, Credentials
+from poller import scope
+from poller.config.model import Config, Credentials, OrgConfig
 from poller.config.webconfig import WebConfig
 from poller.digest import Digester
 from poller.errors import ConfigError
-from poller.genesys import GenesysClient
 from poller.logsetup import register_secret
-from poller.names import NamesRefresher, query_reserve
+from poller.org import OrgPolling
 from poller.poll import QueryPoller
-from poller.reload import plan_reload
+from poller.reload import plan_org
 from poller.scheduler import Scheduler
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState, build_app
+from poller.shard import Shard
 from poller.store import SnapshotStore
+from poller.timing import Clocks as Clocks
 
 log = structlog.get_logger("poller.daemon")
 STOP_TIMEOUT = 4.0
-# The scheduler job (and task name) of the names refresh; query names cannot start with "_".
-NAMES_JOB = "_names"
-
-
-@dataclass(frozen=True, slots=True)
-class Clocks:
-    """Time and chance, injected so tests never wait."""
-
-    clock: Callable[[], float] = time.time
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    rng: Callable[[], float] = random.random
+# What gives an org its OAuth client: one Credentials for every org (tests, the one org of a
+# config without `orgs:`), or a function that reads each org's from where its config says.
+CredentialsFor = Credentials | Callable[[OrgConfig], Credentials]
 
 
 class Daemon:
     def __init__(
         self,
         config: Config,
-        credentials: Credentials,
+        credentials: CredentialsFor,
         *,
         loader: Callable[[], Config] | None = None,
         clocks: Clocks | None = None,
         metrics: SelfMetrics | None = None,
         digester: Digester | None = None,
+        shard: Shard | None = None,
     ) -> None:
+        self.shard = shard or Shard()
+        _check_sharding(config, self.shard)
         self.config = config
         self._credentials = credentials
         self._loader = loader
         self._clocks = clocks or Clocks()
-        self.metrics = metrics or SelfMetrics()
+        self.metrics = metrics or SelfMetrics(org_label=config.has_orgs)
         self.store = SnapshotStore()
         self.digester = digester or Digester()
-        register_secret(credentials.client_secret.reveal())
-        self.client = self._new_client(config)
-        self.pollers: dict[str, QueryPoller] = {}
+        self.orgs: dict[str, OrgPolling] = {}
         self._scheduler: Scheduler | None = None
-        # Polls in flight and the query each is for, so stop() and reloads can cancel them.
+        # Polls in flight and the job (scope.key) each is for, so stop() and reloads can cancel.
         self._tasks: dict[asyncio.Task[Any], str] = {}
-        for query in config.queries:
-            self._add_poller(query.name)
-        self.names = NamesRefresher(config.names, self.store, self.metrics)
+        if config.has_orgs:
+            self.metrics.shard_info.labels(str(self.shard.index), str(self.shard.count)).set(1)
+        owned = self._owned(config)
+        for org in owned:
+            self._add_org(org, self._credentials_of(org))
+        if config.has_orgs and not owned:
+            log.warning("no_org_owned", shard=self.shard.index, shards=self.shard.count)
         for warning in config.warnings:
             log.warning("config_warning", source=config.source, problem=warning)
         self._mark_reload(ok=True)
 
-    def _new_client(self, config: Config, budget: RequestBudget | None = None) -> GenesysClient:
-        c = self._clocks
-        return GenesysClient(
-            config.genesys,
-            self._credentials,
-            self.metrics,
-            clock=c.clock,
-            sleep=c.sleep,
-            rng=c.rng,
-            budget=budget,
-        )
+    def _owned(self, config: Config) -> list[OrgConfig]:
+        return [org for org in config.org_list() if self.shard.owns(org.name)]
 
-    def _add_poller(self, name: str, previous: QueryPoller | None = None) -> None:
-        query = self.config.query(name)
-        poller = QueryPoller(
-            query, self.client, self.store, self.metrics, self.digester, clock=self._clocks.clock
+    def _credentials_of(self, org: OrgConfig) -> Credentials:
+        given = self._credentials
+        credentials = given if isinstance(given, Credentials) else given(org)
+        register_secret(credentials.client_secret.reveal())
+        return credentials
+
+    def _add_org(self, org: OrgConfig, credentials: Credentials) -> OrgPolling:
+        polling = OrgPolling(
+            org,
+            credentials,
+            self.config.names,
+            store=self.store,
+            digester=self.digester,
+            metrics=self.metrics,
+            clocks=self._clocks,
         )
-        self.pollers[name] = poller
-        if previous is None:
-            self.metrics.add_query(name, query.every)
-            return
-        # A changed query keeps serving its old series, and its up and last-success gauges,
-        # until its next poll replaces them.
-        poller.state = previous.state
-        self.metrics.query_interval.labels(name).set(query.every)
+        self.orgs[org.name] = polling
+        return polling
+
+    @property
+    def pollers(self) -> dict[str, QueryPoller]:
+        """Every query poller, by its job (`org/query`, or the query for an unnamed org)."""
+        return {p.key: p for org in self.orgs.values() for p in org.pollers.values()}
+
+    def org(self, name: str = "") -> OrgPolling:
+        """The org `name` polls (the one of a config without `orgs:` by default)."""
+        return self.orgs[name]
 
     # -- polling -----------------------------------------------------------------------------
 
-    async def poll(self, name: str) -> bool:
-        """Run one poll of `name` as a tracked task, so stop() can cancel it."""
-        poller = self.pollers.get(name)
-        if poller is None:
+    async def poll(self, job: str) -> bool:
+        """Run one poll of `job` (a query's scope.key) as a tracked task, so stop() can cancel."""
+        org_name, name = scope.split(job)
+        org = self.orgs.get(org_name)
+        poller = org.pollers.get(name) if org is not None else None
+        if org is None or poller is None:
             return False
-        if self.client.paused_until() > self._clocks.clock():
-            # Genesys asked for no requests yet (a 429's Retry-After, however long).
-            self._skip(name, "paused")
+        if org.client.paused_until() > self._clocks.clock():
+            # Genesys asked this org's client for no requests yet (a 429's Retry-After).
+            self._skip(job, "paused")
             return False
-        with self._tracked(name):
+        with self._tracked(job):
             try:
                 return await poller.run()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # A bug must not kill the schedule: it shows as a failed poll and a traceback.
-                log.exception("poll_crashed", query=name)
-                self.metrics.poll_failures.labels(name).inc()
-                self.metrics.query_up.labels(name).set(0)
+                log.exception("poll_crashed", **scope.log_fields(org_name), query=name)
+                org.metrics.poll_failures.labels(name).inc()
+                org.metrics.query_up.labels(name).set(0)
                 return False
 
-    async def refresh_names(self) -> dict[str, bool]:
-        """Read the Architect listings once (a tracked task, like a poll); {kind: succeeded}."""
-        if not self.config.names.enabled:
+    async def refresh_names(self, org_name: str = "") -> dict[str, bool]:
+        """Read an org's Architect listings once (a tracked task, like a poll); {kind: ok}."""
+        org = self.orgs.get(org_name)
+        if org is None or not self.config.names.enabled:
             return {}
-        with self._tracked(NAMES_JOB):
-            return await self.names.refresh(
-                self.client, query_reserve(self.config), self._clocks.clock()
-            )
+        with self._tracked(org.names_job):
+            return await org.refresh_names(self._clocks.clock())
 
     @contextlib.contextmanager
-    def _tracked(self, name: str) -> Iterator[None]:
-        """Records the running task under `name`, so stop() and reloads can cancel it."""
+    def _tracked(self, job: str) -> Iterator[None]:
+        """Records the running task under `job`, so stop() and reloads can cancel it."""
         task = asyncio.current_task()
         if task is not None:
-            self._tasks[task] = name
+            self._tasks[task] = job
         try:
             yield
         finally:
             if task is not None:
                 self._tasks.pop(task, None)
 
-    def _skip(self, name: str, reason: str) -> None:
-        """A scheduled poll of `name` did not run: counted, and its data checked for staleness."""
-        self.metrics.polls_skipped.labels(name, reason).inc()
+    def _skip(self, job: str, reason: str) -> None:
+        """A scheduled poll did not run: counted, and its data checked for staleness."""
+        org_name, name = scope.split(job)
+        org = self.orgs.get(org_name)
+        if org is None:
+            return
+        org.metrics.polls_skipped.labels(name, reason).inc()
         if reason == "overrun":
-            log.warning("poll_skipped_overrun", query=name)
-        poller = self.pollers.get(name)
+            log.warning("poll_skipped_overrun", **scope.log_fields(org_name), query=name)
+        poller = org.pollers.get(name)
         if poller is not None:
             poller.check_stale()
         self.metrics.changed()
 
     async def poll_all(self) -> dict[str, bool]:
-        names = list(self.pollers)
-        results = await asyncio.gather(*(self.poll(n) for n in names))
-        return dict(zip(names, results, strict=True))
+        """Poll every query of every org once, at the same time; {job: succeeded}."""
+        jobs = list(self.pollers)
+        results = await asyncio.gather(*(self.poll(job) for job in jobs))
+        return dict(zip(jobs, results, strict=True))
 
     def start_schedule(self) -> None:
         self._scheduler = Scheduler(rng=self._clocks.rng)
         self._scheduler.start()
-        for name, poller in self.pollers.items():
-            self._schedule(name, poller.query.every)
-        self._schedule_names()
+        for org in self.orgs.values():
+            self._schedule_org(org)
 
-    def _schedule_names(self) -> None:
+    def _schedule_org(self, org: OrgPolling) -> None:
+        for poller in org.pollers.values():
+            self._schedule(poller.key, poller.query.every)
+        self._schedule_names(org)
+
+    def _schedule_names(self, org: OrgPolling) -> None:
         if self._scheduler is None:
             return
         if not self.config.names.enabled:
-            self._scheduler.remove(NAMES_JOB)
+            self._scheduler.remove(org.names_job)
             return
 
         async def job() -> None:
             try:
-                await self.refresh_names()
+                await self.refresh_names(org.name)
             except asyncio.CancelledError:
                 return
             except Exception:
-                log.exception("names_refresh_crashed")
+                log.exception("names_refresh_crashed", **scope.log_fields(org.name))
 
-        self._scheduler.add(NAMES_JOB, self.config.names.every, job)
+        self._scheduler.add(org.names_job, self.config.names.every, job)
 
-    def _schedule(self, name: str, every: float) -> None:
+    def _schedule(self, job_key: str, every: float) -> None:
         if self._scheduler is None:
             return
 
         async def job() -> None:
             try:
-                await self.poll(name)
+                await self.poll(job_key)
             except asyncio.CancelledError:
                 # Only stop() and the scheduler's shutdown cancel a job: an ordinary end, which
                 # APScheduler would otherwise log as a job error with a traceback on stderr.
                 return
 
-        self._scheduler.add(name, every, job, on_skip=lambda: self._skip(name, "overrun"))
+        self._scheduler.add(job_key, every, job, on_skip=lambda: self._skip(job_key, "overrun"))
+
+    def _unschedule(self, job: str) -> None:
+        if self._scheduler is not None:
+            self._scheduler.remove(job)
 
     def readiness(self) -> tuple[bool, dict[str, str]]:
+        """(ready, {job: why not}). A replica that owns no org is ready: it has nothing to do."""
         waiting: dict[str, str] = {}
-        for name, poller in self.pollers.items():
+        for job, poller in self.pollers.items():
             if not poller.state.succeeded_once:
-                waiting[name] = poller.state.last_error or "no successful poll yet"
+                waiting[job] = poller.state.last_error or "no successful poll yet"
             elif poller.is_stale():
-                waiting[name] = (
+                waiting[job] = (
                     f"data is {poller.age():.0f}s old, over stale_after "
                     f"({poller.query.stale_after_seconds:g}s): {poller.state.last_error}"
                 )
         return not waiting, waiting
+
+    def ownership(self) -> dict[str, Any]:
+        """What this replica polls, for /readyz and the landing page: {} without `orgs:`."""
+        if not self.config.has_orgs:
+            return {}
+        return {
+            "shard": {"index": self.shard.index, "count": self.shard.count},
+            "orgs": sorted(self.orgs),
+        }
 
     # -- reload ------------------------------------------------------------------------------
 
@@ -221,54 +245,88 @@ class Daemon:
             return False, "this daemon has no config file to reload"
         try:
             new = self._loader()
+            if new.has_orgs != self.config.has_orgs:
+                raise ConfigError(
+                    [
+                        "adding or removing orgs: changes the labels of every series (org); "
+                        "restart the poller to apply it"
+                    ],
+                    new.source,
+                )
+            credentials = {org.name: self._credentials_of(org) for org in self._owned(new)}
         except ConfigError as err:
             self._mark_reload(ok=False)
             log.error("config_reload_failed", problems=err.problems, source=err.source)
             return False, str(err)
-        await self.apply(new)
+        await self.apply(new, credentials)
         self._mark_reload(ok=True)
-        log.info("config_reloaded", source=new.source, queries=[q.name for q in new.queries])
+        log.info(
+            "config_reloaded",
+            source=new.source,
+            queries=list(self.pollers),
+            **({"orgs": sorted(self.orgs)} if new.has_orgs else {}),
+        )
         return True, "reloaded"
 
-    async def apply(self, new: Config) -> None:
-        """Switch to `new`, doing what `plan_reload` says the change needs and nothing more."""
-        plan = plan_reload(self.config, new)
-        if plan.server_ignored:
+    async def apply(self, new: Config, credentials: dict[str, Credentials] | None = None) -> None:
+        """Switch to `new`: orgs it no longer gives this replica stop, new ones start, and each
+        kept org does what `plan_org` says its change needs and nothing more."""
+        if new.server != self.config.server:
             log.warning("config_reload_server_ignored", reason="server.listen needs a restart")
         names_changed = new.names != self.config.names
         self.config = new
-        cancel = set(plan.cancel)
-        if plan.rebuild_client or names_changed:
-            cancel.add(NAMES_JOB)
-        await self._cancel_polls(cancel)
-        if plan.rebuild_client:
-            # The budget's record of recent requests and any 429 pause outlive the reload: the
-            # API's limit does not reset because our settings changed.
-            keep = self.client.budget
-            old_client = self.client
-            self.client = self._new_client(new, None if plan.rate_changed else keep)
-            if plan.rate_changed:
-                self.client.budget.inherit(keep)
-            for poller in self.pollers.values():
-                poller.client = self.client
-            await old_client.close()
-        for name in plan.remove:
-            if self._scheduler is not None:
-                self._scheduler.remove(name)
-            del self.pollers[name]
-            self.store.drop(name)
-            self.metrics.remove_query(name)
-        for name in (*plan.replace, *plan.add):
-            self._add_poller(name, previous=self.pollers.get(name))
-            self._schedule(name, new.query(name).every)
-        if names_changed:
-            self.names.configure(new.names)
-            self._schedule_names()
-        for warning in plan.warnings:
+        owned = {org.name: org for org in self._owned(new)}
+        if credentials is None:
+            credentials = {name: self._credentials_of(org) for name, org in owned.items()}
+        for name in [name for name in self.orgs if name not in owned]:
+            await self._remove_org(self.orgs[name])
+        for name, org_config in owned.items():
+            org = self.orgs.get(name)
+            if org is None:
+                org = self._add_org(org_config, credentials[name])
+                self._schedule_org(org)
+                log.info("org_added", org=name, queries=[q.name for q in org_config.queries])
+                continue
+            await self._apply_org(org, org_config, credentials[name], names_changed)
+        for warning in new.warnings:
             log.warning("config_warning", source=new.source, problem=warning)
 
-    async def _cancel_polls(self, names: set[str]) -> None:
-        tasks = [task for task, name in self._tasks.items() if name in names]
+    async def _apply_org(
+        self, org: OrgPolling, new: OrgConfig, credentials: Credentials, names_changed: bool
+    ) -> None:
+        plan = plan_org(org.config, new, credentials_changed=credentials != org.credentials)
+        org.config = new
+        cancel = {scope.key(org.name, name) for name in plan.cancel}
+        if plan.rebuild_client or names_changed:
+            cancel.add(org.names_job)
+        await self._cancel_polls(cancel)
+        if plan.rebuild_client:
+            await org.replace_client(new, credentials, rate_changed=plan.rate_changed)
+            if self.metrics.org_label:
+                self.metrics.org_info.remove_by_labels({"org": org.name})
+                self.metrics.org_info.labels(org.name, new.genesys.region).set(1)
+        for name in plan.remove:
+            self._unschedule(scope.key(org.name, name))
+            org.remove_poller(name)
+        for name in (*plan.replace, *plan.add):
+            poller = org.add_poller(name, previous=org.pollers.get(name))
+            self._schedule(poller.key, poller.query.every)
+        if names_changed:
+            org.names.configure(self.config.names)
+            self._schedule_names(org)
+
+    async def _remove_org(self, org: OrgPolling) -> None:
+        jobs = {poller.key for poller in org.pollers.values()} | {org.names_job}
+        for job in jobs:
+            self._unschedule(job)
+        await self._cancel_polls(jobs)
+        del self.orgs[org.name]
+        org.forget()
+        await org.close()
+        log.info("org_removed", org=org.name)
+
+    async def _cancel_polls(self, jobs: set[str]) -> None:
+        tasks = [task for task, job in self._tasks.items() if job in jobs]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -287,7 +345,8 @@ class Daemon:
             self._scheduler.shutdown()
             self._scheduler = None
         await self._cancel_polls(set(self._tasks.values()))
-        await self.client.close()
+        for org in self.orgs.values():
+            await org.close()
         await self.digester.close()
 
     def server_state(self, *, enable_lifecycle: bool = False) -> ServerState:
@@ -298,6 +357,19 @@ class Daemon:
             readiness=self.readiness,
             queries=lambda: list(self.pollers),
             reload=self.reload if enable_lifecycle else None,
+            ownership=self.ownership,
+        )
+
+
+def _check_sharding(config: Config, shard: Shard) -> None:
+    if shard.count > 1 and not config.has_orgs:
+        raise ConfigError(
+            [
+                f"--shard.count is {shard.count}, but sharding splits the orgs of `orgs:` "
+                "between replicas and this config lists none; list the orgs, or run one replica "
+                "without --shard.count"
+            ],
+            config.source,
         )
 
 
@@ -352,7 +424,7 @@ async def run_until_signalled(
         "started",
         listen=bound_addresses(runner),
         queries=list(daemon.pollers),
-        api=daemon.config.genesys.api_base_url,
+        **_started_fields(daemon),
     )
     reloads: set[asyncio.Task[tuple[bool, str]]] = set()
 
@@ -377,3 +449,9 @@ async def run_until_signalled(
             loop.remove_signal_handler(sig)
         log.info("stopped")
     return 0
+
+
+def _started_fields(daemon: Daemon) -> dict[str, Any]:
+    if not daemon.config.has_orgs:
+        return {"api": daemon.config.genesys.api_base_url}
+    return {"orgs": sorted(daemon.orgs), "shard": daemon.shard.index, "shards": daemon.shard.count}

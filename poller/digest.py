@@ -32,17 +32,23 @@ Digested = dict[str, RenderedFamily]
 
 
 def digest(
-    kind: QueryType, query: str, body: bytes, now: float, counter: CounterPlan | None = None
+    kind: QueryType,
+    query: str,
+    body: bytes,
+    now: float,
+    counter: CounterPlan | None = None,
+    org: str = "",
 ) -> Digested:
     """A query's raw 200 body, answered at `now` (Unix seconds) -> its families, rendered;
-    `counter` for a counter-mode query. Pure; raises NormalizeError."""
+    `counter` for a counter-mode query, `org` for an org of `orgs:`. Pure; raises
+    NormalizeError."""
     response = decode(kind, body)
     if isinstance(response, ObservationResponse):
-        snapshot = normalize_observation(query, response, now)
+        snapshot = normalize_observation(query, response, now, org)
     elif counter is not None:
-        snapshot = normalize_counter(query, response, counter)
+        snapshot = normalize_counter(query, response, counter, org)
     else:
-        snapshot = normalize_aggregate(query, response)
+        snapshot = normalize_aggregate(query, response, org)
     return render_snapshot(snapshot)
 
 
@@ -111,11 +117,12 @@ class Digester:
         body: bytes,
         now: float,
         counter: CounterPlan | None = None,
+        org: str = "",
     ) -> Digested:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                self._executor(), digest, kind, query, body, now, counter
+                self._executor(), digest, kind, query, body, now, counter, org
             )
         except BrokenProcessPool:
             # The worker died (killed, out of memory): start a new one for the next poll.

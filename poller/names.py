@@ -10,7 +10,6 @@ and readiness never depend on names.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,13 +17,14 @@ from typing import Final
 
 import structlog
 
+from poller import scope
 from poller.budget import SPAN
 from poller.catalog import (
     FLOW_MILESTONES_PERMISSION,
     FLOW_OUTCOMES_PERMISSION,
     FLOWS_PERMISSION,
 )
-from poller.config.model import Config, NamesSettings
+from poller.config.model import Config, NamesSettings, OrgConfig
 from poller.errors import ApiError
 from poller.genesys import Endpoint, Entity, GenesysClient
 from poller.genesys.listings import PAGE_SIZE
@@ -76,17 +76,21 @@ KINDS: Final = (
 )
 
 
-def query_reserve(config: Config) -> int:
+def query_reserve(config: Config | OrgConfig) -> int:
     """Budget places a minute kept for the queries: the most requests their schedules can send
     in any window the budget counts."""
     return sum(int(SPAN // q.every) + 1 for q in config.queries)
 
 
-def store_key(kind: Kind) -> str:
-    return f"names:{kind.name}"
+def store_key(kind: Kind, org: str = "") -> str:
+    return scope.key(org, f"names:{kind.name}")
 
 
-def labels_of(kind: Kind, entity: Entity) -> Labels:
+def labels_of(kind: Kind, entity: Entity, org: str = "") -> Labels:
+    return (*scope.org_labels(org), *_entity_labels(kind, entity))
+
+
+def _entity_labels(kind: Kind, entity: Entity) -> Labels:
     if kind.name == "flows":
         return (
             ("flow_id", entity.id),
@@ -115,8 +119,11 @@ class NamesRefresher:
         metrics: SelfMetrics,
         *,
         page_size: int = PAGE_SIZE,
+        org: str = "",
     ) -> None:
+        """`metrics` is the org's view (SelfMetrics.for_org)."""
         self.settings = settings
+        self.org = org
         self._store = store
         self._metrics = metrics
         self.page_size = page_size  # entities per listing page
@@ -137,11 +144,10 @@ class NamesRefresher:
             self._show()
             return
         for kind in KINDS:
-            self._store.drop(store_key(kind))
+            self._store.drop(store_key(kind, self.org))
             self._states[kind.name] = _State()
-            for gauge in (self._metrics.names_up, self._metrics.names_last_success):
-                with contextlib.suppress(KeyError):
-                    gauge.remove(kind.name)
+            self._metrics.names_up.remove(kind.name)
+            self._metrics.names_last_success.remove(kind.name)
         self._metrics.changed()
 
     async def refresh(self, client: GenesysClient, reserve: int, now: float) -> dict[str, bool]:
@@ -182,12 +188,17 @@ class NamesRefresher:
         for entity in sorted(entities, key=lambda e: e.id):
             if entity.id not in seen:  # one series per id, whatever the listing repeats
                 seen.add(entity.id)
-                series[labels_of(kind, entity)] = 1.0
+                series[labels_of(kind, entity, self.org)] = 1.0
         family = Family(kind.family, kind.help, "max", zero_fill=False)
         rendered = render_snapshot(Snapshot({kind.family: family}, {kind.family: series}))
-        self._store.commit(self._store.prepare(store_key(kind), rendered, now))
+        self._store.commit(self._store.prepare(store_key(kind, self.org), rendered, now))
         if state.failing:
-            log.info("names_recovered", kind=kind.name, entities=len(series))
+            log.info(
+                "names_recovered",
+                **scope.log_fields(self.org),
+                kind=kind.name,
+                entities=len(series),
+            )
         state.ok_at, state.failing = now, False
         self._metrics.names_up.labels(kind.name).set(1)
         self._metrics.names_last_success.labels(kind.name).set(now)
@@ -196,6 +207,7 @@ class NamesRefresher:
         state = self._states[kind.name]
         self._metrics.names_up.labels(kind.name).set(0)
         fields = {
+            **scope.log_fields(self.org),
             "kind": kind.name,
             "endpoint": err.endpoint,
             "error": err.message,
@@ -212,6 +224,11 @@ class NamesRefresher:
         state.failing = True
         keep = KEEP_PERIODS * self.settings.every
         if state.ok_at is not None and now - state.ok_at > keep:
-            self._store.drop(store_key(kind))
+            self._store.drop(store_key(kind, self.org))
             state.ok_at = None
-            log.warning("names_dropped_stale", kind=kind.name, kept_seconds=keep)
+            log.warning(
+                "names_dropped_stale",
+                **scope.log_fields(self.org),
+                kind=kind.name,
+                kept_seconds=keep,
+            )

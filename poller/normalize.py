@@ -28,8 +28,9 @@ from poller.responses import (
     Scalar,
     Stats,
 )
+from poller.scope import Labels as Labels
+from poller.scope import series_labels
 
-Labels = tuple[tuple[str, str], ...]
 Merge = Literal["sum", "max", "min"]
 FamilyType = Literal["gauge", "counter", "histogram", "summary"]
 # A histogram's or summary's samples: (suffix such as _bucket, labels, value), in order.
@@ -110,7 +111,7 @@ _CAMEL_1 = re.compile(r"(.)([A-Z][a-z]+)")
 _CAMEL_2 = re.compile(r"([a-z0-9])([A-Z])")
 _INVALID = re.compile(r"[^a-z0-9_]")
 # `le` and `quantile` belong to histograms and summaries; promtool rejects them on a gauge.
-_RESERVED_LABELS = frozenset({"query", "qualifier", "le", "quantile"})
+_RESERVED_LABELS = frozenset({"org", "query", "qualifier", "le", "quantile"})
 
 
 def snake_case(name: str) -> str:
@@ -335,18 +336,20 @@ class _Builder:
         return Snapshot(self.families, self.values)
 
 
-def _buckets(query: str, response: AggregateResponse) -> Iterator[tuple[Labels, Bucket]]:
+def _buckets(query: str, org: str, response: AggregateResponse) -> Iterator[tuple[Labels, Bucket]]:
     """Every bucket of an aggregate response, with its result's labels."""
+    base = series_labels(org, query)
     for i, result in enumerate(response.results or ()):
-        labels = _group_labels((("query", query),), result.group, f"results[{i}]")
+        labels = _group_labels(base, result.group, f"results[{i}]")
         for bucket in result.data or ():
             yield labels, bucket
 
 
-def normalize_aggregate(query: str, response: AggregateResponse) -> Snapshot:
-    """A FlowAggregateQueryResponse -> samples, all buckets merged over the window."""
+def normalize_aggregate(query: str, response: AggregateResponse, org: str = "") -> Snapshot:
+    """A FlowAggregateQueryResponse -> samples, all buckets merged over the window; `org`
+    names the org whose series these are (none for a config without `orgs:`)."""
     out = _Builder()
-    for labels, bucket in _buckets(query, response):
+    for labels, bucket in _buckets(query, org, response):
         for entry in bucket.metrics or ():
             out.add_metric(labels, entry)
         for view in bucket.views or ():
@@ -354,13 +357,15 @@ def normalize_aggregate(query: str, response: AggregateResponse) -> Snapshot:
     return out.snapshot()
 
 
-def normalize_observation(query: str, response: ObservationResponse, now: float) -> Snapshot:
+def normalize_observation(
+    query: str, response: ObservationResponse, now: float, org: str = ""
+) -> Snapshot:
     """A FlowObservationQueryResponse, as answered at `now` (Unix seconds) -> samples. Counts
     come from stats.count, never from the observations list, which the API truncates."""
     out = _Builder()
     for i, result in enumerate(response.results or ()):
         where = f"results[{i}]"
-        labels = _group_labels((("query", query),), result.group, where)
+        labels = _group_labels(series_labels(org, query), result.group, where)
         for j, entry in enumerate(result.data or ()):
             out.add_metric(labels, entry)
             if entry.observations is not None:
@@ -546,11 +551,13 @@ def _bound(seconds: float) -> str:
     return str(int(seconds)) if seconds.is_integer() else repr(seconds)
 
 
-def normalize_counter(query: str, response: AggregateResponse, plan: CounterPlan) -> Snapshot:
+def normalize_counter(
+    query: str, response: AggregateResponse, plan: CounterPlan, org: str = ""
+) -> Snapshot:
     """A counter-mode query's FlowAggregateQueryResponse (one calendar period) -> counters,
     histograms and summaries over the period, and max/min gauges."""
     out = _CounterBuilder(plan)
-    for labels, bucket in _buckets(query, response):
+    for labels, bucket in _buckets(query, org, response):
         for entry in bucket.metrics or ():
             out.add_metric(labels, entry)
         for view in bucket.views or ():

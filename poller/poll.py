@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from poller import scope
 from poller.config.model import QueryConfig
 from poller.digest import Digester
 from poller.errors import ApiError, NormalizeError, PollerError
@@ -81,8 +82,13 @@ class QueryPoller:
         *,
         clock: Callable[[], float] = time.time,
         started: float | None = None,
+        org: str = "",
     ) -> None:
+        """`metrics` is the org's view (SelfMetrics.for_org); `org` is "" for the one org of a
+        config without `orgs:`."""
         self.query = query
+        self.org = org
+        self.key = scope.key(org, query.name)  # its store entry and scheduler job
         # Derived from the frozen query once: it goes to the worker with every response.
         self._plan = counter_plan(query)
         self.client = client
@@ -111,9 +117,11 @@ class QueryPoller:
             correlation_id = reply.correlation_id
             # Execution ages are counted to when the answer came, after any wait for the budget.
             answered = self._clock()
-            families = await self._digester.digest(q.type, q.name, reply.body, answered, self._plan)
+            families = await self._digester.digest(
+                q.type, q.name, reply.body, answered, self._plan, self.org
+            )
             now = self._clock()
-            prepared = await asyncio.to_thread(self._store.prepare, q.name, families, now)
+            prepared = await asyncio.to_thread(self._store.prepare, self.key, families, now)
         except PollerError as err:
             self._failed(err, correlation_id)
             return False
@@ -124,7 +132,7 @@ class QueryPoller:
         self._metrics.query_last_success.labels(q.name).set(now)
         self._metrics.query_series.labels(q.name).set(series)
         if self.state.failing:
-            log.info("poll_recovered", query=q.name, series=series)
+            log.info("poll_recovered", **scope.log_fields(self.org), query=q.name, series=series)
         self.state.failing = False
         self.state.succeeded_once = True
         self.state.last_success = now
@@ -136,7 +144,12 @@ class QueryPoller:
         q = self.query
         self._metrics.poll_failures.labels(q.name).inc()
         self._metrics.query_up.labels(q.name).set(0)
-        fields: dict[str, Any] = {"query": q.name, "endpoint": endpoint_of(q), "error": str(err)}
+        fields: dict[str, Any] = {
+            **scope.log_fields(self.org),
+            "query": q.name,
+            "endpoint": endpoint_of(q),
+            "error": str(err),
+        }
         if isinstance(err, ApiError):
             fields.update(endpoint=err.endpoint, status=err.status, code=err.code)
             fields["context_id"] = err.context_id
@@ -161,12 +174,13 @@ class QueryPoller:
 
     def check_stale(self) -> None:
         """Drop the query's series once its data is older than stale_after."""
-        if self.is_stale() and self._store.has(self.query.name):
-            self._store.drop(self.query.name)
+        if self.is_stale() and self._store.has(self.key):
+            self._store.drop(self.key)
             self._metrics.query_series.labels(self.query.name).set(0)
             self._metrics.changed()
             log.warning(
                 "query_series_dropped_stale",
+                **scope.log_fields(self.org),
                 query=self.query.name,
                 age_seconds=round(self.age(), 1),
                 stale_after_seconds=self.query.stale_after_seconds,

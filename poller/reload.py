@@ -6,14 +6,15 @@ Pure (no I/O, no clock, no logging), so every kind of change is tested without a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from poller.config.model import Config
+from poller.config.model import Config, OrgConfig
 
 
 @dataclass(frozen=True, slots=True)
 class ReloadPlan:
-    """The steps of one reload. Query names are in the order their config lists them."""
+    """The steps of one org's reload. Query names are in the order its config lists them."""
 
     remove: tuple[str, ...] = ()  # queries the new config no longer has
     add: tuple[str, ...] = ()  # queries only the new config has
@@ -25,7 +26,9 @@ class ReloadPlan:
     warnings: tuple[str, ...] = ()  # the new config's warnings, to log
 
 
-def plan_reload(old: Config, new: Config) -> ReloadPlan:
+def plan_org(old: OrgConfig, new: OrgConfig, *, credentials_changed: bool = False) -> ReloadPlan:
+    """The steps for one org kept over a reload (`credentials_changed`: its OAuth client's id or
+    secret now reads differently, which needs a new client as new hosts do)."""
     old_queries = {q.name: q for q in old.queries}
     new_queries = {q.name: q for q in new.queries}
     remove = tuple(name for name in old_queries if name not in new_queries)
@@ -33,7 +36,7 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
     replace = tuple(
         name for name, q in new_queries.items() if name in old_queries and old_queries[name] != q
     )
-    rebuild_client = new.genesys != old.genesys
+    rebuild_client = new.genesys != old.genesys or credentials_changed
     if rebuild_client:
         # Polls in flight use the old client: abandon them all (their next run uses the new one)
         # so that closing the old client fails nothing and leaves no session behind.
@@ -49,6 +52,10 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
         cancel=cancel,
         rebuild_client=rebuild_client,
         rate_changed=new.genesys.requests_per_minute != old.genesys.requests_per_minute,
-        server_ignored=new.server != old.server,
-        warnings=new.warnings,
     )
+
+
+def plan_reload(old: Config, new: Config) -> ReloadPlan:
+    """The steps for a config without `orgs:` (its one org), with the server and warnings."""
+    plan = plan_org(old.org_list()[0], new.org_list()[0])
+    return dataclasses.replace(plan, server_ignored=new.server != old.server, warnings=new.warnings)

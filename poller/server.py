@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
@@ -33,6 +34,8 @@ class ServerState:
     # What POST /-/reload does; None unless the lifecycle API is enabled (--web.enable-lifecycle),
     # since without basic auth anyone who can reach the port could otherwise trigger it.
     reload: Callable[[], Awaitable[tuple[bool, str]]] | None = None
+    # What this replica polls ({"shard": {...}, "orgs": [...]}); {} for a config without orgs.
+    ownership: Callable[[], dict[str, Any]] = dict
 
 
 STATE = web.AppKey("state", ServerState)
@@ -76,8 +79,13 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready, waiting = request.app[STATE].readiness()
-    body = {"status": "ready" if ready else "not ready", "queries_not_ready": waiting}
+    state = request.app[STATE]
+    ready, waiting = state.readiness()
+    body: dict[str, Any] = {
+        "status": "ready" if ready else "not ready",
+        "queries_not_ready": waiting,
+    }
+    body.update(state.ownership())
     return web.json_response(body, status=200 if ready else 503)
 
 
@@ -92,18 +100,31 @@ code{{background:#eee;padding:0 .2em}}</style></head>
 <li><a href="readyz">/readyz</a> &mdash; ready once every query has succeeded</li>
 <li><a href="healthz">/healthz</a> &mdash; the process is alive</li>
 </ul>
-<p>Queries: {queries}</p>
+<p>Queries: {queries}</p>{ownership}
 </body></html>
 """
 
 
 async def landing(request: web.Request) -> web.Response:
-    names = request.app[STATE].queries()
-    queries = ", ".join(f"<code>{html.escape(n)}</code>" for n in names) or "none"
-    return web.Response(
-        text=LANDING.format(version=html.escape(__version__), queries=queries),
-        content_type="text/html",
+    state = request.app[STATE]
+    queries = ", ".join(f"<code>{html.escape(n)}</code>" for n in state.queries()) or "none"
+    text = LANDING.format(
+        version=html.escape(__version__),
+        queries=queries,
+        ownership=_ownership_html(state.ownership()),
     )
+    return web.Response(text=text, content_type="text/html")
+
+
+def _ownership_html(ownership: dict[str, Any]) -> str:
+    if not ownership:
+        return ""
+    shard = ownership["shard"]
+    orgs = ", ".join(f"<code>{html.escape(o)}</code>" for o in ownership["orgs"])
+    where = f"Shard {shard['index']} of {shard['count']}" if shard["count"] > 1 else "This poller"
+    if not orgs:
+        return f"\n<p>{where} owns no org: the orgs all hash to other shards.</p>"
+    return f"\n<p>{where} polls the orgs {orgs}.</p>"
 
 
 async def reload_handler(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import aiohttp
 import structlog
 
+from poller import scope
 from poller.catalog import CORRELATION_HEADER
 from poller.config.model import GenesysSettings
 from poller.errors import ApiError, BadResponseError, TransportError
@@ -157,6 +158,7 @@ def announce_pause(
     metrics.api_paused_until.labels(host).set(until)
     log.warning(
         "api_paused",
+        **scope.log_fields(metrics.org),
         host=host,
         endpoint=error.endpoint,
         retry_after_seconds=wait,

@@ -165,8 +165,8 @@ class TokenSource:
         self._token = token
         self._expires = self._clock() + expires_in
         self._margin = min(self._policy.refresh_margin, expires_in / 10)
-        self._metrics.token_refreshes.inc()
-        self._metrics.token_expiry.set(self._expires)
+        self._metrics.token_refreshes.labels().inc()
+        self._metrics.token_expiry.labels().set(self._expires)
 
 
 def _rejected(reply: Reply) -> ApiError:

@@ -80,7 +80,7 @@ async def run(section: Section) -> None:
     throttled = sum(1 for r in requests if r.status == 429)
     skipped = sum(
         s.value
-        for metric in daemon.metrics.polls_skipped.collect()
+        for metric in daemon.metrics.polls_skipped.family.collect()
         for s in metric.samples
         if s.name.endswith("_total")
     )

@@ -1,0 +1,122 @@
+"""One org's polling: its client (token, request budget, 429 pause), its query pollers and its
+names refresher.
+
+Orgs share only the store, the worker process and the self-metrics registry, none of which
+waits on Genesys: one org's failures, throttling or bad credentials never slow or fail another's
+polls.
+"""
+
+from __future__ import annotations
+
+from poller import scope
+from poller.budget import RequestBudget
+from poller.config.model import Credentials, NamesSettings, OrgConfig
+from poller.digest import Digester
+from poller.genesys import GenesysClient
+from poller.names import NamesRefresher, query_reserve
+from poller.poll import QueryPoller
+from poller.selfmetrics import SelfMetrics
+from poller.store import SnapshotStore
+from poller.timing import Clocks
+
+NAMES = "_names"  # the names refresh's job name within an org; query names cannot start with _
+
+
+class OrgPolling:
+    def __init__(
+        self,
+        org: OrgConfig,
+        credentials: Credentials,
+        names: NamesSettings,
+        *,
+        store: SnapshotStore,
+        digester: Digester,
+        metrics: SelfMetrics,
+        clocks: Clocks,
+    ) -> None:
+        self.config = org
+        self.name = org.name
+        self.credentials = credentials
+        self._store = store
+        self._digester = digester
+        self._clocks = clocks
+        self.metrics = metrics.for_org(org.name)
+        self.client = self.new_client(org, credentials)
+        self.pollers: dict[str, QueryPoller] = {}
+        for query in org.queries:
+            self.add_poller(query.name)
+        self.names = NamesRefresher(names, store, self.metrics, org=org.name)
+        if metrics.org_label:
+            metrics.org_info.labels(org.name, org.genesys.region).set(1)
+
+    @property
+    def names_job(self) -> str:
+        return scope.key(self.name, NAMES)
+
+    def new_client(
+        self, org: OrgConfig, credentials: Credentials, budget: RequestBudget | None = None
+    ) -> GenesysClient:
+        c = self._clocks
+        return GenesysClient(
+            org.genesys,
+            credentials,
+            self.metrics,
+            clock=c.clock,
+            sleep=c.sleep,
+            rng=c.rng,
+            budget=budget,
+        )
+
+    def add_poller(self, name: str, previous: QueryPoller | None = None) -> QueryPoller:
+        query = self.config.query(name)
+        poller = QueryPoller(
+            query,
+            self.client,
+            self._store,
+            self.metrics,
+            self._digester,
+            clock=self._clocks.clock,
+            org=self.name,
+        )
+        self.pollers[name] = poller
+        if previous is None:
+            self.metrics.add_query(name, query.every)
+        else:
+            # A changed query keeps serving its old series, and its up and last-success gauges,
+            # until its next poll replaces them.
+            poller.state = previous.state
+            self.metrics.query_interval.labels(name).set(query.every)
+        return poller
+
+    def remove_poller(self, name: str) -> None:
+        poller = self.pollers.pop(name)
+        self._store.drop(poller.key)
+        self.metrics.remove_query(name)
+
+    async def refresh_names(self, now: float) -> dict[str, bool]:
+        return await self.names.refresh(self.client, query_reserve(self.config), now)
+
+    async def replace_client(
+        self, org: OrgConfig, credentials: Credentials, *, rate_changed: bool
+    ) -> None:
+        """New hosts, limits or credentials. The budget's record of recent requests and any 429
+        pause outlive it: the API's limit does not reset because our settings changed."""
+        keep = self.client.budget
+        old = self.client
+        self.client = self.new_client(org, credentials, None if rate_changed else keep)
+        if rate_changed:
+            self.client.budget.inherit(keep)
+        self.credentials = credentials
+        for poller in self.pollers.values():
+            poller.client = self.client
+        await old.close()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def forget(self) -> None:
+        """The org is gone from this replica (a reload removed it): drop its series."""
+        for name in list(self.pollers):
+            self.remove_poller(name)
+        self.names.configure(NamesSettings(enabled=False))
+        self.metrics.remove_org(self.name)
