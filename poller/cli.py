@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from poller import __version__
 from poller.errors import ConfigError, PollerError
+from poller.shard import Shard, ShardError, parse_shard
 
 if TYPE_CHECKING:
     from poller.config.webconfig import WebConfig
@@ -77,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
         "--web.config.file",
         dest="web_config",
         help="exporter-toolkit web config: TLS and basic auth",
+    )
+    run.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        help="this replica's shard, 0 to count-1, or auto for a StatefulSet pod's ordinal "
+        "(default: $POLLER_SHARD_INDEX)",
+    )
+    run.add_argument(
+        "--shard.count",
+        dest="shard_count",
+        help="how many replicas split the orgs between them (default: $POLLER_SHARD_COUNT, "
+        "then 1)",
     )
     lifecycle_flag(run)
     logging_flags(run)
@@ -191,6 +205,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except PollerError as err:
         _err(str(err))
         return 1
+    except ShardError as err:
+        _err(str(err))
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -235,11 +252,19 @@ def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def _shard(args: argparse.Namespace, env: Mapping[str, str]) -> Shard:
+    """The flags win over POLLER_SHARD_INDEX / POLLER_SHARD_COUNT; `auto` reads the hostname."""
+    index = args.shard_index if args.shard_index is not None else env.get("POLLER_SHARD_INDEX")
+    count = args.shard_count if args.shard_count is not None else env.get("POLLER_SHARD_COUNT")
+    return parse_shard(index, count, env.get("HOSTNAME") or socket.gethostname())
+
+
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from poller.config import load_config, load_credentials, parse_listen_address
     from poller.daemon import Daemon, run_until_signalled
 
     _setup_logging(args)
+    shard = _shard(args, env)
     path = _config_path(args, env)
     config = load_config(path, env)
     credentials = load_credentials(env)
@@ -250,7 +275,7 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         host, port = config.server.host, config.server.port
 
     async def main_() -> int:
-        daemon = Daemon(config, credentials, loader=lambda: load_config(path, env))
+        daemon = Daemon(config, credentials, loader=lambda: load_config(path, env), shard=shard)
         return await run_until_signalled(
             daemon, host, port, web_config, enable_lifecycle=args.enable_lifecycle
         )

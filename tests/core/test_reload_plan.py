@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from poller.config.model import Config, GenesysSettings, QueryConfig, ServerSettings
-from poller.reload import ReloadPlan, plan_reload
+from poller.reload import ReloadPlan, plan_org, plan_reload
 
 GENESYS = GenesysSettings(
     region="mypurecloud.ie",
@@ -89,3 +89,13 @@ def test_plan_lists_queries_in_config_order() -> None:
     new = changed(queries=(d, dataclasses.replace(A, name="e")))
     plan = plan_reload(old, new)
     assert (plan.remove, plan.add) == (("b", "a", "c"), ("d", "e"))
+
+
+def test_an_orgs_new_credentials_rebuild_its_client() -> None:
+    """Rotated credentials (same hosts and queries) need a new client and abandon polls in
+    flight, as new hosts do; the rate and queries stay."""
+    org = BASE.org_list()[0]
+    assert plan_org(org, org) == ReloadPlan()
+    assert plan_org(org, org, credentials_changed=True) == ReloadPlan(
+        cancel=("a", "b"), rebuild_client=True
+    )

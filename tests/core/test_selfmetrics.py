@@ -88,3 +88,48 @@ def test_remove_query_drops_its_series() -> None:
     text = metrics.render().decode()
     assert 'query="flows"' not in text
     assert 'genesyscloud_poller_query_interval_seconds{query="active"} 15.0' in text
+
+
+def test_org_views_share_one_registry_with_org_first() -> None:
+    """With org_label, each org's view records into the same families, its org label first."""
+    metrics = SelfMetrics(process=False, org_label=True)
+    acme, globex = metrics.for_org("acme"), metrics.for_org("globex")
+    acme.add_query("flows", 60)
+    acme.polls.labels("flows").inc()
+    globex.token_expiry.labels().set(5)
+    globex.api_paused_until.labels("login").set(7)
+    metrics.org_info.labels("acme", "mypurecloud.ie").set(1)
+    text = metrics.render().decode()
+    assert 'genesyscloud_poller_polls_total{org="acme",query="flows"} 1.0\n' in text
+    assert 'genesyscloud_poller_oauth_token_expiry_timestamp_seconds{org="globex"} 5.0\n' in text
+    assert 'api_paused_until_timestamp_seconds{host="login",org="globex"} 7.0\n' in text
+    assert 'genesyscloud_poller_org_info{genesys_region="mypurecloud.ie",org="acme"} 1.0\n' in text
+
+
+def test_remove_org_forgets_that_org_alone() -> None:
+    """remove_org drops every series of the org, and leaves the other org's untouched."""
+    metrics = SelfMetrics(process=False, org_label=True)
+    for org in ("acme", "globex"):
+        view = metrics.for_org(org)
+        view.add_query("flows", 60)
+        view.token_refreshes.labels().inc()
+        view.names_up.labels("flows").set(1)
+        metrics.org_info.labels(org, "mypurecloud.ie").set(1)
+    metrics.remove_org("acme")
+    text = metrics.render().decode()
+    assert 'org="acme"' not in text
+    assert 'genesyscloud_poller_query_up{org="globex",query="flows"} 0.0\n' in text
+    assert 'genesyscloud_poller_oauth_token_refreshes_total{org="globex"} 1.0\n' in text
+    assert 'genesyscloud_poller_names_up{kind="flows",org="globex"} 1.0\n' in text
+
+
+def test_without_org_label_no_series_has_org() -> None:
+    """A config without orgs: no org label anywhere, and for_org gives the same view."""
+    metrics = SelfMetrics(process=False)
+    view = metrics.for_org("")
+    assert view is metrics
+    view.add_query("flows", 60)
+    view.token_expiry.labels().set(5)
+    text = metrics.render().decode()
+    assert "org=" not in text
+    assert "genesyscloud_poller_oauth_token_expiry_timestamp_seconds 5.0\n" in text

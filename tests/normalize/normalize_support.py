@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from poller import scope
 from poller.config.model import QueryType
 from poller.digest import digest
 from poller.store import SnapshotStore
@@ -31,6 +32,7 @@ class GoldenCase:
     response: bytes
     expected_path: Path
     now: float  # when the poll was answered (query.json "now", ISO-8601; else the epoch)
+    org: str = ""  # query.json "org": the org of `orgs:` the query belongs to
 
 
 def golden_cases() -> list[GoldenCase]:
@@ -47,6 +49,7 @@ def golden_cases() -> list[GoldenCase]:
                 response,
                 case_dir / "expected.prom",
                 now,
+                meta.get("org", ""),
             )
         )
     return cases
@@ -56,9 +59,12 @@ def encoded(response: object) -> bytes:
     return response if isinstance(response, bytes) else json.dumps(response).encode()
 
 
-def publish(store: SnapshotStore, kind: QueryType, query: str, response: object, now: float) -> int:
+def publish(
+    store: SnapshotStore, kind: QueryType, query: str, response: object, now: float, org: str = ""
+) -> int:
     """One successful poll of `query` answered with `response` (a JSON value or its bytes)."""
-    return store.commit(store.prepare(query, digest(kind, query, encoded(response), now), now))
+    families = digest(kind, query, encoded(response), now, None, org)
+    return store.commit(store.prepare(scope.key(org, query), families, now))
 
 
 def body(store: SnapshotStore) -> bytes:
@@ -66,10 +72,12 @@ def body(store: SnapshotStore) -> bytes:
     return b"".join(store.exposition().plain)
 
 
-def exposition(kind: QueryType, query: str, response: object, now: float = 0.0) -> bytes:
-    """What /metrics would serve after one successful poll of `query`."""
+def exposition(
+    kind: QueryType, query: str, response: object, now: float = 0.0, org: str = ""
+) -> bytes:
+    """What /metrics would serve after one successful poll of `query` (of org `org`)."""
     store = SnapshotStore()
-    publish(store, kind, query, response, now)
+    publish(store, kind, query, response, now, org)
     return body(store)
 
 

@@ -42,7 +42,7 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_golden_exposition(case: GoldenCase) -> None:
     """Each golden response renders to exactly its expected.prom, byte for byte."""
-    body = exposition(case.kind, case.query, case.response, case.now)
+    body = exposition(case.kind, case.query, case.response, case.now, case.org)
     if UPDATE:
         case.expected_path.write_bytes(body)
         pytest.fail(
