@@ -125,6 +125,13 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--flows", type=_org_size, default=DEFAULT_FLOWS, help=FLOWS_HELP)
     sim.add_argument(
+        "--orgs",
+        type=_org_count,
+        default=1,
+        help=f"orgs to serve, 1 to {MAX_ORGS}, one per OAuth client (default 1); org k has "
+        "client id and secret suffixed -k and its own data, rate budget and faults",
+    )
+    sim.add_argument(
         "--faults",
         type=_fault_spec,
         default="",
@@ -159,6 +166,21 @@ def _org_size(text: str) -> int:
             f"expected a whole number of flows from 1 to {MAX_FLOWS}, got {text!r}"
         )
     return flows
+
+
+MAX_ORGS = 50  # the simulator's own bound (poller.simulator.settings.MAX_ORGS)
+
+
+def _org_count(text: str) -> int:
+    try:
+        orgs = int(text)
+    except ValueError:
+        orgs = 0
+    if not 1 <= orgs <= MAX_ORGS:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of orgs from 1 to {MAX_ORGS}, got {text!r}"
+        )
+    return orgs
 
 
 def _lag(text: str) -> float:
@@ -366,7 +388,9 @@ def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     _setup_logging(args)
     host, port = parse_listen_address(args.sim_listen, where="--listen-address")
-    settings = SimulatorSettings(seed=args.seed, flows=args.flows, faults=args.faults)
+    settings = SimulatorSettings(
+        seed=args.seed, flows=args.flows, faults=args.faults, orgs=args.orgs
+    )
     if args.lag is not None:
         settings = dataclasses.replace(settings, lag=args.lag)
 
@@ -375,10 +399,15 @@ def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
         simulator = Simulator(settings)
         await simulator.start(host, port)
+        orgs = "" if args.orgs == 1 else f"{args.orgs} orgs of "
+        clients = "".join(
+            f"  client id: {client_id}  client secret: {secret}\n"
+            for client_id, secret in settings.org_clients()
+        )
         print(
             f"Genesys Cloud simulator on {simulator.base_url} (seed {args.seed}, "
-            f"{args.flows} flows)\n"
-            f"  client id: {settings.client_id}  client secret: {settings.client_secret}\n"
+            f"{orgs}{args.flows} flows)\n"
+            f"{clients}"
             f"  GENESYS_API_BASE_URL={simulator.base_url} "
             f"GENESYS_LOGIN_BASE_URL={simulator.base_url}",
             flush=True,

@@ -1,13 +1,13 @@
 """A faithful fake of Genesys Cloud for the poller: OAuth client credentials, the flow aggregate
 and observation endpoints with the real request validation and error bodies, rate limits, a
-deterministic synthetic org, and fault injection.
+deterministic synthetic org (or several, one per OAuth client), and fault injection.
 
 It powers `genesyscloud-poller demo` and `simulate`, the integration and fault tests, and the
 benchmarks. See `engine` for how metrics and dimensions are emitted, `app` for the order of
 checks per request, and `parse_fault_spec` for the fault spec.
 """
 
-from poller.simulator.app import build_simulator_app, org_summary
+from poller.simulator.app import OrgState, build_simulator_app, org_summary
 from poller.simulator.errors import SimulatorSettingsError
 from poller.simulator.server import Simulator
 from poller.simulator.settings import (
@@ -20,6 +20,7 @@ from poller.simulator.stats import RequestRecord, SimulatorStats
 
 __all__ = [
     "FaultSettings",
+    "OrgState",
     "RequestRecord",
     "Simulator",
     "SimulatorSettings",

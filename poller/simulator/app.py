@@ -2,6 +2,11 @@
 small control API (`/simulator/faults`, `/simulator/stats`, `/simulator/org`, `/simulator/names`,
 `/simulator/truth`).
 
+It serves one or more orgs, one per OAuth client, kept apart as Genesys keeps them: each has its
+own synthetic data, rate budget, faults, 429 storms, renames and stats, and a token authorises
+only the org whose client it was issued to. The control API acts on the first org, or on the one
+named by `?client_id=` (404 for an unknown one).
+
 Order of checks on an analytics request, as a gateway in front of the service would do them:
 injected latency, bearer token (401), 429 storm, rate budget (429; refused requests do not
 count), 403 fault, connection reset and 5xx faults, then the body (415, 413, 400), the answer,
@@ -74,24 +79,79 @@ PERMISSIONS = {
 
 
 @dataclass
-class SimulatorState:
-    settings: SimulatorSettings
-    clock: Clock
-    sleep: Sleep
+class OrgState:
+    """One org, behind one OAuth client."""
+
+    settings: SimulatorSettings  # this org's own: its client, seed and faults
     org: Org
     engine: Engine
-    tokens: TokenStore
     limiter: RateLimiter
     faults: FaultInjector
+    # Requests that name no known org (no token, an unknown one) are counted by the first org.
     stats: SimulatorStats = field(default_factory=SimulatorStats)
     # One query at a time in the worker thread: the engine's caches are not thread-safe.
     busy: asyncio.Lock | None = None
     # id -> new name of flows, outcomes and milestones renamed since (PUT /simulator/names).
     renames: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def client_id(self) -> str:
+        return self.settings.client_id
+
+
+@dataclass
+class SimulatorState:
+    """Every org by client id, the first one first; `org`, `engine`, `faults`, `stats`,
+    `limiter` and `renames` are the first org's."""
+
+    settings: SimulatorSettings
+    clock: Clock
+    sleep: Sleep
+    # One store for all orgs: a token names its client, and the client its org.
+    tokens: TokenStore
+    orgs: dict[str, OrgState]
+
+    @property
+    def first(self) -> OrgState:
+        return next(iter(self.orgs.values()))
+
+    def org_state(self, client_id: str | None = None) -> OrgState:
+        """The org of `client_id` (the first org for None); KeyError naming an unknown one."""
+        if client_id is None:
+            return self.first
+        found = self.orgs.get(client_id)
+        if found is None:
+            raise KeyError(f"no simulated org has client id {client_id!r}")
+        return found
+
+    @property
+    def org(self) -> Org:
+        return self.first.org
+
+    @property
+    def engine(self) -> Engine:
+        return self.first.engine
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.first.limiter
+
+    @property
+    def faults(self) -> FaultInjector:
+        return self.first.faults
+
+    @property
+    def stats(self) -> SimulatorStats:
+        return self.first.stats
+
+    @property
+    def renames(self) -> dict[str, str]:
+        return self.first.renames
+
 
 STATE = web.AppKey("simulator_state", SimulatorState)
 CLIENT_ID = web.RequestKey("simulator_client_id", str)  # set once the caller is known
+ORG = web.RequestKey("simulator_org", OrgState)  # set once the caller's org is known
 RESET = web.RequestKey("simulator_reset", bool)  # set when a reset fault closed the connection
 
 
@@ -103,19 +163,25 @@ def build_simulator_app(
     sleep: Sleep = asyncio.sleep,
 ) -> web.Application:
     """The simulator app. `clock` drives tokens, rate limits, storms and which data exists;
-    `rng` draws the faults (default: seeded from `settings.seed`); `sleep` serves latency."""
-    org = Org(settings.seed, settings.flows)
+    `rng` draws the first org's faults (default: seeded from `settings.seed`; every other org
+    draws from its own seed); `sleep` serves latency."""
+    orgs: dict[str, OrgState] = {}
+    for index, own in enumerate(settings.org_settings()):
+        org = Org(own.seed, own.flows)
+        draws = rng if rng is not None and index == 0 else random.Random(own.seed)
+        orgs[own.client_id] = OrgState(
+            settings=own,
+            org=org,
+            engine=Engine(org, lag_ms=round(own.lag * 1000)),
+            limiter=RateLimiter(own.requests_per_minute),
+            faults=FaultInjector(own.faults, clock, draws, own.client_id),
+        )
     state = SimulatorState(
         settings=settings,
         clock=clock,
         sleep=sleep,
-        org=org,
-        engine=Engine(org, lag_ms=round(settings.lag * 1000)),
         tokens=TokenStore(settings.token_ttl),
-        limiter=RateLimiter(settings.requests_per_minute),
-        faults=FaultInjector(
-            settings.faults, clock, rng if rng is not None else random.Random(settings.seed)
-        ),
+        orgs=orgs,
     )
     app = web.Application(middlewares=[_genesys_envelope], client_max_size=MAX_REQUEST_BYTES)
     app[STATE] = state
@@ -166,10 +232,11 @@ async def _genesys_envelope(
             message = f"Maximum bytes: {MAX_REQUEST_BYTES}"
         response = rejection_response(GenesysError(exc.status, code, message), context_id)
     client = request.get(CLIENT_ID)
+    org = request.get(ORG, state.first)
     now = state.clock()
     status = RESET_STATUS if request.get(RESET, False) else response.status
-    state.stats.record(RequestRecord(arrived, request.path, status, client, retry_after))
-    budget = state.limiter.peek(client, now)
+    org.stats.record(RequestRecord(arrived, request.path, status, client, retry_after))
+    budget = org.limiter.peek(client, now)
     response.headers[contract.CORRELATION_HEADER] = context_id
     response.headers["inin-ratelimit-count"] = str(budget.count)
     response.headers["inin-ratelimit-allowed"] = str(budget.allowed)
@@ -189,20 +256,23 @@ _HTTP_CODES = {
 
 async def _token(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    faults = state.faults.settings
+    credentials = basic_credentials(request.headers.get("Authorization"))
+    # The client id picks the org whose faults apply; one nobody knows meets the first org's.
+    org = state.orgs.get(credentials[0], state.first) if credentials else state.first
+    request[ORG] = org
+    faults = org.faults.settings
     if faults.latency > 0:
         await state.sleep(faults.latency)
     if faults.token_down:
         code, message = SERVER_ERRORS[503]
         raise GenesysError(503, code, message)
-    login_storm = state.faults.login_retry_after(state.clock())
+    login_storm = org.faults.login_retry_after(state.clock())
     if login_storm is not None:
         raise rate_limited(login_storm)
-    credentials = basic_credentials(request.headers.get("Authorization"))
     if credentials is None:
         raise OAuthError(401, "invalid_client", "client credentials were not supplied")
     client_id, secret = credentials
-    settings = state.settings
+    settings = org.settings
     if client_id != settings.client_id or not same_secret(secret, settings.client_secret):
         raise OAuthError(401, "invalid_client", "client authentication failed")
     if faults.client_disabled:
@@ -213,7 +283,7 @@ async def _token(request: web.Request) -> web.StreamResponse:
         raise OAuthError(400, "unsupported_grant_type", "grant type is not supported")
     request[CLIENT_ID] = client_id
     token = state.tokens.issue(client_id, state.clock())
-    ttl = settings.token_ttl
+    ttl = state.settings.token_ttl
     return json_response(
         {
             "access_token": token,
@@ -226,14 +296,18 @@ async def _token(request: web.Request) -> web.StreamResponse:
 # -- analytics --------------------------------------------------------------------------------
 
 
-async def _admit(request: web.Request, endpoint: str, permission: str) -> float:
+async def _admit(request: web.Request, endpoint: str, permission: str) -> tuple[OrgState, float]:
     """The gateway's checks every API request passes: latency, token, 429s, permission.
-    Returns the clock's now."""
+    Returns the org the token authorises and the clock's now."""
     state = request.app[STATE]
-    faults = state.faults
+    token = bearer_token(request.headers.get("Authorization"))
+    # Whose latency applies is known before the token's expiry is: the client it was issued to.
+    owner = state.tokens.owner(token) if token is not None else None
+    org = state.orgs.get(owner, state.first) if owner is not None else state.first
+    request[ORG] = org
+    faults = org.faults
     if faults.settings.latency > 0:
         await state.sleep(faults.settings.latency)
-    token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         raise GenesysError(401, "authentication.required", AUTH_REQUIRED)
     now = state.clock()
@@ -244,30 +318,27 @@ async def _admit(request: web.Request, endpoint: str, permission: str) -> float:
     storm = faults.storm_retry_after(now)
     if storm is not None:
         raise rate_limited(storm)
-    budget = state.limiter.admit(client, now)
+    budget = org.limiter.admit(client, now)
     if not budget.admitted:
         raise rate_limited(budget.reset)
     if faults.forbids(endpoint):
         raise missing_permission(permission)
-    return now
+    return org, now
 
 
 async def _listing(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
     kind = LISTING_KINDS[request.path]
-    await _admit(request, kind, LISTING_PERMISSIONS[kind])
+    org, _ = await _admit(request, kind, LISTING_PERMISSIONS[kind])
     query = dict(request.query)
     deleted = query.get("deleted", "false").lower() == "true"
-    items = entities(state.org, kind, state.renames, deleted)
+    items = entities(org.org, kind, org.renames, deleted)
     return json_response(page(request.path, query, items))
 
 
 async def _analytics(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
     endpoint = ENDPOINTS[request.path]
-    faults = state.faults
-    now = await _admit(request, endpoint, PERMISSIONS[endpoint])
-    fault = faults.draw()
+    org, now = await _admit(request, endpoint, PERMISSIONS[endpoint])
+    fault = org.faults.draw()
     if fault is not None:
         log.debug("simulator.fault", fault=fault, path=request.path)
     if fault == "reset":
@@ -281,18 +352,18 @@ async def _analytics(request: web.Request) -> web.StreamResponse:
 
     body = await _json_body(request)
     now_ms = int(now * 1000)
-    if state.busy is None:
-        state.busy = asyncio.Lock()
-    async with state.busy:
+    if org.busy is None:
+        org.busy = asyncio.Lock()
+    async with org.busy:
         # Large orgs take a while to answer; a thread keeps the event loop (and, in the demo,
         # the daemon sharing it) responsive meanwhile.
         if endpoint == "aggregates":
             query = validate_aggregate(body)
-            payload = await asyncio.to_thread(_encode, state.engine.aggregate, query, now_ms)
+            payload = await asyncio.to_thread(_encode, org.engine.aggregate, query, now_ms)
         else:
             obs_query = validate_observation(body)
-            payload = await asyncio.to_thread(_encode, state.engine.observe, obs_query, now_ms)
-    return _spoil(payload, fault, state.faults.settings.huge_size)
+            payload = await asyncio.to_thread(_encode, org.engine.observe, obs_query, now_ms)
+    return _spoil(payload, fault, org.faults.settings.huge_size)
 
 
 def _encode(answer: Callable[[Any, int], object], query: Any, now_ms: int) -> bytes:
@@ -332,12 +403,32 @@ def _spoil(payload: bytes, fault: str | None, huge_size: int) -> web.Response:
 # -- control API ------------------------------------------------------------------------------
 
 
+def _target(request: web.Request) -> OrgState:
+    """The org a control request acts on: `?client_id=`, else the first org."""
+    state = request.app[STATE]
+    client_id = request.query.get("client_id")
+    try:
+        return state.org_state(client_id)
+    except KeyError:
+        known = ", ".join(state.orgs)
+        raise web.HTTPNotFound(
+            text=json.dumps(
+                {
+                    "message": f"no simulated org has client id {client_id!r}; known: {known}",
+                    "code": "not.found",
+                    "status": 404,
+                }
+            ),
+            content_type="application/json",
+        ) from None
+
+
 async def _get_faults(request: web.Request) -> web.StreamResponse:
-    return json_response(request.app[STATE].faults.settings.to_json())
+    return json_response(_target(request).faults.settings.to_json())
 
 
 async def _put_faults(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
+    org = _target(request)
     try:
         if request.content_type == "text/plain":
             faults = parse_fault_spec(await request.text())
@@ -352,33 +443,33 @@ async def _put_faults(request: web.Request) -> web.StreamResponse:
             {"message": str(exc), "code": "bad.request", "status": 400, "problems": exc.problems},
             status=400,
         )
-    state.faults.set(faults)
+    org.faults.set(faults)
     return json_response(faults.to_json())
 
 
 async def _delete_faults(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    state.faults.set(parse_fault_spec(""))
-    return json_response(state.faults.settings.to_json())
+    org = _target(request)
+    org.faults.set(parse_fault_spec(""))
+    return json_response(org.faults.settings.to_json())
 
 
 async def _get_stats(request: web.Request) -> web.StreamResponse:
-    return json_response(request.app[STATE].stats.to_json())
+    return json_response(_target(request).stats.to_json())
 
 
 async def _get_org(request: web.Request) -> web.StreamResponse:
-    return json_response(org_summary(request.app[STATE].org))
+    return json_response(org_summary(_target(request).org))
 
 
 async def _put_names(request: web.Request) -> web.StreamResponse:
     """Rename flows, outcomes or milestones in the listings: a JSON object {id: new name}."""
-    state = request.app[STATE]
+    org = _target(request)
     try:
         body = json.loads(await request.read())
     except ValueError:
         body = None
-    known = {f.id for f in state.org.flows}
-    known |= {e.id for e in (*state.org.outcomes, *state.org.milestones)}
+    known = {f.id for f in org.org.flows}
+    known |= {e.id for e in (*org.org.outcomes, *org.org.milestones)}
     if not isinstance(body, dict) or not all(
         isinstance(k, str) and k in known and isinstance(v, str) and v for k, v in body.items()
     ):
@@ -390,15 +481,15 @@ async def _put_names(request: web.Request) -> web.StreamResponse:
             },
             status=400,
         )
-    state.renames.update(body)
-    return json_response(dict(state.renames))
+    org.renames.update(body)
+    return json_response(dict(org.renames))
 
 
 async def _post_truth(request: web.Request) -> web.StreamResponse:
     """The ground truth for an aggregate query body (no token, no faults, no rate budget): the
     answer once every metric of its interval is visible, whatever the clock says. For tests that
     run the simulator as a separate process (`simulate`)."""
-    state = request.app[STATE]
+    org = _target(request)
     try:
         body = json.loads(await request.read())
         query = validate_aggregate(body)
@@ -410,10 +501,10 @@ async def _post_truth(request: web.Request) -> web.StreamResponse:
         return json_response(
             {"message": exc.message, "code": exc.code, "status": exc.status}, status=exc.status
         )
-    if state.busy is None:
-        state.busy = asyncio.Lock()
-    async with state.busy:
-        payload = await asyncio.to_thread(_encode, _truth_of(state.engine), query, 0)
+    if org.busy is None:
+        org.busy = asyncio.Lock()
+    async with org.busy:
+        payload = await asyncio.to_thread(_encode, _truth_of(org.engine), query, 0)
     return web.Response(body=payload, status=200, content_type="application/json")
 
 

@@ -13,8 +13,15 @@ log = structlog.get_logger("poller.simulator")
 
 
 class FaultInjector:
-    def __init__(self, faults: FaultSettings, clock: Callable[[], float], rng: random.Random):
+    def __init__(
+        self,
+        faults: FaultSettings,
+        clock: Callable[[], float],
+        rng: random.Random,
+        client_id: str | None = None,
+    ):
         self._clock = clock
+        self._client_id = client_id  # whose org, for the log
         self._rng = rng
         self.settings = FaultSettings()
         self.storm_until: float | None = None
@@ -27,7 +34,7 @@ class FaultInjector:
         now = self._clock()
         self.storm_until = now + faults.storm429 if faults.storm429 > 0 else None
         self.login_storm_until = now + faults.login429 if faults.login429 > 0 else None
-        log.info("simulator.faults", faults=faults.to_spec() or "none")
+        log.info("simulator.faults", faults=faults.to_spec() or "none", client_id=self._client_id)
 
     def storm_retry_after(self, now: float) -> int | None:
         """The Retry-After to send while a 429 storm lasts, else None."""

@@ -11,7 +11,14 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from poller.simulator.app import Clock, SimulatorState, Sleep, build_simulator_app, state_of
+from poller.simulator.app import (
+    Clock,
+    OrgState,
+    SimulatorState,
+    Sleep,
+    build_simulator_app,
+    state_of,
+)
 from poller.simulator.org import Org
 from poller.simulator.settings import FaultSettings, SimulatorSettings, parse_fault_spec
 from poller.simulator.stats import SimulatorStats
@@ -22,7 +29,13 @@ log = structlog.get_logger("poller.simulator")
 
 class Simulator:
     """Serves the login and API paths on one address: point both GENESYS_LOGIN_BASE_URL and
-    GENESYS_API_BASE_URL at `base_url`."""
+    GENESYS_API_BASE_URL at `base_url`.
+
+    With `settings.orgs` > 1 it serves that many orgs, one per `settings.org_clients()`
+    credential. Methods that take `client_id` act on that client's org (the first org when
+    None, and KeyError for an unknown one); the `faults`, `stats` and `org` properties are the
+    first org's.
+    """
 
     def __init__(
         self,
@@ -41,10 +54,19 @@ class Simulator:
     def state(self) -> SimulatorState:
         return state_of(self.app)
 
-    def truth(self, body: Any) -> dict[str, Any]:
+    def org_state(self, client_id: str | None = None) -> OrgState:
+        """One org's data, faults, stats and renames (the first org's for None)."""
+        return self.state.org_state(client_id)
+
+    @property
+    def client_ids(self) -> list[str]:
+        """Every org's client id, the first org first."""
+        return list(self.state.orgs)
+
+    def truth(self, body: Any, *, client_id: str | None = None) -> dict[str, Any]:
         """The ground truth for an aggregate query body: the final totals of its interval, every
         late metric included, whatever the clock says (for tests)."""
-        return self.state.engine.truth(validate_aggregate(body))
+        return self.org_state(client_id).engine.truth(validate_aggregate(body))
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         if self._runner is not None:
@@ -64,6 +86,7 @@ class Simulator:
             base_url=self._base_url,
             flows=self.settings.flows,
             seed=self.settings.seed,
+            orgs=self.settings.orgs,
             faults=self.faults.to_spec() or "none",
         )
 
@@ -99,16 +122,17 @@ class Simulator:
     def faults(self, faults: FaultSettings | str) -> None:
         self.set_faults(faults)
 
-    def set_faults(self, faults: FaultSettings | str) -> None:
+    def set_faults(self, faults: FaultSettings | str, *, client_id: str | None = None) -> None:
         """Install faults now (a spec string is parsed); a 429 storm starts at this moment."""
-        self.state.faults.set(parse_fault_spec(faults) if isinstance(faults, str) else faults)
+        parsed = parse_fault_spec(faults) if isinstance(faults, str) else faults
+        self.org_state(client_id).faults.set(parsed)
 
-    def rename(self, ident: str, name: str) -> None:
+    def rename(self, ident: str, name: str, *, client_id: str | None = None) -> None:
         """What the Architect listings call a flow, outcome or milestone from now on."""
-        self.state.renames[ident] = name
+        self.org_state(client_id).renames[ident] = name
 
-    def clear_faults(self) -> None:
-        self.set_faults(FaultSettings())
+    def clear_faults(self, *, client_id: str | None = None) -> None:
+        self.set_faults(FaultSettings(), client_id=client_id)
 
     @property
     def stats(self) -> SimulatorStats:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -97,8 +98,17 @@ class FaultSettings:
         return out
 
 
+MAX_ORGS = 50
+
+
 @dataclass(frozen=True, slots=True)
 class SimulatorSettings:
+    """The first org's fields, plus `orgs`: how many orgs to serve, one per OAuth client.
+
+    Org k (2..orgs) is the first one with client id and secret suffixed `-k`, seed `seed + k - 1`
+    (other ids, names and volumes) and no faults; see `org_settings`.
+    """
+
     seed: int = 1
     client_id: str = "demo-client"
     client_secret: str = "demo-secret"  # noqa: S105 - the documented demo credential
@@ -108,6 +118,11 @@ class SimulatorSettings:
     # Seconds between a metric's moment (entry, completion) and its being visible to queries.
     lag: float = 5.0
     faults: FaultSettings = field(default_factory=FaultSettings)
+    orgs: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.orgs <= MAX_ORGS:
+            raise SimulatorSettingsError([f"orgs: expected 1 to {MAX_ORGS}, got {self.orgs!r}"])
 
     def __repr__(self) -> str:
         # The secret stays out of reprs, logs and tracebacks even though it is a demo value.
@@ -116,8 +131,26 @@ class SimulatorSettings:
             f"client_secret='********', token_ttl={self.token_ttl}, "
             f"requests_per_minute={self.requests_per_minute}, flows={self.flows}, "
             f"lag={_num(self.lag)}, "
-            f"faults={self.faults.to_spec()!r})"
+            f"faults={self.faults.to_spec()!r}, orgs={self.orgs})"
         )
+
+    def org_settings(self) -> list[SimulatorSettings]:
+        """One single-org SimulatorSettings per org, the first org first."""
+        first = dataclasses.replace(self, orgs=1)
+        return [first] + [
+            dataclasses.replace(
+                first,
+                client_id=f"{self.client_id}-{k}",
+                client_secret=f"{self.client_secret}-{k}",
+                seed=self.seed + k - 1,
+                faults=FaultSettings(),
+            )
+            for k in range(2, self.orgs + 1)
+        ]
+
+    def org_clients(self) -> list[tuple[str, str]]:
+        """(client id, client secret) of every org, the first org first."""
+        return [(s.client_id, s.client_secret) for s in self.org_settings()]
 
 
 def _num(value: float) -> str:

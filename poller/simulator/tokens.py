@@ -20,6 +20,11 @@ class TokenStore:
         self._tokens[token] = (client_id, now + self.ttl)
         return token
 
+    def owner(self, token: str) -> str | None:
+        """The client a token was issued to, live or expired; None when unknown."""
+        entry = self._tokens.get(token)
+        return entry[0] if entry is not None else None
+
     def client(self, token: str, now: float) -> str | None:
         """The client a live token was issued to; None when unknown or expired."""
         entry = self._tokens.get(token)

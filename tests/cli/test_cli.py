@@ -15,7 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from poller import cli
 from poller.simulator import Simulator, SimulatorSettings
+from poller.simulator.settings import MAX_ORGS as SIMULATOR_MAX_ORGS
 from tests.support.demo import Demo, demo_command
 from tests.support.exposition import Exposition
 
@@ -337,6 +339,41 @@ async def test_flows_out_of_range_is_a_usage_error(command: str, flows: str) -> 
     assert "--flows" in err
     assert "from 1 to 5000" in err
     assert repr(flows) in err
+    assert out == ""
+
+
+async def test_simulate_orgs_serves_one_org_per_printed_client() -> None:
+    """simulate --orgs 2 prints both credentials, and ?client_id= reads each org's own flows."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "poller", "simulate", "--listen-address", f"127.0.0.1:{port}",
+        "--flows", "3", "--orgs", "2", env=base_env(), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        first = json.loads(await wait_http(f"{base}/simulator/org"))
+        second = json.loads(await wait_http(f"{base}/simulator/org?client_id=demo-client-2"))
+        await wait_http(f"{base}/simulator/org?client_id=demo-client-3", want=404)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = await asyncio.wait_for(proc.wait(), 10)
+    assert rc == 0
+    assert (len(first["flows"]), len(second["flows"])) == (3, 3)
+    assert {f["id"] for f in first["flows"]}.isdisjoint(f["id"] for f in second["flows"])
+    out = (await proc.stdout.read()).decode() if proc.stdout else ""
+    assert "(seed 1, 2 orgs of 3 flows)" in out
+    assert "client id: demo-client  client secret: demo-secret\n" in out
+    assert "client id: demo-client-2  client secret: demo-secret-2\n" in out
+    assert cli.MAX_ORGS == SIMULATOR_MAX_ORGS
+
+
+@pytest.mark.parametrize("orgs", ["0", "51", "many"])
+async def test_orgs_out_of_range_is_a_usage_error(orgs: str) -> None:
+    """simulate --orgs outside 1..50 exits 2 before starting, naming the flag and the range."""
+    rc, out, err = await run_cli("simulate", "--orgs", orgs, env=base_env(), within=30)
+    assert rc == 2
+    assert f"argument --orgs: expected a whole number of orgs from 1 to 50, got {orgs!r}" in err
     assert out == ""
 
 
