@@ -168,7 +168,7 @@ def _org_size(text: str) -> int:
     return flows
 
 
-MAX_ORGS = 50  # the simulator's own bound (poller.simulator.settings.MAX_ORGS)
+MAX_ORGS = 200  # the simulator's own bound (poller.simulator.settings.MAX_ORGS)
 
 
 def _org_count(text: str) -> int:

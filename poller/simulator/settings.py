@@ -98,7 +98,7 @@ class FaultSettings:
         return out
 
 
-MAX_ORGS = 50
+MAX_ORGS = 200
 
 
 @dataclass(frozen=True, slots=True)

@@ -368,12 +368,12 @@ async def test_simulate_orgs_serves_one_org_per_printed_client() -> None:
     assert cli.MAX_ORGS == SIMULATOR_MAX_ORGS
 
 
-@pytest.mark.parametrize("orgs", ["0", "51", "many"])
+@pytest.mark.parametrize("orgs", ["0", "201", "many"])
 async def test_orgs_out_of_range_is_a_usage_error(orgs: str) -> None:
-    """simulate --orgs outside 1..50 exits 2 before starting, naming the flag and the range."""
+    """simulate --orgs outside 1..200 exits 2 before starting, naming the flag and the range."""
     rc, out, err = await run_cli("simulate", "--orgs", orgs, env=base_env(), within=30)
     assert rc == 2
-    assert f"argument --orgs: expected a whole number of orgs from 1 to 50, got {orgs!r}" in err
+    assert f"argument --orgs: expected a whole number of orgs from 1 to 200, got {orgs!r}" in err
     assert out == ""
 
 

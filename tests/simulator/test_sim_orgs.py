@@ -63,10 +63,10 @@ def test_org_k_takes_suffixed_credentials_and_the_next_seed() -> None:
     assert repr(settings).endswith("orgs=3)")
 
 
-@pytest.mark.parametrize("orgs", [0, 51])
+@pytest.mark.parametrize("orgs", [0, 201])
 def test_orgs_out_of_range_is_refused(orgs: int) -> None:
-    """orgs outside 1..50 is a SimulatorSettingsError naming the value."""
-    with pytest.raises(SimulatorSettingsError, match=f"orgs: expected 1 to 50, got {orgs}"):
+    """orgs outside 1..200 is a SimulatorSettingsError naming the value."""
+    with pytest.raises(SimulatorSettingsError, match=f"orgs: expected 1 to 200, got {orgs}"):
         SimulatorSettings(orgs=orgs)
 
 
