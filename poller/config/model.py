@@ -38,6 +38,8 @@ class Secret:
 class Credentials:
     client_id: str
     client_secret: Secret
+    # Where they were read from, for the fix a refused login names (never a value).
+    origin: str = "GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET"
 
 
 @dataclass(frozen=True, slots=True)

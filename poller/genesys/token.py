@@ -145,7 +145,7 @@ class TokenSource:
                 context_id=error.context_id,
             )
         if reply.status in (400, 401, 403):
-            raise _rejected(reply)
+            raise _rejected(reply, self._credentials.origin)
         raise api_error("token", reply)
 
     def _accept(self, reply: Reply) -> None:
@@ -169,7 +169,7 @@ class TokenSource:
         self._metrics.token_expiry.labels().set(self._expires)
 
 
-def _rejected(reply: Reply) -> ApiError:
+def _rejected(reply: Reply, origin: str) -> ApiError:
     """A refused login, in the OAuth error body's own words (RFC 6749 §5.2): the login host does
     not answer with the API host's `{message, code}`. Never holds the secret: the host does not
     echo it, and the body is cut short."""
@@ -184,8 +184,7 @@ def _rejected(reply: Reply) -> ApiError:
                 break
     said = ": ".join(part for part in (error, description) if part) or f"HTTP {reply.status}"
     return ApiError(
-        f"OAuth login rejected ({said}); check GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and the "
-        "region",
+        f"OAuth login rejected ({said}); check {origin} and the region",
         endpoint="token",
         status=reply.status,
         code=error,
