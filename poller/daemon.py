@@ -56,6 +56,8 @@ class Daemon:
         self._loader = loader
         self._clocks = clocks or Clocks()
         self.metrics = metrics or SelfMetrics(org_label=config.has_orgs)
+        if self.metrics.org_label != config.has_orgs:
+            raise ValueError("the self-metrics' org label must match whether the config has orgs")
         self.store = SnapshotStore()
         self.digester = digester or Digester()
         self.orgs: dict[str, OrgPolling] = {}
