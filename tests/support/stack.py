@@ -272,15 +272,15 @@ class Stacks:
         text = config_text(self.queries if queries is None else queries, **config)
         credentials = Credentials(settings.client_id, Secret(settings.client_secret))
         stack: Stack
-        config = parse_config(text, source="stack.yaml", env=env)
+        parsed = parse_config(text, source="stack.yaml", env=env)
         daemon = Daemon(
-            config,
+            parsed,
             credentials,
             loader=lambda: stack.load(),
             clocks=clocks
             or (self.clocks() if clock is None else Clocks(clock, clock.sleep, lambda: 0.0)),
             # Tests read a change's effect on the self-metrics at once.
-            metrics=SelfMetrics(render_max_age=0, org_label=config.has_orgs),
+            metrics=SelfMetrics(render_max_age=0, org_label=parsed.has_orgs),
         )
         runner = await serve(daemon, "127.0.0.1", 0, schedule=schedule, enable_lifecycle=lifecycle)
         url = "http://" + bound_addresses(runner)[0]
