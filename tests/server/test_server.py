@@ -217,3 +217,37 @@ async def test_metrics_bodies_of_any_size_arrive_whole(groups: int) -> None:
     ]
     assert len(entries) == groups
     assert entries[-1].value == groups - 1
+
+
+@pytest.mark.parametrize(
+    ("shard", "orgs", "sentence"),
+    [
+        ({"index": 0, "count": 1}, ["acme", "globex"], "This poller polls the orgs "),
+        ({"index": 1, "count": 3}, ["globex"], "Shard 1 of 3 polls the orgs "),
+        ({"index": 2, "count": 3}, [], "Shard 2 of 3 owns no org"),
+    ],
+)
+async def test_readyz_and_landing_page_say_which_orgs_this_replica_polls(
+    shard: dict[str, int], orgs: list[str], sentence: str
+) -> None:
+    """With orgs, /readyz adds the shard and the orgs polled, and the landing page says so in
+    a sentence naming each org (or that the shard owns none)."""
+    ownership = {"shard": shard, "orgs": orgs}
+    state = ServerState(
+        store=SnapshotStore(),
+        metrics=SelfMetrics(process=False),
+        readiness=lambda: (True, {}),
+        queries=lambda: [f"{org}/flows" for org in orgs],
+        ownership=lambda: ownership,
+    )
+    async with TestClient(TestServer(build_app(state))) as client:
+        ready = await client.get("/readyz")
+        assert (ready.status, await ready.json()) == (
+            200,
+            {"status": "ready", "queries_not_ready": {}, "shard": shard, "orgs": orgs},
+        )
+        page = await (await client.get("/")).text()
+    assert sentence in page
+    for org in orgs:
+        assert f"<code>{org}</code>" in page
+        assert f"<code>{org}/flows</code>" in page
