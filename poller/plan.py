@@ -122,7 +122,7 @@ def format_plan(config: Config) -> str:
         lines.append(f"Serving metrics on {_listen(config)}")
         for i, org in enumerate(config.orgs):
             region = f" ({org.genesys.region})" if org.genesys.region else ""
-            lines.append(f"Org {org.name}{region}: {_hosts(org.genesys)}")
+            lines += ["", f"Org {org.name}{region}: {_hosts(org.genesys)}"]
             lines += _org_plan(org_view(config, org), f"orgs[{i}].requests_per_minute")
     lines += [f"WARNING: {warning}" for warning in config.warnings]
     return "\n".join(lines)
