@@ -4,6 +4,7 @@ The region gives both hosts (api.<domain>, login.<domain>). The environment can 
 GENESYS_REGION wins over the file's region, and GENESYS_API_BASE_URL / GENESYS_LOGIN_BASE_URL
 over either host (with both set, no region is needed, which is how tests and the simulator point
 the poller elsewhere). Problems with those variables are named by the variable, without a line.
+With `orgs:`, the section holds the defaults every org starts from, and the region is optional.
 """
 
 from __future__ import annotations
