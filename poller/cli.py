@@ -17,6 +17,7 @@ from poller.errors import ConfigError, PollerError
 from poller.shard import Shard, ShardError, parse_shard
 
 if TYPE_CHECKING:
+    from poller.config.model import Config, Credentials, GenesysSettings
     from poller.config.webconfig import WebConfig
     from poller.simulator import FaultSettings
 
@@ -89,8 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--shard.count",
         dest="shard_count",
-        help="how many replicas split the orgs between them (default: $POLLER_SHARD_COUNT, "
-        "then 1)",
+        help="how many replicas split the orgs between them (default: $POLLER_SHARD_COUNT, then 1)",
     )
     lifecycle_flag(run)
     logging_flags(run)
@@ -100,7 +100,14 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--login",
         action="store_true",
-        help="also log in to Genesys Cloud once with the credentials and report (no polling)",
+        help="also log in to Genesys Cloud once with the credentials and report (no polling); "
+        "with orgs:, once per org",
+    )
+    check.add_argument(
+        "--shard.count",
+        dest="shard_count",
+        type=_shard_count,
+        help="also print which orgs each of this many shards (replicas) polls",
     )
 
     once = sub.add_parser("once", help="run every query once and print the metrics")
@@ -183,6 +190,16 @@ def _org_count(text: str) -> int:
     return orgs
 
 
+def _shard_count(text: str) -> int:
+    from poller.shard import ShardError, parse_shard
+
+    try:
+        # Index 0 exists for every valid count, so only the count is checked.
+        return parse_shard("0", text, "").count
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _lag(text: str) -> float:
     try:
         seconds = float(text)
@@ -247,30 +264,51 @@ def _web_config(args: argparse.Namespace) -> WebConfig | None:
 
 
 def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from poller.config import load_config, load_credentials
+    from poller.config import all_credentials, load_config
     from poller.plan import format_plan
 
     config = load_config(_config_path(args, env), env)
+    if args.shard_count is not None and not config.has_orgs:
+        _err(
+            "--shard.count: sharding splits the orgs of `orgs:` between replicas, and "
+            f"{config.source} lists no orgs: (it polls one org); drop --shard.count"
+        )
+        return 1
     print(format_plan(config))
+    if args.shard_count is not None:
+        print(_format_shards(config, args.shard_count))
     if not args.login:
         return 0
     from poller.genesys import GenesysClient
     from poller.selfmetrics import SelfMetrics
 
-    credentials = load_credentials(env)
+    credentials = all_credentials(config, env)
 
-    async def login() -> float:
-        client = GenesysClient(config.genesys, credentials, SelfMetrics(process=False))
+    async def login(settings: GenesysSettings, client_credentials: Credentials) -> float:
+        client = GenesysClient(settings, client_credentials, SelfMetrics(process=False))
         try:
             return await client.login()
         finally:
             await client.close()
 
-    lifetime = asyncio.run(login())
-    print(
-        f"Login to {config.genesys.login_base_url} as client {credentials.client_id}: ok, "
-        f"token valid for {lifetime:.0f}s"
-    )
+    failed: list[str] = []
+    for org in config.org_list():
+        creds = credentials[org.name]
+        what = f"login to {org.genesys.login_base_url} as client {creds.client_id}"
+        try:
+            lifetime = asyncio.run(login(org.genesys, creds))
+        except PollerError as err:
+            if not config.has_orgs:
+                raise
+            # One refused org must not hide how the others fare.
+            _err(f"org {org.name}: {what}: {err}")
+            failed.append(org.name)
+            continue
+        head = f"Org {org.name}: {what}" if config.has_orgs else what[0].upper() + what[1:]
+        print(f"{head}: ok, token valid for {lifetime:.0f}s")
+    if failed:
+        _err(f"login failed for {len(failed)} of {len(config.orgs)} orgs: {', '.join(failed)}")
+        return 1
     return 0
 
 
@@ -281,15 +319,24 @@ def _shard(args: argparse.Namespace, env: Mapping[str, str]) -> Shard:
     return parse_shard(index, count, env.get("HOSTNAME") or socket.gethostname())
 
 
+def _format_shards(config: Config, count: int) -> str:
+    from poller.shard import assignment
+
+    shards = assignment((org.name for org in config.orgs), count)
+    lines = [f"Shards: {count} (each org goes to one shard by rendezvous hashing of its name)"]
+    for shard, orgs in shards.items():
+        lines.append(f"  shard {shard}: {', '.join(orgs) if orgs else 'no orgs'}")
+    return "\n".join(lines)
+
+
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from poller.config import load_config, load_credentials, parse_listen_address
+    from poller.config import load_config, org_credentials, parse_listen_address
     from poller.daemon import Daemon, run_until_signalled
 
     _setup_logging(args)
     shard = _shard(args, env)
     path = _config_path(args, env)
     config = load_config(path, env)
-    credentials = load_credentials(env)
     web_config = _web_config(args)
     if args.listen:
         host, port = parse_listen_address(args.listen, where="--web.listen-address")
@@ -297,7 +344,12 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         host, port = config.server.host, config.server.port
 
     async def main_() -> int:
-        daemon = Daemon(config, credentials, loader=lambda: load_config(path, env), shard=shard)
+        daemon = Daemon(
+            config,
+            lambda org: org_credentials(org, env),
+            loader=lambda: load_config(path, env),
+            shard=shard,
+        )
         return await run_until_signalled(
             daemon, host, port, web_config, enable_lifecycle=args.enable_lifecycle
         )
@@ -306,15 +358,14 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_once(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from poller.config import load_config, load_credentials
+    from poller.config import load_config, org_credentials
     from poller.daemon import Daemon
 
     _setup_logging(args)
     config = load_config(_config_path(args, env), env)
-    credentials = load_credentials(env)
 
     async def main_() -> int:
-        daemon = Daemon(config, credentials)
+        daemon = Daemon(config, lambda org: org_credentials(org, env))
         try:
             results = await daemon.poll_all()
         finally:

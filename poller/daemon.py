@@ -67,8 +67,9 @@ class Daemon:
         if config.has_orgs:
             self.metrics.shard_info.labels(str(self.shard.index), str(self.shard.count)).set(1)
         owned = self._owned(config)
+        credentials_by_org = self._resolve(owned)
         for org in owned:
-            self._add_org(org, self._credentials_of(org))
+            self._add_org(org, credentials_by_org[org.name])
         if config.has_orgs and not owned:
             log.warning("no_org_owned", shard=self.shard.index, shards=self.shard.count)
         for warning in config.warnings:
@@ -78,11 +79,22 @@ class Daemon:
     def _owned(self, config: Config) -> list[OrgConfig]:
         return [org for org in config.org_list() if self.shard.owns(org.name)]
 
-    def _credentials_of(self, org: OrgConfig) -> Credentials:
-        given = self._credentials
-        credentials = given if isinstance(given, Credentials) else given(org)
-        register_secret(credentials.client_secret.reveal())
-        return credentials
+    def _resolve(self, orgs: list[OrgConfig]) -> dict[str, Credentials]:
+        """{org: its OAuth client}; one ConfigError lists every org's problems."""
+        out: dict[str, Credentials] = {}
+        problems: list[str] = []
+        for org in orgs:
+            given = self._credentials
+            try:
+                credentials = given if isinstance(given, Credentials) else given(org)
+            except ConfigError as err:
+                problems += err.problems
+                continue
+            register_secret(credentials.client_secret.reveal())
+            out[org.name] = credentials
+        if problems:
+            raise ConfigError(problems, source="environment")
+        return out
 
     def _add_org(self, org: OrgConfig, credentials: Credentials) -> OrgPolling:
         polling = OrgPolling(
@@ -255,7 +267,7 @@ class Daemon:
                     ],
                     new.source,
                 )
-            credentials = {org.name: self._credentials_of(org) for org in self._owned(new)}
+            credentials = self._resolve(self._owned(new))
         except ConfigError as err:
             self._mark_reload(ok=False)
             log.error("config_reload_failed", problems=err.problems, source=err.source)
@@ -279,7 +291,7 @@ class Daemon:
         self.config = new
         owned = {org.name: org for org in self._owned(new)}
         if credentials is None:
-            credentials = {name: self._credentials_of(org) for name, org in owned.items()}
+            credentials = self._resolve(list(owned.values()))
         for name in [name for name in self.orgs if name not in owned]:
             await self._remove_org(self.orgs[name])
         for name, org_config in owned.items():

@@ -1,11 +1,13 @@
 """The query plan `check-config` prints: what will be polled, how often, and at what API cost.
 
 Each query run is one request, so a query costs 60 / every requests per minute. The budget is
-`genesys.requests_per_minute`, this poller's share of the OAuth client's rate limit.
+`genesys.requests_per_minute` (or an org's own), this poller's share of the OAuth client's rate
+limit. With `orgs:`, each org is planned on its own: its hosts, its queries, its budget.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from poller.catalog import (
@@ -17,7 +19,7 @@ from poller.catalog import (
     FLOWS_PERMISSION,
 )
 from poller.config import format_duration
-from poller.config.model import DAY_SECONDS, Config, QueryConfig
+from poller.config.model import DAY_SECONDS, Config, GenesysSettings, OrgConfig, QueryConfig
 from poller.genesys.listings import PAGE_SIZE
 from poller.names import query_reserve
 
@@ -106,18 +108,42 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def format_plan(config: Config) -> str:
-    """The text `check-config` prints for a valid config (no trailing newline).
+    """The text `check-config` prints for a valid config (no trailing newline): with `orgs:`,
+    a heading and the plan of each org, which has its own hosts, queries and budget.
 
     Shows no credentials: the config holds none, and the base URLs carry no user info.
     """
-    g = config.genesys
-    budget = g.requests_per_minute
+    lines = [f"{config.source}: valid"]
+    if not config.has_orgs:
+        lines.append(_hosts(config.genesys))
+        lines.append(f"Serving metrics on {_listen(config)}")
+        lines += _org_plan(config, "genesys.requests_per_minute")
+    else:
+        lines.append(f"Serving metrics on {_listen(config)}")
+        for i, org in enumerate(config.orgs):
+            region = f" ({org.genesys.region})" if org.genesys.region else ""
+            lines += ["", f"Org {org.name}{region}: {_hosts(org.genesys)}"]
+            lines += _org_plan(org_view(config, org), f"orgs[{i}].requests_per_minute")
+    lines += [f"WARNING: {warning}" for warning in config.warnings]
+    return "\n".join(lines)
+
+
+def org_view(config: Config, org: OrgConfig) -> Config:
+    """`config` as if `org` were its only org: its settings and queries, no `orgs:`."""
+    return dataclasses.replace(config, genesys=org.genesys, queries=org.queries, orgs=())
+
+
+def _hosts(g: GenesysSettings) -> str:
+    return (
+        f"Genesys API {g.api_base_url} (login {g.login_base_url}), "
+        f"budget {g.requests_per_minute} requests/minute"
+    )
+
+
+def _org_plan(config: Config, budget_key: str) -> list[str]:
+    """The query table, the names' share and the budget line of one org's plan."""
+    budget = config.genesys.requests_per_minute
     total = requests_per_minute(config)
-    lines = [
-        f"{config.source}: valid",
-        f"Genesys API {g.api_base_url} (login {g.login_base_url}), budget {budget} requests/minute",
-        f"Serving metrics on {_listen(config)}",
-    ]
     rows = [HEADERS] + [
         (
             q.name,
@@ -130,9 +156,9 @@ def format_plan(config: Config) -> str:
         )
         for q in config.queries
     ]
-    lines += _table(rows)
+    lines = _table(rows)
     lines += [_settling(q) for q in config.queries if q.mode == "counter"]
-    lines += _names(config)
+    lines += _names(config, budget_key)
     lines.append(
         f"Total: {_rate(total)} requests/minute of a budget of {budget} "
         f"({total / budget * 100:.0f} %)."
@@ -141,13 +167,12 @@ def format_plan(config: Config) -> str:
         lines.append(
             f"WARNING: the queries need {_rate(total)} requests/minute, more than the budget of "
             f"{budget}; polls will be delayed by the budget. Raise `every` on some queries, or "
-            "raise genesys.requests_per_minute if the OAuth client's rate limit allows it."
+            f"raise {budget_key} if the OAuth client's rate limit allows it."
         )
-    lines += [f"WARNING: {warning}" for warning in config.warnings]
-    return "\n".join(lines)
+    return lines
 
 
-def _names(config: Config) -> list[str]:
+def _names(config: Config, budget_key: str) -> list[str]:
     names = config.names
     if not names.enabled:
         return ["Names: off (names.every: off); no _info families."]
@@ -165,7 +190,7 @@ def _names(config: Config) -> list[str]:
     if reserve >= budget:
         lines.append(
             f"WARNING: the queries may send {reserve} requests in a minute, the whole budget of "
-            f"{budget}; the name listings will never run. Raise genesys.requests_per_minute or "
+            f"{budget}; the name listings will never run. Raise {budget_key} or "
             "`every` on some queries, or set names.every: off."
         )
     return lines

@@ -4,6 +4,7 @@ The region gives both hosts (api.<domain>, login.<domain>). The environment can 
 GENESYS_REGION wins over the file's region, and GENESYS_API_BASE_URL / GENESYS_LOGIN_BASE_URL
 over either host (with both set, no region is needed, which is how tests and the simulator point
 the poller elsewhere). Problems with those variables are named by the variable, without a line.
+With `orgs:`, the section holds the defaults every org starts from, and the region is optional.
 """
 
 from __future__ import annotations
@@ -34,13 +35,19 @@ _SECRET_KEYS: Final = {
 }
 
 
-def check_genesys(c: Checker, raw: object, env: Mapping[str, str]) -> GenesysSettings | None:
-    """The section's settings; also sets `c.strict` from strict_names, which later checks use."""
+def check_genesys(
+    c: Checker, raw: object, env: Mapping[str, str], *, region_required: bool = True
+) -> GenesysSettings | None:
+    """The section's settings; also sets `c.strict` from strict_names, which later checks use.
+
+    Without `region_required` (a config with `orgs:`, where this section only holds defaults), a
+    missing region leaves the region and any host not set by the environment empty.
+    """
     before = len(c.problems)
     m = c.section(_LOC, raw, GENESYS_KEYS, " with region and the API settings", _SECRET_KEYS)
     if m is None:
         return None
-    urls = _base_urls(c, env, _region(c, env, m))
+    urls = _base_urls(c, env, _region(c, env, m), region_required)
     rpm: int | None = 300
     if "requests_per_minute" in m:
         rpm = c.integer((*_LOC, "requests_per_minute"), m["requests_per_minute"], 1, 100_000)
@@ -106,13 +113,13 @@ def _env_url(c: Checker, env: Mapping[str, str], name: str) -> str | Missing | N
 
 
 def _base_urls(
-    c: Checker, env: Mapping[str, str], domain: str | Missing | None
+    c: Checker, env: Mapping[str, str], domain: str | Missing | None, region_required: bool
 ) -> tuple[str, str, str] | None:
     """(region domain, API base URL, login base URL), or None after reporting why not."""
     api = _env_url(c, env, "GENESYS_API_BASE_URL")
     login = _env_url(c, env, "GENESYS_LOGIN_BASE_URL")
     if isinstance(domain, Missing):
-        if isinstance(api, Missing) or isinstance(login, Missing):
+        if region_required and (isinstance(api, Missing) or isinstance(login, Missing)):
             c.missing(
                 _LOC,
                 "region",
@@ -121,9 +128,26 @@ def _base_urls(
                 "GENESYS_LOGIN_BASE_URL",
             )
             return None
-        domain = ""  # no region: both hosts come from the environment
+        domain = ""  # no region: the hosts come from the environment, or stay unknown
     if domain is None or api is None or login is None:
         return None
-    api = f"https://api.{domain}" if isinstance(api, Missing) else api
-    login = f"https://login.{domain}" if isinstance(login, Missing) else login
-    return domain, api, login
+    return domain, region_host(api, "api", domain), region_host(login, "login", domain)
+
+
+def region_host(url: str | Missing, prefix: str, domain: str) -> str:
+    """`url` when given, else https://<prefix>.<domain>, or "" with no domain either."""
+    if not isinstance(url, Missing):
+        return url
+    return f"https://{prefix}.{domain}" if domain else ""
+
+
+def env_base_urls(env: Mapping[str, str]) -> tuple[str, str]:
+    """(GENESYS_API_BASE_URL, GENESYS_LOGIN_BASE_URL) as checked base URLs; "" for one unset or
+    invalid (`check_genesys` reports an invalid one)."""
+    out: list[str] = []
+    for name in ("GENESYS_API_BASE_URL", "GENESYS_LOGIN_BASE_URL"):
+        try:
+            out.append(base_url(env[name]) if env.get(name) else "")
+        except InvalidError:
+            out.append("")
+    return out[0], out[1]

@@ -12,17 +12,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from poller.config.checker import MISSING, Checker
+from poller.config.checker import MISSING, Checker, Missing
 from poller.config.genesys import check_genesys
 from poller.config.messages import Loc
-from poller.config.model import Config, GenesysSettings, ServerSettings
+from poller.config.model import Config, GenesysSettings, OrgConfig, QueryConfig, ServerSettings
 from poller.config.names import check_names
+from poller.config.orgs import check_orgs
 from poller.config.queries import check_queries
 from poller.config.values import listen_address
 from poller.config.yamlsource import read_yaml
 from poller.errors import ConfigError
 
-TOP_KEYS: Final = ("genesys", "server", "queries", "names")
+TOP_KEYS: Final = ("genesys", "server", "queries", "names", "orgs")
 SERVER_KEYS: Final = ("listen",)
 
 
@@ -33,23 +34,36 @@ def _check_config(c: Checker, data: object, source: str, env: Mapping[str, str])
     root = c.section((), data, TOP_KEYS, " with the keys genesys, server, queries and names")
     if root is None:
         return None
+    # With orgs, the genesys section only holds the defaults every org starts from, and each org
+    # may bring its own queries.
+    with_orgs = "orgs" in root
     genesys: GenesysSettings | None = None
-    if "genesys" not in root:
-        c.missing((), "genesys", "the Genesys Cloud region and API settings")
+    if "genesys" in root:
+        genesys = check_genesys(c, root["genesys"], env, region_required=not with_orgs)
+    elif with_orgs:
+        genesys = check_genesys(c, {}, env, region_required=False)
     else:
-        genesys = check_genesys(c, root["genesys"], env)
+        c.missing((), "genesys", "the Genesys Cloud region and API settings")
     server = _check_server(c, root.get("server", MISSING))
-    queries = check_queries(c, root.get("queries", MISSING))
+    queries: tuple[QueryConfig, ...] | Missing | None = MISSING
+    if "queries" in root or not with_orgs:
+        queries = check_queries(c, root.get("queries", MISSING))
     names = check_names(c, root.get("names", MISSING))
-    if genesys is None or server is None or queries is None or names is None or c.problems:
+    orgs: tuple[OrgConfig, ...] | None = ()
+    if with_orgs:
+        orgs = check_orgs(c, root["orgs"], genesys, queries, env)
+    if genesys is None or server is None or queries is None or names is None or orgs is None:
+        return None
+    if c.problems:
         return None
     return Config(
         genesys=genesys,
         server=server,
-        queries=queries,
+        queries=() if isinstance(queries, Missing) else queries,
         source=source,
         names=names,
         warnings=tuple(c.warnings),
+        orgs=orgs,
     )
 
 
@@ -75,7 +89,7 @@ def parse_config(
     """Checks YAML `text` and returns the frozen Config; ConfigError lists every problem.
 
     `env` (default: os.environ) supplies GENESYS_REGION, GENESYS_API_BASE_URL and
-    GENESYS_LOGIN_BASE_URL, which replace what the file says.
+    GENESYS_LOGIN_BASE_URL, which replace what the file says (the base URLs every org's hosts).
     """
     env = os.environ if env is None else env
     document = read_yaml(text, source)

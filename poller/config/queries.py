@@ -72,9 +72,11 @@ _OBSERVATION_ONLY: Final = {
 _QUERY_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def check_queries(c: Checker, raw: object) -> tuple[QueryConfig, ...] | None:
-    """All queries, or None if any of them is invalid (or the list is missing or empty)."""
-    loc: Loc = ("queries",)
+def check_queries(
+    c: Checker, raw: object, loc: Loc = ("queries",)
+) -> tuple[QueryConfig, ...] | None:
+    """All queries of the list at `loc` (the top level's, or an org's), or None if any of them
+    is invalid (or the list is missing or empty). Names are unique within one list."""
     if raw is MISSING:
         c.missing((), "queries", "the list of queries to poll")
         return None

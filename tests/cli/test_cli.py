@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -239,6 +240,134 @@ async def test_check_config_login_exits_1_with_the_oauth_error(
     assert rc == 1
     assert "OAuth login rejected (invalid_client: client authentication failed)" in err
     assert "not-the-secret" not in out + err
+
+
+ORGS_CONFIG = (
+    CONFIG
+    + """
+orgs:
+  - name: acme
+    client_id_env: ACME_ID
+    client_secret_env: ACME_SECRET
+  - name: globex
+    client_id_env: GLOBEX_ID
+    client_secret_file: SECRET_FILE
+  - name: initech
+    client_id_env: INITECH_ID
+    client_secret_env: INITECH_SECRET
+  - name: umbrella
+    client_id_env: UMBRELLA_ID
+    client_secret_env: UMBRELLA_SECRET
+"""
+)
+ORG_NAMES = ["acme", "globex", "initech", "umbrella"]
+
+
+def expected_shards(orgs: list[str], count: int) -> dict[int, list[str]]:
+    """Rendezvous hashing worked out here, not with poller.shard: each org goes to the shard
+    whose 64-bit BLAKE2b weight of "<shard>/<org>" is highest."""
+
+    def weight(org: str, shard: int) -> int:
+        digest = hashlib.blake2b(f"{shard}/{org}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big")
+
+    out: dict[int, list[str]] = {shard: [] for shard in range(count)}
+    for org in orgs:
+        out[max(range(count), key=lambda shard: weight(org, shard))].append(org)
+    return out
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+async def test_check_config_shard_count_prints_each_shards_orgs(tmp_path: Path, count: int) -> None:
+    """check-config --shard.count M prints, after the plan, the orgs each of the M shards polls
+    (a shard with none says so)."""
+    path = tmp_path / "poller.yaml"
+    path.write_text(ORGS_CONFIG)
+    rc, out, err = await run_cli(
+        "check-config", "--config", str(path), "--shard.count", str(count), env=base_env()
+    )
+    assert rc == 0, err
+    shards = expected_shards(ORG_NAMES, count)
+    assert out.splitlines()[-1 - count :] == [
+        f"Shards: {count} (each org goes to one shard by rendezvous hashing of its name)",
+        *(f"  shard {i}: {', '.join(orgs) or 'no orgs'}" for i, orgs in shards.items()),
+    ]
+    if count == 3:
+        assert [] in shards.values(), "the example shows a shard without orgs"
+
+
+async def test_check_config_shard_count_without_orgs_exits_1(tmp_path: Path) -> None:
+    """--shard.count on a config without orgs: exits 1 saying sharding splits orgs."""
+    path = tmp_path / "poller.yaml"
+    path.write_text(CONFIG)
+    rc, out, err = await run_cli(
+        "check-config", "--config", str(path), "--shard.count", "2", env=base_env()
+    )
+    assert (rc, out) == (1, "")
+    assert err == (
+        "genesyscloud-poller: --shard.count: sharding splits the orgs of `orgs:` between "
+        f"replicas, and {path} lists no orgs: (it polls one org); drop --shard.count\n"
+    )
+
+
+async def test_check_config_bad_shard_count_is_a_usage_error(tmp_path: Path) -> None:
+    """A --shard.count that is no whole number from 1 to 1000 exits 2 naming the flag."""
+    rc, _, err = await run_cli("check-config", "--shard.count", "0", env=base_env())
+    assert rc == 2
+    assert "--shard.count: expected a whole number from 1 to 1000, got '0'" in err
+
+
+async def test_check_config_login_logs_in_once_per_org(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """With orgs:, --login logs in with each org's own client and prints one line per org; a
+    refused org is named on stderr and makes the exit 1, without showing any secret."""
+    path = tmp_path / "poller.yaml"
+    secret_file = tmp_path / "globex_secret"
+    secret_file.write_text(SETTINGS.client_secret + "\n")
+    path.write_text(ORGS_CONFIG.replace("SECRET_FILE", str(secret_file)))
+    env = sim_env(simulator)
+    for org in ORG_NAMES:
+        env[f"{org.upper()}_ID"] = SETTINGS.client_id
+        env[f"{org.upper()}_SECRET"] = SETTINGS.client_secret
+    rc, out, err = await run_cli("check-config", "--login", "--config", str(path), env=env)
+    assert rc == 0, err
+    login = f"login to {simulator.base_url} as client {SETTINGS.client_id}"
+    assert out.splitlines()[-4:] == [
+        f"Org {org}: {login}: ok, token valid for 86399s" for org in ORG_NAMES
+    ]
+    assert len(simulator.stats.requests(paths=["/oauth/token"])) == 4
+    env["INITECH_SECRET"] = "not-the-secret"
+    rc, out, err = await run_cli("check-config", "--login", "--config", str(path), env=env)
+    assert rc == 1
+    assert [line for line in out.splitlines() if line.startswith("Org ")][-3:] == [
+        f"Org {org}: {login}: ok, token valid for 86399s" for org in ("acme", "globex", "umbrella")
+    ]
+    refused, summary = err.splitlines()
+    # The rest of the line is the login host's reason, as for a config without orgs.
+    assert refused.startswith(
+        f"genesyscloud-poller: org initech: {login}: token: OAuth login rejected "
+        "(invalid_client: client authentication failed)"
+    )
+    assert summary == "genesyscloud-poller: login failed for 1 of 4 orgs: initech"
+    assert "not-the-secret" not in out + err
+    assert SETTINGS.client_secret not in out + err
+
+
+async def test_check_config_login_with_a_missing_org_secret_exits_1(tmp_path: Path) -> None:
+    """--login with an org's secret variable unset exits 1 naming the org and the key."""
+    path = tmp_path / "poller.yaml"
+    path.write_text(ORGS_CONFIG.replace("SECRET_FILE", str(tmp_path / "absent")))
+    env = base_env(ACME_ID="a", ACME_SECRET="s", GLOBEX_ID="g", INITECH_ID="i", UMBRELLA_ID="u")
+    env["UMBRELLA_SECRET"] = "u"
+    rc, _, err = await run_cli("check-config", "--login", "--config", str(path), env=env)
+    assert rc == 1
+    assert err.splitlines() == [
+        "genesyscloud-poller: invalid configuration:",
+        f"environment: orgs[globex].client_secret_file: cannot read {tmp_path / 'absent'}: "
+        "No such file or directory",
+        "environment: orgs[initech].client_secret_env: INITECH_SECRET is not set",
+    ]
 
 
 async def test_run_serves_and_stops_on_sigterm(simulator: Simulator, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ KEYS = sorted(
         *config_module.FILTER_KEYS,
         *config_module.PREDICATE_KEYS,
         *config_module.VIEW_KEYS,
+        *config_module.ORG_KEYS,
         "client_secret",
         "gte",
         "lt",
@@ -151,6 +152,60 @@ def test_arbitrary_documents(tree: object) -> None:
 def test_valid_document_with_one_value_replaced(path: tuple[str | int, ...], value: object) -> None:
     """Replacing any one value of a valid config with anything gives a Config or a ConfigError."""
     document = copy.deepcopy(VALID)
+    node: object = document
+    for part in path[:-1]:
+        node = node[part]  # type: ignore[index]
+    node[path[-1]] = value  # type: ignore[index]
+    _check(yaml.safe_dump(document))
+
+
+VALID_ORGS: dict[str, object] = {
+    **VALID,
+    "orgs": [
+        {"name": "acme", "client_id_env": "A", "client_secret_file": "/s"},
+        {
+            "name": "globex",
+            "region": "us_east_1",
+            "api_base_url": "https://api.example.com",
+            "client_id_file": "/i",
+            "client_secret_env": "B",
+            "requests_per_minute": 10,
+            "queries": [VALID["queries"][1]],  # type: ignore[index]
+        },
+    ],
+}
+ORG_PATHS: list[tuple[str | int, ...]] = [
+    ("genesys",),
+    ("genesys", "region"),
+    ("queries",),
+    ("orgs",),
+    ("orgs", 0),
+    ("orgs", 0, "name"),
+    ("orgs", 0, "client_id_env"),
+    ("orgs", 1, "region"),
+    ("orgs", 1, "api_base_url"),
+    ("orgs", 1, "client_id_file"),
+    ("orgs", 1, "requests_per_minute"),
+    ("orgs", 1, "queries"),
+    ("orgs", 1, "queries", 0),
+]
+
+
+def test_valid_orgs_document_loads() -> None:
+    """The orgs document the mutation test starts from is valid."""
+    assert [o.name for o in parse_config(yaml.safe_dump(VALID_ORGS), env={}).orgs] == [
+        "acme",
+        "globex",
+    ]
+
+
+@FUZZ
+@given(st.sampled_from(ORG_PATHS), trees)
+def test_valid_orgs_document_with_one_value_replaced(
+    path: tuple[str | int, ...], value: object
+) -> None:
+    """Replacing any one value of a valid config with orgs gives a Config or a ConfigError."""
+    document = copy.deepcopy(VALID_ORGS)
     node: object = document
     for part in path[:-1]:
         node = node[part]  # type: ignore[index]

@@ -233,9 +233,17 @@ def test_example_config_loads() -> None:
     assert config.warnings == ()
 
 
+def example_with_orgs() -> str:
+    """config/poller.yaml with its commented-out `orgs:` block uncommented, as its comment says."""
+    text = (ROOT / "config" / "poller.yaml").read_text(encoding="utf-8")
+    head, block = text.split("\n#orgs:\n")
+    return head + "\norgs:\n" + "".join(line[1:] + "\n" for line in block.splitlines())
+
+
 def test_example_config_shows_every_option() -> None:
-    """Every key the schema allows appears in config/poller.yaml, so each one is explained."""
-    data = yaml.safe_load((ROOT / "config" / "poller.yaml").read_text(encoding="utf-8"))
+    """Every key the schema allows appears in config/poller.yaml (the `orgs:` keys in its
+    commented-out block), so each one is explained."""
+    data = yaml.safe_load(example_with_orgs())
     used: set[str] = set()
 
     def walk(node: object) -> None:
@@ -257,8 +265,23 @@ def test_example_config_shows_every_option() -> None:
         *config_module.FILTER_KEYS,
         *config_module.VIEW_KEYS,
         *config_module.NAMES_KEYS,
+        *config_module.ORG_KEYS,
     } - {"clauses", "function"}  # optional forms the example explains in its comments
     assert schema - used == set()
+
+
+def test_example_orgs_block_loads_when_uncommented() -> None:
+    """The example's commented-out `orgs:` block, uncommented, is a valid two-org config."""
+    config = parse_config(example_with_orgs(), env={})
+    acme, globex = config.orgs
+    assert (acme.name, acme.genesys.region, acme.genesys.requests_per_minute) == (
+        "acme",
+        "mypurecloud.ie",
+        200,
+    )
+    assert acme.queries == config.queries
+    assert globex.genesys.api_base_url == "https://proxy.example.com/genesys-api"
+    assert [q.name for q in globex.queries] == ["flows_active"]
 
 
 def test_demo_config_loads() -> None:
@@ -275,8 +298,8 @@ def test_keys_yaml_reads_as_other_types_are_shown_as_written() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(MINIMAL + "on: yes\n~: 1\n", env={})
     assert caught.value.problems == [
-        "unknown key true; allowed: genesys, server, queries, names",
-        "unknown key null; allowed: genesys, server, queries, names",
+        "unknown key true; allowed: genesys, server, queries, names, orgs",
+        "unknown key null; allowed: genesys, server, queries, names, orgs",
     ]
 
 

@@ -122,3 +122,61 @@ def test_plan_names_off_and_names_starved() -> None:
         "listings will never run. Raise genesys.requests_per_minute or `every` on some queries, "
         "or set names.every: off."
     ) in format_plan(starved).splitlines()
+
+
+ORGS = """\
+genesys:
+  region: mypurecloud.ie
+server:
+  listen: "127.0.0.1:9864"
+names:
+  every: "off"
+queries:
+  - name: flows
+    type: aggregate
+    every: 60s
+    metrics: [nFlow]
+orgs:
+  - name: acme
+    client_id_env: ACME_ID
+    client_secret_env: ACME_SECRET
+  - name: globex
+    region: us_east_1
+    api_base_url: https://api.example.com
+    requests_per_minute: 2
+    client_id_env: GLOBEX_ID
+    client_secret_env: GLOBEX_SECRET
+    queries:
+      - name: active
+        type: observation
+        every: 15s
+        metrics: [oFlow]
+        filter: {type: or, predicates: [{dimension: mediaType, value: voice}]}
+"""
+
+
+def test_plan_with_orgs_has_a_plan_per_org() -> None:
+    """With orgs:, each org gets a heading (region, hosts, budget), its own query table and its
+    own budget line, and the over-budget warning names that org's requests_per_minute."""
+    config = parse_config(ORGS, source="p.yaml", env={})
+    assert format_plan(config).splitlines() == [
+        "p.yaml: valid",
+        "Serving metrics on 127.0.0.1:9864",
+        "",
+        "Org acme (mypurecloud.ie): Genesys API https://api.mypurecloud.ie "
+        "(login https://login.mypurecloud.ie), budget 300 requests/minute",
+        "QUERY  TYPE       EVERY  WINDOW   GROUP BY  METRICS  REQ/MIN",
+        "flows  aggregate  1m     last 1h  -         nFlow    1.0",
+        "Names: off (names.every: off); no _info families.",
+        "Total: 1.0 requests/minute of a budget of 300 (0 %).",
+        "",
+        "Org globex (mypurecloud.com): Genesys API https://api.example.com "
+        "(login https://login.mypurecloud.com), budget 2 requests/minute",
+        "QUERY   TYPE         EVERY  WINDOW  GROUP BY  METRICS  REQ/MIN",
+        "active  observation  15s    now     -         oFlow    4.0",
+        "Names: off (names.every: off); no _info families.",
+        "Total: 4.0 requests/minute of a budget of 2 (200 %).",
+        "WARNING: the queries need 4.0 requests/minute, more than the budget of 2; polls will be "
+        "delayed by the budget. Raise `every` on some queries, or raise "
+        "orgs[1].requests_per_minute if the OAuth client's rate limit allows it.",
+    ]
