@@ -387,7 +387,11 @@ def test_org_credentials_from_variables() -> None:
     env = {"ACME_ID": "acme-client", "ACME_SECRET": SECRET, "GENESYS_CLIENT_ID": "other"}
     assert org_credentials(
         org(client_id_env="ACME_ID", client_secret_env="ACME_SECRET"), env
-    ) == Credentials("acme-client", Secret(SECRET))
+    ) == Credentials(
+        "acme-client",
+        Secret(SECRET),
+        origin="orgs[acme].client_id_env (ACME_ID) and orgs[acme].client_secret_env (ACME_SECRET)",
+    )
 
 
 def test_org_credentials_from_files_without_the_trailing_newline(tmp_path: Path) -> None:
@@ -398,7 +402,12 @@ def test_org_credentials_from_files_without_the_trailing_newline(tmp_path: Path)
         "client_id_file": str(tmp_path / "id"),
         "client_secret_file": str(tmp_path / "secret"),
     }
-    assert org_credentials(org(**source), {}) == Credentials("acme-client", Secret(SECRET))
+    assert org_credentials(org(**source), {}) == Credentials(
+        "acme-client",
+        Secret(SECRET),
+        origin=f"orgs[acme].client_id_file ({tmp_path}/id) and "
+        f"orgs[acme].client_secret_file ({tmp_path}/secret)",
+    )
 
 
 def test_org_credential_problems_name_the_org_key_and_never_a_value(tmp_path: Path) -> None:
@@ -465,10 +474,11 @@ def test_all_credentials_reads_every_org_and_lists_every_problem() -> None:
         "INITECH_ID": "i",
         "INITECH_SECRET": "si",
     }
-    assert all_credentials(only_env, env) == {
-        "acme": Credentials("a", Secret("sa")),
-        "globex": Credentials("g", Secret("sg")),
-        "initech": Credentials("i", Secret("si")),
+    found = all_credentials(only_env, env)
+    assert {name: (c.client_id, c.client_secret) for name, c in found.items()} == {
+        "acme": ("a", Secret("sa")),
+        "globex": ("g", Secret("sg")),
+        "initech": ("i", Secret("si")),
     }
 
 
