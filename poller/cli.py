@@ -156,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 DEFAULT_FLOWS = 20
+DEMO_ORGS = ("acme", "globex")  # config/demo.yaml's orgs, in the simulator's org order
 MAX_FLOWS = 5000
 FLOWS_HELP = (
     f"flows in the simulated org, 1 to {MAX_FLOWS} (default {DEFAULT_FLOWS}); a large org "
@@ -385,15 +386,14 @@ def cmd_once(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from poller.config import load_config, parse_listen_address
-    from poller.config.model import Credentials, Secret
+    from poller.config import load_config, org_credentials, parse_listen_address
     from poller.daemon import Daemon, run_until_signalled
     from poller.simulator import Simulator, SimulatorSettings
 
     _setup_logging(args)
     host, port = parse_listen_address(args.listen, where="--web.listen-address")
     sim_host, sim_port = parse_listen_address(args.sim_listen, where="--simulator.listen-address")
-    settings = SimulatorSettings(seed=args.seed, flows=args.flows)
+    settings = SimulatorSettings(seed=args.seed, flows=args.flows, orgs=len(DEMO_ORGS))
     path = demo_config_path()
     web_config = _web_config(args)
 
@@ -406,16 +406,24 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 "GENESYS_API_BASE_URL": simulator.base_url,
                 "GENESYS_LOGIN_BASE_URL": simulator.base_url,
             }
+            # Each demo org logs in as one of the simulator's orgs, through the variables that
+            # config/demo.yaml names, as a real deployment's orgs would.
+            for org, (client_id, secret) in zip(DEMO_ORGS, settings.org_clients(), strict=True):
+                demo_env[f"DEMO_{org.upper()}_CLIENT_ID"] = client_id
+                demo_env[f"DEMO_{org.upper()}_CLIENT_SECRET"] = secret
             config = load_config(path, demo_env)
-            credentials = Credentials(settings.client_id, Secret(settings.client_secret))
-            daemon = Daemon(config, credentials, loader=lambda: load_config(path, demo_env))
+            daemon = Daemon(
+                config,
+                lambda org: org_credentials(org, demo_env),
+                loader=lambda: load_config(path, demo_env),
+            )
             scheme = "https" if web_config and web_config.ssl_context else "http"
 
             def announce(addresses: list[str]) -> None:
                 base = f"{scheme}://{addresses[0] if addresses else f'{host}:{port}'}"
                 print(
                     f"genesyscloud-poller demo (simulated Genesys Cloud, seed {args.seed}, "
-                    f"{args.flows} flows)\n"
+                    f"orgs {' and '.join(DEMO_ORGS)} of {args.flows} flows each)\n"
                     f"  metrics:   {base}/metrics\n"
                     f"  landing:   {base}/\n"
                     f"  readiness: {base}/readyz\n"
