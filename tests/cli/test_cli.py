@@ -19,7 +19,7 @@ import pytest
 from poller import cli
 from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.settings import MAX_ORGS as SIMULATOR_MAX_ORGS
-from tests.support.demo import Demo, demo_command
+from tests.support.demo import DEMO_CLIENTS, Demo, demo_command
 from tests.support.exposition import Exposition
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -400,29 +400,35 @@ async def test_run_serves_and_stops_on_sigterm(simulator: Simulator, tmp_path: P
 
 def test_demo_serves_flow_metrics() -> None:
     """demo starts the simulator and the daemon on the free ports it announces; /metrics has
-    entries, durations and active series for exactly the simulator's flows, named as its org
-    names them."""
+    entries, durations and active series for exactly each demo org's simulated flows, labelled
+    with that org and named as its org names them."""
     demo = Demo(demo_command(), env=base_env())
     try:
         demo.wait_started()
         status, text = demo.get("/metrics")
-        org = demo.org()
+        orgs = {name: demo.org(name) for name in DEMO_CLIENTS}
     finally:
         rc = demo.stop()
     assert rc == 0, demo.output
     assert status == 200
     scrape = Exposition(text)
-    names = {flow["id"]: flow["name"] for flow in org["flows"]}
-    media = {flow["id"]: flow["mediaType"] for flow in org["flows"]}
-    entries = scrape.series("genesyscloud_flow_entries", query="flows_1h")
-    assert {labels["flow_id"]: labels["flow_name"] for labels, _ in entries} == names
-    assert all(value == int(value) for _, value in entries), "entries are whole counts"
-    durations = scrape.by("flow_id", "genesyscloud_flow_duration_sum_seconds", query="flows_1h")
-    assert set(durations) == set(names)
-    active = scrape.series("genesyscloud_flow_active", query="flows_active")
-    assert active
-    assert {(labels["flow_id"], labels["media_type"]) for labels, _ in active} <= set(media.items())
-    assert sum(value for _, value in entries) > 0, "the demo's last hour has traffic"
+    for name, org in orgs.items():
+        names = {flow["id"]: flow["name"] for flow in org["flows"]}
+        media = {flow["id"]: flow["mediaType"] for flow in org["flows"]}
+        entries = scrape.series("genesyscloud_flow_entries", org=name, query="flows_1h")
+        assert {labels["flow_id"]: labels["flow_name"] for labels, _ in entries} == names
+        assert all(value == int(value) for _, value in entries), "entries are whole counts"
+        durations = scrape.by(
+            "flow_id", "genesyscloud_flow_duration_sum_seconds", org=name, query="flows_1h"
+        )
+        assert set(durations) == set(names)
+        active = scrape.series("genesyscloud_flow_active", org=name, query="flows_active")
+        assert active
+        assert {(lab["flow_id"], lab["media_type"]) for lab, _ in active} <= set(media.items())
+        assert sum(value for _, value in entries) > 0, "the demo's last hour has traffic"
+    assert {flow["id"] for flow in orgs["acme"]["flows"]}.isdisjoint(
+        flow["id"] for flow in orgs["globex"]["flows"]
+    )
     assert f"metrics:   {demo.url}/metrics" in demo.output
 
 

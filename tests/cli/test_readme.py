@@ -48,8 +48,10 @@ def test_readme_run_it_command_serves_metrics() -> None:
         assert status == 200
         scrape = Exposition(text)
         assert scrape.get("genesyscloud_poller_build_info") == 1.0  # our daemon, nobody else
-        flows = {flow["id"] for flow in demo.org()["flows"]}
-        assert set(scrape.by("flow_id", "genesyscloud_flow_entries", query="flows_1h")) == flows
+        for org in ("acme", "globex"):
+            flows = {flow["id"] for flow in demo.org(org)["flows"]}
+            entries = scrape.by("flow_id", "genesyscloud_flow_entries", org=org, query="flows_1h")
+            assert set(entries) == flows
     finally:
         code = demo.stop()
     # make itself dies of the SIGTERM sent to the session; the daemon stops cleanly.

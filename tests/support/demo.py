@@ -19,6 +19,8 @@ from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FREE_PORTS = ["--web.listen-address", "127.0.0.1:0", "--simulator.listen-address", "127.0.0.1:0"]
+# config/demo.yaml's orgs and the simulator's OAuth clients they log in as (its first and second).
+DEMO_CLIENTS = {"acme": "demo-client", "globex": "demo-client-2"}
 # A loaded 2-core CI machine may take a while to import and start both servers.
 START_TIMEOUT = 120.0
 
@@ -92,9 +94,10 @@ class Demo:
     def post(self, path: str) -> tuple[int, str]:
         return self.get(path, method="POST")
 
-    def org(self) -> dict[str, Any]:
-        """The demo simulator's org, from its control API."""
-        status, body = http_get(self.simulator_url + "/simulator/org")
+    def org(self, name: str = "acme") -> dict[str, Any]:
+        """The simulated org the demo's org `name` polls, from the simulator's control API."""
+        client = DEMO_CLIENTS[name]
+        status, body = http_get(f"{self.simulator_url}/simulator/org?client_id={client}")
         assert status == 200, body
         org: dict[str, Any] = json.loads(body)
         return org
