@@ -117,3 +117,69 @@ async def test_no_secret_or_token_in_any_output_through_every_fault(
     assert WRONG_SECRET not in seen
     failed = proc.named("poll_failing") + proc.named("poll_failed_again")
     assert {e.get("status") for e in failed} >= {200, 403}, "the faults really failed polls"
+
+
+ORGS_CONFIG = """\
+genesys:
+  region: mypurecloud.ie
+  timeout: 2s
+server:
+  listen: "127.0.0.1:0"
+orgs:
+  - name: acme
+    client_id_env: ACME_CLIENT_ID
+    client_secret_env: ACME_CLIENT_SECRET
+  - name: globex
+    region: usw2.pure.cloud
+    client_id_file: {dir}/globex-id
+    client_secret_file: {dir}/globex-secret
+queries:
+{queries}"""
+
+
+async def test_no_secret_of_any_org_in_any_output(
+    tmp_path: Path, sim_factory: SimFactory, spawn: Spawn, watch: Watch
+) -> None:
+    """Two orgs, one from variables, one from files holding a wrong secret: the refused org
+    fails alone, a reload after the file is fixed brings it up, and neither org's secret, the
+    wrong one or any token appears in any log line, answer or check-config --login output."""
+    simulator, _ = await sim_factory(settings=sim_settings(orgs=2, token_ttl=1.0))
+    (acme_id, acme_secret), (globex_id, globex_secret) = simulator.settings.org_clients()
+    (tmp_path / "globex-id").write_text(globex_id + "\n")
+    (tmp_path / "globex-secret").write_text(WRONG_SECRET + "\n")
+    config = tmp_path / "poller.yaml"
+    config.write_text(ORGS_CONFIG.format(dir=tmp_path, queries=BOTH))
+    env = daemon_env(simulator.base_url, ACME_CLIENT_ID=acme_id, ACME_CLIENT_SECRET=acme_secret)
+    proc = await spawn(
+        ["run", "--config", str(config), "--log.level", "debug", "--web.enable-lifecycle"], env
+    )
+    url = listen_url(await proc.wait_event("started"))
+    refused = await proc.wait_event("poll_failing")
+    assert refused["org"] == "globex"
+    assert refused["code"] == "invalid_client"
+    assert "orgs[globex].client_secret_file" in refused["error"]
+    for path in ("/metrics", "/readyz", "/"):
+        await http_get(url + path, watch.leaks)
+    assert not [e for e in proc.named("poll_failing") if e.get("org") == "acme"]
+
+    (tmp_path / "globex-secret").write_text(globex_secret + "\n")
+    status, _ = await http_get(url + "/-/reload", watch.leaks, method="POST")
+    assert status == 200
+
+    async def ready() -> bool:
+        return (await http_get(url + "/readyz", watch.leaks))[0] == 200
+
+    await wait_until(ready, within=WITHIN, what="globex to recover after the reload")
+    await http_get(url + "/metrics", watch.leaks)
+    await proc.stop()
+    assert proc.proc.returncode == 0
+
+    checked = await spawn(["check-config", "--config", str(config), "--login"], env)
+    await asyncio.wait_for(checked.proc.wait(), 15)
+    await checked.drain()
+    assert checked.proc.returncode == 0
+    assert any(line.startswith("Org globex: login to") for line in checked.stdout)
+    seen = "\n".join(text for _, text in watch.leaks.texts)
+    assert WRONG_SECRET not in seen
+    assert globex_secret not in seen
+    assert len(watch.leaks.tokens) >= 4, "both orgs' tokens were issued and are scanned"
