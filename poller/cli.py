@@ -277,7 +277,7 @@ def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return 1
     print(format_plan(config))
     if args.shard_count is not None:
-        print(_format_shards(config, args.shard_count))
+        print("\n" + _format_shards(config, args.shard_count))
     if not args.login:
         return 0
     from poller.genesys import GenesysClient

@@ -288,7 +288,8 @@ async def test_check_config_shard_count_prints_each_shards_orgs(tmp_path: Path, 
     )
     assert rc == 0, err
     shards = expected_shards(ORG_NAMES, count)
-    assert out.splitlines()[-1 - count :] == [
+    assert out.splitlines()[-2 - count :] == [
+        "",
         f"Shards: {count} (each org goes to one shard by rendezvous hashing of its name)",
         *(f"  shard {i}: {', '.join(orgs) or 'no orgs'}" for i, orgs in shards.items()),
     ]
