@@ -164,31 +164,27 @@ FLOWS_HELP = (
 )
 
 
-def _org_size(text: str) -> int:
-    try:
-        flows = int(text)
-    except ValueError:
-        flows = 0
-    if not 1 <= flows <= MAX_FLOWS:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of flows from 1 to {MAX_FLOWS}, got {text!r}"
-        )
-    return flows
+def _whole_number(what: str, top: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of `what` from 1 to `top`, else a usage error."""
 
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = 0
+        if not 1 <= number <= top:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number of {what} from 1 to {top}, got {text!r}"
+            )
+        return number
+
+    return parse
+
+
+_org_size = _whole_number("flows", MAX_FLOWS)
 
 MAX_ORGS = 200  # the simulator's own bound (poller.simulator.settings.MAX_ORGS)
-
-
-def _org_count(text: str) -> int:
-    try:
-        orgs = int(text)
-    except ValueError:
-        orgs = 0
-    if not 1 <= orgs <= MAX_ORGS:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of orgs from 1 to {MAX_ORGS}, got {text!r}"
-        )
-    return orgs
+_org_count = _whole_number("orgs", MAX_ORGS)
 
 
 def _shard_count(text: str) -> int:
