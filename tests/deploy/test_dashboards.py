@@ -98,11 +98,11 @@ def test_panel_ids_are_unique_and_panels_fit_the_grid(path: Path) -> None:
 
 
 def test_flows_dashboard_has_the_requested_variables_and_content() -> None:
-    """Variables query, division, flow type and flow; entries, active, outcomes, failures,
+    """Variables org, query, division, flow type and flow; entries, active, outcomes, failures,
     durations, milestones."""
     dashboard = load_dashboard(FLOWS)
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert set(variables) == {"query", "division", "flow_type", "flow"}
+    assert list(variables) == ["org", "query", "division", "flow_type", "flow"]
     assert "flow_name" in variables["flow"]["query"]
     exprs = _exprs(dashboard)
     for family in (
@@ -112,7 +112,7 @@ def test_flows_dashboard_has_the_requested_variables_and_content() -> None:
         "genesyscloud_flow_milestones",
     ):  # fmt: skip
         assert re.search(rf"\b{family}\b", exprs), family
-    # flow_type narrows the flow variable, which the panels filter on.
+    # flow_type narrows the flow variable, which the panels filter on; org narrows the others.
     used = exprs + "\n".join(v["query"] for v in variables.values())
     for name in variables:
         assert f"${name}" in used, f"variable {name} is never used"
@@ -143,7 +143,7 @@ def test_flows_dashboard_division_variable_lists_flow_info_divisions() -> None:
     (division,) = [
         v for v in load_dashboard(FLOWS)["templating"]["list"] if v["name"] == "division"
     ]
-    assert division["query"] == "label_values(genesyscloud_flow_info, division_name)"
+    assert division["query"] == 'label_values(genesyscloud_flow_info{org=~"$org"}, division_name)'
     assert (division["multi"], division["includeAll"], division["allValue"]) == (True, True, ".*")
 
 
@@ -151,17 +151,17 @@ def test_flows_dashboard_names_milestones_and_outcomes_through_the_info_families
     """Milestones and failed outcomes get names from group_left joins on their ids."""
     dashboard = load_dashboard(FLOWS)
     (milestones,) = _targets_titled(dashboard, "Milestones reached by flow and milestone")
-    assert "* on (flow_milestone_id) group_left (flow_milestone_name)" in milestones["expr"]
-    assert "genesyscloud_flow_milestone_info" in milestones["expr"]
-    assert milestones["legendFormat"] == "{{flow_name}}: {{flow_milestone_name}}"
+    assert "* on (org, flow_milestone_id) group_left (flow_milestone_name)" in milestones["expr"]
+    assert 'genesyscloud_flow_milestone_info{org=~"$org"}' in milestones["expr"]
+    assert milestones["legendFormat"] == "{{flow_name}}: {{flow_milestone_name}} {{org}}"
     (outcomes,) = _targets_titled(dashboard, "Failed outcomes by flow and outcome")
-    assert "* on (flow_outcome_id) group_left (flow_outcome_name)" in outcomes["expr"]
-    assert "genesyscloud_flow_outcome_info" in outcomes["expr"]
-    assert outcomes["legendFormat"] == "{{flow_name}}: {{flow_outcome_name}}"
+    assert "* on (org, flow_outcome_id) group_left (flow_outcome_name)" in outcomes["expr"]
+    assert 'genesyscloud_flow_outcome_info{org=~"$org"}' in outcomes["expr"]
+    assert outcomes["legendFormat"] == "{{flow_name}}: {{flow_outcome_name}} {{org}}"
     (division,) = _targets_titled(dashboard, "Failed outcomes by division")
-    assert "* on (flow_id) group_left (division_name)" in division["expr"]
+    assert "* on (org, flow_id) group_left (division_name)" in division["expr"]
     assert re.search(r"\bgenesyscloud_flow_outcomes_failed\b", division["expr"])
-    assert division["legendFormat"] == "{{division_name}} ({{query}})"
+    assert division["legendFormat"] == "{{division_name}} ({{query}}) {{org}}"
     assert not re.search(r"\{\{flow_(milestone|outcome)_id\}\}", _legends(dashboard))
 
 
@@ -178,7 +178,8 @@ def test_flows_dashboard_division_filters_every_panel_joined_to_an_info_family()
     for panel in panels(dashboard):
         for target in panel["targets"]:
             if "_info" in target["expr"]:
-                assert 'genesyscloud_flow_info{division_name=~"$division"}' in target["expr"]
+                info = 'genesyscloud_flow_info{org=~"$org", division_name=~"$division"}'
+                assert info in target["expr"]
 
 
 def test_health_dashboard_covers_the_poller_self_metrics() -> None:
@@ -192,3 +193,91 @@ def test_health_dashboard_covers_the_poller_self_metrics() -> None:
         "genesyscloud_poller_api_request_duration_seconds_bucket",
     ):  # fmt: skip
         assert re.search(rf"\b{family}\b", exprs), family
+
+
+# ------------------------------------------------------------------ many orgs
+
+ORG_FILTER = 'org=~"$org"'
+# Families of the poller process as a whole: they never carry org, so an org filter would empty
+# them; the health dashboard narrows them through $instance, whose list follows $org.
+INSTANCE_LEVEL = re.compile(
+    r"up|process_\w+|genesyscloud_poller_build_info|genesyscloud_poller_config_\w+"
+)
+# A selector with matchers: `name{...}` or `{__name__=~"...", ...}`.
+SELECTOR = re.compile(r'(\w*)\{(?:__name__=~"(\w+)[^"]*",\s*)?([^}]*)\}')
+
+
+def _targets(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for p in panels(dashboard) for t in p["targets"]]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        pytest.param(FLOWS, "label_values(genesyscloud_poller_query_up, org)", id="flows"),
+        pytest.param(
+            HEALTH, 'label_values(genesyscloud_poller_query_up{job=~"$job"}, org)', id="health"
+        ),
+    ],
+)
+def test_dashboard_has_an_org_variable_whose_all_matches_no_org(path: Path, query: str) -> None:
+    """The org variable lists the orgs of query_up; All is `.*`, which also matches series
+    without org (a config without `orgs:`)."""
+    (org,) = [v for v in load_dashboard(path)["templating"]["list"] if v["name"] == "org"]
+    assert org["query"] == query
+    assert (org["multi"], org["includeAll"], org["allValue"]) == (True, True, ".*")
+    assert org["current"] == {"text": "All", "value": "$__all"}
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_every_selector_filters_on_org_but_the_process_wide_ones(path: Path) -> None:
+    """Each series selector of a panel or variable (but the org and job pickers) filters
+    org=~"$org", except those of process-wide families, which filter on $instance instead."""
+    dashboard = load_dashboard(path)
+    pickers = {"org", "job"}
+    variables = [v["query"] for v in dashboard["templating"]["list"] if v["name"] not in pickers]
+    texts = [t["expr"] for t in _targets(dashboard)] + variables
+    selectors = [m for text in texts for m in SELECTOR.findall(text)]
+    assert len(selectors) > 15
+    for name, name_regex, matchers in selectors:
+        family = name or name_regex
+        if INSTANCE_LEVEL.fullmatch(family):
+            assert ORG_FILTER not in matchers, family
+            assert 'instance=~"$instance"' in matchers, family
+        else:
+            assert ORG_FILTER in matchers, (family, matchers)
+    # No series is named without matchers, where an org filter would be missing.
+    bare = re.compile(r"\b(?:genesyscloud|up|process)\w*\b(?![{(])")
+    assert [n for text in texts for n in bare.findall(text)] == []
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_every_by_and_on_list_keeps_orgs_apart(path: Path) -> None:
+    """Each `by (...)` and `on (...)` list of a panel names org."""
+    lists = re.findall(r"\b(?:by|on) \(([^)]*)\)", _exprs(load_dashboard(path)))
+    assert lists
+    assert [names for names in lists if "org" not in names.split(", ")] == []
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_legends_of_org_series_end_with_the_org(path: Path) -> None:
+    """A legend made of labels ends with {{org}} when its query filters org (empty without
+    one), and never shows org otherwise."""
+    for target in _targets(load_dashboard(path)):
+        legend = target["legendFormat"]
+        if "{{" not in legend:
+            continue
+        if ORG_FILTER in target["expr"]:
+            assert legend.endswith(" {{org}}"), target["expr"]
+            assert legend.count("{{org}}") == 1, legend
+        else:
+            assert "{{org}}" not in legend, legend
+
+
+def test_health_instance_variable_follows_the_org_variable() -> None:
+    """The health dashboard's instances are those polling the chosen orgs."""
+    variables = {v["name"]: v for v in load_dashboard(HEALTH)["templating"]["list"]}
+    assert list(variables) == ["job", "org", "instance", "query"]
+    assert variables["instance"]["query"] == (
+        'label_values(genesyscloud_poller_query_up{job=~"$job", org=~"$org"}, instance)'
+    )

@@ -275,6 +275,13 @@ def _variable_queries() -> list[Any]:
     return params
 
 
+def _orgs(prom: Prometheus) -> list[str]:
+    """The orgs the demo polls: none without `orgs:` in its config (no org label at all)."""
+    up = prom.vector(f'genesyscloud_poller_query_up{{job="{JOB}"}}')
+    assert up
+    return sorted({s["metric"]["org"] for s in up if "org" in s["metric"]})
+
+
 @pytest.mark.parametrize("expr", _panel_targets())
 def test_dashboard_panel_query_returns_data(stack: Stack, expr: str) -> None:
     """Every panel query (variables as `.*`) returns finite samples from the demo."""
@@ -283,7 +290,12 @@ def test_dashboard_panel_query_returns_data(stack: Stack, expr: str) -> None:
 
 @pytest.mark.parametrize(("selector", "label"), _variable_queries())
 def test_dashboard_variable_lists_values(stack: Stack, selector: str, label: str) -> None:
-    """Every template variable's label_values() query offers at least one value."""
+    """Every template variable's label_values() query offers at least one value; the org
+    variable offers exactly the demo's orgs (none for a config without `orgs:`)."""
+    if label == "org":
+        answer = stack.prometheus.api("label/org/values", **{"match[]": selector})
+        assert answer["data"] == _orgs(stack.prometheus)
+        return
     values = wait_for(
         lambda: (
             stack.prometheus.api(f"label/{label}/values", **{"match[]": selector})["data"] or None
@@ -299,7 +311,7 @@ def test_flows_dashboard_offers_flow_names(stack: Stack) -> None:
     flows = load_dashboard(FLOWS_DASHBOARD)
     (flow_var,) = [v for v in flows["templating"]["list"] if v["name"] == "flow"]
     selector = flow_var["query"][len("label_values(") :].rpartition(",")[0]
-    selector = substitute_variables(selector, ["query", "flow_type", "flow"])
+    selector = substitute_variables(selector, _flows_variable_names())
     values = stack.prometheus.api("label/flow_name/values", **{"match[]": selector})["data"]
     assert "Main IVR" in values
 
@@ -347,6 +359,36 @@ def test_dashboard_join_names_every_exported_id(
     named = {s["metric"][id_label] for s in result if s["metric"].get(name_label)}
     assert named == ids
     assert all(s["metric"].get(name_label) for s in result)
+
+
+def _org_targets() -> list[Any]:
+    """Every panel target whose legend shows the org, with the dashboard's variable names."""
+    params = []
+    for path in DASHBOARDS:
+        dashboard = load_dashboard(path)
+        names = [v["name"] for v in dashboard["templating"]["list"]]
+        for panel in panels(dashboard):
+            for target in panel["targets"]:
+                if "{{org}}" in target.get("legendFormat", ""):
+                    ident = f"{path.stem}:{panel['title']}:{target['refId']}"
+                    params.append(pytest.param(target["expr"], names, id=ident))
+    return params
+
+
+@pytest.mark.parametrize(("expr", "names"), _org_targets())
+def test_org_variable_narrows_every_panel_that_shows_the_org(
+    stack: Stack, expr: str, names: list[str]
+) -> None:
+    """With one org chosen, a panel that shows the org shows only that org's series; with an
+    org the demo does not poll, none at all."""
+    others = [n for n in names if n != "org"]
+    _wait_finite(stack.prometheus, substitute_variables(expr, names))
+    absent = substitute_variables(expr.replace("$org", "no-such-org"), others)
+    assert stack.prometheus.vector(absent) == []
+    for org in _orgs(stack.prometheus):
+        chosen = substitute_variables(expr.replace("$org", org), others)
+        result = _wait_finite(stack.prometheus, chosen)
+        assert {s["metric"].get("org") for s in result} == {org}
 
 
 def test_division_variable_narrows_every_joined_panel_to_its_flows(stack: Stack) -> None:

@@ -53,6 +53,21 @@ def test_promtool_unit_tests_catch_a_broken_rule(tmp_path: Path) -> None:
     assert "GenesysCloudFlowFailedOutcomesHigh" in result.stdout + result.stderr
 
 
+def test_promtool_unit_tests_catch_a_rule_that_merges_orgs(tmp_path: Path) -> None:
+    """The unit tests fail when an aggregation drops org (two orgs' alerts would merge)."""
+    for path in (RULES_FILE, RULES_TEST_FILE):
+        shutil.copy(path, tmp_path / path.name)
+    rules = tmp_path / RULES_FILE.name
+    text = rules.read_text()
+    assert text.count("sum by (job, instance, org, endpoint)") == 1
+    rules.write_text(
+        text.replace("by (job, instance, org, endpoint)", "by (job, instance, endpoint)")
+    )
+    result = run([require_tool("promtool"), "test", "rules", RULES_TEST_FILE.name], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "of two orgs on one endpoint, only the throttled one fires" in result.stderr
+
+
 def test_promtool_check_config_accepts_prometheus_yml_with_its_rule_files() -> None:
     """promtool check config accepts prometheus.yml and finds the rule file it names."""
     result = run([require_tool("promtool"), "check", "config", str(PROMETHEUS_CONFIG)])
@@ -121,3 +136,55 @@ def test_every_recording_rule_is_unit_tested() -> None:
     }
     missing = [r["record"] for r in recording_rules() if r["record"] not in asserted]
     assert not missing
+
+
+# `by (...)`, `on (...)` and `without (...)` label lists in rule expressions.
+_LABEL_LIST = re.compile(r"\b(by|on|without)\s*\(([^)]*)\)")
+ORG_IN_ANNOTATION = "{{ with $labels.org }}"
+
+
+def _label_lists() -> list[tuple[str, str, list[str]]]:
+    return [
+        (rule.get("alert") or rule["record"], keyword, [n.strip() for n in names.split(",")])
+        for rule in [*recording_rules(), *alert_rules()]
+        for keyword, names in _LABEL_LIST.findall(rule["expr"])
+    ]
+
+
+def test_every_by_and_on_list_keeps_org_apart() -> None:
+    """Each `by`/`on` list names org, except the join on the per-process start time; no
+    `without` list removes org, so no rule adds two orgs' numbers together."""
+    lists = _label_lists()
+    assert len(lists) > 20
+    missing = {
+        (name, keyword, tuple(labels))
+        for name, keyword, labels in lists
+        if keyword != "without" and "org" not in labels
+    }
+    assert missing == {
+        ("GenesysCloudPollerQueryFailing", "on", ("job", "instance")),
+    }
+    assert [n for n, keyword, labels in lists if keyword == "without" and "org" in labels] == []
+
+
+def test_alerts_about_an_org_name_it_only_when_there_is_one() -> None:
+    """Every alert but PollerDown (a scrape target has no org) names the org in its summary
+    and description inside `{{ with $labels.org }}`, which renders nothing without one."""
+    for rule in alert_rules():
+        annotations = rule["annotations"]
+        named = [ORG_IN_ANNOTATION in annotations[key] for key in ("summary", "description")]
+        assert named == [rule["alert"] != "GenesysCloudPollerDown"] * 2, rule["alert"]
+
+
+def test_every_org_alert_is_unit_tested_firing_with_and_without_org() -> None:
+    """Each alert but PollerDown has a promtool case firing for one org, and one without org."""
+    with_org: set[str] = set()
+    without_org: set[str] = set()
+    for case in _unit_tests():
+        for check in case.get("alert_rule_test", []):
+            for alert in check.get("exp_alerts") or []:
+                labels = alert["exp_labels"]
+                (with_org if "org" in labels else without_org).add(check["alertname"])
+    names = {r["alert"] for r in alert_rules()}
+    assert with_org == names - {"GenesysCloudPollerDown"}
+    assert without_org == names
