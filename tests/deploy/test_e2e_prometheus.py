@@ -41,12 +41,12 @@ pytestmark = pytest.mark.e2e
 JOB = "genesyscloud-poller"
 TARGET_LABELS = {"job", "instance"}
 
-# Label names of each family per demo query (config/demo.yaml), as documented.
-FLOWS_1H = {"query", "flow_id", "flow_name", "flow_type"}
-OUTCOMES_1H = {"query", "flow_id", "flow_name", "flow_outcome_id", "flow_outcome",
-               "flow_outcome_value"}  # fmt: skip
-MILESTONES_1H = {"query", "flow_id", "flow_name", "flow_milestone_id"}
-FLOWS_ACTIVE = {"query", "flow_id", "media_type"}
+# Label names of each family per demo query (config/demo.yaml, whose orgs add `org`), as
+# documented.
+FLOWS_1H = {"org", "query", "flow_id", "flow_name", "flow_type"}
+OUTCOMES_1H = FLOWS_1H - {"flow_type"} | {"flow_outcome_id", "flow_outcome", "flow_outcome_value"}
+MILESTONES_1H = {"org", "query", "flow_id", "flow_name", "flow_milestone_id"}
+FLOWS_ACTIVE = {"org", "query", "flow_id", "media_type"}
 TIMERS = ("duration", "disconnect_duration", "exit_duration")
 STATS = ("sum_seconds", "max_seconds", "min_seconds", "measurements")
 EXPECTED_FAMILIES: dict[tuple[str, str], set[str]] = {
@@ -76,6 +76,7 @@ SELF_METRICS = [
     "process_start_time_seconds", "process_resident_memory_bytes",
 ]  # fmt: skip
 DEMO_QUERIES = {"flows_1h", "flows_counted", "outcomes_1h", "milestones_1h", "flows_active"}
+DEMO_ORGS = ("acme", "globex")
 
 # rate() over 1m needs two scrapes; the first sample lands about 5 s after Prometheus starts.
 DATA_TIMEOUT = 60.0  # generous: CI runs this on a loaded 2-core machine
@@ -135,7 +136,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         api = Prometheus(prom_url)
         # A scrape taken after every query has succeeded.
         api.wait_vector(
-            f'count(genesyscloud_poller_query_up{{job="{JOB}"}} == 1) == {len(DEMO_QUERIES)}',
+            f'count(genesyscloud_poller_query_up{{job="{JOB}"}} == 1) == '
+            f"{len(DEMO_QUERIES) * len(DEMO_ORGS)}",
             timeout=DATA_TIMEOUT,
         )
         yield Stack(api, demo.url)
@@ -214,7 +216,7 @@ def test_names_join_names_every_exported_id(
     """Joined through its _info family with group_left, every id the demo exports gets a
     name (flows: a division), in the real Prometheus."""
     selector = f'{family}{{job="{JOB}", {id_label}!=""}}'
-    joined = f'{selector} * on ({id_label}) group_left ({name_label}) {info}{{job="{JOB}"}}'
+    joined = f'{selector} * on (org, {id_label}) group_left ({name_label}) {info}{{job="{JOB}"}}'
     result = stack.prometheus.wait_vector(joined, timeout=DATA_TIMEOUT)
     ids = {s["metric"][id_label] for s in stack.prometheus.vector(selector)}
     named = {s["metric"][id_label] for s in result if s["metric"].get(name_label)}
@@ -223,11 +225,19 @@ def test_names_join_names_every_exported_id(
 
 
 def test_poller_self_metrics_are_scraped(stack: Stack) -> None:
-    """The poller's own families reach Prometheus, with one query_up per demo query at 1."""
+    """The poller's own families reach Prometheus, with one query_up per demo org and query at
+    1, and one org_info per org."""
     for name in SELF_METRICS:
         assert stack.prometheus.vector(f'{name}{{job="{JOB}"}}'), name
     up = stack.prometheus.vector(f'genesyscloud_poller_query_up{{job="{JOB}"}}')
-    assert {s["metric"]["query"]: s["value"][1] for s in up} == dict.fromkeys(DEMO_QUERIES, "1")
+    assert {(s["metric"]["org"], s["metric"]["query"]): s["value"][1] for s in up} == {
+        (org, query): "1" for org in DEMO_ORGS for query in DEMO_QUERIES
+    }
+    info = stack.prometheus.vector(f'genesyscloud_poller_org_info{{job="{JOB}"}}')
+    assert {s["metric"]["org"]: s["metric"]["genesys_region"] for s in info} == {
+        "acme": "mypurecloud.ie",
+        "globex": "usw2.pure.cloud",
+    }
 
 
 def test_promtool_check_metrics_accepts_the_poller_output(stack: Stack) -> None:
