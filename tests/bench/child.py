@@ -10,6 +10,10 @@ Servers print `READY <port> [<control port>]` once listening and run until termi
            answer's last byte was handed to the kernel
   daemon   the real Daemon (schedule off) against --api, plus a control server: POST /poll runs
            one poll, GET /lag returns the event loop's lateness since the last GET /lag
+  simulator  the Genesys Cloud simulator serving --orgs orgs of --flows flows each
+  orgs     the real Daemon polling --orgs orgs of the simulator at --api (ORG_QUERIES each, the
+           schedule on with --schedule), plus a control server: POST /cycle polls every query of
+           every org once, GET /state says which are up and how many series each org exports
 Jobs print `RESULT <json>` and exit:
   normalize  per-stage timings of normalize -> prepare -> commit -> assemble, repeated
   memory     RSS of a daemon before and after it holds the data, and over repeated publishes
@@ -19,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import gzip
 import itertools
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -35,7 +41,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from poller.catalog import AGGREGATE_PATH, TOKEN_PATH
 from poller.config import parse_config
-from poller.config.model import Credentials, Secret
+from poller.config.model import Config, Credentials, CredentialSource, OrgConfig, Secret
 from poller.daemon import Clocks, Daemon, serve
 from poller.digest import Digested, digest
 from poller.normalize import Snapshot, normalize_aggregate
@@ -43,6 +49,7 @@ from poller.render import render_snapshot
 from poller.responses import ObservationResponse, decode
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState, build_app
+from poller.simulator import Simulator, SimulatorSettings
 from poller.store import SnapshotStore
 from tests.bench.common import median, percentile, quiet_logs, rss_bytes
 from tests.bench.data import KIND, MARKER_PLACEHOLDER, QUERY, query_yaml
@@ -225,6 +232,152 @@ async def run_daemon(api: str, *, tick: bool) -> None:
         await control_runner.cleanup()
 
 
+# The four queries each org of the `orgs` benchmark polls: a flow aggregate with several metrics,
+# outcomes, milestones and an observation. With 18 flows an org exports about 1,000 series.
+ORG_QUERIES = """
+  - name: flows_1h
+    type: aggregate
+    every: {every}
+    window: 1h
+    group_by: [flowId, flowName, flowType]
+    metrics: [nFlow, tFlow, tFlowDisconnect, tFlowExit, nFlowOutcome, nFlowOutcomeFailed]
+  - name: outcomes_1h
+    type: aggregate
+    every: {every}
+    window: 1h
+    group_by: [flowId, flowName, flowOutcomeId, flowOutcome, flowOutcomeValue]
+    metrics: [nFlowOutcome, nFlowOutcomeFailed, tFlowOutcome]
+  - name: milestones_1h
+    type: aggregate
+    every: {every}
+    window: 1h
+    group_by: [flowId, flowName, flowMilestoneId]
+    metrics: [nFlowMilestone, oFlowMilestone]
+  - name: flows_active
+    type: observation
+    every: {every}
+    metrics: [oFlow]
+    details: true
+    filter:
+      type: or
+      predicates:
+        - {{dimension: mediaType, value: voice}}
+        - {{dimension: mediaType, value: chat}}
+        - {{dimension: mediaType, value: message}}
+"""
+
+
+def org_name(index: int) -> str:
+    return f"org{index + 1:03d}"
+
+
+def orgs_config(api: str, orgs: int, every: int) -> Config:
+    """`orgs` orgs of ORG_QUERIES on the simulator at `api`, built from the model as
+    tests/integration/test_orgs.py does (names off: no Architect listings)."""
+    text = (
+        "genesys:\n  region: mypurecloud.ie\n  requests_per_minute: 300\n  timeout: 60s\n"
+        'server:\n  listen: "127.0.0.1:0"\nqueries:' + ORG_QUERIES.format(every=f"{every}s")
+    )
+    base = parse_config(
+        text, source="bench-orgs", env={"GENESYS_API_BASE_URL": api, "GENESYS_LOGIN_BASE_URL": api}
+    )
+    listed = tuple(
+        OrgConfig(
+            org_name(i),
+            base.genesys,
+            CredentialSource(
+                client_id_env=f"ORG{i + 1}_ID", client_secret_env=f"ORG{i + 1}_SECRET"
+            ),
+            base.queries,
+        )
+        for i in range(orgs)
+    )
+    return dataclasses.replace(
+        base, orgs=listed, names=dataclasses.replace(base.names, enabled=False)
+    )
+
+
+def org_series(text: bytes) -> dict[str, Any]:
+    """Flow series in an exposition: in all, per org and per query."""
+    per_org: dict[str, int] = {}
+    per_query: dict[str, int] = {}
+    for line in text.split(b"\n"):
+        if not line.startswith(b"genesyscloud_flow_"):
+            continue
+        labels = line[line.index(b"{") :]
+        org = labels.split(b'org="', 1)[1].split(b'"', 1)[0].decode()
+        query = labels.split(b'query="', 1)[1].split(b'"', 1)[0].decode()
+        per_org[org] = per_org.get(org, 0) + 1
+        per_query[query] = per_query.get(query, 0) + 1
+    return {"total": sum(per_org.values()), "per_org": per_org, "per_query": per_query}
+
+
+def _total(family: Any) -> float:
+    return float(
+        sum(s.value for m in family.collect() for s in m.samples if s.name.endswith("_total"))
+    )
+
+
+async def run_orgs(api: str, orgs: int, every: int, *, schedule: bool) -> None:
+    clients = SimulatorSettings(orgs=orgs).org_clients()
+    by_org = {org_name(i): Credentials(c, Secret(s)) for i, (c, s) in enumerate(clients)}
+    daemon = Daemon(orgs_config(api, orgs, every), lambda org: by_org[org.name])
+    runner = await serve(daemon, "127.0.0.1", 0, schedule=schedule)
+
+    async def cycle(_request: web.Request) -> web.Response:
+        begun = time.monotonic()
+        results = await daemon.poll_all()
+        return web.json_response(
+            {
+                "polls": len(results),
+                "failed": sorted(job for job, ok in results.items() if not ok),
+                "seconds": time.monotonic() - begun,
+            }
+        )
+
+    async def state(_request: web.Request) -> web.Response:
+        down = sorted(
+            job
+            for job, poller in daemon.pollers.items()
+            if poller.state.failing or not poller.state.succeeded_once
+        )
+        series = org_series(b"".join(daemon.store.exposition().plain))
+        m = daemon.metrics
+        counts = {
+            "polls": _total(m.polls.family),
+            "poll_failures": _total(m.poll_failures.family),
+            "polls_skipped": _total(m.polls_skipped.family),
+        }
+        return web.json_response({"queries": len(daemon.pollers), "down": down, **counts, **series})
+
+    control = web.Application()
+    control.router.add_post("/cycle", cycle)
+    control.router.add_get("/state", state)
+    control_runner = web.AppRunner(control, access_log=None)
+    await control_runner.setup()
+    await web.TCPSite(control_runner, "127.0.0.1", 0).start()
+    print(f"READY {runner.addresses[0][1]} {control_runner.addresses[0][1]}", flush=True)
+    stop = asyncio.Event()
+    # A clean stop on SIGTERM, so the worker's pool is shut down (no leaked-semaphore warnings).
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await daemon.stop()
+        await runner.cleanup()
+        await control_runner.cleanup()
+
+
+async def run_simulator(orgs: int, flows: int) -> None:
+    simulator = Simulator(SimulatorSettings(seed=11, flows=flows, orgs=orgs))
+    await simulator.start("127.0.0.1", 0)
+    print(f"READY {simulator.base_url.rsplit(':', 1)[1]}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await simulator.stop()
+
+
 async def serve_app(app: web.Application) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -314,6 +467,10 @@ def main() -> None:
     parser.add_argument("--checkpoints", default="")
     parser.add_argument("--cpu", type=int)
     parser.add_argument("--no-ticker", action="store_true")
+    parser.add_argument("--orgs", type=int, default=1)
+    parser.add_argument("--flows", type=int, default=20)
+    parser.add_argument("--every", type=int, default=60)
+    parser.add_argument("--schedule", action="store_true")
     args = parser.parse_args()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
@@ -329,6 +486,12 @@ def main() -> None:
         return
     if kind == "daemon":
         asyncio.run(run_daemon(args.api, tick=not args.no_ticker))
+        return
+    if kind == "orgs":
+        asyncio.run(run_orgs(args.api, args.orgs, args.every, schedule=args.schedule))
+        return
+    if kind == "simulator":
+        asyncio.run(run_simulator(args.orgs, args.flows))
         return
     apps = {"poller": poller_app, "naive": naive_app, "floor": floor_app, "genesys": genesys_app}
     if kind not in apps:
