@@ -1,10 +1,11 @@
 """The snapshot store: each query's latest families, swapped whole per poll, and the body
 /metrics serves, assembled once per change.
 
-A query's families arrive rendered and compressed (see digest.py). A commit swaps them in and
-assembles the exposition: the families in name order, each a header followed by the lines of
-every query that has it; the gzip form is the same pieces' gzip members one after another.
-A scrape only sends what is ready.
+A query's families arrive rendered and compressed (see digest.py). A commit swaps them in; the
+first scrape after it assembles the exposition: the families in name order, each a header
+followed by the lines of every query that has it; the gzip form is the same pieces' gzip
+members one after another. Assembling joins only what is ready: no text is rendered or
+compressed at scrape time.
 
 Count-like series that vanish from a response are held at 0 for ZERO_FILL_SECONDS after they
 were last seen, since the API never zero-fills and a series that stops would otherwise read as
@@ -57,7 +58,10 @@ class SnapshotStore:
         self._zero_fill_seconds = zero_fill_seconds
         self._queries: dict[str, _QueryState] = {}
         self._headers: dict[str, tuple[Family, bytes, bytes]] = {}
-        self._exposition = Exposition()
+        # None after a change: assembled at the next exposition() (a scrape), so that many
+        # queries committing between two scrapes (hundreds of orgs') cost one assembly, not one
+        # each, which would grow with the square of the number of queries.
+        self._exposition: Exposition | None = Exposition()
 
     def prepare(self, query: str, families: dict[str, RenderedFamily], now: float) -> Prepared:
         """A query's next state: the families' text inflated, held zeros added. Touches nothing:
@@ -95,21 +99,24 @@ class SnapshotStore:
     def commit(self, prepared: Prepared) -> int:
         """Swap a prepared state in; returns the query's series count."""
         self._queries[prepared.query] = prepared.state
-        self._assemble()
+        self._exposition = None
         return prepared.state.series
 
     def drop(self, query: str) -> None:
         """Forget a query's series (stale, or removed from the config)."""
         if self._queries.pop(query, None) is not None:
-            self._assemble()
+            self._exposition = None
 
     def has(self, query: str) -> bool:
         return query in self._queries
 
     def exposition(self) -> Exposition:
+        """The flow series as of the last change, assembled once per change."""
+        if self._exposition is None:
+            self._exposition = self._assemble()
         return self._exposition
 
-    def _assemble(self) -> None:
+    def _assemble(self) -> Exposition:
         """Joins only the gzip members (a tenth of the text's size); plain text stays in the
         pieces it was rendered in."""
         by_family: dict[str, list[_Part]] = {}
@@ -126,7 +133,7 @@ class SnapshotStore:
             for part in parts:
                 plain.extend(part.text)
                 packed.extend(part.packed)
-        self._exposition = Exposition(tuple(plain), b"".join(packed))
+        return Exposition(tuple(plain), b"".join(packed))
 
     def _header(self, family: Family) -> tuple[bytes, bytes]:
         cached = self._headers.get(family.name)
