@@ -532,3 +532,83 @@ async def test_bad_faults_spec_is_a_usage_error() -> None:
     assert "argument --faults: 503='2': expected a rate between 0 and 1" in err
     assert "unknown fault 'teapot'" in err
     assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--shard.count", "3"], {}, "--shard.count is 3 but no --shard.index is given"),
+        (["--shard.index", "2", "--shard.count", "2"], {}, "--shard.index is 2, outside 0 to 1"),
+        (
+            [],
+            {"POLLER_SHARD_INDEX": "auto", "POLLER_SHARD_COUNT": "2", "HOSTNAME": "laptop"},
+            "the hostname 'laptop' does not end in -<ordinal>",
+        ),
+    ],
+)
+async def test_run_bad_shard_is_a_usage_error(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    """A bad --shard.* flag (or POLLER_SHARD_* variable) exits 2 before reading anything else,
+    naming the flag and the fix."""
+    path = tmp_path / "poller.yaml"
+    path.write_text(ORGS_CONFIG)
+    rc, out, err = await run_cli("run", "--config", str(path), *args, env=base_env(**env))
+    assert rc == 2
+    assert message in err
+    assert out == ""
+
+
+async def test_run_sharding_a_config_without_orgs_exits_1(tmp_path: Path) -> None:
+    """--shard.count 2 on a config without orgs exits 1 saying sharding splits orgs."""
+    path = tmp_path / "poller.yaml"
+    path.write_text(CONFIG)
+    env = base_env(GENESYS_CLIENT_ID="x", GENESYS_CLIENT_SECRET="y")
+    rc, _, err = await run_cli(
+        "run", "--config", str(path), "--shard.index", "0", "--shard.count", "2", env=env
+    )
+    assert rc == 1
+    assert "sharding splits the orgs of `orgs:` between replicas" in err
+
+
+async def test_run_auto_shard_polls_the_orgs_its_ordinal_owns(tmp_path: Path) -> None:
+    """With POLLER_SHARD_INDEX=auto and a StatefulSet hostname, run serves exactly the orgs
+    rendezvous hashing gives that ordinal, says so in /readyz and shard_info, and polls them."""
+    settings = SimulatorSettings(seed=3, orgs=4)
+    sim = Simulator(settings)
+    await sim.start("127.0.0.1", 0)
+    path = tmp_path / "poller.yaml"
+    path.write_text(
+        ORGS_CONFIG.replace("client_secret_file: SECRET_FILE", "client_secret_env: GLOBEX_SECRET")
+    )
+    env = base_env(
+        GENESYS_API_BASE_URL=sim.base_url,
+        GENESYS_LOGIN_BASE_URL=sim.base_url,
+        POLLER_SHARD_INDEX="auto",
+        POLLER_SHARD_COUNT="3",
+        HOSTNAME="genesyscloud-poller-2",
+    )
+    for name, (client_id, secret) in zip(ORG_NAMES, settings.org_clients(), strict=True):
+        env[f"{name.upper()}_ID"] = client_id
+        env[f"{name.upper()}_SECRET"] = secret
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "poller", "run", "--config", str(path),
+        "--web.listen-address", f"127.0.0.1:{port}", env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    owned = expected_shards(ORG_NAMES, 3)[2]
+    assert owned, "shard 2 of 3 owns an org of this config"
+    try:
+        ready = json.loads(await wait_http(f"http://127.0.0.1:{port}/readyz"))
+        text = await wait_http(f"http://127.0.0.1:{port}/metrics")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 10)
+        await sim.stop()
+    assert ready["shard"] == {"index": 2, "count": 3}
+    assert ready["orgs"] == owned
+    scrape = Exposition(text)
+    assert scrape.get("genesyscloud_poller_shard_info", shard_index="2", shard_count="3") == 1
+    up = scrape.series("genesyscloud_poller_query_up")
+    assert sorted({labels["org"] for labels, value in up if value == 1}) == owned
