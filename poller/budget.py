@@ -61,6 +61,11 @@ class RequestBudget:
             wait = max(wait, self._sent[len(self._sent) - limit] + SPAN - now)
         return max(wait, 0.0)
 
+    def sent_last_minute(self) -> int:
+        """Requests sent in the last 60 seconds, for the status page."""
+        horizon = self._clock() - WINDOW_SECONDS
+        return sum(1 for at in self._sent if at > horizon)
+
     def paused(self) -> float:
         """Seconds left of a 429's pause (0 if none)."""
         return max(self._paused_until - self._clock(), 0.0)

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from poller import scope
+from poller import scope, status
 from poller.config.model import Config, Credentials, OrgConfig
 from poller.config.webconfig import WebConfig
 from poller.digest import Digester
@@ -62,6 +62,9 @@ class Daemon:
         self.digester = digester or Digester()
         self.orgs: dict[str, OrgPolling] = {}
         self._scheduler: Scheduler | None = None
+        self.started_at = self._clocks.clock()
+        # (succeeded, when, what happened) of the last config load or reload.
+        self.last_reload: tuple[bool, float, str] = (True, self.started_at, "loaded")
         # Polls in flight and the job (scope.key) each is for, so stop() and reloads can cancel.
         self._tasks: dict[asyncio.Task[Any], str] = {}
         if config.has_orgs:
@@ -269,11 +272,11 @@ class Daemon:
                 )
             credentials = self._resolve(self._owned(new))
         except ConfigError as err:
-            self._mark_reload(ok=False)
+            self._mark_reload(ok=False, message=str(err))
             log.error("config_reload_failed", problems=err.problems, source=err.source)
             return False, str(err)
         await self.apply(new, credentials)
-        self._mark_reload(ok=True)
+        self._mark_reload(ok=True, message="reloaded")
         log.info(
             "config_reloaded",
             source=new.source,
@@ -346,11 +349,21 @@ class Daemon:
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
 
-    def _mark_reload(self, *, ok: bool) -> None:
+    def _mark_reload(self, *, ok: bool, message: str = "loaded") -> None:
+        now = self._clocks.clock()
+        self.last_reload = (ok, now, message)
         self.metrics.config_reload_ok.set(1 if ok else 0)
         if ok:
-            self.metrics.config_reload_time.set(self._clocks.clock())
+            self.metrics.config_reload_time.set(now)
         self.metrics.changed()
+
+    def next_run(self, job: str) -> float | None:
+        """Unix time of `job`'s next scheduled run; None without a schedule."""
+        return self._scheduler.next_run(job) if self._scheduler is not None else None
+
+    def status(self) -> dict[str, Any]:
+        """The status page's data (see poller.status): the daemon's state only, at once."""
+        return status.collect(self, self._clocks.clock())
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -369,9 +382,9 @@ class Daemon:
             store=self.store,
             metrics=self.metrics,
             readiness=self.readiness,
-            queries=lambda: list(self.pollers),
             reload=self.reload if enable_lifecycle else None,
             ownership=self.ownership,
+            status=self.status,
         )
 
 

@@ -11,8 +11,9 @@ and readiness never depend on names.
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import structlog
@@ -105,10 +106,39 @@ def _entity_labels(kind: Kind, entity: Entity) -> Labels:
     return (("flow_milestone_id", entity.id), ("flow_milestone_name", entity.name))
 
 
+CHANGES_KEPT: Final = 10  # name changes remembered per kind, for the status page
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An entity a refresh found new, renamed or deleted since the one before."""
+
+    at: float
+    id: str
+    name: str
+    change: str  # added, renamed (from `before`), deleted
+    before: str = ""
+
+
 @dataclass(slots=True)
 class _State:
     ok_at: float | None = None  # when the names in the store were read
     failing: bool = False
+    error: str = ""  # the last failure, in words
+    names: dict[str, tuple[str, bool]] | None = None  # id -> (name, deleted), last read
+    changes: deque[Change] = field(default_factory=lambda: deque(maxlen=CHANGES_KEPT))
+
+
+@dataclass(frozen=True, slots=True)
+class KindStatus:
+    """What the status page shows of one listing."""
+
+    kind: str
+    state: str  # ok, failing, waiting (no refresh yet)
+    entities: int
+    last_success: float | None
+    error: str
+    changes: tuple[Change, ...]  # newest first
 
 
 class NamesRefresher:
@@ -181,14 +211,37 @@ class NamesRefresher:
                 merged[e.id] = dataclasses.replace(e, deleted=True)
         return list(merged.values())
 
+    def status(self) -> list[KindStatus]:
+        """Each listing's state, for the status page; [] with names off."""
+        if not self.settings.enabled:
+            return []
+        out = []
+        for kind in KINDS:
+            state = self._states[kind.name]
+            word = "failing" if state.failing else "ok" if state.ok_at is not None else "waiting"
+            out.append(
+                KindStatus(
+                    kind.name,
+                    word,
+                    len(state.names or {}),
+                    state.ok_at,
+                    state.error if state.failing else "",
+                    tuple(reversed(state.changes)),
+                )
+            )
+        return out
+
     def _publish(self, kind: Kind, entities: Sequence[Entity], now: float) -> None:
         state = self._states[kind.name]
         series: dict[Labels, float] = {}
-        seen: set[str] = set()
+        read: dict[str, tuple[str, bool]] = {}
         for entity in sorted(entities, key=lambda e: e.id):
-            if entity.id not in seen:  # one series per id, whatever the listing repeats
-                seen.add(entity.id)
+            if entity.id not in read:  # one series per id, whatever the listing repeats
+                read[entity.id] = (entity.name, entity.deleted)
                 series[labels_of(kind, entity, self.org)] = 1.0
+        if state.names is not None:
+            state.changes.extend(_changes(state.names, read, now))
+        state.names = read
         family = Family(kind.family, kind.help, "max", zero_fill=False)
         rendered = render_snapshot(Snapshot({kind.family: family}, {kind.family: series}))
         self._store.commit(self._store.prepare(store_key(kind, self.org), rendered, now))
@@ -205,6 +258,7 @@ class NamesRefresher:
 
     def _failed(self, kind: Kind, err: ApiError, now: float) -> None:
         state = self._states[kind.name]
+        state.error = err.message
         self._metrics.names_up.labels(kind.name).set(0)
         fields = {
             **scope.log_fields(self.org),
@@ -232,3 +286,24 @@ class NamesRefresher:
                 kind=kind.name,
                 kept_seconds=keep,
             )
+
+
+def _changes(
+    before: dict[str, tuple[str, bool]], after: dict[str, tuple[str, bool]], now: float
+) -> list[Change]:
+    """What changed between two reads of a listing, by id."""
+    out = []
+    for ident, (name, deleted) in after.items():
+        old = before.get(ident)
+        if old is None:
+            out.append(Change(now, ident, name, "deleted" if deleted else "added"))
+        elif deleted and not old[1]:
+            out.append(Change(now, ident, name, "deleted"))
+        elif name != old[0]:
+            out.append(Change(now, ident, name, "renamed", old[0]))
+    out.extend(
+        Change(now, ident, name, "deleted")
+        for ident, (name, deleted) in before.items()
+        if ident not in after and not deleted
+    )
+    return out

@@ -61,7 +61,8 @@ def _fit(items: Sequence[str], width: int = LIST_WIDTH) -> str:
     return f"{items[0]}, +{len(items) - 1} more"
 
 
-def _window(query: QueryConfig) -> str:
+def window_text(query: QueryConfig) -> str:
+    """What a query asks for each run, in words (check-config and the status page)."""
     if query.type == "observation":
         return "now"
     if query.mode == "counter":
@@ -149,7 +150,7 @@ def _org_plan(config: Config, budget_key: str) -> list[str]:
             q.name,
             q.type,
             format_duration(q.every),
-            _window(q),
+            window_text(q),
             _fit(q.group_by),
             _fit(q.metrics),
             _rate(query_requests_per_minute(q)),

@@ -63,12 +63,26 @@ def endpoint_of(query: QueryConfig) -> Endpoint:
     return "observations" if query.type == "observation" else "aggregates"
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The last failed poll, as a support ticket needs it."""
+
+    message: str
+    at: float  # Unix time
+    status: int | None = None  # HTTP status, when an answer came
+    code: str | None = None  # Genesys' (or the OAuth) error code
+    correlation_id: str | None = None  # Genesys' contextId / ININ-Correlation-Id
+
+
 @dataclass(slots=True)
 class QueryState:
     succeeded_once: bool = False
     failing: bool = False
     last_success: float = 0.0
     last_error: str = ""
+    failure: Failure | None = None  # the last failed poll's details, kept after recovery
+    last_duration: float | None = None  # seconds the last poll took
+    series: int = 0  # series the query exports now
 
 
 class QueryPoller:
@@ -126,8 +140,9 @@ class QueryPoller:
             self._failed(err, correlation_id)
             return False
         finally:
-            self._metrics.query_duration.labels(q.name).set(time.perf_counter() - begun)
-        series = self._store.commit(prepared)
+            self.state.last_duration = time.perf_counter() - begun
+            self._metrics.query_duration.labels(q.name).set(self.state.last_duration)
+        series = self.state.series = self._store.commit(prepared)
         self._metrics.query_up.labels(q.name).set(1)
         self._metrics.query_last_success.labels(q.name).set(now)
         self._metrics.query_series.labels(q.name).set(series)
@@ -157,6 +172,13 @@ class QueryPoller:
             fields.update(status=200, context_id=correlation_id)
             fields["error"] = f"unusable response: {err}"
         self.state.last_error = fields["error"]
+        self.state.failure = Failure(
+            fields["error"],
+            self._clock(),
+            fields.get("status"),
+            fields.get("code"),
+            fields.get("context_id"),
+        )
         if self.state.failing:
             log.debug("poll_failed_again", **fields)
         else:
@@ -176,6 +198,7 @@ class QueryPoller:
         """Drop the query's series once its data is older than stale_after."""
         if self.is_stale() and self._store.has(self.key):
             self._store.drop(self.key)
+            self.state.series = 0
             self._metrics.query_series.labels(self.query.name).set(0)
             self._metrics.changed()
             log.warning(

@@ -58,6 +58,12 @@ class Scheduler:
         else:
             self._on_skip[name] = on_skip
 
+    def next_run(self, name: str) -> float | None:
+        """Unix time of job `name`'s next run; None if there is no such job."""
+        job = self._scheduler.get_job(name)
+        when = job.next_run_time if job is not None else None
+        return when.timestamp() if when is not None else None
+
     def remove(self, name: str) -> None:
         self._on_skip.pop(name, None)
         if self._scheduler.get_job(name) is not None:

@@ -1,4 +1,4 @@
-"""The HTTP side: /metrics, /healthz, /readyz and a landing page (aiohttp).
+"""The HTTP side: /metrics, /healthz, /readyz, the status page at / and /status.json (aiohttp).
 
 /metrics sends what is ready: the store's exposition of the flow series, then the self-metrics.
 With gzip, the store's gzip body is followed by the self-metrics' gzip member, which every gzip
@@ -7,7 +7,6 @@ reader (Go's included) reads as one stream, so a scrape never compresses the lar
 
 from __future__ import annotations
 
-import html
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +14,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
-from poller import __version__
 from poller.config.webconfig import WebConfig
 from poller.selfmetrics import SelfMetrics
+from poller.status import blank
+from poller.statuspage import csp, new_nonce, render
 from poller.store import SnapshotStore
 from poller.webauth import BasicAuth, add_response_headers
 
@@ -30,7 +30,8 @@ class ServerState:
     store: SnapshotStore
     metrics: SelfMetrics
     readiness: Readiness
-    queries: Callable[[], list[str]]
+    # The status page's data (poller.status): the daemon's state, never the series store.
+    status: Callable[[], dict[str, Any]] = blank
     # What POST /-/reload does; None unless the lifecycle API is enabled (--web.enable-lifecycle),
     # since without basic auth anyone who can reach the port could otherwise trigger it.
     reload: Callable[[], Awaitable[tuple[bool, str]]] | None = None
@@ -89,42 +90,20 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ready else 503)
 
 
-LANDING = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>genesyscloud-poller</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:2em auto;line-height:1.5}}
-code{{background:#eee;padding:0 .2em}}</style></head>
-<body><h1>genesyscloud-poller</h1>
-<p>Genesys Cloud flow analytics as Prometheus metrics. Version {version}.</p>
-<ul>
-<li><a href="metrics">/metrics</a> &mdash; flow metrics and the poller's own health</li>
-<li><a href="readyz">/readyz</a> &mdash; ready once every query has succeeded</li>
-<li><a href="healthz">/healthz</a> &mdash; the process is alive</li>
-</ul>
-<p>Queries: {queries}</p>{ownership}
-</body></html>
-"""
+async def status_page(request: web.Request) -> web.Response:
+    nonce = new_nonce()
+    text = render(request.app[STATE].status(), nonce)
+    response = web.Response(text=text, content_type="text/html")
+    response.headers["Content-Security-Policy"] = csp(nonce)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
-async def landing(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    queries = ", ".join(f"<code>{html.escape(n)}</code>" for n in state.queries()) or "none"
-    text = LANDING.format(
-        version=html.escape(__version__),
-        queries=queries,
-        ownership=_ownership_html(state.ownership()),
-    )
-    return web.Response(text=text, content_type="text/html")
-
-
-def _ownership_html(ownership: dict[str, Any]) -> str:
-    if not ownership:
-        return ""
-    shard = ownership["shard"]
-    orgs = ", ".join(f"<code>{html.escape(o)}</code>" for o in ownership["orgs"])
-    where = f"Shard {shard['index']} of {shard['count']}" if shard["count"] > 1 else "This poller"
-    if not orgs:
-        return f"\n<p>{where} owns no org: the orgs all hash to other shards.</p>"
-    return f"\n<p>{where} polls the orgs {orgs}.</p>"
+async def status_json(request: web.Request) -> web.Response:
+    response = web.json_response(request.app[STATE].status())
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def reload_handler(request: web.Request) -> web.Response:
@@ -148,6 +127,7 @@ def build_app(state: ServerState, web_config: WebConfig | None = None) -> web.Ap
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/", landing)
+    app.router.add_get("/", status_page)
+    app.router.add_get("/status.json", status_json)
     app.router.add_post("/-/reload", reload_handler)
     return app

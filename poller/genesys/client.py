@@ -36,7 +36,7 @@ class GenesysClient:
         self.budget = budget or RequestBudget(
             settings.requests_per_minute, clock=clock, sleep=sleep
         )
-        self._http = HttpSession(settings, metrics)
+        self._http = HttpSession(settings, metrics, clock)
         self._tokens = tokens = TokenSource(
             self._http,
             settings,
@@ -84,6 +84,14 @@ class GenesysClient:
     def paused_until(self) -> float:
         """Until when Genesys asked (a 429's Retry-After, from either host) for no requests."""
         return max(self.budget.paused_until, self._tokens.paused_until)
+
+    def token_expires_at(self) -> float | None:
+        """When the current access token expires (None: not logged in)."""
+        return self._tokens.expires_at
+
+    def recent_answers(self) -> list[tuple[float, dict[str, int]]]:
+        """How the API and login hosts answered, per minute, over the last minutes."""
+        return self._http.recent.minutes()
 
     async def close(self) -> None:
         await self._http.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,10 +38,43 @@ class Reply:
         return self.headers.get(CORRELATION_HEADER)
 
 
+class RecentAnswers:
+    """How the API answered, per minute, over the last MINUTES minutes: {status or "error": n}.
+    For the status page; /metrics has the same as counters since start."""
+
+    MINUTES = 5
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._minutes: deque[tuple[float, Counter[str]]] = deque()
+
+    def record(self, code: str) -> None:
+        minute = self._clock() // 60 * 60
+        if not self._minutes or self._minutes[-1][0] != minute:
+            self._minutes.append((minute, Counter()))
+        self._minutes[-1][1][code] += 1
+        self._forget(minute)
+
+    def _forget(self, minute: float) -> None:
+        while self._minutes and self._minutes[0][0] <= minute - 60 * self.MINUTES:
+            self._minutes.popleft()
+
+    def minutes(self) -> list[tuple[float, dict[str, int]]]:
+        """(minute start, {code: answers}) for each minute that had any, oldest first."""
+        self._forget(self._clock() // 60 * 60)
+        return [(minute, dict(sorted(codes.items()))) for minute, codes in self._minutes]
+
+
 class HttpSession:
-    def __init__(self, settings: GenesysSettings, metrics: SelfMetrics) -> None:
+    def __init__(
+        self,
+        settings: GenesysSettings,
+        metrics: SelfMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
         self._metrics = metrics
+        self.recent = RecentAnswers(clock)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -107,6 +141,7 @@ class HttpSession:
         return reply
 
     def _count(self, endpoint: str, code: str, started: float) -> None:
+        self.recent.record(code)
         self._metrics.api_requests.labels(endpoint, code).inc()
         self._metrics.api_request_duration.labels(endpoint).observe(time.perf_counter() - started)
 

@@ -82,6 +82,11 @@ class TokenSource:
             self._token = None
 
     @property
+    def expires_at(self) -> float | None:
+        """When the current access token expires; None before the first login."""
+        return self._expires if self._token is not None else None
+
+    @property
     def paused_until(self) -> float:
         """Until when a 429 from the login host asked for no logins (0: never)."""
         return self._paused_until

@@ -88,7 +88,6 @@ def poller_app(path: str) -> web.Application:
         store=_filled_store(path),
         metrics=_self_metrics(),
         readiness=lambda: (True, {}),
-        queries=lambda: [QUERY],
     )
     return build_app(state)
 

@@ -150,7 +150,6 @@ def server_state() -> ServerState:
         store=SnapshotStore(),
         metrics=SelfMetrics(process=False),
         readiness=lambda: (True, {}),
-        queries=lambda: ["flows"],
     )
 
 
