@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Debian packages the test suite drives for real: Prometheus and promtool, the container
-# toolchain for the image test, docker-compose to validate the compose file.
+# toolchain for the image test, docker-compose to validate the compose file, Chromium to load
+# the web pages in a real headless browser (tests/browser).
 APT_PACKAGES := prometheus podman buildah runc uidmap slirp4netns fuse-overlayfs mmdebstrap \
-	docker-compose
+	docker-compose chromium
 
 .PHONY: demo test lint typecheck unit all-tiers tools bench clean
 

@@ -1,0 +1,1 @@
+"""Pages loaded in a real headless Chromium (tests/support/browser.py)."""
