@@ -172,8 +172,10 @@ class QueryPoller:
             fields.update(status=200, context_id=correlation_id)
             fields["error"] = f"unusable response: {err}"
         self.state.last_error = fields["error"]
+        # The page shows status, code and correlation id apart: the words alone here.
+        words = f"{err.endpoint}: {err.message}" if isinstance(err, ApiError) else fields["error"]
         self.state.failure = Failure(
-            fields["error"],
+            words,
             self._clock(),
             fields.get("status"),
             fields.get("code"),

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -168,6 +168,16 @@ class Element:
     tag: str
     attrs: dict[str, str | None]
     text: str = ""  # the text directly and indirectly inside it
+    children: list[Element] = field(default_factory=list)
+
+    def find_all(self, tag: str) -> list[Element]:
+        """Elements named `tag` inside this one, in document order."""
+        out = []
+        for child in self.children:
+            if child.tag == tag:
+                out.append(child)
+            out.extend(child.find_all(tag))
+        return out
 
 
 VOID = frozenset(
@@ -207,6 +217,8 @@ class Dom(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         element = Element(tag, dict(attrs))
         self.elements.append(element)
+        if self._open:
+            self._open[-1].children.append(element)
         if tag not in VOID:
             self._open.append(element)
 

@@ -25,9 +25,13 @@ DEMO_CLIENTS = {"acme": "demo-client", "globex": "demo-client-2"}
 START_TIMEOUT = 120.0
 
 
-def http_get(url: str, timeout: float = 10, method: str = "GET") -> tuple[int, bytes]:
-    """(status, body); (0, b"") when nothing answers."""
-    request = urllib.request.Request(url, method=method)  # noqa: S310 - our own URL
+def http_get(
+    url: str, timeout: float = 10, method: str = "GET", body: Any = None
+) -> tuple[int, bytes]:
+    """(status, body); (0, b"") when nothing answers. `body` goes as JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {} if body is None else {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
             return int(resp.status), bytes(resp.read())
@@ -93,6 +97,12 @@ class Demo:
 
     def post(self, path: str) -> tuple[int, str]:
         return self.get(path, method="POST")
+
+    def simulate(self, path: str, org: str, body: Any) -> None:
+        """PUT `body` to the simulator's control API `path` for the demo org `org`."""
+        url = f"{self.simulator_url}{path}?client_id={DEMO_CLIENTS[org]}"
+        status, answer = http_get(url, method="PUT", body=body)
+        assert status == 200, answer
 
     def org(self, name: str = "acme") -> dict[str, Any]:
         """The simulated org the demo's org `name` polls, from the simulator's control API."""
