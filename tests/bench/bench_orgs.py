@@ -53,6 +53,7 @@ ORG_FLOWS = 18  # flows per org: about 1,000 series with the four queries (child
 FULL = {"orgs": 100, "cycles": 3, "every": 60, "intervals": 2}
 QUICK = {"orgs": 10, "cycles": 2, "every": 20, "intervals": 1}
 CPU_PER_MINUTE_TARGET = 30.0  # seconds: one core with half its time to spare
+PAGE_TARGET_MS = 50.0  # "in milliseconds": p99 of the status page under this
 TICK = os.sysconf("SC_CLK_TCK")
 MIB = 1 << 20
 GIB = 1 << 30
@@ -131,6 +132,7 @@ async def measure_cycles(api: str, case: Case, cycles: int, every: int) -> dict[
             runs.append(result)
         held = tree_rss(daemon.pid)
         state = await _get(http, daemon.control_url + "/state")
+        pages = await _time_pages(http, f"http://127.0.0.1:{daemon.port}")
     failed = len(warm["failed"]) + sum(len(r["failed"]) for r in runs)
     return {
         "orgs": case.orgs,
@@ -153,7 +155,35 @@ async def measure_cycles(api: str, case: Case, cycles: int, every: int) -> dict[
         "orgs_with_series": len(state["per_org"]),
         "idle_rss": idle,
         "held_rss": held,
+        "pages": pages,
     }
+
+
+PAGE_REQUESTS = 50
+PAGES = ("/healthz", "/", "/status.json")  # /healthz: the baseline, an answer with no work
+
+
+async def _time_pages(http: aiohttp.ClientSession, base: str) -> dict[str, dict[str, float]]:
+    """Median and p99 milliseconds of PAGE_REQUESTS sequential GETs of each page (the status
+    page and its JSON, against /healthz), and the body's size: what an operator's browser or a
+    script costs a daemon holding every org's series."""
+    out = {}
+    for path in PAGES:
+        times, size = [], 0
+        for _ in range(PAGE_REQUESTS):
+            begun = time.perf_counter()
+            async with http.get(base + path) as resp:
+                body = await resp.read()
+                assert resp.status == 200, (path, resp.status)
+            times.append((time.perf_counter() - begun) * 1000)
+            size = len(body)
+        times.sort()
+        out[path] = {
+            "median_ms": median(times),
+            "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))],
+            "bytes": size,
+        }
+    return out
 
 
 async def measure_schedule(api: str, orgs: int, every: int, intervals: int) -> dict[str, Any]:
@@ -286,6 +316,13 @@ async def run(section: Section) -> None:
         f"{m['failed_polls']} failed in the cycles, {scheduled['poll_failures']:.0f} scheduled; "
         f"{m['orgs_with_series']} orgs export series",
     )
+    page = m["pages"]["/"]
+    section.target(
+        f"the status page answers in milliseconds with {orgs} orgs and {m['series']:,} series",
+        page["p99_ms"] < PAGE_TARGET_MS,
+        f"/ median {page['median_ms']:.1f} ms, p99 {page['p99_ms']:.1f} ms "
+        f"(/healthz median {m['pages']['/healthz']['median_ms']:.1f} ms)",
+    )
     section.target(
         f"one core keeps {orgs} orgs fresh at 60 s intervals with half its time to spare "
         f"(CPU <= {CPU_PER_MINUTE_TARGET:g} s a minute)",
@@ -350,6 +387,16 @@ def _print(
         f"  series per org: {m['series_per_org_min']:,} to {m['series_per_org_max']:,}; per "
         f"query: {m['series_per_query']}; per-cycle CPU {m['cycle_cpu']} (baseline "
         f"{b['cycle_cpu']}), load {m['cycle_load']}"
+    )
+    print(
+        f"\nThe status page with {m['orgs']} orgs ({m['queries']} queries, {m['series']:,} "
+        f"series held), {PAGE_REQUESTS} sequential GETs each, ms:"
+    )
+    print(
+        table(
+            ["path", "median", "p99", "bytes"],
+            [[path, v["median_ms"], v["p99_ms"], v["bytes"]] for path, v in m["pages"].items()],
+        )
     )
     print(
         f"  real schedule (every {every}s): {scheduled['cpu']:.2f} s CPU over "
