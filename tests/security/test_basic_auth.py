@@ -20,7 +20,7 @@ from poller.webauth import BasicAuth
 from tests.security.conftest import Serve
 from tests.security.security_support import PASSWORD, Y_PASSWORD, basic, fetch, write_config
 
-PROTECTED = ["/metrics", "/readyz", "/"]
+PROTECTED = ["/metrics", "/readyz", "/", "/status.json"]
 
 
 def users_yaml(hashes: dict[str, str], extra: str = "") -> str:
@@ -46,7 +46,7 @@ async def test_no_credentials_is_401_with_basic_challenge(
 
 @pytest.mark.parametrize("path", PROTECTED)
 async def test_right_password_is_served(url: str, http: aiohttp.ClientSession, path: str) -> None:
-    """The right user and password get /metrics, /readyz and the landing page."""
+    """The right user and password get /metrics, /readyz, the status page and its JSON."""
     status, body, _ = await fetch(http, url + path, basic("alice", PASSWORD))
     assert status == 200
     assert body
