@@ -252,17 +252,21 @@ def test_promtool_check_metrics_accepts_the_poller_output(stack: Stack) -> None:
 # ------------------------------------------------------------------ dashboards
 
 
-def _panel_targets() -> list[Any]:
-    params = []
+def _targets() -> Iterator[tuple[str, dict[str, Any], list[str]]]:
+    """(test id, target, its dashboard's variable names) of every panel target as shipped."""
     for path in DASHBOARDS:
         dashboard = load_dashboard(path)
         names = [v["name"] for v in dashboard["templating"]["list"]]
         for panel in panels(dashboard):
             for target in panel["targets"]:
-                expr = substitute_variables(target["expr"], names)
-                ident = f"{path.stem}:{panel['title']}:{target['refId']}"
-                params.append(pytest.param(expr, id=ident))
-    return params
+                yield f"{path.stem}:{panel['title']}:{target['refId']}", target, names
+
+
+def _panel_targets() -> list[Any]:
+    return [
+        pytest.param(substitute_variables(target["expr"], names), id=ident)
+        for ident, target, names in _targets()
+    ]
 
 
 def _variable_queries() -> list[Any]:
@@ -373,16 +377,11 @@ def test_dashboard_join_names_every_exported_id(
 
 def _org_targets() -> list[Any]:
     """Every panel target whose legend shows the org, with the dashboard's variable names."""
-    params = []
-    for path in DASHBOARDS:
-        dashboard = load_dashboard(path)
-        names = [v["name"] for v in dashboard["templating"]["list"]]
-        for panel in panels(dashboard):
-            for target in panel["targets"]:
-                if "{{org}}" in target.get("legendFormat", ""):
-                    ident = f"{path.stem}:{panel['title']}:{target['refId']}"
-                    params.append(pytest.param(target["expr"], names, id=ident))
-    return params
+    return [
+        pytest.param(target["expr"], names, id=ident)
+        for ident, target, names in _targets()
+        if "{{org}}" in target.get("legendFormat", "")
+    ]
 
 
 @pytest.mark.parametrize(("expr", "names"), _org_targets())
