@@ -24,7 +24,7 @@ from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.validation import validate_aggregate
 from tests.support.clock import PEAK, FakeClock
 from tests.support.exposition import Exposition
-from tests.support.stack import config_text, start_simulator
+from tests.support.stack import StackFactory, config_text, start_simulator
 
 QUERIES = """
   - name: flows
@@ -318,3 +318,24 @@ async def test_shards_poll_only_their_orgs_and_an_empty_one_is_ready(
             _, page = await orgs.get("/")
             assert f"Shard {index} of {count} owns no org" in page
     assert sorted(polled) == sorted(ORGS)
+
+
+async def test_reload_between_one_org_and_orgs_is_refused_until_a_restart(
+    stack_factory: StackFactory,
+) -> None:
+    """A reload that adds `orgs:` to a config without them would relabel every series: it is
+    refused, naming the restart, and the running config keeps polling."""
+    stack = await stack_factory(QUERIES, schedule=False)
+    stack.text += "orgs:\n  - name: acme\n    client_id_env: A\n    client_secret_env: B\n"
+    with capture_logs() as logs:
+        ok, message = await stack.daemon.reload()
+    assert not ok
+    assert "restart the poller to apply it" in message
+    (failed,) = [e for e in logs if e["event"] == "config_reload_failed"]
+    assert "adding or removing orgs: changes the labels of every series" in failed["problems"][0]
+    assert await stack.daemon.poll_all() == {"flows": True, "active": True}
+    scrape = await stack.scrape()
+    assert scrape.get("genesyscloud_poller_config_last_reload_successful") == 0
+    assert "org" not in {
+        name for labels, _ in scrape.series("genesyscloud_poller_query_up") for name in labels
+    }
