@@ -246,7 +246,7 @@ class Daemon:
         return not waiting, waiting
 
     def ownership(self) -> dict[str, Any]:
-        """What this replica polls, for /readyz and the landing page: {} without `orgs:`."""
+        """What this replica polls, for /readyz and the status page: {} without `orgs:`."""
         if not self.config.has_orgs:
             return {}
         return {
@@ -319,9 +319,6 @@ class Daemon:
         await self._cancel_polls(cancel)
         if plan.rebuild_client:
             await org.replace_client(new, credentials, rate_changed=plan.rate_changed)
-            if self.metrics.org_label:
-                self.metrics.org_info.remove_by_labels({"org": org.name})
-                self.metrics.org_info.labels(org.name, new.genesys.region).set(1)
         for name in plan.remove:
             self._unschedule(scope.key(org.name, name))
             org.remove_poller(name)

@@ -46,8 +46,7 @@ class OrgPolling:
         for query in org.queries:
             self.add_poller(query.name)
         self.names = NamesRefresher(names, store, self.metrics, org=org.name)
-        if metrics.org_label:
-            metrics.org_info.labels(org.name, org.genesys.region).set(1)
+        self._show_info()
 
     @property
     def names_job(self) -> str:
@@ -109,7 +108,14 @@ class OrgPolling:
         self.credentials = credentials
         for poller in self.pollers.values():
             poller.client = self.client
+        self._show_info()
         await old.close()
+
+    def _show_info(self) -> None:
+        """org_info{org, genesys_region}: one series, for the org's region now."""
+        if self.metrics.org_label:
+            self.metrics.org_info.remove_by_labels({"org": self.name})
+            self.metrics.org_info.labels(self.name, self.config.genesys.region).set(1)
 
     async def close(self) -> None:
         await self.client.close()

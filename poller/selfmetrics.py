@@ -254,17 +254,6 @@ class SelfMetrics:
         self.token_expiry = Scoped(s.token_expiry, scope)
         self.names_up = Scoped(s.names_up, scope)
         self.names_last_success = Scoped(s.names_last_success, scope)
-        self._org_families: tuple[Scoped[Gauge] | Scoped[Counter] | Scoped[Histogram], ...] = (
-            self.api_requests,
-            self.api_request_duration,
-            self.api_retries,
-            self.api_throttled,
-            self.api_paused_until,
-            self.token_refreshes,
-            self.token_expiry,
-            self.names_up,
-            self.names_last_success,
-        )
 
     def for_org(self, org: str) -> SelfMetrics:
         """The view of org `org` (the unnamed org of a config without `orgs:`: this one)."""
@@ -307,19 +296,9 @@ class SelfMetrics:
         removes the org, or moves it to another shard)."""
         if not self.org_label:
             return
-        shared = self._shared
-        for family in (
-            shared.query_up,
-            shared.query_last_success,
-            shared.query_duration,
-            shared.query_series,
-            shared.query_interval,
-            shared.polls,
-            shared.poll_failures,
-            shared.polls_skipped,
-            *(scoped.family for scoped in self._org_families),
-            shared.org_info,
-        ):
+        # Every family a view scopes carries `org`, and so does org_info.
+        scoped = [v.family for v in vars(self).values() if isinstance(v, Scoped)]
+        for family in (*scoped, self.org_info):
             family.remove_by_labels({"org": org})
         self.changed()
 

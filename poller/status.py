@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from poller.org import OrgPolling
 
 SHAPE: Final = 1
-# What a query is doing, worst first: the page sorts nothing, but a script may.
-STATES: Final = ("throttled", "stale", "failing", "waiting", "ok")
 
 
 def query_state(poller: QueryPoller, paused_until: float, now: float) -> str:

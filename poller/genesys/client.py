@@ -17,6 +17,7 @@ from poller.genesys.retry import RetryPolicy
 from poller.genesys.token import TokenSource
 from poller.genesys.transport import QueryTransport
 from poller.selfmetrics import SelfMetrics
+from poller.timing import Clocks
 
 
 class GenesysClient:
@@ -36,27 +37,13 @@ class GenesysClient:
         self.budget = budget or RequestBudget(
             settings.requests_per_minute, clock=clock, sleep=sleep
         )
+        clocks = Clocks(clock, sleep, rng)
         self._http = HttpSession(settings, metrics, clock)
         self._tokens = tokens = TokenSource(
-            self._http,
-            settings,
-            credentials,
-            metrics,
-            clock=clock,
-            sleep=sleep,
-            rng=rng,
-            policy=policy,
+            self._http, settings, credentials, metrics, clocks=clocks, policy=policy
         )
         self._transport = QueryTransport(
-            self._http,
-            tokens,
-            self.budget,
-            settings,
-            metrics,
-            clock=clock,
-            sleep=sleep,
-            rng=rng,
-            policy=policy,
+            self._http, tokens, self.budget, settings, metrics, clocks=clocks, policy=policy
         )
 
     async def post(self, endpoint: Endpoint, body: dict[str, Any]) -> Reply:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 
@@ -24,6 +23,7 @@ from poller.genesys.http import (
 from poller.genesys.retry import RetryPolicy, retrying
 from poller.logsetup import forget_secret, register_secret
 from poller.selfmetrics import SelfMetrics
+from poller.timing import Clocks
 
 DEFAULT_EXPIRES_IN = 86399.0  # what Genesys gives a client-credentials token
 
@@ -36,18 +36,14 @@ class TokenSource:
         credentials: Credentials,
         metrics: SelfMetrics,
         *,
-        clock: Callable[[], float],
-        sleep: Callable[[float], Awaitable[None]],
-        rng: Callable[[], float],
+        clocks: Clocks,
         policy: RetryPolicy,
     ) -> None:
         self._http = http
         self._settings = settings
         self._credentials = credentials
         self._metrics = metrics
-        self._clock = clock
-        self._sleep = sleep
-        self._rng = rng
+        self._clock, self._sleep, self._rng = clocks.clock, clocks.sleep, clocks.rng
         self._policy = policy
         self._token: str | None = None
         self._expires = 0.0

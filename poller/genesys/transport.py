@@ -34,6 +34,7 @@ from poller.genesys.http import (
 from poller.genesys.retry import RetryPolicy, retrying
 from poller.genesys.token import TokenSource
 from poller.selfmetrics import SelfMetrics
+from poller.timing import Clocks
 
 PATHS: dict[str, str] = {
     "aggregates": AGGREGATE_PATH,
@@ -63,9 +64,7 @@ class QueryTransport:
         settings: GenesysSettings,
         metrics: SelfMetrics,
         *,
-        clock: Callable[[], float],
-        sleep: Callable[[float], Awaitable[None]],
-        rng: Callable[[], float],
+        clocks: Clocks,
         policy: RetryPolicy,
     ) -> None:
         self._http = http
@@ -73,9 +72,7 @@ class QueryTransport:
         self.budget = budget
         self._settings = settings
         self._metrics = metrics
-        self._clock = clock
-        self._sleep = sleep
-        self._rng = rng
+        self._clock, self._sleep, self._rng = clocks.clock, clocks.sleep, clocks.rng
         self._policy = policy
 
     async def post(self, endpoint: Endpoint, body: dict[str, Any]) -> Reply:
