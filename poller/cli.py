@@ -421,7 +421,7 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                     f"genesyscloud-poller demo (simulated Genesys Cloud, seed {args.seed}, "
                     f"orgs {' and '.join(DEMO_ORGS)} of {args.flows} flows each)\n"
                     f"  metrics:   {base}/metrics\n"
-                    f"  landing:   {base}/\n"
+                    f"  status:    {base}/\n"
                     f"  readiness: {base}/readyz\n"
                     f"  simulator: {simulator.base_url}\n"
                     "Press Ctrl+C to stop.",
