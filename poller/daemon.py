@@ -288,13 +288,14 @@ class Daemon:
     async def apply(self, new: Config, credentials: dict[str, Credentials] | None = None) -> None:
         """Switch to `new`: orgs it no longer gives this replica stop, new ones start, and each
         kept org does what `plan_org` says its change needs and nothing more."""
+        owned = {org.name: org for org in self._owned(new)}
+        if credentials is None:
+            # Before anything changes: an unreadable credential leaves the running config be.
+            credentials = self._resolve(list(owned.values()))
         if new.server != self.config.server:
             log.warning("config_reload_server_ignored", reason="server.listen needs a restart")
         names_changed = new.names != self.config.names
         self.config = new
-        owned = {org.name: org for org in self._owned(new)}
-        if credentials is None:
-            credentials = self._resolve(list(owned.values()))
         for name in [name for name in self.orgs if name not in owned]:
             await self._remove_org(self.orgs[name])
         for name, org_config in owned.items():
