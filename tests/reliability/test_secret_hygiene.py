@@ -14,7 +14,14 @@ import signal
 import time
 from pathlib import Path
 
-from poller.catalog import TOKEN_PATH
+from poller.catalog import (
+    AGGREGATE_PATH,
+    FLOW_MILESTONES_PATH,
+    FLOW_OUTCOMES_PATH,
+    FLOWS_PATH,
+    OBSERVATION_PATH,
+    TOKEN_PATH,
+)
 from tests.reliability.reliability_support import (
     BOTH,
     CLIENT_SECRET,
@@ -31,6 +38,8 @@ from tests.support.stack import config_text
 from tests.support.wait import WITHIN, wait_until
 
 WRONG_SECRET = "wrong-S3cret-0a1b2c3d4e5f-not-this-one"
+QUERY_PATHS = (AGGREGATE_PATH, OBSERVATION_PATH)
+API_PATHS = (*QUERY_PATHS, FLOWS_PATH, FLOW_OUTCOMES_PATH, FLOW_MILESTONES_PATH)
 BODIES = "500=0.3,malformed=0.2,truncated=0.2,wrongshape=0.15,huge=0.15,huge_size=256kb"
 
 
@@ -66,13 +75,21 @@ async def test_no_secret_or_token_in_any_output_through_every_fault(
     # The faults a real child fails on without long retry backoffs (the in-process tests
     # scan the others); 1 s tokens keep it logging in throughout. Each phase lasts until the
     # simulator has served its fault.
-    phases = [(BODIES, 200), ("forbidden=all", 403), ("storm429=1.5s,retry_after=1", 429)]
-    for spec, status in phases:
+    # A names listing may take the storm's only 429 (the pause then outlasts the storm for the
+    # queries), so that phase ends at a 429 on any API path; the others at a query's answer.
+    phases = [
+        (BODIES, 200, QUERY_PATHS),
+        ("forbidden=all", 403, QUERY_PATHS),
+        ("storm429=1.5s,retry_after=1", 429, API_PATHS),
+    ]
+    for spec, status, paths in phases:
         simulator.set_faults(spec)
         since = time.time()
 
-        async def served(status: int = status, since: float = since) -> bool:
-            seen = [r for r in simulator.stats.requests() if r.at >= since]
+        async def served(
+            status: int = status, since: float = since, paths: tuple[str, ...] = paths
+        ) -> bool:
+            seen = [r for r in simulator.stats.requests(paths=paths) if r.at >= since]
             return any(r.status == status for r in seen)
 
         await wait_until(served, within=WITHIN, what=f"an answer under {spec}")
@@ -83,6 +100,13 @@ async def test_no_secret_or_token_in_any_output_through_every_fault(
         return (await http_get(url + "/readyz", watch.leaks))[0] == 200
 
     await wait_until(recovered, within=WITHIN, what="every query to recover")
+    await pages()
+
+    async def relogged() -> bool:
+        # 1 s tokens: the daemon keeps logging in, and each new token joins the scan.
+        return len(watch.leaks.tokens) >= 3
+
+    await wait_until(relogged, within=WITHIN, what="the daemon to log in again")
     await pages()
 
     status, _ = await http_get(url + "/-/reload", watch.leaks, method="POST")
