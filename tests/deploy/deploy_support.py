@@ -120,13 +120,16 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield panel
 
 
-# Grafana's built-in variables, replaced by values that Prometheus accepts in their places.
+# Grafana's built-in variables, replaced by values that Prometheus accepts in their places. The
+# range is a dashboard's shortest sensible one, 5m: with a 1m range an "over the range" panel of
+# the demo's counters was empty whenever the minute fell in a period's settle (2m), when counters
+# hold the closed period's totals and do not grow.
 GRAFANA_BUILTINS = {
     "$__rate_interval": "1m",
     "$__interval": "15s",
-    "$__range": "1m",
-    "${__range}": "1m",
-    "$__range_s": "60",
+    "$__range": "5m",
+    "${__range}": "5m",
+    "$__range_s": "300",
 }
 
 
