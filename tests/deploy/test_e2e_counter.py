@@ -49,7 +49,7 @@ SETTLE = 6
 EVERY = 1
 LAG = 1  # the simulator's indexing lag: far shorter than SETTLE, so every period settles
 PERIODS = 3
-FLOWS = 300  # about 100 entries per period even at night: a restart always shows as a reset
+FLOWS = 1500  # ~500 entries and ~30 under 30 s per period, even at night: a restart always drops
 # Where the range starts and ends: this long before a restart (the first poll at or after
 # period start + SETTLE), when the counters show the settled total of the period before.
 BEFORE_RESTART = 1.5
