@@ -135,16 +135,7 @@ class Daemon:
             self._skip(job, "paused")
             return False
         with self._tracked(job):
-            try:
-                return await poller.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A bug must not kill the schedule: it shows as a failed poll and a traceback.
-                log.exception("poll_crashed", **scope.log_fields(org_name), query=name)
-                org.metrics.poll_failures.labels(name).inc()
-                org.metrics.query_up.labels(name).set(0)
-                return False
+            return await poller.run()
 
     async def refresh_names(self, org_name: str = "") -> dict[str, bool]:
         """Read an org's Architect listings once (a tracked task, like a poll); {kind: ok}."""

@@ -115,7 +115,8 @@ class QueryPoller:
         self._started = clock() if started is None else started
 
     async def run(self) -> bool:
-        """Poll once; True on success. Never raises for API or data problems."""
+        """Poll once; True on success. Raises nothing but cancellation: every way a poll can
+        end badly, an unforeseen exception included, goes through `_failed`."""
         try:
             return await self._poll()
         finally:
@@ -136,13 +137,15 @@ class QueryPoller:
             )
             now = self._clock()
             prepared = await asyncio.to_thread(self._store.prepare, self.key, families, now)
-        except PollerError as err:
+            series = self._store.commit(prepared)
+        except Exception as err:
+            # Unforeseen ones too: a bug must not leave old series served as fresh data.
             self._failed(err, correlation_id)
             return False
         finally:
             self.state.last_duration = time.perf_counter() - begun
             self._metrics.query_duration.labels(q.name).set(self.state.last_duration)
-        series = self.state.series = self._store.commit(prepared)
+        self.state.series = series
         self._metrics.query_up.labels(q.name).set(1)
         self._metrics.query_last_success.labels(q.name).set(now)
         self._metrics.query_series.labels(q.name).set(series)
@@ -154,8 +157,9 @@ class QueryPoller:
         self.state.last_error = ""
         return True
 
-    def _failed(self, err: PollerError, correlation_id: str | None = None) -> None:
-        """`correlation_id`: the response's, when it came (200) but its data was unusable."""
+    def _failed(self, err: Exception, correlation_id: str | None = None) -> None:
+        """The one failure path. `correlation_id`: the response's, when one came (a 200 whose
+        data was unusable, or whose handling hit a bug)."""
         q = self.query
         self._metrics.poll_failures.labels(q.name).inc()
         self._metrics.query_up.labels(q.name).set(0)
@@ -171,6 +175,10 @@ class QueryPoller:
         elif isinstance(err, NormalizeError):
             fields.update(status=200, context_id=correlation_id)
             fields["error"] = f"unusable response: {err}"
+        elif not isinstance(err, PollerError):
+            # Not a failure we foresaw: a bug. Its type is the first thing a report needs.
+            fields["context_id"] = correlation_id
+            fields["error"] = f"{type(err).__name__}: {err}"
         self.state.last_error = fields["error"]
         # The page shows status, code and correlation id apart: the words alone here.
         words = f"{err.endpoint}: {err.message}" if isinstance(err, ApiError) else fields["error"]
@@ -183,8 +191,11 @@ class QueryPoller:
         )
         if self.state.failing:
             log.debug("poll_failed_again", **fields)
-        else:
+        elif isinstance(err, PollerError):
             log.warning("poll_failing", **fields)
+        else:
+            # Logged once, on the change to failing, with the traceback to fix it from.
+            log.error("poll_crashed", **fields, exc_info=err)
         self.state.failing = True
         self.check_stale()
 

@@ -4,10 +4,14 @@ the org's side of the API, for each kind of trouble the simulator can cause."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from structlog.testing import capture_logs
 
+from poller.config.model import QueryType
+from poller.digest import Digested, Digester
+from poller.normalize import CounterPlan
 from tests.support.clock import PEAK, FakeClock
 from tests.support.exposition import Exposition
 from tests.support.stack import Stack, StackFactory
@@ -193,3 +197,72 @@ async def test_a_renamed_flow_shows_among_the_names_changes(stack_factory: Stack
     assert [(c["id"], c["change"], c["before"], c["name"]) for c in flows["changes"]] == [
         (flow.id, "renamed", flow.name, "Renamed <flow>")
     ]
+
+
+class BrokenNormalizer(Digester):
+    """Digests in a thread of this process, or raises `fault` as a bug in the normalizer
+    would."""
+
+    def __init__(self) -> None:
+        super().__init__(ThreadPoolExecutor(max_workers=1))
+        self.fault: Exception | None = None
+
+    async def digest(
+        self,
+        kind: QueryType,
+        query: str,
+        body: bytes,
+        now: float,
+        counter: CounterPlan | None = None,
+        org: str = "",
+    ) -> Digested:
+        if self.fault is not None:
+            raise self.fault
+        return await super().digest(kind, query, body, now, counter, org)
+
+
+async def test_a_poll_that_crashes_fails_goes_stale_and_recovers(
+    stack_factory: StackFactory,
+) -> None:
+    """A normalizer that raises: failing with the exception's type and message, query_up 0, the
+    traceback logged once, not ready and no series once stale_after passes; then it recovers."""
+    clock = FakeClock(PEAK)
+    broken = BrokenNormalizer()
+    stack = await stack_factory(QUERIES, schedule=False, clock=clock, digester=broken)
+    assert await stack.daemon.poll("flows")
+    good = clock.now
+    broken.fault = ZeroDivisionError("a bug in normalize")
+    with capture_logs() as logs:
+        assert await stack.daemon.poll("flows") is False
+        clock.advance(60)
+        assert await stack.daemon.poll("flows") is False
+    crashed = [e for e in logs if e["event"] == "poll_crashed"]
+    assert len(crashed) == 1
+    assert crashed[0]["query"] == "flows"
+    assert isinstance(crashed[0]["exc_info"], ZeroDivisionError)
+    assert crashed[0]["error"] == "ZeroDivisionError: a bug in normalize"
+    flows = queries(await status(stack))["flows"]
+    assert flows["state"] == "failing"
+    assert flows["error"]["message"] == "ZeroDivisionError: a bug in normalize"
+    assert flows["series"] > 0  # still fresh enough to serve
+    scrape = await stack.scrape()
+    assert scrape.up("flows") == 0
+    assert scrape.get("genesyscloud_poller_poll_failures_total", query="flows") == 2
+    assert series_of(scrape, "flows") == flows["series"]
+
+    clock.advance(241)  # 301 s after the last good poll: past stale_after (5m)
+    assert await stack.daemon.poll("flows") is False
+    flows = queries(await status(stack))["flows"]
+    assert (flows["state"], flows["series"], flows["age"]) == ("stale", 0, clock.now - good)
+    assert series_of(await stack.scrape(), "flows") == 0
+    code, answer = await stack.ready()
+    assert code == 503
+    assert "ZeroDivisionError: a bug in normalize" in answer["queries_not_ready"]["flows"]
+
+    broken.fault = None
+    assert await stack.daemon.poll("flows")
+    assert await stack.daemon.poll("active")
+    flows = queries(await status(stack))["flows"]
+    assert (flows["state"], flows["failing_now"]) == ("ok", False)
+    assert series_of(await stack.scrape(), "flows") == flows["series"] > 0
+    assert (await stack.ready())[0] == 200

@@ -17,6 +17,7 @@ from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
 from poller.config import parse_config
 from poller.config.model import Config, Credentials, Secret
 from poller.daemon import Clocks, Daemon, bound_addresses, serve
+from poller.digest import Digester
 from poller.selfmetrics import SelfMetrics
 from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.validation import validate_aggregate, validate_observation
@@ -212,6 +213,7 @@ class StackFactory(Protocol):
         clocks: Clocks | None = None,
         clock: FakeClock | None = None,
         lifecycle: bool = False,
+        digester: Digester | None = None,
         **config: Any,
     ) -> Awaitable[Stack]: ...
 
@@ -248,6 +250,7 @@ class Stacks:
         clocks: Clocks | None = None,
         clock: FakeClock | None = None,
         lifecycle: bool = False,
+        digester: Digester | None = None,
         **config: Any,
     ) -> Stack:
         """A stack serving `queries` (a YAML list); `config` are `config_text` options.
@@ -281,6 +284,7 @@ class Stacks:
             or (self.clocks() if clock is None else Clocks(clock, clock.sleep, lambda: 0.0)),
             # Tests read a change's effect on the self-metrics at once.
             metrics=SelfMetrics(render_max_age=0, org_label=parsed.has_orgs),
+            digester=digester,
         )
         runner = await serve(daemon, "127.0.0.1", 0, schedule=schedule, enable_lifecycle=lifecycle)
         url = "http://" + bound_addresses(runner)[0]
