@@ -328,7 +328,8 @@ def _format_shards(config: Config, count: int) -> str:
 
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from poller.config import load_config, org_credentials, parse_listen_address
-    from poller.daemon import Daemon, run_until_signalled
+    from poller.daemon import Daemon
+    from poller.serving import run_until_signalled
 
     _setup_logging(args)
     shard = _shard(args, env)
@@ -383,7 +384,8 @@ def cmd_once(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from poller.config import load_config, org_credentials, parse_listen_address
-    from poller.daemon import Daemon, run_until_signalled
+    from poller.daemon import Daemon
+    from poller.serving import run_until_signalled
     from poller.simulator import Simulator, SimulatorSettings
 
     _setup_logging(args)

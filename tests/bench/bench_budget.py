@@ -21,8 +21,9 @@ import time
 from poller.catalog import TOKEN_PATH
 from poller.config import parse_config
 from poller.config.model import Config, Credentials, Secret
-from poller.daemon import Daemon, serve
+from poller.daemon import Daemon
 from poller.plan import format_plan
+from poller.serving import serve
 from poller.simulator import Simulator, SimulatorSettings
 from tests.bench.common import Section, quiet_logs
 

@@ -42,15 +42,17 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from poller.catalog import AGGREGATE_PATH, TOKEN_PATH
 from poller.config import parse_config
 from poller.config.model import Config, Credentials, CredentialSource, OrgConfig, Secret
-from poller.daemon import Clocks, Daemon, serve
+from poller.daemon import Daemon
 from poller.digest import Digested, digest
 from poller.normalize import Snapshot, normalize_aggregate
 from poller.render import render_snapshot
 from poller.responses import ObservationResponse, decode
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState, build_app
+from poller.serving import serve
 from poller.simulator import Simulator, SimulatorSettings
 from poller.store import SnapshotStore
+from poller.timing import Clocks
 from tests.bench.common import median, percentile, quiet_logs, rss_bytes
 from tests.bench.data import KIND, MARKER_PLACEHOLDER, QUERY, query_yaml
 

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from poller.daemon import Clocks
 from poller.simulator import SimulatorSettings
+from poller.timing import Clocks
 from tests.support.stack import StackFactory, Stacks
 
 SEED = 7

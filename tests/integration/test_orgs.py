@@ -17,11 +17,13 @@ from structlog.testing import capture_logs
 from poller.catalog import AGGREGATE_PATH
 from poller.config import parse_config
 from poller.config.model import Config, Credentials, CredentialSource, OrgConfig, Secret
-from poller.daemon import Clocks, Daemon, bound_addresses, serve
+from poller.daemon import Daemon
 from poller.selfmetrics import SelfMetrics
+from poller.serving import bound_addresses, serve
 from poller.shard import Shard
 from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.validation import validate_aggregate
+from poller.timing import Clocks
 from tests.support.clock import PEAK, FakeClock
 from tests.support.exposition import Exposition
 from tests.support.stack import StackFactory, config_text, start_simulator

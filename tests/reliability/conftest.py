@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 from structlog.testing import capture_logs
 
-from poller.daemon import Clocks
 from poller.simulator import Simulator, SimulatorSettings
+from poller.timing import Clocks
 from tests.reliability.reliability_support import (
     BOTH,
     DaemonProcess,

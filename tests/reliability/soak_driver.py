@@ -17,8 +17,9 @@ import sys
 import aiohttp
 
 from poller.config import load_config, load_credentials
-from poller.daemon import Daemon, run_until_signalled
+from poller.daemon import Daemon
 from poller.logsetup import configure_logging
+from poller.serving import run_until_signalled
 
 
 async def soak(path: str) -> int:

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from poller.config import parse_config
 from poller.config.model import Config, Credentials, Secret
-from poller.daemon import Daemon, bound_addresses, serve
+from poller.daemon import Daemon
+from poller.serving import bound_addresses, serve
 from tests.normalize.normalize_support import publish
 from tests.reliability.reliability_support import AGGREGATE, CLIENT_ID, CLIENT_SECRET
 from tests.support.stack import config_text

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from poller.daemon import Clocks
+from poller.timing import Clocks
 from tests.reliability.reliability_support import Watch
 from tests.support.stack import StackFactory
 from tests.support.wait import WITHIN, wait_until

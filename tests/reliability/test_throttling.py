@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 from poller.catalog import TOKEN_PATH
-from poller.daemon import Clocks
 from poller.simulator import RequestRecord
+from poller.timing import Clocks
 from tests.reliability.reliability_support import Watch
 from tests.support.clock import FakeClock
 from tests.support.stack import StackFactory

@@ -16,11 +16,13 @@ from aiohttp.typedefs import Handler
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
 from poller.config import parse_config
 from poller.config.model import Config, Credentials, Secret
-from poller.daemon import Clocks, Daemon, bound_addresses, serve
+from poller.daemon import Daemon
 from poller.digest import Digester
 from poller.selfmetrics import SelfMetrics
+from poller.serving import bound_addresses, serve
 from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.validation import validate_aggregate, validate_observation
+from poller.timing import Clocks
 from tests.support.clock import FakeClock
 from tests.support.exposition import Exposition
 from tests.support.wait import WITHIN, wait_until
