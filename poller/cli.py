@@ -261,11 +261,12 @@ def _web_config(args: argparse.Namespace) -> WebConfig | None:
 
 
 def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from poller import scope
     from poller.config import all_credentials, load_config
     from poller.plan import format_plan
 
     config = load_config(_config_path(args, env), env)
-    if args.shard_count is not None and not config.has_orgs:
+    if args.shard_count is not None and not config.orgs:
         _err(
             "--shard.count: sharding splits the orgs of `orgs:` between replicas, and "
             f"{config.source} lists no orgs: (it polls one org); drop --shard.count"
@@ -295,14 +296,13 @@ def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         try:
             lifetime = asyncio.run(login(org.genesys, creds))
         except PollerError as err:
-            if not config.has_orgs:
+            if not scope.labelled(config):
                 raise
             # One refused org must not hide how the others fare.
             _err(f"org {org.name}: {what}: {err}")
             failed.append(org.name)
             continue
-        head = f"Org {org.name}: {what}" if config.has_orgs else what[0].upper() + what[1:]
-        print(f"{head}: ok, token valid for {lifetime:.0f}s")
+        print(scope.line_about(org.name, f"{what}: ok, token valid for {lifetime:.0f}s"))
     if failed:
         _err(f"login failed for {len(failed)} of {len(config.orgs)} orgs: {', '.join(failed)}")
         return 1

@@ -20,7 +20,7 @@ from poller.errors import ConfigError
 from poller.logsetup import register_secret
 from poller.org import OrgPolling
 from poller.poll import QueryPoller
-from poller.reload import plan_org
+from poller.reload import OrgSteps, ReloadPlan, plan_reload
 from poller.scheduler import Scheduler
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState
@@ -53,8 +53,8 @@ class Daemon:
         self._credentials = credentials
         self._loader = loader
         self._clocks = clocks or Clocks()
-        self.metrics = metrics or SelfMetrics(org_label=config.has_orgs)
-        if self.metrics.org_label != config.has_orgs:
+        self.metrics = metrics or SelfMetrics(org_label=scope.labelled(config))
+        if self.metrics.org_label != scope.labelled(config):
             raise ValueError("the self-metrics' org label must match whether the config has orgs")
         self.store = SnapshotStore()
         self.digester = digester or Digester()
@@ -65,13 +65,13 @@ class Daemon:
         self.last_reload: tuple[bool, float, str] = (True, self.started_at, "loaded")
         # Polls in flight and the job (scope.key) each is for, so stop() and reloads can cancel.
         self._tasks: dict[asyncio.Task[Any], str] = {}
-        if config.has_orgs:
+        if scope.labelled(config):
             self.metrics.shard_info.labels(str(self.shard.index), str(self.shard.count)).set(1)
         owned = self._owned(config)
         credentials_by_org = self._resolve(owned)
         for org in owned:
             self._add_org(org, credentials_by_org[org.name])
-        if config.has_orgs and not owned:
+        if not owned:  # only with `orgs:`: a config without has one org and one shard
             log.warning("no_org_owned", shard=self.shard.index, shards=self.shard.count)
         for warning in config.warnings:
             log.warning("config_warning", source=config.source, problem=warning)
@@ -114,10 +114,6 @@ class Daemon:
     def pollers(self) -> dict[str, QueryPoller]:
         """Every query poller, by its job (`org/query`, or the query for an unnamed org)."""
         return {p.key: p for org in self.orgs.values() for p in org.pollers.values()}
-
-    def org(self, name: str = "") -> OrgPolling:
-        """The org `name` polls (the one of a config without `orgs:` by default)."""
-        return self.orgs[name]
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -236,12 +232,11 @@ class Daemon:
 
     def ownership(self) -> dict[str, Any]:
         """What this replica polls, for /readyz and the status page: {} without `orgs:`."""
-        if not self.config.has_orgs:
-            return {}
-        return {
-            "shard": {"index": self.shard.index, "count": self.shard.count},
-            "orgs": sorted(self.orgs),
-        }
+        return scope.labelled_fields(
+            self.config,
+            shard={"index": self.shard.index, "count": self.shard.count},
+            orgs=sorted(self.orgs),
+        )
 
     # -- reload ------------------------------------------------------------------------------
 
@@ -251,71 +246,76 @@ class Daemon:
             return False, "this daemon has no config file to reload"
         try:
             new = self._loader()
-            if new.has_orgs != self.config.has_orgs:
-                raise ConfigError(
-                    [
-                        "adding or removing orgs: changes the labels of every series (org); "
-                        "restart the poller to apply it"
-                    ],
-                    new.source,
-                )
-            credentials = self._resolve(self._owned(new))
+            await self.apply(new)
         except ConfigError as err:
             self._mark_reload(ok=False, message=str(err))
             log.error("config_reload_failed", problems=err.problems, source=err.source)
             return False, str(err)
-        await self.apply(new, credentials)
         self._mark_reload(ok=True, message="reloaded")
         log.info(
             "config_reloaded",
             source=new.source,
             queries=list(self.pollers),
-            **({"orgs": sorted(self.orgs)} if new.has_orgs else {}),
+            **scope.labelled_fields(new, orgs=sorted(self.orgs)),
         )
         return True, "reloaded"
 
-    async def apply(self, new: Config, credentials: dict[str, Credentials] | None = None) -> None:
-        """Switch to `new`: orgs it no longer gives this replica stop, new ones start, and each
-        kept org does what `plan_org` says its change needs and nothing more."""
-        owned = {org.name: org for org in self._owned(new)}
-        if credentials is None:
-            # Before anything changes: an unreadable credential leaves the running config be.
-            credentials = self._resolve(list(owned.values()))
-        if new.server != self.config.server:
+    async def apply(self, new: Config) -> None:
+        """Switch to `new` as `plan_reload` says, or raise ConfigError before anything changes
+        (a refused change, an unreadable credential)."""
+        plan, credentials = self._plan(new)
+        if plan.server_ignored:
             log.warning("config_reload_server_ignored", reason="server.listen needs a restart")
-        names_changed = new.names != self.config.names
         self.config = new
-        for name in [name for name in self.orgs if name not in owned]:
+        configs = {org.name: org for org in new.org_list()}
+        for name in plan.remove:
             await self._remove_org(self.orgs[name])
-        for name, org_config in owned.items():
-            org = self.orgs.get(name)
-            if org is None:
-                org = self._add_org(org_config, credentials[name])
-                self._schedule_org(org)
-                log.info("org_added", org=name, queries=[q.name for q in org_config.queries])
-                continue
-            await self._apply_org(org, org_config, credentials[name], names_changed)
-        for warning in new.warnings:
+        for name, steps in plan.keep.items():
+            await self._apply_org(self.orgs[name], configs[name], credentials[name], steps)
+        for name in plan.add:
+            org = self._add_org(configs[name], credentials[name])
+            self._schedule_org(org)
+            log.info("org_added", org=name, queries=[q.name for q in org.config.queries])
+        for warning in plan.warnings:
             log.warning("config_warning", source=new.source, problem=warning)
 
+    def _plan(self, new: Config) -> tuple[ReloadPlan, dict[str, Credentials]]:
+        """The plan, and the OAuth client of each org `new` gives this replica. A refusal wins
+        over an unreadable credential: no credential can make a refused change apply."""
+        unreadable: ConfigError | None = None
+        try:
+            credentials = self._resolve(self._owned(new))
+        except ConfigError as err:
+            credentials, unreadable = {}, err
+        changed = {
+            name
+            for name, given in credentials.items()
+            if name in self.orgs and given != self.orgs[name].credentials
+        }
+        plan = plan_reload(self.config, new, shard=self.shard, credentials_changed=changed)
+        if plan.refused:
+            raise ConfigError(list(plan.refused), new.source)
+        if unreadable is not None:
+            raise unreadable
+        return plan, credentials
+
     async def _apply_org(
-        self, org: OrgPolling, new: OrgConfig, credentials: Credentials, names_changed: bool
+        self, org: OrgPolling, new: OrgConfig, credentials: Credentials, steps: OrgSteps
     ) -> None:
-        plan = plan_org(org.config, new, credentials_changed=credentials != org.credentials)
         org.config = new
-        cancel = {scope.key(org.name, name) for name in plan.cancel}
-        if plan.rebuild_client or names_changed:
+        cancel = {scope.key(org.name, name) for name in steps.cancel}
+        if steps.cancel_names:
             cancel.add(org.names_job)
         await self._cancel_polls(cancel)
-        if plan.rebuild_client:
-            await org.replace_client(new, credentials, rate_changed=plan.rate_changed)
-        for name in plan.remove:
+        if steps.rebuild_client:
+            await org.replace_client(new, credentials, rate_changed=steps.rate_changed)
+        for name in steps.remove:
             self._unschedule(scope.key(org.name, name))
             org.remove_poller(name)
-        for name in (*plan.replace, *plan.add):
+        for name in (*steps.replace, *steps.add):
             poller = org.add_poller(name, previous=org.pollers.get(name))
             self._schedule(poller.key, poller.query.every)
-        if names_changed:
+        if steps.names_changed:
             org.names.configure(self.config.names)
             self._schedule_names(org)
 
@@ -376,7 +376,7 @@ class Daemon:
 
 
 def _check_sharding(config: Config, shard: Shard) -> None:
-    if shard.count > 1 and not config.has_orgs:
+    if shard.count > 1 and not config.orgs:
         raise ConfigError(
             [
                 f"--shard.count is {shard.count}, but sharding splits the orgs of `orgs:` "

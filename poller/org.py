@@ -67,7 +67,7 @@ class OrgPolling:
         )
 
     def add_poller(self, name: str, previous: QueryPoller | None = None) -> QueryPoller:
-        query = self.config.query(name)
+        (query,) = [q for q in self.config.queries if q.name == name]
         poller = QueryPoller(
             query,
             self.client,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from poller import scope
 from poller.catalog import (
     FLOW_MILESTONES_PATH,
     FLOW_MILESTONES_PERMISSION,
@@ -115,7 +116,7 @@ def format_plan(config: Config) -> str:
     Shows no credentials: the config holds none, and the base URLs carry no user info.
     """
     lines = [f"{config.source}: valid"]
-    if not config.has_orgs:
+    if not scope.labelled(config):
         lines.append(_hosts(config.genesys))
         lines.append(f"Serving metrics on {_listen(config)}")
         lines += _org_plan(config, "genesys.requests_per_minute")

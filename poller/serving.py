@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from poller import scope
 from poller.config.webconfig import WebConfig
 from poller.daemon import Daemon
 from poller.server import build_app
@@ -97,6 +98,13 @@ async def run_until_signalled(
 
 
 def _started_fields(daemon: Daemon) -> dict[str, Any]:
-    if not daemon.config.has_orgs:
-        return {"api": daemon.config.genesys.api_base_url}
-    return {"orgs": sorted(daemon.orgs), "shard": daemon.shard.index, "shards": daemon.shard.count}
+    """What the started line says about the orgs: with `orgs:`, this replica's share of them;
+    without, where the one org's API is."""
+    config = daemon.config
+    if scope.labelled(config):
+        return {
+            "orgs": sorted(daemon.orgs),
+            "shard": daemon.shard.index,
+            "shards": daemon.shard.count,
+        }
+    return {"api": config.genesys.api_base_url}

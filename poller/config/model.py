@@ -129,12 +129,6 @@ class OrgConfig:
     credentials: CredentialSource
     queries: tuple[QueryConfig, ...]
 
-    def query(self, name: str) -> QueryConfig:
-        for q in self.queries:
-            if q.name == name:
-                return q
-        raise KeyError(name)
-
 
 @dataclass(frozen=True, slots=True)
 class Config:
@@ -149,19 +143,8 @@ class Config:
     warnings: tuple[str, ...] = ()
     orgs: tuple[OrgConfig, ...] = ()  # from `orgs:`, in file order; empty without it
 
-    @property
-    def has_orgs(self) -> bool:
-        """True when the config lists `orgs:`: series and self-metrics then carry `org`."""
-        return bool(self.orgs)
-
     def org_list(self) -> tuple[OrgConfig, ...]:
         """Every org to poll: those of `orgs:`, or the one unnamed org of a config without."""
         if self.orgs:
             return self.orgs
         return (OrgConfig("", self.genesys, CredentialSource(), self.queries),)
-
-    def query(self, name: str) -> QueryConfig:
-        for q in self.queries:
-            if q.name == name:
-                return q
-        raise KeyError(name)

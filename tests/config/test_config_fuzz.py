@@ -12,6 +12,7 @@ from poller import config as config_module
 from poller.config import parse_config
 from poller.config.model import Config
 from poller.errors import ConfigError
+from tests.support.config import query_named
 
 FUZZ = settings(
     max_examples=150,
@@ -130,7 +131,7 @@ def _check(text: str) -> None:
 
 def test_valid_base_document_loads() -> None:
     """The document the mutation test starts from is valid, so mutations test one change each."""
-    assert parse_config(yaml.safe_dump(VALID), env={}).query("active").type == "observation"
+    assert query_named(parse_config(yaml.safe_dump(VALID), env={}), "active").type == "observation"
 
 
 @FUZZ

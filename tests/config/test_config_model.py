@@ -13,6 +13,7 @@ from poller import config as config_module
 from poller.config import load_config, parse_config
 from poller.config.model import NamesSettings, View, Window
 from poller.errors import ConfigError
+from tests.support.config import query_named
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -50,7 +51,7 @@ def test_full_fixture_builds_the_model_field_by_field() -> None:
     assert (g.region, g.requests_per_minute, g.timeout) == ("mypurecloud.de", 120, 90.0)
     assert g.max_response_bytes == 1048576
     assert (config.server.host, config.server.port) == ("::1", 9100)
-    today = config.query("flows_today")
+    today = query_named(config, "flows_today")
     assert today.window == Window(today=True)
     assert (today.time_zone, today.delay, today.stale_after) == ("America/New_York", 120.0, 300.0)
     assert today.group_by == ("flowId", "flowType", "mediaType")
@@ -80,9 +81,9 @@ def test_full_fixture_builds_the_model_field_by_field() -> None:
             {"dimension": "routingPriority", "range": {"gte": 1, "lt": 5.5}},
         ],
     }
-    assert config.query("flows_15m").window == Window(today=False, seconds=900.0)
-    assert config.query("flows_15m").every == 90.0
-    active = config.query("flows_active")
+    assert query_named(config, "flows_15m").window == Window(today=False, seconds=900.0)
+    assert query_named(config, "flows_15m").every == 90.0
+    active = query_named(config, "flows_active")
     assert (active.type, active.metrics, active.stale_after_seconds, active.details) == (
         "observation",
         ("oFlow",),
@@ -204,7 +205,7 @@ def test_anchors_and_aliases_are_followed() -> None:
     )
     config = parse_config(text, env={})
     assert [q.name for q in config.queries] == ["flows", "other", "third"]
-    assert config.query("third").metrics == ("tFlow",)
+    assert query_named(config, "third").metrics == ("tFlow",)
 
 
 def test_example_config_loads() -> None:
@@ -217,18 +218,18 @@ def test_example_config_loads() -> None:
         "milestones_today",
         "flows_active",
     ]
-    today = config.query("flows_today")
+    today = query_named(config, "flows_today")
     assert (today.window, today.time_zone) == (Window(today=True), "Europe/Dublin")
     assert today.group_by == ("flowId", "flowName", "flowType")
-    assert config.query("outcomes_today").group_by == (
+    assert query_named(config, "outcomes_today").group_by == (
         "flowId",
         "flowName",
         "flowOutcomeId",
         "flowOutcome",
         "flowOutcomeValue",
     )
-    assert config.query("flows_active").type == "observation"
-    counted = config.query("flows_counted")
+    assert query_named(config, "flows_active").type == "observation"
+    counted = query_named(config, "flows_counted")
     assert (counted.mode, counted.period, counted.settle) == ("counter", 86400.0, 600.0)
     assert config.warnings == ()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from poller import scope
 from poller.config import all_credentials, org_credentials, parse_config
 from poller.config.model import (
     Config,
@@ -16,6 +17,7 @@ from poller.config.model import (
     Secret,
 )
 from poller.errors import ConfigError
+from tests.support.config import query_named
 
 QUERIES = """\
 queries:
@@ -76,8 +78,8 @@ def test_orgs_get_hosts_budget_and_queries_from_their_keys_and_the_defaults() ->
     """Each org: hosts from its region or genesys.region or its URLs, its budget or the default,
     its own queries or the top-level ones, its credential source; the rest from genesys."""
     config = parse_config(CONFIG, env={})
-    flows = config.query("flows")
-    active = config.orgs[1].query("active")
+    flows = query_named(config, "flows")
+    active = query_named(config.orgs[1], "active")
     assert config.orgs == (
         OrgConfig(
             "acme",
@@ -118,7 +120,7 @@ def test_orgs_get_hosts_budget_and_queries_from_their_keys_and_the_defaults() ->
             (flows,),
         ),
     )
-    assert config.has_orgs
+    assert scope.labelled(config)
     assert config.org_list() == config.orgs
     assert config.queries == (flows,)
     assert config.genesys == config.orgs[0].genesys
@@ -171,7 +173,7 @@ def test_without_orgs_the_one_org_is_unnamed() -> None:
     genesys settings, the GENESYS_CLIENT_* credentials and the top-level queries."""
     config = parse_config("genesys:\n  region: mypurecloud.ie\n" + QUERIES, env={})
     assert config.orgs == ()
-    assert not config.has_orgs
+    assert not scope.labelled(config)
     assert config.org_list() == (OrgConfig("", config.genesys, CredentialSource(), config.queries),)
 
 

@@ -7,8 +7,17 @@ from typing import Any
 
 import pytest
 
-from poller.config.model import Config, GenesysSettings, QueryConfig, ServerSettings
-from poller.reload import ReloadPlan, plan_org, plan_reload
+from poller.config.model import (
+    Config,
+    CredentialSource,
+    GenesysSettings,
+    NamesSettings,
+    OrgConfig,
+    QueryConfig,
+    ServerSettings,
+)
+from poller.reload import OrgSteps, ReloadPlan, plan_reload
+from poller.shard import Shard
 
 GENESYS = GenesysSettings(
     region="mypurecloud.ie",
@@ -20,6 +29,7 @@ A = QueryConfig(name="a", type="aggregate", every=60.0, metrics=("nFlow",))
 B = QueryConfig(name="b", type="observation", every=30.0, metrics=("oFlow",))
 C = QueryConfig(name="c", type="aggregate", every=300.0, metrics=("tFlow",))
 BASE = Config(genesys=GENESYS, server=ServerSettings(), queries=(A, B), source="poller.yaml")
+ORG_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "wonka")
 
 
 def changed(**fields: Any) -> Config:
@@ -30,47 +40,67 @@ def genesys(**fields: Any) -> GenesysSettings:
     return dataclasses.replace(GENESYS, **fields)
 
 
+def kept(**steps: Any) -> ReloadPlan:
+    """The plan of a config without `orgs:` whose one org takes `steps`."""
+    return ReloadPlan(keep={"": OrgSteps(**steps)})
+
+
+def org(name: str, *queries: QueryConfig, **settings: Any) -> OrgConfig:
+    env = name.upper()
+    source = CredentialSource(client_id_env=f"{env}_ID", client_secret_env=f"{env}_SECRET")
+    return OrgConfig(name, genesys(**settings), source, queries or (A, B))
+
+
+def with_orgs(*orgs: OrgConfig) -> Config:
+    return changed(orgs=orgs)
+
+
 CASES = [
-    pytest.param(BASE, ReloadPlan(), id="no-change"),
-    pytest.param(changed(source="/etc/poller.yaml"), ReloadPlan(), id="only-the-path-differs"),
-    pytest.param(changed(queries=(B, A)), ReloadPlan(), id="queries-reordered"),
-    pytest.param(changed(queries=(A, B, C)), ReloadPlan(add=("c",)), id="query-added"),
-    pytest.param(
-        changed(queries=(A,)), ReloadPlan(remove=("b",), cancel=("b",)), id="query-removed"
-    ),
+    pytest.param(BASE, kept(), id="no-change"),
+    pytest.param(changed(source="/etc/poller.yaml"), kept(), id="only-the-path-differs"),
+    pytest.param(changed(queries=(B, A)), kept(), id="queries-reordered"),
+    pytest.param(changed(queries=(A, B, C)), kept(add=("c",)), id="query-added"),
+    pytest.param(changed(queries=(A,)), kept(remove=("b",), cancel=("b",)), id="query-removed"),
     pytest.param(
         changed(queries=(dataclasses.replace(A, every=120.0), B)),
-        ReloadPlan(replace=("a",), cancel=("a",)),
+        kept(replace=("a",), cancel=("a",)),
         id="query-changed",
     ),
     pytest.param(
         changed(queries=(C, dataclasses.replace(B, metrics=("oFlow", "oUsers")))),
-        ReloadPlan(remove=("a",), add=("c",), replace=("b",), cancel=("a", "b")),
+        kept(remove=("a",), add=("c",), replace=("b",), cancel=("a", "b")),
         id="added-removed-and-changed-at-once",
     ),
     pytest.param(
         changed(genesys=genesys(timeout=10.0)),
-        ReloadPlan(cancel=("a", "b"), rebuild_client=True),
+        kept(cancel=("a", "b"), cancel_names=True, rebuild_client=True),
         id="genesys-changed-same-rate",
     ),
     pytest.param(
         changed(genesys=genesys(requests_per_minute=100)),
-        ReloadPlan(cancel=("a", "b"), rebuild_client=True, rate_changed=True),
+        kept(cancel=("a", "b"), cancel_names=True, rebuild_client=True, rate_changed=True),
         id="genesys-changed-new-rate",
     ),
     pytest.param(
         changed(genesys=genesys(api_base_url="http://127.0.0.1:8080"), queries=(A, C)),
-        ReloadPlan(remove=("b",), add=("c",), cancel=("a", "b"), rebuild_client=True),
+        kept(remove=("b",), add=("c",), cancel=("a", "b"), cancel_names=True, rebuild_client=True),
         id="genesys-and-queries-changed",
     ),
     pytest.param(
+        changed(names=NamesSettings(every=60.0)),
+        kept(cancel_names=True, names_changed=True),
+        id="names-changed",
+    ),
+    pytest.param(
         changed(server=ServerSettings(host="127.0.0.1", port=9999)),
-        ReloadPlan(server_ignored=True),
+        ReloadPlan(keep={"": OrgSteps()}, server_ignored=True),
         id="server-changed",
     ),
     pytest.param(
         changed(warnings=("queries[0].metrics[0]: unknown metric 'nFlw'",)),
-        ReloadPlan(warnings=("queries[0].metrics[0]: unknown metric 'nFlw'",)),
+        ReloadPlan(
+            keep={"": OrgSteps()}, warnings=("queries[0].metrics[0]: unknown metric 'nFlw'",)
+        ),
         id="warnings-of-the-new-config",
     ),
 ]
@@ -87,15 +117,76 @@ def test_plan_lists_queries_in_config_order() -> None:
     d = dataclasses.replace(C, name="d")
     old = changed(queries=(B, A, C))
     new = changed(queries=(d, dataclasses.replace(A, name="e")))
-    plan = plan_reload(old, new)
-    assert (plan.remove, plan.add) == (("b", "a", "c"), ("d", "e"))
+    steps = plan_reload(old, new).keep[""]
+    assert (steps.remove, steps.add) == (("b", "a", "c"), ("d", "e"))
 
 
 def test_an_orgs_new_credentials_rebuild_its_client() -> None:
     """Rotated credentials (same hosts and queries) need a new client and abandon polls in
-    flight, as new hosts do; the rate and queries stay."""
-    org = BASE.org_list()[0]
-    assert plan_org(org, org) == ReloadPlan()
-    assert plan_org(org, org, credentials_changed=True) == ReloadPlan(
-        cancel=("a", "b"), rebuild_client=True
+    flight, as new hosts do; the rate and queries stay, and other orgs are untouched."""
+    assert plan_reload(BASE, BASE, credentials_changed={""}) == kept(
+        cancel=("a", "b"), cancel_names=True, rebuild_client=True
     )
+    running = with_orgs(org("acme"), org("globex"))
+    assert plan_reload(running, running, credentials_changed={"globex"}) == ReloadPlan(
+        keep={
+            "acme": OrgSteps(),
+            "globex": OrgSteps(cancel=("a", "b"), cancel_names=True, rebuild_client=True),
+        }
+    )
+
+
+def test_orgs_added_removed_and_kept() -> None:
+    """An org only the new config lists starts, one it no longer lists stops (in the running
+    config's order), and a kept one changes only what its own config changed."""
+    running = with_orgs(org("acme"), org("globex"), org("umbrella"))
+    new = with_orgs(org("initech"), org("acme"), org("hooli", C), org("umbrella", A))
+    assert plan_reload(running, new) == ReloadPlan(
+        add=("initech", "hooli"),
+        remove=("globex",),
+        keep={"acme": OrgSteps(), "umbrella": OrgSteps(remove=("b",), cancel=("b",))},
+    )
+
+
+def test_a_kept_orgs_own_settings_change_only_it() -> None:
+    """One org's new rate rebuilds its client and budget; the other org's plan is empty."""
+    running = with_orgs(org("acme"), org("globex"))
+    new = with_orgs(org("acme"), org("globex", requests_per_minute=60))
+    assert plan_reload(running, new).keep == {
+        "acme": OrgSteps(),
+        "globex": OrgSteps(
+            cancel=("a", "b"), cancel_names=True, rebuild_client=True, rate_changed=True
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("index", "expected"),
+    [
+        # Shard 0 of 2 owns acme, initech, umbrella and hooli; shard 1 globex and wonka.
+        (0, ReloadPlan(add=("umbrella", "hooli"), remove=("acme",), keep={"initech": OrgSteps()})),
+        (1, ReloadPlan(add=("wonka",), keep={"globex": OrgSteps()})),
+    ],
+)
+def test_a_shard_plans_only_the_orgs_it_owns(index: int, expected: ReloadPlan) -> None:
+    """A replica adds, keeps and removes only the orgs its shard owns; another's are no step."""
+    running = with_orgs(*(org(name) for name in ORG_NAMES[:3]))
+    new = with_orgs(*(org(name) for name in ORG_NAMES[1:]))
+    assert plan_reload(running, new, shard=Shard(index, 2)) == expected
+
+
+@pytest.mark.parametrize(
+    ("running", "new"),
+    [
+        pytest.param(BASE, with_orgs(org("acme")), id="adding-orgs"),
+        pytest.param(with_orgs(org("acme")), BASE, id="removing-orgs"),
+    ],
+)
+def test_switching_between_orgs_and_one_org_is_refused(running: Config, new: Config) -> None:
+    """Adding or removing `orgs:` would relabel every series: the plan refuses it, naming the
+    restart, and plans nothing else."""
+    plan = plan_reload(running, new)
+    assert plan == ReloadPlan(refused=plan.refused)
+    (problem,) = plan.refused
+    assert problem.startswith("adding or removing orgs: changes the labels of every series (org)")
+    assert problem.endswith("restart the poller to apply it")

@@ -28,7 +28,7 @@ UP = "genesyscloud_poller_names_up"
 
 async def names_stack(stack_factory: StackFactory, **config: Any) -> Stack:
     stack = await stack_factory(QUERIES, schedule=False, clock=FakeClock(PEAK), **config)
-    stack.daemon.org().names.page_size = PAGE
+    stack.daemon.orgs[""].names.page_size = PAGE
     return stack
 
 
@@ -208,7 +208,7 @@ async def test_listings_never_exceed_the_budget_nor_delay_a_query(
     stack = await stack_factory(
         QUERIES.replace("every: 1m", "every: 10s"), schedule=False, clock=clock, rpm=12
     )
-    stack.daemon.org().names.page_size = PAGE
+    stack.daemon.orgs[""].names.page_size = PAGE
     assert await stack.daemon.refresh_names() == {
         "flows": True,
         "outcomes": True,

@@ -279,13 +279,13 @@ async def test_reload_adds_and_removes_orgs_without_touching_the_kept_one(
     its client (no new login) and its series."""
     orgs = await two_orgs(extra=("initech",))
     await orgs.daemon.poll_all()
-    acme_client = orgs.daemon.org("acme").client
+    acme_client = orgs.daemon.orgs["acme"].client
     logins = orgs.simulators["acme"].stats.count("/oauth/token")
     assert logins == 1
     new = orgs_config(orgs.simulators, ("acme", "initech"))
     await orgs.daemon.apply(new)
     assert sorted(orgs.daemon.orgs) == ["acme", "initech"]
-    assert orgs.daemon.org("acme").client is acme_client
+    assert orgs.daemon.orgs["acme"].client is acme_client
     scrape = await orgs.scrape()
     assert 'org="globex"' not in "".join(str(labels) for _, labels, _ in scrape.samples)
     assert scrape.get("genesyscloud_poller_query_up", org="initech", query="flows") == 0

@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from poller import scope
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
 from poller.config import parse_config
 from poller.config.model import Config, Credentials, Secret
@@ -285,7 +286,7 @@ class Stacks:
             clocks=clocks
             or (self.clocks() if clock is None else Clocks(clock, clock.sleep, lambda: 0.0)),
             # Tests read a change's effect on the self-metrics at once.
-            metrics=SelfMetrics(render_max_age=0, org_label=parsed.has_orgs),
+            metrics=SelfMetrics(render_max_age=0, org_label=scope.labelled(parsed)),
             digester=digester,
         )
         runner = await serve(daemon, "127.0.0.1", 0, schedule=schedule, enable_lifecycle=lifecycle)
