@@ -74,7 +74,7 @@ class OrgPolling:
             self._store,
             self.metrics,
             self._digester,
-            clock=self._clocks.clock,
+            clocks=self._clocks,
             org=self.name,
         )
         self.pollers[name] = poller

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from poller.normalize import counter_plan
 from poller.periods import counter_interval
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
+from poller.timing import Clocks
 from poller.windows import interval
 
 log = structlog.get_logger("poller.poll")
@@ -94,8 +94,7 @@ class QueryPoller:
         metrics: SelfMetrics,
         digester: Digester,
         *,
-        clock: Callable[[], float] = time.time,
-        started: float | None = None,
+        clocks: Clocks,
         org: str = "",
     ) -> None:
         """`metrics` is the org's view (SelfMetrics.for_org); `org` is "" for the one org of a
@@ -109,10 +108,10 @@ class QueryPoller:
         self._store = store
         self._metrics = metrics
         self._digester = digester
-        self._clock = clock
+        self._clock = clocks.clock
         self.state = QueryState()
         # Staleness before the first success counts from start-up.
-        self._started = clock() if started is None else started
+        self._started = self._clock()
 
     async def run(self) -> bool:
         """Poll once; True on success. Raises nothing but cancellation: every way a poll can

@@ -17,16 +17,10 @@ from poller.genesys import Reply
 from poller.poll import QueryPoller, request_body
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
+from poller.timing import Clocks
+from tests.support.clock import START, FakeClock
 
-NOW = 1_779_000_000.0  # 2026-05-17T06:40:00Z
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+NOW = START  # 2026-05-17T06:40:00Z
 
 
 class FakeClient:
@@ -72,13 +66,15 @@ def body(store: SnapshotStore) -> bytes:
     return b"".join(store.exposition().plain)
 
 
-def make(query: QueryConfig, client: FakeClient, clock: Clock | None = None) -> tuple[
+def make(query: QueryConfig, client: FakeClient, clock: FakeClock | None = None) -> tuple[
     QueryPoller, SnapshotStore, SelfMetrics
 ]:  # fmt: skip
     store, metrics = SnapshotStore(), SelfMetrics(process=False)
     metrics.add_query(query.name, query.every)
     digester = Digester(ThreadPoolExecutor(1))
-    poller = QueryPoller(query, client, store, metrics, digester, clock=clock or Clock())  # type: ignore[arg-type]
+    clock = clock or FakeClock()
+    clocks = Clocks(clock, clock.sleep)
+    poller = QueryPoller(query, client, store, metrics, digester, clocks=clocks)  # type: ignore[arg-type]
     return poller, store, metrics
 
 
@@ -127,7 +123,7 @@ async def test_success_publishes_and_marks_up() -> None:
 
 async def test_failure_keeps_last_good_series_and_marks_down() -> None:
     """A failed poll keeps the last good series, sets up=0 and leaves the success time alone."""
-    clock = Clock()
+    clock = FakeClock()
     poller, store, metrics = make(AGG, FakeClient(GOOD, SERVER_ERROR), clock)
     await poller.run()
     clock.now += 60
@@ -174,7 +170,7 @@ async def test_bad_shape_fails_the_poll_with_position() -> None:
 
 async def test_stale_series_dropped_after_stale_after() -> None:
     """A query failing for longer than stale_after (10 x every by default) loses its series."""
-    clock = Clock()
+    clock = FakeClock()
     poller, store, metrics = make(AGG, FakeClient(GOOD, SERVER_ERROR, SERVER_ERROR), clock)
     await poller.run()
     clock.now += 599
