@@ -127,7 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     lifecycle_flag(demo)
     logging_flags(demo)
 
-    sim = sub.add_parser("simulate", help="run the Genesys Cloud simulator alone")
+    sim = sub.add_parser(
+        "simulate", help="run the Genesys Cloud simulator alone", formatter_class=_SimulatorHelp
+    )
     sim.add_argument("--listen-address", dest="sim_listen", default=SIMULATOR_LISTEN)
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--flows", type=_org_size, default=DEFAULT_FLOWS, help=FLOWS_HELP)
@@ -135,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
         "--orgs",
         type=_org_count,
         default=1,
-        help=f"orgs to serve, 1 to {MAX_ORGS}, one per OAuth client (default 1); org k has "
+        help=f"orgs to serve, 1 to {MAX_ORGS_MARK}, one per OAuth client (default 1); org k has "
         "client id and secret suffixed -k and its own data, rate budget and faults",
     )
     sim.add_argument(
@@ -156,7 +158,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 DEFAULT_FLOWS = 20
-DEMO_ORGS = ("acme", "globex")  # config/demo.yaml's orgs, in the simulator's org order
 MAX_FLOWS = 5000
 FLOWS_HELP = (
     f"flows in the simulated org, 1 to {MAX_FLOWS} (default {DEFAULT_FLOWS}); a large org "
@@ -183,8 +184,23 @@ def _whole_number(what: str, top: int) -> Callable[[str], int]:
 
 _org_size = _whole_number("flows", MAX_FLOWS)
 
-MAX_ORGS = 200  # the simulator's own bound (poller.simulator.settings.MAX_ORGS)
-_org_count = _whole_number("orgs", MAX_ORGS)
+MAX_ORGS_MARK = "{max_orgs}"  # in simulate's help: the simulator's MAX_ORGS
+
+
+def _org_count(text: str) -> int:
+    from poller.simulator.settings import MAX_ORGS
+
+    return _whole_number("orgs", MAX_ORGS)(text)
+
+
+class _SimulatorHelp(argparse.HelpFormatter):
+    """simulate's help, whose bounds are the simulator's own. They are read when needed only:
+    importing the simulator would slow every other command's start."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        from poller.simulator.settings import MAX_ORGS
+
+        return super()._expand_help(action).replace(MAX_ORGS_MARK, str(MAX_ORGS))
 
 
 def _shard_count(text: str) -> int:
@@ -391,8 +407,11 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     _setup_logging(args)
     host, port = parse_listen_address(args.listen, where="--web.listen-address")
     sim_host, sim_port = parse_listen_address(args.sim_listen, where="--simulator.listen-address")
-    settings = SimulatorSettings(seed=args.seed, flows=args.flows, orgs=len(DEMO_ORGS))
     path = demo_config_path()
+    # config/demo.yaml's orgs, in order (org k logs in as the simulator's org k); which they are
+    # depends on no variable, and the ones that point at the simulator are not known yet.
+    demo_orgs = load_config(path, {}).orgs
+    settings = SimulatorSettings(seed=args.seed, flows=args.flows, orgs=len(demo_orgs))
     web_config = _web_config(args)
 
     async def main_() -> int:
@@ -406,9 +425,9 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             }
             # Each demo org logs in as one of the simulator's orgs, through the variables that
             # config/demo.yaml names, as a real deployment's orgs would.
-            for org, (client_id, secret) in zip(DEMO_ORGS, settings.org_clients(), strict=True):
-                demo_env[f"DEMO_{org.upper()}_CLIENT_ID"] = client_id
-                demo_env[f"DEMO_{org.upper()}_CLIENT_SECRET"] = secret
+            for org, (client_id, secret) in zip(demo_orgs, settings.org_clients(), strict=True):
+                demo_env[org.credentials.client_id_env] = client_id
+                demo_env[org.credentials.client_secret_env] = secret
             config = load_config(path, demo_env)
             daemon = Daemon(
                 config,
@@ -419,9 +438,10 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
             def announce(addresses: list[str]) -> None:
                 base = f"{scheme}://{addresses[0] if addresses else f'{host}:{port}'}"
+                orgs = " and ".join(org.name for org in demo_orgs)
                 print(
                     f"genesyscloud-poller demo (simulated Genesys Cloud, seed {args.seed}, "
-                    f"orgs {' and '.join(DEMO_ORGS)} of {args.flows} flows each)\n"
+                    f"orgs {orgs} of {args.flows} flows each)\n"
                     f"  metrics:   {base}/metrics\n"
                     f"  status:    {base}/\n"
                     f"  readiness: {base}/readyz\n"

@@ -16,7 +16,6 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from poller.config.webconfig import WebConfig
 from poller.selfmetrics import SelfMetrics
-from poller.status import blank
 from poller.statuspage import csp, new_nonce, render
 from poller.store import SnapshotStore
 from poller.webauth import BasicAuth, add_response_headers
@@ -31,7 +30,7 @@ class ServerState:
     metrics: SelfMetrics
     readiness: Readiness
     # The status page's data (poller.status): the daemon's state, never the series store.
-    status: Callable[[], dict[str, Any]] = blank
+    status: Callable[[], dict[str, Any]]
     # What POST /-/reload does; None unless the lifecycle API is enabled (--web.enable-lifecycle),
     # since without basic auth anyone who can reach the port could otherwise trigger it.
     reload: Callable[[], Awaitable[tuple[bool, str]]] | None = None

@@ -102,20 +102,3 @@ def _query(daemon: Daemon, poller: QueryPoller, paused: float, now: float) -> di
         "error": None if failure is None else asdict(failure),
         "failing_now": state.failing,
     }
-
-
-def blank() -> dict[str, Any]:
-    """The status of a poller with no orgs and no reload yet (servers built without a daemon)."""
-    return {
-        "shape": SHAPE,
-        "generated_at": None,
-        "poller": {
-            "version": __version__,
-            "python": platform.python_version(),
-            "config": None,
-            "started_at": None,
-            "last_reload": None,
-            "shard": None,
-        },
-        "orgs": [],
-    }

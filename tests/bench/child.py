@@ -55,6 +55,7 @@ from poller.store import SnapshotStore
 from poller.timing import Clocks
 from tests.bench.common import median, percentile, quiet_logs, rss_bytes
 from tests.bench.data import KIND, MARKER_PLACEHOLDER, QUERY, query_yaml
+from tests.support.status import blank_status
 
 TICK = 0.005  # the loop-lag ticker's period
 
@@ -90,6 +91,7 @@ def poller_app(path: str) -> web.Application:
         store=_filled_store(path),
         metrics=_self_metrics(),
         readiness=lambda: (True, {}),
+        status=blank_status,
     )
     return build_app(state)
 

@@ -20,6 +20,7 @@ from poller.config.webconfig import WebConfig, load_web_config
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState
 from poller.store import SnapshotStore
+from tests.support.status import blank_status
 
 PASSWORD = "correct horse battery staple"
 Y_PASSWORD = "htpasswd-made-this"
@@ -150,6 +151,7 @@ def server_state() -> ServerState:
         store=SnapshotStore(),
         metrics=SelfMetrics(process=False),
         readiness=lambda: (True, {}),
+        status=blank_status,
     )
 
 

@@ -16,6 +16,7 @@ from poller.digest import digest
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState, build_app
 from poller.store import SnapshotStore
+from tests.support.status import blank_status
 
 RESPONSE = {
     "results": [
@@ -48,7 +49,7 @@ async def served() -> AsyncIterator[Served]:
     store, metrics, ready = SnapshotStore(), SelfMetrics(), Ready()
     publish(store, RESPONSE)
     metrics.add_query("flows", 60)
-    state = ServerState(store=store, metrics=metrics, readiness=ready)
+    state = ServerState(store=store, metrics=metrics, readiness=ready, status=blank_status)
     client = TestClient(TestServer(build_app(state)))
     await client.start_server()
     yield client, ready
@@ -152,6 +153,7 @@ async def test_reload_answers_what_the_reload_did() -> None:
         store=SnapshotStore(),
         metrics=SelfMetrics(process=False),
         readiness=Ready(),
+        status=blank_status,
         reload=reload,
     )
     async with TestClient(TestServer(build_app(state))) as client:
@@ -195,7 +197,7 @@ async def test_metrics_bodies_of_any_size_arrive_whole(groups: int) -> None:
     }
     store, metrics = SnapshotStore(), SelfMetrics(process=False)
     publish(store, response)
-    state = ServerState(store=store, metrics=metrics, readiness=Ready())
+    state = ServerState(store=store, metrics=metrics, readiness=Ready(), status=blank_status)
     async with TestClient(TestServer(build_app(state))) as client:
         resp = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
         plain = await resp.read()
@@ -225,6 +227,7 @@ async def test_readyz_says_which_orgs_this_replica_polls() -> None:
         store=SnapshotStore(),
         metrics=SelfMetrics(process=False),
         readiness=lambda: (True, {}),
+        status=blank_status,
         ownership=lambda: ownership,
     )
     async with TestClient(TestServer(build_app(state))) as client:
