@@ -109,6 +109,13 @@ async def test_help_lists_every_subcommand() -> None:
         assert cmd in out
 
 
+async def test_simulate_help_gives_the_simulators_org_range() -> None:
+    """simulate --help gives --orgs' range, 1 to the simulator's own bound of 200."""
+    rc, out, _ = await run_cli("simulate", "--help", env=base_env())
+    assert rc == 0
+    assert "--orgs ORGS orgs to serve, 1 to 200, one per OAuth client" in " ".join(out.split())
+
+
 async def test_check_config_prints_plan(tmp_path: Path) -> None:
     """check-config on a valid file exits 0 and prints each query with its request cost."""
     path = tmp_path / "poller.yaml"
