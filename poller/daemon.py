@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from prometheus_client import disable_created_metrics
 
 from poller import scope, status
 from poller.config.model import Config, Credentials, OrgConfig
@@ -49,6 +50,7 @@ class Daemon:
         digester: Digester | None = None,
         shard: Shard | None = None,
     ) -> None:
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # process-wide: selfmetrics.py
         self.shard = shard or Shard()
         _check_sharding(config, self.shard)
         self.config = config
