@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import structlog
+from prometheus_client import disable_created_metrics
 
 from poller import scope, status
 from poller.config.model import Config, Credentials, OrgConfig
@@ -47,6 +48,7 @@ class Daemon:
         digester: Digester | None = None,
         shard: Shard | None = None,
     ) -> None:
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # process-wide: selfmetrics.py
         self.shard = shard or Shard()
         _check_sharding(config, self.shard)
         self.config = config

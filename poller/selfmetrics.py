@@ -1,9 +1,16 @@
 """The poller's own metrics: stock prometheus-client metrics in a registry of their own that is
 never swapped or shared, plus the stock process and platform collectors.
 
+Each family is declared once, in the table that is SelfMetrics' class body: its name, HELP,
+type, labels, buckets, whether it is one org's (`PerOrg`) or the process's (`ProcessWide`), and
+whether it has a series per query. The registry, the per-org views, add_query, remove_query and
+remove_org are all driven by that table.
+
 The global registry is left alone so that embedding the poller, or running two in one test
 process, never mixes their numbers. No `_created` series: exporters written in Go expose none
-in text format 0.0.4, and they would double the counters' series for no dashboard's use.
+in text format 0.0.4, and they would double the counters' series for no dashboard's use. The
+daemon turns prometheus-client's process-wide switch for them off when it starts (not at import,
+which would change it for any program that merely imports the poller).
 
 Rendering these ~100 samples through prometheus-client takes about as long as sending a gzip
 scrape of 100k flow series, so a rendering is reused until the daemon says something changed
@@ -14,10 +21,11 @@ scrape interval every scrape renders afresh, and a burst of scrapes shares one r
 from __future__ import annotations
 
 import contextlib
+import itertools
 import platform
 import time
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar, overload
 
 from prometheus_client import (
     CollectorRegistry,
@@ -26,7 +34,6 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
-    disable_created_metrics,
     generate_latest,
 )
 
@@ -36,9 +43,6 @@ from poller.render import gzip_member
 P = "genesyscloud_poller_"
 RENDER_MAX_AGE = 1.0  # seconds
 SKIP_REASONS = ("overrun", "paused")
-
-disable_created_metrics()  # type: ignore[no-untyped-call]
-
 
 M = TypeVar("M", Gauge, Counter, Histogram)
 
@@ -67,152 +71,239 @@ class Scoped(Generic[M]):
             self.family.remove(*self._scope, *values)
 
 
+class Declared(Generic[M]):
+    """One family's declaration: a row of the table, and the attribute views expose it as.
+
+    `labels` are the label names after `org` (which per-org families carry when the config lists
+    orgs). A `per_query` family starts with the `query` label; add_query makes its series for
+    every combination of `known` values of the labels after `query`, remove_query drops them."""
+
+    per_org = False
+
+    def __init__(
+        self,
+        kind: type[M],
+        name: str,
+        help: str,
+        labels: tuple[str, ...] = (),
+        *,
+        per_query: bool = False,
+        known: Mapping[str, tuple[str, ...]] | None = None,
+        buckets: tuple[float, ...] | None = None,
+    ) -> None:
+        if per_query and labels[:1] != ("query",):
+            raise ValueError(f"{name}: a per-query family's first label is query")
+        self.kind: type[M] = kind
+        self.name = P + name
+        self.help = help
+        self.labels = labels
+        self.per_query = per_query
+        self.known = dict(known or {})
+        self.buckets = buckets
+        self.attr = ""
+
+    def __set_name__(self, owner: type[Any], attr: str) -> None:
+        self.attr = attr
+
+    def label_names(self, org_label: bool) -> tuple[str, ...]:
+        return ("org", *self.labels) if org_label and self.per_org else self.labels
+
+    def build(self, registry: CollectorRegistry, org_label: bool) -> M:
+        extra: dict[str, Any] = {} if self.buckets is None else {"buckets": self.buckets}
+        family: M = self.kind(
+            self.name, self.help, self.label_names(org_label), registry=registry, **extra
+        )
+        return family
+
+    def query_values(self) -> Iterator[tuple[str, ...]]:
+        """The label values after `query` of the series add_query makes."""
+        return itertools.product(*(self.known[label] for label in self.labels[1:]))
+
+
+class PerOrg(Declared[M]):
+    """A family of one org's polling: a view records into it through Scoped, its org first."""
+
+    per_org = True
+
+    @overload
+    def __get__(self, view: None, owner: type[Any]) -> PerOrg[M]: ...
+    @overload
+    def __get__(self, view: SelfMetrics, owner: type[Any]) -> Scoped[M]: ...
+    def __get__(self, view: SelfMetrics | None, owner: type[Any]) -> PerOrg[M] | Scoped[M]:
+        if view is None:
+            return self
+        scoped: Scoped[M] = view._scoped[self.attr]
+        return scoped
+
+
+class ProcessWide(Declared[M]):
+    """A family of the whole process: every view gives the family itself."""
+
+    @overload
+    def __get__(self, view: None, owner: type[Any]) -> ProcessWide[M]: ...
+    @overload
+    def __get__(self, view: SelfMetrics, owner: type[Any]) -> M: ...
+    def __get__(self, view: SelfMetrics | None, owner: type[Any]) -> ProcessWide[M] | M:
+        if view is None:
+            return self
+        family: M = view._shared.families[self.attr]
+        return family
+
+
 class _Shared:
     """What every view of one SelfMetrics shares: the registry, its families, the rendering."""
 
     def __init__(
         self, *, process: bool, monotonic: Callable[[], float], max_age: float, org_label: bool
     ) -> None:
-        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry(auto_describe=True)
         self.monotonic = monotonic
         self.max_age = max_age
         self.org_label = org_label
         self.rendered: tuple[float, bytes, bytes] | None = None  # (when, text, gzip)
         if process:
-            ProcessCollector(registry=r)
-            PlatformCollector(registry=r)
-        # Families of one org's polling carry `org` first, when the config lists orgs.
-        o = ["org"] if org_label else []
-        self.query_up = Gauge(
-            P + "query_up",
-            "1 if the query's last poll succeeded, 0 if it failed.",
-            [*o, "query"],
-            registry=r,
-        )
-        self.query_last_success = Gauge(
-            P + "query_last_success_timestamp_seconds",
-            "Unix time of the query's last successful poll.",
-            [*o, "query"],
-            registry=r,
-        )
-        self.query_duration = Gauge(
-            P + "query_duration_seconds",
-            "How long the query's last poll took.",
-            [*o, "query"],
-            registry=r,
-        )
-        self.query_series = Gauge(
-            P + "query_series", "Series the query currently exports.", [*o, "query"], registry=r
-        )
-        self.query_interval = Gauge(
-            P + "query_interval_seconds",
-            "The query's configured polling interval (every).",
-            [*o, "query"],
-            registry=r,
-        )
-        self.polls = Counter(P + "polls", "Polls started, per query.", [*o, "query"], registry=r)
-        self.poll_failures = Counter(
-            P + "poll_failures", "Polls that failed, per query.", [*o, "query"], registry=r
-        )
-        self.polls_skipped = Counter(
-            P + "polls_skipped",
-            "Scheduled polls skipped: the previous one was still running (overrun), or Genesys "
-            "had asked for no requests yet (paused).",
-            [*o, "query", "reason"],
-            registry=r,
-        )
-        self.api_requests = Counter(
-            P + "api_requests",
-            "HTTP requests to Genesys Cloud, by endpoint and status code (error: no response).",
-            [*o, "endpoint", "code"],
-            registry=r,
-        )
-        self.api_request_duration = Histogram(
-            P + "api_request_duration_seconds",
-            "Latency of HTTP requests to Genesys Cloud.",
-            [*o, "endpoint"],
-            registry=r,
-            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
-        )
-        self.api_retries = Counter(
-            P + "api_retries",
-            "Requests retried, by endpoint and reason.",
-            [*o, "endpoint", "reason"],
-            registry=r,
-        )
-        self.api_throttled = Counter(
-            P + "api_throttled",
-            "429 responses from Genesys Cloud, by endpoint.",
-            [*o, "endpoint"],
-            registry=r,
-        )
-        self.api_paused_until = Gauge(
-            P + "api_paused_until_timestamp_seconds",
-            "Unix time until which Genesys asked for no requests (a 429's Retry-After), by host "
-            "(api or login); in the past once the pause is over.",
-            [*o, "host"],
-            registry=r,
-        )
-        self.token_refreshes = Counter(
-            P + "oauth_token_refreshes",
-            "Successful OAuth client-credentials logins.",
-            o,
-            registry=r,
-        )
-        self.token_expiry = Gauge(
-            P + "oauth_token_expiry_timestamp_seconds",
-            "Unix time at which the current access token expires (0: none yet).",
-            o,
-            registry=r,
-        )
-        self.names_up = Gauge(
-            P + "names_up",
-            "1 if the last refresh of the Architect listing of this kind (flows, outcomes, "
-            "milestones) succeeded, 0 if it failed (a 403: the OAuth client lacks its permission).",
-            [*o, "kind"],
-            registry=r,
-        )
-        self.names_last_success = Gauge(
-            P + "names_last_success_timestamp_seconds",
-            "Unix time of the last successful refresh of the Architect listing of this kind.",
-            [*o, "kind"],
-            registry=r,
-        )
-        self.config_reload_ok = Gauge(
-            P + "config_last_reload_successful",
-            "1 if the last configuration load or reload succeeded.",
-            registry=r,
-        )
-        self.config_reload_time = Gauge(
-            P + "config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful configuration load or reload.",
-            registry=r,
-        )
-        self.shard_info = Gauge(
-            P + "shard_info",
-            "This replica's shard: it polls the orgs that rendezvous hashing of their names "
-            "assigns to shard_index of shard_count; always 1.",
-            ["shard_index", "shard_count"],
-            registry=r,
-        )
-        self.org_info = Gauge(
-            P + "org_info",
-            "One series per Genesys Cloud org this replica polls, with its region; always 1.",
-            ["org", "genesys_region"],
-            registry=r,
-        )
-        build = Gauge(
-            P + "build_info",
-            "Version of genesyscloud-poller and of Python; always 1.",
-            ["version", "python_version"],
-            registry=r,
-        )
-        build.labels(__version__, platform.python_version()).set(1)
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+        self.families: dict[str, Any] = {
+            row.attr: row.build(self.registry, org_label) for row in TABLE
+        }
+
+    def scoped(self, org: str) -> dict[str, Scoped[Any]]:
+        scope = (org,) if self.org_label else ()
+        return {row.attr: Scoped(self.families[row.attr], scope) for row in TABLE if row.per_org}
 
 
 class SelfMetrics:
     """The poller's own metrics. `for_org(name)` gives the view one org's polling records
     through: the same families, with that org's `org` label value put first."""
+
+    # The table, in exposition order.
+    query_up = PerOrg(
+        Gauge,
+        "query_up",
+        "1 if the query's last poll succeeded, 0 if it failed.",
+        ("query",),
+        per_query=True,
+    )
+    query_last_success = PerOrg(
+        Gauge,
+        "query_last_success_timestamp_seconds",
+        "Unix time of the query's last successful poll.",
+        ("query",),
+        per_query=True,
+    )
+    query_duration = PerOrg(
+        Gauge,
+        "query_duration_seconds",
+        "How long the query's last poll took.",
+        ("query",),
+        per_query=True,
+    )
+    query_series = PerOrg(
+        Gauge, "query_series", "Series the query currently exports.", ("query",), per_query=True
+    )
+    query_interval = PerOrg(
+        Gauge,
+        "query_interval_seconds",
+        "The query's configured polling interval (every).",
+        ("query",),
+        per_query=True,
+    )
+    polls = PerOrg(Counter, "polls", "Polls started, per query.", ("query",), per_query=True)
+    poll_failures = PerOrg(
+        Counter, "poll_failures", "Polls that failed, per query.", ("query",), per_query=True
+    )
+    polls_skipped = PerOrg(
+        Counter,
+        "polls_skipped",
+        "Scheduled polls skipped: the previous one was still running (overrun), or Genesys "
+        "had asked for no requests yet (paused).",
+        ("query", "reason"),
+        per_query=True,
+        known={"reason": SKIP_REASONS},
+    )
+    api_requests = PerOrg(
+        Counter,
+        "api_requests",
+        "HTTP requests to Genesys Cloud, by endpoint and status code (error: no response).",
+        ("endpoint", "code"),
+    )
+    api_request_duration = PerOrg(
+        Histogram,
+        "api_request_duration_seconds",
+        "Latency of HTTP requests to Genesys Cloud.",
+        ("endpoint",),
+        buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    )
+    api_retries = PerOrg(
+        Counter,
+        "api_retries",
+        "Requests retried, by endpoint and reason.",
+        ("endpoint", "reason"),
+    )
+    api_throttled = PerOrg(
+        Counter,
+        "api_throttled",
+        "429 responses from Genesys Cloud, by endpoint.",
+        ("endpoint",),
+    )
+    api_paused_until = PerOrg(
+        Gauge,
+        "api_paused_until_timestamp_seconds",
+        "Unix time until which Genesys asked for no requests (a 429's Retry-After), by host "
+        "(api or login); in the past once the pause is over.",
+        ("host",),
+    )
+    token_refreshes = PerOrg(
+        Counter, "oauth_token_refreshes", "Successful OAuth client-credentials logins."
+    )
+    token_expiry = PerOrg(
+        Gauge,
+        "oauth_token_expiry_timestamp_seconds",
+        "Unix time at which the current access token expires (0: none yet).",
+    )
+    names_up = PerOrg(
+        Gauge,
+        "names_up",
+        "1 if the last refresh of the Architect listing of this kind (flows, outcomes, "
+        "milestones) succeeded, 0 if it failed (a 403: the OAuth client lacks its permission).",
+        ("kind",),
+    )
+    names_last_success = PerOrg(
+        Gauge,
+        "names_last_success_timestamp_seconds",
+        "Unix time of the last successful refresh of the Architect listing of this kind.",
+        ("kind",),
+    )
+    config_reload_ok = ProcessWide(
+        Gauge,
+        "config_last_reload_successful",
+        "1 if the last configuration load or reload succeeded.",
+    )
+    config_reload_time = ProcessWide(
+        Gauge,
+        "config_last_reload_success_timestamp_seconds",
+        "Unix time of the last successful configuration load or reload.",
+    )
+    shard_info = ProcessWide(
+        Gauge,
+        "shard_info",
+        "This replica's shard: it polls the orgs that rendezvous hashing of their names "
+        "assigns to shard_index of shard_count; always 1.",
+        ("shard_index", "shard_count"),
+    )
+    org_info = ProcessWide(
+        Gauge,
+        "org_info",
+        "One series per Genesys Cloud org this replica polls, with its region; always 1.",
+        ("org", "genesys_region"),
+    )
+    build_info = ProcessWide(
+        Gauge,
+        "build_info",
+        "Version of genesyscloud-poller and of Python; always 1.",
+        ("version", "python_version"),
+    )
 
     def __init__(
         self,
@@ -222,73 +313,41 @@ class SelfMetrics:
         render_max_age: float = RENDER_MAX_AGE,
         org_label: bool = False,
     ) -> None:
-        shared = _Shared(
+        self._shared = _Shared(
             process=process, monotonic=monotonic, max_age=render_max_age, org_label=org_label
         )
-        self._bind(shared, ())
+        self.org = ""  # the org this view records for
+        self._scoped = self._shared.scoped(self.org)
+        self.build_info.labels(__version__, platform.python_version()).set(1)
 
-    def _bind(self, shared: _Shared, scope: tuple[str, ...]) -> None:
-        self._shared = shared
-        self.org = scope[0] if scope else ""  # the org this view records for
-        self.registry = shared.registry
-        self.org_label = shared.org_label
-        self.config_reload_ok = shared.config_reload_ok
-        self.config_reload_time = shared.config_reload_time
-        self.shard_info = shared.shard_info
-        self.org_info = shared.org_info
-        s = shared
-        self.query_up = Scoped(s.query_up, scope)
-        self.query_last_success = Scoped(s.query_last_success, scope)
-        self.query_duration = Scoped(s.query_duration, scope)
-        self.query_series = Scoped(s.query_series, scope)
-        self.query_interval = Scoped(s.query_interval, scope)
-        self.polls = Scoped(s.polls, scope)
-        self.poll_failures = Scoped(s.poll_failures, scope)
-        self.polls_skipped = Scoped(s.polls_skipped, scope)
-        self.api_requests = Scoped(s.api_requests, scope)
-        self.api_request_duration = Scoped(s.api_request_duration, scope)
-        self.api_retries = Scoped(s.api_retries, scope)
-        self.api_throttled = Scoped(s.api_throttled, scope)
-        self.api_paused_until = Scoped(s.api_paused_until, scope)
-        self.token_refreshes = Scoped(s.token_refreshes, scope)
-        self.token_expiry = Scoped(s.token_expiry, scope)
-        self.names_up = Scoped(s.names_up, scope)
-        self.names_last_success = Scoped(s.names_last_success, scope)
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self._shared.registry
+
+    @property
+    def org_label(self) -> bool:
+        return self._shared.org_label
 
     def for_org(self, org: str) -> SelfMetrics:
         """The view of org `org` (the unnamed org of a config without `orgs:`: this one)."""
         if not self.org_label:
             return self
-        view = SelfMetrics.__new__(SelfMetrics)
-        view._bind(self._shared, (org,))
-        return view
+        return _OrgView(self._shared, org)
 
     def add_query(self, query: str, every: float) -> None:
         """Make a query's series exist from the start, so dashboards and alerts see zeros."""
-        self.query_up.labels(query).set(0)
-        self.query_last_success.labels(query)
-        self.query_duration.labels(query)
-        self.query_series.labels(query)
+        for row in TABLE:
+            if row.per_query:
+                for values in row.query_values():
+                    self._scoped[row.attr].labels(query, *values)
         self.query_interval.labels(query).set(every)
-        self.polls.labels(query)
-        self.poll_failures.labels(query)
-        for reason in SKIP_REASONS:
-            self.polls_skipped.labels(query, reason)
         self.changed()
 
     def remove_query(self, query: str) -> None:
-        for metric in (
-            self.query_up,
-            self.query_last_success,
-            self.query_duration,
-            self.query_series,
-            self.query_interval,
-            self.polls,
-            self.poll_failures,
-        ):
-            metric.remove(query)
-        for reason in SKIP_REASONS:
-            self.polls_skipped.remove(query, reason)
+        for row in TABLE:
+            if row.per_query:
+                for values in row.query_values():
+                    self._scoped[row.attr].remove(query, *values)
         self.changed()
 
     def remove_org(self, org: str) -> None:
@@ -296,10 +355,9 @@ class SelfMetrics:
         removes the org, or moves it to another shard)."""
         if not self.org_label:
             return
-        # Every family a view scopes carries `org`, and so does org_info.
-        scoped = [v.family for v in vars(self).values() if isinstance(v, Scoped)]
-        for family in (*scoped, self.org_info):
-            family.remove_by_labels({"org": org})
+        for row in TABLE:
+            if "org" in row.label_names(org_label=True):
+                self._shared.families[row.attr].remove_by_labels({"org": org})
         self.changed()
 
     def changed(self) -> None:
@@ -322,3 +380,19 @@ class SelfMetrics:
     def render_gzip(self) -> bytes:
         """render() as one gzip member."""
         return self._rendering()[2]
+
+
+class _OrgView(SelfMetrics):
+    """One org's view: the families and rendering of the SelfMetrics it came from (it builds
+    none of its own), with its org's value first in every per-org family's labels."""
+
+    def __init__(self, shared: _Shared, org: str) -> None:
+        self._shared = shared
+        self.org = org
+        self._scoped = shared.scoped(org)
+
+
+# Every family, in declaration (and so exposition) order.
+TABLE: tuple[Declared[Any], ...] = tuple(
+    row for row in vars(SelfMetrics).values() if isinstance(row, Declared)
+)

@@ -1,13 +1,26 @@
 """The poller's own metrics: stock prometheus-client metrics, no `_created` series, process and
-platform metrics, and a rendering reused for at most RENDER_MAX_AGE."""
+platform metrics, a rendering reused for at most RENDER_MAX_AGE, and the README's reference of
+them kept to the declared table."""
 
 from __future__ import annotations
 
 import gzip
+import re
+from pathlib import Path
+from typing import Any
 
+import prometheus_client.metrics
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from poller.selfmetrics import RENDER_MAX_AGE, SelfMetrics
+from poller.config import parse_config
+from poller.config.model import Credentials, Secret
+from poller.daemon import Daemon
+from poller.selfmetrics import RENDER_MAX_AGE, TABLE, P, SelfMetrics
+from tests.support.stack import config_text
+
+README = Path(__file__).parents[2] / "README.md"
 
 
 class Monotonic:
@@ -23,8 +36,23 @@ def families(text: bytes) -> dict[str, str]:
     return {f.name: f.type for f in text_string_to_metric_families(text.decode())}
 
 
+@pytest.fixture
+def created_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """prometheus-client's process-wide `_created` switch on, as in a process that never turned
+    it off (no Daemon built yet); put back as it was afterwards."""
+    monkeypatch.setattr(prometheus_client.metrics, "_use_created", True)
+
+
+def stock_counter_text() -> bytes:
+    """A stock Counter in a registry of its own, rendered: shows the process-wide switch."""
+    registry = CollectorRegistry()
+    Counter("probe", "A probe.", registry=registry).inc()
+    return generate_latest(registry)
+
+
 def test_no_created_series() -> None:
-    """Counters and the histogram expose no `_created` samples (as Go exporters in 0.0.4)."""
+    """Counters and the histogram expose no `_created` samples (as Go exporters in 0.0.4) once
+    the switch is off, as the daemon turns it (tests/conftest.py does too)."""
     metrics = SelfMetrics(process=False)
     metrics.add_query("flows", 60)
     metrics.polls.labels("flows").inc()
@@ -133,3 +161,78 @@ def test_without_org_label_no_series_has_org() -> None:
     text = metrics.render().decode()
     assert "org=" not in text
     assert "genesyscloud_poller_oauth_token_expiry_timestamp_seconds 5.0\n" in text
+
+
+@pytest.mark.usefixtures("created_on")
+async def test_daemon_start_turns_created_series_off_process_wide() -> None:
+    """Building a Daemon turns prometheus-client's `_created` series off for the process."""
+    query = "  - {name: flows, type: aggregate, every: 60s, window: 1h, metrics: [nFlow]}\n"
+    url = "http://127.0.0.1:9"
+    env = {"GENESYS_API_BASE_URL": url, "GENESYS_LOGIN_BASE_URL": url}
+    config = parse_config(config_text(query), source="created.yaml", env=env)
+    daemon = Daemon(config, Credentials("id", Secret("secret")))
+    try:
+        assert b"probe_created" not in stock_counter_text()
+        daemon.metrics.polls.labels("flows").inc()
+        text = daemon.metrics.render()
+        assert b'genesyscloud_poller_polls_total{query="flows"} 1.0\n' in text
+        assert b"_created" not in text
+    finally:
+        await daemon.stop()
+
+
+def test_add_query_makes_every_per_query_series_at_zero() -> None:
+    """add_query makes each per-query family's series, polls_skipped once per reason, at 0
+    but for the configured interval."""
+    metrics = SelfMetrics(process=False)
+    metrics.add_query("flows", 60)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(metrics.render().decode())
+        for s in f.samples
+        if s.labels.get("query") == "flows"
+    }
+    q = (("query", "flows"),)
+    assert samples == {
+        (P + "query_up", q): 0.0,
+        (P + "query_last_success_timestamp_seconds", q): 0.0,
+        (P + "query_duration_seconds", q): 0.0,
+        (P + "query_series", q): 0.0,
+        (P + "query_interval_seconds", q): 60.0,
+        (P + "polls_total", q): 0.0,
+        (P + "poll_failures_total", q): 0.0,
+        (P + "polls_skipped_total", (*q, ("reason", "overrun"))): 0.0,
+        (P + "polls_skipped_total", (*q, ("reason", "paused"))): 0.0,
+    }
+
+
+def readme_table() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The README's table of the poller's own metrics: exposed name -> (type, label names)."""
+    section = README.read_text().split("The poller's own metrics (`genesyscloud_poller_`):", 1)[1]
+    rows = re.findall(r"^\| `(\w+)` \| (\w+) \|([\w, ]*)\|", section.split("\n\n")[1], re.M)
+    return {
+        name: (kind, tuple(label.strip() for label in labels.split(",") if label.strip()))
+        for name, kind, labels in rows
+    }
+
+
+def test_readme_lists_every_self_metric_with_its_type_and_labels() -> None:
+    """README's self-metric reference names exactly the declared families, with their types
+    and labels (without `org`), and says which carry `org` under `orgs:`."""
+    kinds: dict[type[Any], tuple[str, str]] = {
+        Gauge: ("gauge", ""),
+        Counter: ("counter", "_total"),
+        Histogram: ("histogram", ""),
+    }
+    declared = {
+        row.name.removeprefix(P) + kinds[row.kind][1]: (kinds[row.kind][0], row.labels)
+        for row in TABLE
+    }
+    documented = readme_table()
+    assert documented == declared
+    # The README says the families from query_up to oauth_token_expiry_timestamp_seconds in its
+    # table carry `org` with `orgs:`: exactly the per-org ones.
+    names = list(documented)
+    span = names[names.index("query_up") : names.index("oauth_token_expiry_timestamp_seconds") + 1]
+    per_org = {name for name, row in zip(declared, TABLE, strict=True) if row.per_org}
+    assert set(span) == per_org
