@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from prometheus_client import disable_created_metrics
 
-from poller import scope, status
+from poller import scope, statusdata
 from poller.config.model import Config, Credentials, OrgConfig
 from poller.digest import Digester
 from poller.errors import ConfigError
@@ -351,8 +351,8 @@ class Daemon:
         return self._scheduler.next_run(job) if self._scheduler is not None else None
 
     def status(self) -> dict[str, Any]:
-        """The status page's data (see poller.status): the daemon's state only, at once."""
-        return status.collect(self, self._clocks.clock())
+        """The status page's data (see poller.statusdata): the daemon's state only, at once."""
+        return statusdata.collect(self, self._clocks.clock())
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ class ServerState:
     store: SnapshotStore
     metrics: SelfMetrics
     readiness: Readiness
-    # The status page's data (poller.status): the daemon's state, never the series store.
+    # The status page's data (poller.statusdata): the daemon's state, never the series store.
     status: Callable[[], dict[str, Any]]
     # What POST /-/reload does; None unless the lifecycle API is enabled (--web.enable-lifecycle),
     # since without basic auth anyone who can reach the port could otherwise trigger it.

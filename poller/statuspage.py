@@ -1,4 +1,4 @@
-"""The status page at `/`: the data of poller.status as one server-rendered HTML page.
+"""The status page at `/`: the data of poller.statusdata as one server-rendered HTML page.
 
 No script: it works with JavaScript off, and a meta refresh reloads it every REFRESH seconds.
 Every value is escaped where it is written (flow names, Genesys' error messages and config values

@@ -55,7 +55,7 @@ from poller.store import SnapshotStore
 from poller.timing import Clocks
 from tests.bench.common import median, percentile, quiet_logs, rss_bytes
 from tests.bench.data import KIND, MARKER_PLACEHOLDER, QUERY, query_yaml
-from tests.support.status import blank_status
+from tests.support.statusdata import blank_status
 
 TICK = 0.005  # the loop-lag ticker's period
 

@@ -20,7 +20,7 @@ from poller.config.webconfig import WebConfig, load_web_config
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState
 from poller.store import SnapshotStore
-from tests.support.status import blank_status
+from tests.support.statusdata import blank_status
 
 PASSWORD = "correct horse battery staple"
 Y_PASSWORD = "htpasswd-made-this"

@@ -16,7 +16,7 @@ from poller.digest import digest
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState, build_app
 from poller.store import SnapshotStore
-from tests.support.status import blank_status
+from tests.support.statusdata import blank_status
 
 RESPONSE = {
     "results": [

@@ -6,7 +6,7 @@ import platform
 from typing import Any
 
 from poller import __version__
-from poller.status import SHAPE
+from poller.statusdata import SHAPE
 
 
 def blank_status() -> dict[str, Any]:
