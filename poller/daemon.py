@@ -19,7 +19,7 @@ from poller.config.model import Config, Credentials, OrgConfig
 from poller.digest import Digester
 from poller.errors import ConfigError
 from poller.logsetup import register_secret
-from poller.org import OrgPolling
+from poller.orgpolling import OrgPolling
 from poller.poll import QueryPoller
 from poller.reload import OrgSteps, ReloadPlan, plan_reload
 from poller.scheduler import Scheduler

@@ -18,7 +18,7 @@ from poller.poll import QueryPoller
 
 if TYPE_CHECKING:
     from poller.daemon import Daemon
-    from poller.org import OrgPolling
+    from poller.orgpolling import OrgPolling
 
 SHAPE: Final = 1
 
