@@ -10,14 +10,28 @@ add up, max and min take the extreme.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 from poller.config.model import QueryConfig
 from poller.errors import NormalizeError
+from poller.families import (
+    MS_PER_SECOND,
+    OBSERVATIONS_TRUNCATED,
+    OLDEST_EXECUTION_AGE,
+    Family,
+    TimerFamilies,
+    count_family,
+    counter_families,
+    distribution_family,
+    extreme_families,
+    metric,
+    occurrence_families,
+    snake_case,
+    timer_families,
+    view_families,
+)
 from poller.responses import (
     AggregateResponse,
     Bucket,
@@ -31,28 +45,8 @@ from poller.responses import (
 from poller.scope import Labels as Labels
 from poller.scope import series_labels
 
-Merge = Literal["sum", "max", "min"]
-FamilyType = Literal["gauge", "counter", "histogram", "summary"]
 # A histogram's or summary's samples: (suffix such as _bucket, labels, value), in order.
 Samples = list[tuple[str, Labels, float]]
-
-PREFIX = "genesyscloud_flow_"
-MS_PER_SECOND = 1000.0
-CACHED_NOTE = (
-    "Cached from the scheduled query named in the query label, over that query's window; "
-    "refreshed on its schedule, not on scrape."
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Family:
-    name: str
-    help: str
-    merge: Merge
-    # Count-like series that vanish from a response are exported as 0 for a while, since the API
-    # never zero-fills; max and min have no meaningful zero and are dropped at once.
-    zero_fill: bool
-    type: FamilyType = "gauge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,64 +57,8 @@ class Snapshot:
     samples: dict[str, Samples] = field(default_factory=dict)
 
 
-# Genesys metric -> (family stem, what it measures). Counts take stats.count.
-COUNT_METRICS: dict[str, tuple[str, str]] = {
-    "nFlow": ("entries", "Flow executions that started in the window"),
-    "nFlowOutcome": ("outcomes", "Flow outcomes reached in the window"),
-    "nFlowOutcomeFailed": ("outcomes_failed", "Flow outcomes reached with a failed value"),
-    "nFlowMilestone": ("milestones", "Flow milestones reached in the window"),
-    "oFlow": ("active", "Flow executions in progress when the query ran"),
-}
-# Per-execution occurrence metrics count two things: stats.sum the times something happened,
-# stats.count the executions it happened in (sum / count is Genesys' "milestone reached on
-# average 2 times per flow execution"). Metric -> (stem, what) for stats.sum, then stats.count.
-OCCURRENCE_METRICS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
-    "oFlowMilestone": (
-        ("milestone_occurrences", "Times a milestone was reached within flow executions"),
-        ("milestone_executions", "Flow executions that reached the milestone"),
-    ),
-}
-# Timers take stats.sum/max/min (milliseconds) and stats.count.
-TIMER_METRICS: dict[str, tuple[str, str]] = {
-    "tFlow": ("duration", "time spent in the flow"),
-    "tFlowDisconnect": ("disconnect_duration", "time in flow of executions ended by disconnect"),
-    "tFlowExit": ("exit_duration", "time in flow of executions that exited the flow"),
-    "tFlowOutcome": ("outcome_duration", "time to complete a flow outcome"),
-}
-
-# From an observation query's `detailMetrics` (one execution per entry of `observations`).
-OLDEST_EXECUTION_AGE = Family(
-    PREFIX + "oldest_execution_age_seconds",
-    "Age in seconds, at the poll, of the longest-running execution in the flow: the poll's time "
-    "minus the oldest observationDate (entry into the flow) in the Genesys Cloud oFlow "
-    "observations (detailMetrics); a truncated list keeps the oldest, so it is exact then too. "
-    "Only for groups with executions in progress. Refreshed on the query's schedule, not on "
-    "scrape.",
-    "max",
-    zero_fill=False,
-)
-OBSERVATIONS_TRUNCATED = Family(
-    PREFIX + "observations_truncated",
-    "1 if Genesys Cloud cut the oFlow observations list of the group (truncated: the oldest and "
-    "newest halves kept), else 0. Refreshed on the query's schedule, not on scrape.",
-    "max",
-    zero_fill=False,
-)
-
-_CAMEL_1 = re.compile(r"(.)([A-Z][a-z]+)")
-_CAMEL_2 = re.compile(r"([a-z0-9])([A-Z])")
-_INVALID = re.compile(r"[^a-z0-9_]")
 # `le` and `quantile` belong to histograms and summaries; promtool rejects them on a gauge.
 _RESERVED_LABELS = frozenset({"org", "query", "qualifier", "le", "quantile"})
-
-
-def snake_case(name: str) -> str:
-    """flowId -> flow_id, nFlowOutcomeFailed -> n_flow_outcome_failed; safe as a label name."""
-    s = _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", name)).lower()
-    s = _INVALID.sub("_", s)
-    if not s or s[0].isdigit():
-        s = "_" + s
-    return s
 
 
 def _label_name(dimension: str) -> str:
@@ -172,101 +110,6 @@ def _with_qualifier(labels: Labels, qualifier: Scalar) -> Labels:
     if qualifier is None or qualifier == "":
         return labels
     return (*labels, ("qualifier", _label_value(qualifier)))
-
-
-# (stats field, family, divide milliseconds by 1000) for each family of a timer.
-TimerFamilies = tuple[tuple[str, Family, bool], ...]
-
-_TIMER_PARTS: tuple[tuple[str, str, str, Merge, bool], ...] = (
-    # stats field, family suffix, what, merge, zero_fill
-    ("sum", "_sum_seconds", "Total", "sum", True),
-    ("max", "_max_seconds", "Longest", "max", False),
-    ("min", "_min_seconds", "Shortest", "min", False),
-)
-
-
-def _timer_families(stem: str, source: str, what: str) -> TimerFamilies:
-    parts = [
-        (
-            key,
-            Family(
-                PREFIX + stem + suffix,
-                f"{label} {what}, in seconds ({source}, stats.{key} / 1000). {CACHED_NOTE}",
-                merge,
-                zero_fill,
-            ),
-            True,
-        )
-        for key, suffix, label, merge, zero_fill in _TIMER_PARTS
-    ]
-    count = Family(
-        PREFIX + stem + "_measurements",
-        f"Number of measurements of {what} ({source}, stats.count). {CACHED_NOTE}",
-        "sum",
-        True,
-    )
-    return (*parts, ("count", count, False))
-
-
-def _counting(stem: str, what: str, source: str, *, counter: bool = False) -> Family:
-    """A count-like family: a gauge over the window, or in counter mode a `_total` counter."""
-    if counter:
-        return Family(
-            PREFIX + stem + "_total",
-            f"{what} (Genesys Cloud metric {source}). {COUNTER_NOTE}",
-            "sum",
-            True,
-            "counter",
-        )
-    return Family(
-        PREFIX + stem, f"{what} (Genesys Cloud metric {source}). {CACHED_NOTE}", "sum", True
-    )
-
-
-def _count_stem(metric: str) -> tuple[str, str]:
-    """(family stem, what it measures) of a count metric, known or new to this poller."""
-    # The HELP names the metric in its parenthesis; repeating it here would read twice.
-    return COUNT_METRICS.get(metric) or (snake_case(metric), "Count of a metric new to this poller")
-
-
-def _timer_stem(metric: str) -> tuple[str, str]:
-    return TIMER_METRICS.get(metric) or (snake_case(metric), "time of a metric new to this poller")
-
-
-@functools.lru_cache(maxsize=256)
-def count_family(metric: str) -> Family:
-    stem, what = _count_stem(metric)
-    return _counting(stem, what, f"{metric}, stats.count")
-
-
-@functools.lru_cache(maxsize=32)
-def occurrence_families(metric: str, *, counter: bool = False) -> tuple[Family, Family]:
-    """(times it happened, executions it happened in) for an OCCURRENCE_METRICS metric."""
-    (times_stem, times_what), (runs_stem, runs_what) = OCCURRENCE_METRICS[metric]
-    return (
-        _counting(
-            times_stem,
-            times_what,
-            f"{metric}, stats.sum; stats.count when no sum is sent",
-            counter=counter,
-        ),
-        _counting(runs_stem, runs_what, f"{metric}, stats.count", counter=counter),
-    )
-
-
-@functools.lru_cache(maxsize=256)
-def timer_families(metric: str) -> TimerFamilies:
-    stem, what = _timer_stem(metric)
-    return _timer_families(stem, f"Genesys Cloud metric {metric}", what)
-
-
-@functools.lru_cache(maxsize=256)
-def view_families(view: str) -> TimerFamilies:
-    return _timer_families(
-        "view_" + snake_case(view),
-        f"Genesys Cloud aggregation view {view}",
-        f"time measured by view {view}",
-    )
 
 
 class _Builder:
@@ -321,9 +164,10 @@ class _Builder:
     def add_metric(self, labels: Labels, entry: MetricEntry) -> None:
         if entry.qualifier is not None:
             labels = _with_qualifier(labels, entry.qualifier)
-        if entry.metric.startswith("t"):
+        kind = metric(entry.metric).kind
+        if kind == "timer":
             self.add_stats(timer_families(entry.metric), labels, entry.stats)
-        elif entry.metric in OCCURRENCE_METRICS:
+        elif kind == "occurrences":
             self.add_occurrences(occurrence_families(entry.metric), labels, entry.stats)
         elif entry.stats is not None and entry.stats.count is not None:
             self.add(count_family(entry.metric), labels, entry.stats.count)
@@ -405,11 +249,6 @@ def _timestamp(text: str, where: str) -> float:
 
 # -- counter mode -----------------------------------------------------------------------------
 
-COUNTER_NOTE = (
-    "Counts from the start of the calendar period of the query named in the query label (its "
-    "period and time_zone), late data included; restarts from 0 once the closed period has "
-    "settled. Use increase() or rate(). Refreshed on the query's schedule, not on scrape."
-)
 # A histogram's buckets: (view name, upper bound in milliseconds), by bound.
 Buckets = tuple[tuple[str, float], ...]
 
@@ -461,30 +300,6 @@ class _Acc:
             self.min = stats.min if self.min is None else min(self.min, stats.min)
 
 
-@functools.lru_cache(maxsize=256)
-def counter_families(metric: str) -> tuple[Family, ...]:
-    """The counters of a count or occurrence metric: one, or (times, executions)."""
-    if metric in OCCURRENCE_METRICS:
-        return occurrence_families(metric, counter=True)
-    stem, what = _count_stem(metric)
-    what = what.replace("in the window", "in the period")
-    return (_counting(stem, what, f"{metric}, stats.count", counter=True),)
-
-
-@functools.lru_cache(maxsize=256)
-def duration_family(stem: str, source: str, what: str, histogram: bool) -> Family:
-    kind: FamilyType = "histogram" if histogram else "summary"
-    buckets = " Buckets are the query's lt views on it, le in seconds." if histogram else ""
-    return Family(
-        PREFIX + stem + "_seconds",
-        f"Distribution of {what}, in seconds ({source}: _sum stats.sum / 1000, _count "
-        f"stats.count).{buckets} {COUNTER_NOTE}",
-        "sum",
-        False,
-        kind,
-    )
-
-
 class _CounterBuilder:
     def __init__(self, plan: CounterPlan) -> None:
         self.plan = plan
@@ -500,11 +315,12 @@ class _CounterBuilder:
         if entry.qualifier is not None:
             labels = _with_qualifier(labels, entry.qualifier)
         stats = entry.stats
-        if entry.metric.startswith("t"):
+        kind = metric(entry.metric).kind
+        if kind == "timer":
             self.timer((entry.metric, False), labels, stats)
         elif stats is None:
             return
-        elif entry.metric in OCCURRENCE_METRICS:
+        elif kind == "occurrences":
             times, runs = counter_families(entry.metric)
             self.counts.add_occurrences((times, runs), labels, stats)
         elif stats.count is not None:
@@ -518,16 +334,8 @@ class _CounterBuilder:
             if is_view and name in bucketed:
                 continue
             buckets = None if is_view else self.plan.buckets(name)
-            if is_view:
-                stem = "view_" + snake_case(name)
-                source, what = f"Genesys Cloud aggregation view {name}", f"time in view {name}"
-                extremes = view_families(name)
-            else:
-                stem, what = _timer_stem(name)
-                source, extremes = f"Genesys Cloud metric {name}", timer_families(name)
-            family = duration_family(stem, source, what, buckets is not None)
-            kinds = {key: fam for key, fam, _ in extremes}
-            highest, lowest = kinds["max"], kinds["min"]
+            family = distribution_family(name, view=is_view, histogram=buckets is not None)
+            highest, lowest = extreme_families(name, view=is_view)
             samples: Samples = []
             for labels, acc in series.items():
                 if buckets is not None:
