@@ -18,13 +18,9 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from poller.config.model import QueryType
+from poller.counters import CounterPlan, normalize_counter
 from poller.errors import PollerError
-from poller.normalize import (
-    CounterPlan,
-    normalize_aggregate,
-    normalize_counter,
-    normalize_observation,
-)
+from poller.normalize import normalize_aggregate, normalize_observation
 from poller.render import RenderedFamily, render_snapshot
 from poller.responses import ObservationResponse, decode
 

@@ -1,10 +1,10 @@
-"""Decoded Genesys analytics responses -> samples. Pure: no I/O, no clock, no logging (the
-time of the poll, which execution ages need, is an argument).
+"""Decoded Genesys analytics responses -> samples (gauge mode). Pure: no I/O, no clock, no
+logging (the time of the poll, which execution ages need, is an argument).
 
-A response becomes a `Snapshot`: families (name, HELP, whether a missing series is held at 0)
-and, per family, a mapping from label tuples to values. Several buckets for the same group
-(a response with `granularity`) are merged into one value for the whole window: counts and sums
-add up, max and min take the extreme.
+A response becomes a `Snapshot`: families (from the catalogue in `families.py`) and, per family,
+a mapping from label tuples to values. Several buckets for the same group (a response with
+`granularity`) are merged into one value for the whole window: counts and sums add up, max and
+min take the extreme. Counter mode (`counters.py`) builds on the labels and merging here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from poller.config.model import QueryConfig
 from poller.errors import NormalizeError
 from poller.families import (
     MS_PER_SECOND,
@@ -23,9 +22,6 @@ from poller.families import (
     Family,
     TimerFamilies,
     count_family,
-    counter_families,
-    distribution_family,
-    extreme_families,
     metric,
     occurrence_families,
     snake_case,
@@ -51,6 +47,8 @@ Samples = list[tuple[str, Labels, float]]
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """One poll's samples: what render.py writes as the text format."""
+
     families: dict[str, Family]
     values: dict[str, dict[Labels, float]]
     # Histogram and summary families (counter mode), whose samples have names of their own.
@@ -106,13 +104,15 @@ def _group_labels(query: Labels, group: dict[str, GroupValue] | None, where: str
     return query + tuple((name, _label_value(group[key])) for name, key in plan)
 
 
-def _with_qualifier(labels: Labels, qualifier: Scalar) -> Labels:
+def with_qualifier(labels: Labels, qualifier: Scalar) -> Labels:
+    """A metric entry's labels: its result's, and its qualifier (an outcome's or milestone's
+    id) when it has one."""
     if qualifier is None or qualifier == "":
         return labels
     return (*labels, ("qualifier", _label_value(qualifier)))
 
 
-class _Builder:
+class SeriesBuilder:
     """Accumulates samples for one snapshot; families are created on first use."""
 
     def __init__(self) -> None:
@@ -150,7 +150,7 @@ class _Builder:
     def add_occurrences(
         self, families: tuple[Family, Family], labels: Labels, stats: Stats | None
     ) -> None:
-        """oFlowMilestone's (times, executions) families from one bucket's stats."""
+        """An occurrence metric's (times, executions) families from one bucket's stats."""
         if stats is None:
             return
         times, runs = families
@@ -163,7 +163,7 @@ class _Builder:
 
     def add_metric(self, labels: Labels, entry: MetricEntry) -> None:
         if entry.qualifier is not None:
-            labels = _with_qualifier(labels, entry.qualifier)
+            labels = with_qualifier(labels, entry.qualifier)
         kind = metric(entry.metric).kind
         if kind == "timer":
             self.add_stats(timer_families(entry.metric), labels, entry.stats)
@@ -180,7 +180,9 @@ class _Builder:
         return Snapshot(self.families, self.values)
 
 
-def _buckets(query: str, org: str, response: AggregateResponse) -> Iterator[tuple[Labels, Bucket]]:
+def aggregate_buckets(
+    query: str, org: str, response: AggregateResponse
+) -> Iterator[tuple[Labels, Bucket]]:
     """Every bucket of an aggregate response, with its result's labels."""
     base = series_labels(org, query)
     for i, result in enumerate(response.results or ()):
@@ -192,8 +194,8 @@ def _buckets(query: str, org: str, response: AggregateResponse) -> Iterator[tupl
 def normalize_aggregate(query: str, response: AggregateResponse, org: str = "") -> Snapshot:
     """A FlowAggregateQueryResponse -> samples, all buckets merged over the window; `org`
     names the org whose series these are (none for a config without `orgs:`)."""
-    out = _Builder()
-    for labels, bucket in _buckets(query, org, response):
+    out = SeriesBuilder()
+    for labels, bucket in aggregate_buckets(query, org, response):
         for entry in bucket.metrics or ():
             out.add_metric(labels, entry)
         for view in bucket.views or ():
@@ -206,7 +208,7 @@ def normalize_observation(
 ) -> Snapshot:
     """A FlowObservationQueryResponse, as answered at `now` (Unix seconds) -> samples. Counts
     come from stats.count, never from the observations list, which the API truncates."""
-    out = _Builder()
+    out = SeriesBuilder()
     for i, result in enumerate(response.results or ()):
         where = f"results[{i}]"
         labels = _group_labels(series_labels(org, query), result.group, where)
@@ -218,11 +220,11 @@ def normalize_observation(
 
 
 def _add_details(
-    out: _Builder, labels: Labels, entry: ObservationEntry, now: float, where: str
+    out: SeriesBuilder, labels: Labels, entry: ObservationEntry, now: float, where: str
 ) -> None:
     """The age of the oldest execution listed, and whether the list was cut."""
     if entry.qualifier is not None:
-        labels = _with_qualifier(labels, entry.qualifier)
+        labels = with_qualifier(labels, entry.qualifier)
     out.add(OBSERVATIONS_TRUNCATED, labels, 1.0 if entry.truncated else 0.0)
     oldest: float | None = None
     for k, observation in enumerate(entry.observations or ()):
@@ -245,129 +247,3 @@ def _timestamp(text: str, where: str) -> float:
         shown = repr(text if len(text) <= 40 else text[:37] + "...")
         raise NormalizeError(f"{where}: expected an ISO-8601 date-time with a zone, got {shown}")
     return parsed.timestamp()
-
-
-# -- counter mode -----------------------------------------------------------------------------
-
-# A histogram's buckets: (view name, upper bound in milliseconds), by bound.
-Buckets = tuple[tuple[str, float], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CounterPlan:
-    """What a counter-mode query's series are: the timers that become histograms (with their
-    `lt`-only views as buckets); every other timer and view becomes a summary."""
-
-    histograms: tuple[tuple[str, Buckets], ...] = ()
-
-    def buckets(self, metric: str) -> Buckets | None:
-        return next((b for m, b in self.histograms if m == metric), None)
-
-
-def counter_plan(query: QueryConfig) -> CounterPlan | None:
-    """The plan of a counter-mode query, None in gauge mode."""
-    if query.mode != "counter":
-        return None
-    by_target: dict[str, list[tuple[str, float | None, float | None]]] = {}
-    for view in query.views:
-        by_target.setdefault(view.target, []).append((view.name, view.gte, view.lt))
-    histograms = []
-    for target, views in by_target.items():
-        bounds = [lt for _, gte, lt in views if gte is None and lt is not None]
-        if len(bounds) == len(views) and len(set(bounds)) == len(bounds):
-            # Every view of the target is `lt`-only, with distinct bounds: buckets, in order.
-            buckets = sorted(
-                ((name, lt) for name, _, lt in views if lt is not None), key=lambda b: b[1]
-            )
-            histograms.append((target, tuple(buckets)))
-    return CounterPlan(tuple(histograms))
-
-
-@dataclass(slots=True)
-class _Acc:
-    count: float = 0.0
-    sum: float = 0.0
-    max: float | None = None
-    min: float | None = None
-
-    def add(self, stats: Stats) -> None:
-        self.count += stats.count or 0.0
-        if stats.sum is not None:
-            self.sum += stats.sum
-        if stats.max is not None:
-            self.max = stats.max if self.max is None else max(self.max, stats.max)
-        if stats.min is not None:
-            self.min = stats.min if self.min is None else min(self.min, stats.min)
-
-
-class _CounterBuilder:
-    def __init__(self, plan: CounterPlan) -> None:
-        self.plan = plan
-        self.counts = _Builder()
-        # (metric or view, is view) -> labels -> accumulated stats
-        self.timers: dict[tuple[str, bool], dict[Labels, _Acc]] = {}
-
-    def timer(self, key: tuple[str, bool], labels: Labels, stats: Stats | None) -> None:
-        if stats is not None:
-            self.timers.setdefault(key, {}).setdefault(labels, _Acc()).add(stats)
-
-    def add_metric(self, labels: Labels, entry: MetricEntry) -> None:
-        if entry.qualifier is not None:
-            labels = _with_qualifier(labels, entry.qualifier)
-        stats = entry.stats
-        kind = metric(entry.metric).kind
-        if kind == "timer":
-            self.timer((entry.metric, False), labels, stats)
-        elif stats is None:
-            return
-        elif kind == "occurrences":
-            times, runs = counter_families(entry.metric)
-            self.counts.add_occurrences((times, runs), labels, stats)
-        elif stats.count is not None:
-            self.counts.add(counter_families(entry.metric)[0], labels, stats.count)
-
-    def snapshot(self) -> Snapshot:
-        out = self.counts.snapshot()
-        bucketed = {view for _, buckets in self.plan.histograms for view, _ in buckets}
-        views = {k[0]: v for k, v in self.timers.items() if k[1]}
-        for (name, is_view), series in self.timers.items():
-            if is_view and name in bucketed:
-                continue
-            buckets = None if is_view else self.plan.buckets(name)
-            family = distribution_family(name, view=is_view, histogram=buckets is not None)
-            highest, lowest = extreme_families(name, view=is_view)
-            samples: Samples = []
-            for labels, acc in series.items():
-                if buckets is not None:
-                    for view, bound in buckets:
-                        got = views.get(view, {}).get(labels)
-                        le = (("le", _bound(bound / MS_PER_SECOND)),)
-                        samples.append(("_bucket", labels + le, got.count if got else 0.0))
-                    samples.append(("_bucket", (*labels, ("le", "+Inf")), acc.count))
-                samples.append(("_sum", labels, acc.sum / MS_PER_SECOND))
-                samples.append(("_count", labels, acc.count))
-                for extreme, value in ((highest, acc.max), (lowest, acc.min)):
-                    if value is not None:
-                        out.families[extreme.name] = extreme
-                        out.values.setdefault(extreme.name, {})[labels] = value / MS_PER_SECOND
-            out.families[family.name] = family
-            out.samples[family.name] = samples
-        return out
-
-
-def _bound(seconds: float) -> str:
-    return str(int(seconds)) if seconds.is_integer() else repr(seconds)
-
-
-def normalize_counter(
-    query: str, response: AggregateResponse, plan: CounterPlan, org: str = ""
-) -> Snapshot:
-    """A counter-mode query's FlowAggregateQueryResponse (one calendar period) -> counters,
-    histograms and summaries over the period, and max/min gauges."""
-    out = _CounterBuilder(plan)
-    for labels, bucket in _buckets(query, org, response):
-        for entry in bucket.metrics or ():
-            out.add_metric(labels, entry)
-        for view in bucket.views or ():
-            out.timer((view.name, True), labels, view.stats)
-    return out.snapshot()

@@ -17,10 +17,10 @@ import structlog
 
 from poller import scope
 from poller.config.model import QueryConfig
+from poller.counters import counter_plan
 from poller.digest import Digester
 from poller.errors import ApiError, NormalizeError, PollerError
 from poller.genesys import Endpoint, GenesysClient
-from poller.normalize import counter_plan
 from poller.periods import counter_interval
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore

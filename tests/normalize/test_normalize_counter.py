@@ -7,8 +7,8 @@ import json
 import subprocess
 
 from poller.config.model import QueryConfig, View
+from poller.counters import counter_plan
 from poller.digest import digest
-from poller.normalize import counter_plan
 from poller.store import SnapshotStore
 from tests.normalize.normalize_support import find_promtool
 from tests.support.exposition import Exposition
