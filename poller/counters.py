@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from poller.config.model import QueryConfig
 from poller.families import (
     MS_PER_SECOND,
+    Family,
     counter_families,
     distribution_family,
     extreme_families,
@@ -40,7 +41,12 @@ class CounterPlan:
     histograms: tuple[tuple[str, Buckets], ...] = ()
 
     def buckets(self, metric: str) -> Buckets | None:
+        """The buckets of `metric` if it is a histogram."""
         return next((b for m, b in self.histograms if m == metric), None)
+
+    def bucket_views(self) -> frozenset[str]:
+        """The views that are some histogram's buckets."""
+        return frozenset(view for _, buckets in self.histograms for view, _ in buckets)
 
 
 def counter_plan(query: QueryConfig) -> CounterPlan | None:
@@ -63,9 +69,11 @@ def counter_plan(query: QueryConfig) -> CounterPlan | None:
 
 
 @dataclass(slots=True)
-class _Acc:
+class _Totals:
+    """A timer's or view's stats for one series, summed over the buckets of the period."""
+
     count: float = 0.0
-    sum: float = 0.0
+    sum: float = 0.0  # milliseconds
     max: float | None = None
     min: float | None = None
 
@@ -79,16 +87,19 @@ class _Acc:
             self.min = stats.min if self.min is None else min(self.min, stats.min)
 
 
+# Name of a timer metric or a view -> labels -> its totals for that series.
+_Timers = dict[str, dict[Labels, _Totals]]
+
+
 class _CounterBuilder:
+    """Accumulates one counter-mode response: counts and occurrences go straight to counters;
+    timers and views are totalled per series first, and become families at the end."""
+
     def __init__(self, plan: CounterPlan) -> None:
         self.plan = plan
         self.counts = SeriesBuilder()
-        # (metric or view, is view) -> labels -> accumulated stats
-        self.timers: dict[tuple[str, bool], dict[Labels, _Acc]] = {}
-
-    def timer(self, key: tuple[str, bool], labels: Labels, stats: Stats | None) -> None:
-        if stats is not None:
-            self.timers.setdefault(key, {}).setdefault(labels, _Acc()).add(stats)
+        self.timers: _Timers = {}
+        self.views: _Timers = {}
 
     def add_metric(self, labels: Labels, entry: MetricEntry) -> None:
         if entry.qualifier is not None:
@@ -96,7 +107,7 @@ class _CounterBuilder:
         stats = entry.stats
         kind = metric(entry.metric).kind
         if kind == "timer":
-            self.timer((entry.metric, False), labels, stats)
+            _total(self.timers, entry.metric, labels, stats)
         elif stats is None:
             return
         elif kind == "occurrences":
@@ -105,37 +116,85 @@ class _CounterBuilder:
         elif stats.count is not None:
             self.counts.add(counter_families(entry.metric)[0], labels, stats.count)
 
+    def add_view(self, labels: Labels, name: str, stats: Stats | None) -> None:
+        _total(self.views, name, labels, stats)
+
     def snapshot(self) -> Snapshot:
+        """The counters, and for each timer and view its distribution and max/min gauges.
+
+        A timer with buckets in the plan is a histogram: its bucket views are read as the
+        counts under each bound and make no family of their own. Every other timer, and every
+        other view, is a summary (_sum and _count only)."""
         out = self.counts.snapshot()
-        bucketed = {view for _, buckets in self.plan.histograms for view, _ in buckets}
-        views = {k[0]: v for k, v in self.timers.items() if k[1]}
-        for (name, is_view), series in self.timers.items():
-            if is_view and name in bucketed:
-                continue
-            buckets = None if is_view else self.plan.buckets(name)
-            family = distribution_family(name, view=is_view, histogram=buckets is not None)
-            highest, lowest = extreme_families(name, view=is_view)
-            samples: Samples = []
-            for labels, acc in series.items():
-                if buckets is not None:
-                    for view, bound in buckets:
-                        got = views.get(view, {}).get(labels)
-                        le = (("le", _bound(bound / MS_PER_SECOND)),)
-                        samples.append(("_bucket", labels + le, got.count if got else 0.0))
-                    samples.append(("_bucket", (*labels, ("le", "+Inf")), acc.count))
-                samples.append(("_sum", labels, acc.sum / MS_PER_SECOND))
-                samples.append(("_count", labels, acc.count))
-                for extreme, value in ((highest, acc.max), (lowest, acc.min)):
-                    if value is not None:
-                        out.families[extreme.name] = extreme
-                        out.values.setdefault(extreme.name, {})[labels] = value / MS_PER_SECOND
-            out.families[family.name] = family
-            out.samples[family.name] = samples
+        for name, series in self.timers.items():
+            buckets = self.plan.buckets(name)
+            family = distribution_family(name, view=False, histogram=buckets is not None)
+            if buckets is None:
+                _add(out, family, _summary(series))
+            else:
+                _add(out, family, _histogram(series, buckets, self.views))
+            _add_extremes(out, extreme_families(name, view=False), series)
+        bucket_views = self.plan.bucket_views()
+        for name, series in self.views.items():
+            if name not in bucket_views:
+                _add(out, distribution_family(name, view=True, histogram=False), _summary(series))
+                _add_extremes(out, extreme_families(name, view=True), series)
         return out
 
 
-def _bound(seconds: float) -> str:
-    return str(int(seconds)) if seconds.is_integer() else repr(seconds)
+def _total(timers: _Timers, name: str, labels: Labels, stats: Stats | None) -> None:
+    if stats is not None:
+        timers.setdefault(name, {}).setdefault(labels, _Totals()).add(stats)
+
+
+def _summary(series: dict[Labels, _Totals]) -> Samples:
+    """Per series: _sum (in seconds) and _count."""
+    samples: Samples = []
+    for labels, totals in series.items():
+        samples.append(("_sum", labels, totals.sum / MS_PER_SECOND))
+        samples.append(("_count", labels, totals.count))
+    return samples
+
+
+def _histogram(series: dict[Labels, _Totals], buckets: Buckets, views: _Timers) -> Samples:
+    """Per series: a _bucket per bound, the count of its view (Genesys leaves out a view with
+    no data: 0), the +Inf bucket (the timer's own count), then _sum and _count."""
+    bounds = [(view, _seconds(bound / MS_PER_SECOND)) for view, bound in buckets]
+    samples: Samples = []
+    for labels, totals in series.items():
+        for view, le in bounds:
+            under = views.get(view, {}).get(labels)
+            samples.append(("_bucket", (*labels, ("le", le)), under.count if under else 0.0))
+        samples.append(("_bucket", (*labels, ("le", "+Inf")), totals.count))
+        samples.append(("_sum", labels, totals.sum / MS_PER_SECOND))
+        samples.append(("_count", labels, totals.count))
+    return samples
+
+
+def _add(out: Snapshot, family: Family, samples: Samples) -> None:
+    out.families[family.name] = family
+    out.samples[family.name] = samples
+
+
+def _add_extremes(
+    out: Snapshot, families: tuple[Family, Family], series: dict[Labels, _Totals]
+) -> None:
+    """The longest and shortest time of each series, as gauges, for the series that have one."""
+    longest, shortest = families
+    for family, values in (
+        (longest, {labels: t.max for labels, t in series.items() if t.max is not None}),
+        (shortest, {labels: t.min for labels, t in series.items() if t.min is not None}),
+    ):
+        if values:
+            out.families[family.name] = family
+            gauges = out.values.setdefault(family.name, {})
+            for labels, value in values.items():
+                gauges[labels] = value / MS_PER_SECOND
+
+
+def _seconds(value: float) -> str:
+    """An `le` label value: 30 for a whole number of seconds, else the float (0.5)."""
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def normalize_counter(
@@ -148,5 +207,5 @@ def normalize_counter(
         for entry in bucket.metrics or ():
             out.add_metric(labels, entry)
         for view in bucket.views or ():
-            out.timer((view.name, True), labels, view.stats)
+            out.add_view(labels, view.name, view.stats)
     return out.snapshot()
