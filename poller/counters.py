@@ -34,7 +34,7 @@ Buckets = tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
-class CounterPlan:
+class CounterSpec:
     """What a counter-mode query's series are: the timers that become histograms (with their
     `lt`-only views as buckets); every other timer and view becomes a summary."""
 
@@ -49,8 +49,8 @@ class CounterPlan:
         return frozenset(view for _, buckets in self.histograms for view, _ in buckets)
 
 
-def counter_plan(query: QueryConfig) -> CounterPlan | None:
-    """The plan of a counter-mode query, None in gauge mode."""
+def counter_spec(query: QueryConfig) -> CounterSpec | None:
+    """The spec of a counter-mode query's series, None in gauge mode."""
     if query.mode != "counter":
         return None
     by_target: dict[str, list[tuple[str, float | None, float | None]]] = {}
@@ -65,7 +65,7 @@ def counter_plan(query: QueryConfig) -> CounterPlan | None:
                 ((name, lt) for name, _, lt in views if lt is not None), key=lambda b: b[1]
             )
             histograms.append((target, tuple(buckets)))
-    return CounterPlan(tuple(histograms))
+    return CounterSpec(tuple(histograms))
 
 
 @dataclass(slots=True)
@@ -95,8 +95,8 @@ class _CounterBuilder:
     """Accumulates one counter-mode response: counts and occurrences go straight to counters;
     timers and views are totalled per series first, and become families at the end."""
 
-    def __init__(self, plan: CounterPlan) -> None:
-        self.plan = plan
+    def __init__(self, spec: CounterSpec) -> None:
+        self.spec = spec
         self.counts = SeriesBuilder()
         self.timers: _Timers = {}
         self.views: _Timers = {}
@@ -122,19 +122,19 @@ class _CounterBuilder:
     def snapshot(self) -> Snapshot:
         """The counters, and for each timer and view its distribution and max/min gauges.
 
-        A timer with buckets in the plan is a histogram: its bucket views are read as the
+        A timer with buckets in the spec is a histogram: its bucket views are read as the
         counts under each bound and make no family of their own. Every other timer, and every
         other view, is a summary (_sum and _count only)."""
         out = self.counts.snapshot()
         for name, series in self.timers.items():
-            buckets = self.plan.buckets(name)
+            buckets = self.spec.buckets(name)
             family = distribution_family(name, view=False, histogram=buckets is not None)
             if buckets is None:
                 _add(out, family, _summary(series))
             else:
                 _add(out, family, _histogram(series, buckets, self.views))
             _add_extremes(out, extreme_families(name, view=False), series)
-        bucket_views = self.plan.bucket_views()
+        bucket_views = self.spec.bucket_views()
         for name, series in self.views.items():
             if name not in bucket_views:
                 _add(out, distribution_family(name, view=True, histogram=False), _summary(series))
@@ -198,11 +198,11 @@ def _seconds(value: float) -> str:
 
 
 def normalize_counter(
-    query: str, response: AggregateResponse, plan: CounterPlan, org: str = ""
+    query: str, response: AggregateResponse, spec: CounterSpec, org: str = ""
 ) -> Snapshot:
     """A counter-mode query's FlowAggregateQueryResponse (one calendar period) -> counters,
     histograms and summaries over the period, and max/min gauges."""
-    out = _CounterBuilder(plan)
+    out = _CounterBuilder(spec)
     for labels, bucket in aggregate_buckets(query, org, response):
         for entry in bucket.metrics or ():
             out.add_metric(labels, entry)

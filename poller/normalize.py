@@ -81,7 +81,7 @@ def _label_value(value: GroupValue) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _label_plan(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...] | str:
+def _key_labels(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...] | str:
     """(label name, group key) in label order for a group with these keys, or what is wrong
     when two keys would become one label. Cached: every result of a response has the same keys."""
     names: dict[str, str] = {}
@@ -98,10 +98,10 @@ def _group_labels(query: Labels, group: dict[str, GroupValue] | None, where: str
     """The labels of a result: the query label, then its group's, sorted by name."""
     if not group:
         return query
-    plan = _label_plan(tuple(group))
-    if isinstance(plan, str):
-        raise NormalizeError(f"{where}.group: {plan}")
-    return query + tuple((name, _label_value(group[key])) for name, key in plan)
+    pairs = _key_labels(tuple(group))
+    if isinstance(pairs, str):
+        raise NormalizeError(f"{where}.group: {pairs}")
+    return query + tuple((name, _label_value(group[key])) for name, key in pairs)
 
 
 def with_qualifier(labels: Labels, qualifier: Scalar) -> Labels:

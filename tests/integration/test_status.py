@@ -10,7 +10,7 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from poller.config.model import QueryType
-from poller.counters import CounterPlan
+from poller.counters import CounterSpec
 from poller.digest import Digested, Digester
 from tests.support.clock import PEAK, FakeClock
 from tests.support.exposition import Exposition
@@ -213,7 +213,7 @@ class BrokenNormalizer(Digester):
         query: str,
         body: bytes,
         now: float,
-        counter: CounterPlan | None = None,
+        counter: CounterSpec | None = None,
         org: str = "",
     ) -> Digested:
         if self.fault is not None:
