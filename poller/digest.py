@@ -18,13 +18,9 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from poller.config.model import QueryType
+from poller.counters import CounterSpec, normalize_counter
 from poller.errors import PollerError
-from poller.normalize import (
-    CounterPlan,
-    normalize_aggregate,
-    normalize_counter,
-    normalize_observation,
-)
+from poller.normalize import normalize_aggregate, normalize_observation
 from poller.render import RenderedFamily, render_snapshot
 from poller.responses import ObservationResponse, decode
 
@@ -36,7 +32,7 @@ def digest(
     query: str,
     body: bytes,
     now: float,
-    counter: CounterPlan | None = None,
+    counter: CounterSpec | None = None,
     org: str = "",
 ) -> Digested:
     """A query's raw 200 body, answered at `now` (Unix seconds) -> its families, rendered;
@@ -116,7 +112,7 @@ class Digester:
         query: str,
         body: bytes,
         now: float,
-        counter: CounterPlan | None = None,
+        counter: CounterSpec | None = None,
         org: str = "",
     ) -> Digested:
         loop = asyncio.get_running_loop()

@@ -27,9 +27,10 @@ from poller.catalog import (
 )
 from poller.config.model import Config, NamesSettings, OrgConfig
 from poller.errors import ApiError
+from poller.families import Family
 from poller.genesys import Endpoint, Entity, GenesysClient
 from poller.genesys.listings import PAGE_SIZE
-from poller.normalize import Family, Labels, Snapshot
+from poller.normalize import Labels, Snapshot
 from poller.render import render_snapshot
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore

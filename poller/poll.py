@@ -16,10 +16,10 @@ import structlog
 
 from poller import scope
 from poller.config.model import QueryConfig
+from poller.counters import counter_spec
 from poller.digest import Digester
 from poller.errors import ApiError, NormalizeError, PollerError
 from poller.genesys import Endpoint, GenesysClient
-from poller.normalize import counter_plan
 from poller.periods import counter_interval
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
@@ -103,7 +103,7 @@ class QueryPoller:
         self.org = org
         self.key = scope.key(org, query.name)  # its store entry and scheduler job
         # Derived from the frozen query once: it goes to the worker with every response.
-        self._plan = counter_plan(query)
+        self._counter_spec = counter_spec(query)
         self.client = client
         self._store = store
         self._metrics = metrics
@@ -132,7 +132,7 @@ class QueryPoller:
             # Execution ages are counted to when the answer came, after any wait for the budget.
             answered = self._clock()
             families = await self._digester.digest(
-                q.type, q.name, reply.body, answered, self._plan, self.org
+                q.type, q.name, reply.body, answered, self._counter_spec, self.org
             )
             now = self._clock()
             prepared = await asyncio.to_thread(self._store.prepare, self.key, families, now)

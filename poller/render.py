@@ -12,7 +12,8 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from poller.normalize import Family, Labels, Snapshot
+from poller.families import Family
+from poller.normalize import Labels, Snapshot
 
 GZIP_LEVEL = 1  # metrics text compresses ~10x even at level 1, at a fraction of the CPU
 # Whole numbers below this are written as integers ("12"); from here on repr's form ("1e+15").

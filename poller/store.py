@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from poller.normalize import Family
+from poller.families import Family
 from poller.render import RenderedFamily, gzip_member, header, inflate, zero_lines
 
 ZERO_FILL_SECONDS = 24 * 3600.0

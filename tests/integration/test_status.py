@@ -10,8 +10,8 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from poller.config.model import QueryType
+from poller.counters import CounterSpec
 from poller.digest import Digested, Digester
-from poller.normalize import CounterPlan
 from tests.support.clock import PEAK, FakeClock
 from tests.support.exposition import Exposition
 from tests.support.stack import Stack, StackFactory
@@ -213,7 +213,7 @@ class BrokenNormalizer(Digester):
         query: str,
         body: bytes,
         now: float,
-        counter: CounterPlan | None = None,
+        counter: CounterSpec | None = None,
         org: str = "",
     ) -> Digested:
         if self.fault is not None:

@@ -7,8 +7,8 @@ import json
 import subprocess
 
 from poller.config.model import QueryConfig, View
+from poller.counters import counter_spec
 from poller.digest import digest
-from poller.normalize import counter_plan
 from poller.store import SnapshotStore
 from tests.normalize.normalize_support import find_promtool
 from tests.support.exposition import Exposition
@@ -57,8 +57,8 @@ RESPONSE = {
 
 
 def text() -> bytes:
-    plan = counter_plan(QUERY)
-    families = digest("aggregate", "counted", json.dumps(RESPONSE).encode(), 0.0, plan)
+    spec = counter_spec(QUERY)
+    families = digest("aggregate", "counted", json.dumps(RESPONSE).encode(), 0.0, spec)
     store = SnapshotStore()
     store.commit(store.prepare("counted", families, 0.0))
     return b"".join(store.exposition().plain)

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poller.config.model import QueryType
-from poller.normalize import Family, Snapshot
+from poller.families import Family
+from poller.normalize import Snapshot
 from poller.render import format_value, render_snapshot
 from poller.store import ZERO_FILL_SECONDS, SnapshotStore
 from tests.normalize.normalize_support import body
