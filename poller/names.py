@@ -19,7 +19,6 @@ from typing import Final
 import structlog
 
 from poller import scope
-from poller.budget import SPAN
 from poller.catalog import (
     FLOW_MILESTONES_PERMISSION,
     FLOW_OUTCOMES_PERMISSION,
@@ -28,6 +27,7 @@ from poller.catalog import (
 from poller.config.model import Config, NamesSettings, OrgConfig
 from poller.errors import ApiError
 from poller.genesys import Endpoint, Entity, GenesysClient
+from poller.genesys.budget import SPAN
 from poller.genesys.listings import PAGE_SIZE
 from poller.normalize import Family, Labels, Snapshot
 from poller.render import render_snapshot

@@ -3,14 +3,10 @@ transport, built together and closed together."""
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from poller.budget import RequestBudget
 from poller.config.model import Credentials, GenesysSettings
+from poller.genesys.budget import RequestBudget
 from poller.genesys.http import Endpoint, HttpSession, Reply
 from poller.genesys.listings import PAGE_SIZE, Entity, list_all
 from poller.genesys.retry import RetryPolicy
@@ -27,18 +23,14 @@ class GenesysClient:
         credentials: Credentials,
         metrics: SelfMetrics,
         *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: Callable[[], float] = random.random,
+        clocks: Clocks | None = None,
         budget: RequestBudget | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
+        clocks = clocks or Clocks()
         policy = policy or RetryPolicy()
-        self.budget = budget or RequestBudget(
-            settings.requests_per_minute, clock=clock, sleep=sleep
-        )
-        clocks = Clocks(clock, sleep, rng)
-        self._http = HttpSession(settings, metrics, clock)
+        self.budget = budget or RequestBudget(settings.requests_per_minute, clocks=clocks)
+        self._http = HttpSession(settings, metrics, clocks=clocks)
         self._tokens = tokens = TokenSource(
             self._http, settings, credentials, metrics, clocks=clocks, policy=policy
         )

@@ -8,7 +8,6 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from poller.budget import NoSpareError, PausedError, RequestBudget
 from poller.catalog import (
     AGGREGATE_PATH,
     AGGREGATE_PERMISSION,
@@ -23,6 +22,7 @@ from poller.catalog import (
 )
 from poller.config.model import GenesysSettings
 from poller.errors import ApiError, ThrottledError
+from poller.genesys.budget import NoSpareError, PausedError, RequestBudget
 from poller.genesys.http import (
     Endpoint,
     HttpSession,

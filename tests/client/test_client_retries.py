@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from poller.budget import SPAN, RequestBudget
 from poller.errors import ApiError, ThrottledError, TransportError
 from poller.genesys import RetryPolicy
+from poller.genesys.budget import SPAN, RequestBudget
 from poller.selfmetrics import SelfMetrics
+from poller.timing import Clocks
 from tests.client.client_support import ExpectError, MakeClient, sample
 from tests.support.clock import FakeClock
 from tests.support.genesys import FakeGenesys, Reply, genesys_error
@@ -71,7 +72,7 @@ async def test_429_pause_holds_a_concurrent_query_too(
 ) -> None:
     """While one query sits out a Retry-After, another query sends nothing until it is over."""
     clock.auto = False
-    budget = WatchedBudget(300, clock=clock.time, sleep=clock.sleep)
+    budget = WatchedBudget(300, clocks=Clocks(clock.time, clock.sleep))
     client = make_client(budget=budget)
     genesys.script(genesys.AGGREGATES, throttled(Retry_After="7"), OK)
     start = clock.now

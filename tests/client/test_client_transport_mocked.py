@@ -17,6 +17,7 @@ from poller.config.model import GenesysSettings
 from poller.errors import TransportError
 from poller.genesys.transport import PATHS
 from poller.selfmetrics import SelfMetrics
+from poller.timing import Clocks
 from tests.client.aioresponses_shim import CompatClientResponse, aioresponses
 from tests.client.client_support import (
     CREDENTIALS,
@@ -75,7 +76,7 @@ def metrics() -> SelfMetrics:
 async def client(clock: FakeClock, metrics: SelfMetrics) -> AsyncIterator[QueryingClient]:
     settings = GenesysSettings("fake.test", api_base_url=API, login_base_url=LOGIN)
     client = QueryingClient(
-        settings, CREDENTIALS, metrics, clock=clock.time, sleep=clock.sleep, rng=lambda: 0.5
+        settings, CREDENTIALS, metrics, clocks=Clocks(clock.time, clock.sleep, lambda: 0.5)
     )
     yield client
     await client.close()
