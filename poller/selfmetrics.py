@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import platform
 import time
-from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from prometheus_client import (
@@ -32,6 +31,7 @@ from prometheus_client import (
 
 from poller import __version__
 from poller.render import gzip_member
+from poller.timing import Clock
 
 P = "genesyscloud_poller_"
 RENDER_MAX_AGE = 1.0  # seconds
@@ -70,9 +70,7 @@ class Scoped(Generic[M]):
 class _Shared:
     """What every view of one SelfMetrics shares: the registry, its families, the rendering."""
 
-    def __init__(
-        self, *, process: bool, monotonic: Callable[[], float], max_age: float, org_label: bool
-    ) -> None:
+    def __init__(self, *, process: bool, monotonic: Clock, max_age: float, org_label: bool) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.monotonic = monotonic
         self.max_age = max_age
@@ -218,7 +216,7 @@ class SelfMetrics:
         self,
         *,
         process: bool = True,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Clock = time.monotonic,
         render_max_age: float = RENDER_MAX_AGE,
         org_label: bool = False,
     ) -> None:
