@@ -7,8 +7,8 @@ from typing import Any
 
 from poller.config.model import Credentials, GenesysSettings
 from poller.genesys.budget import RequestBudget
-from poller.genesys.http import Endpoint, HttpSession, Reply
-from poller.genesys.listings import PAGE_SIZE, Entity, list_all
+from poller.genesys.http import HttpSession, QueryEndpoint, Reply
+from poller.genesys.listings import PAGE_SIZE, Entity, Listing, list_all
 from poller.genesys.retry import RetryPolicy
 from poller.genesys.token import TokenSource
 from poller.genesys.transport import QueryTransport
@@ -38,13 +38,13 @@ class GenesysClient:
             self._http, tokens, self.budget, settings, metrics, clocks=clocks, policy=policy
         )
 
-    async def post(self, endpoint: Endpoint, body: dict[str, Any]) -> Reply:
+    async def post(self, endpoint: QueryEndpoint, body: dict[str, Any]) -> Reply:
         """POST a query; returns its 200 reply (raw body and correlation id)."""
         return await self._transport.post(endpoint, body)
 
     async def listing(
         self,
-        endpoint: Endpoint,
+        listing: Listing,
         *,
         reserve: int,
         params: dict[str, str] | None = None,
@@ -53,7 +53,7 @@ class GenesysClient:
         """Every entity of an Architect listing, all pages; behind the queries in the budget,
         keeping `reserve` places a minute for them."""
         return await list_all(
-            self._transport, endpoint, reserve=reserve, params=params, page_size=page_size
+            self._transport, listing, reserve=reserve, params=params, page_size=page_size
         )
 
     async def login(self) -> float:

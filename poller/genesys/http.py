@@ -21,7 +21,10 @@ from poller.selfmetrics import SelfMetrics
 from poller.timing import Clock, Clocks
 
 log = structlog.get_logger("poller.genesys")
-Endpoint = Literal["aggregates", "observations", "flows", "flow_outcomes", "flow_milestones"]
+QueryEndpoint = Literal["aggregates", "observations"]
+ListingEndpoint = Literal["flows", "flow_outcomes", "flow_milestones"]
+# The endpoint label of the API self-metrics, and of our errors.
+Endpoint = QueryEndpoint | ListingEndpoint
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MESSAGE_LIMIT = 500  # characters of a Genesys error message kept in our errors and logs
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from poller.errors import ApiError, ThrottledError, TransportError
-from poller.genesys import RetryPolicy
+from poller.genesys import QueryEndpoint, RetryPolicy
 from poller.genesys.budget import SPAN, RequestBudget
 from poller.selfmetrics import SelfMetrics
 from poller.timing import Clocks
@@ -273,13 +273,13 @@ async def test_403_names_the_missing_permission(
     genesys: FakeGenesys,
     make_client: MakeClient,
     expect_error: ExpectError[Any],
-    endpoint: str,
+    endpoint: QueryEndpoint,
     path: str,
     permission: str,
 ) -> None:
     """A 403 tells the operator which permission the OAuth client's role lacks."""
     genesys.script(path, genesys_error(403, "missing.permissions", "Missing permissions"))
-    err = await expect_error(make_client().query(endpoint, QUERY), ApiError)  # type: ignore[arg-type]
+    err = await expect_error(make_client().query(endpoint, QUERY), ApiError)
     assert permission in str(err)
     assert err.status == 403
 

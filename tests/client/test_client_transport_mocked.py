@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from aiohttp import ClientPayloadError, ServerDisconnectedError
 
-from poller.catalog import TOKEN_PATH
+from poller.catalog import AGGREGATE_PATH, TOKEN_PATH
 from poller.config.model import GenesysSettings
 from poller.errors import TransportError
-from poller.genesys.transport import PATHS
 from poller.selfmetrics import SelfMetrics
 from poller.timing import Clocks
 from tests.client.aioresponses_shim import CompatClientResponse, aioresponses
@@ -28,7 +27,6 @@ from tests.client.client_support import (
 from tests.support.clock import FakeClock
 
 API = "https://api.fake.test"
-AGGREGATE_PATH = PATHS["aggregates"]
 LOGIN = "https://login.fake.test"
 TOKEN = "mocked-access-token-1"
 QUERY = {"interval": "2026-05-17T06:25:00.000Z/2026-05-17T06:40:00.000Z", "metrics": ["nFlow"]}

@@ -14,7 +14,8 @@ from poller.config.model import QueryConfig, View, Window
 from poller.digest import Digester
 from poller.errors import ApiError
 from poller.genesys import Reply
-from poller.poll import QueryPoller, request_body
+from poller.genesys.queries import request_body
+from poller.poll import QueryPoller
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
 
@@ -78,7 +79,7 @@ def make(query: QueryConfig, client: FakeClient, clock: Clock | None = None) -> 
     store, metrics = SnapshotStore(), SelfMetrics(process=False)
     metrics.add_query(query.name, query.every)
     digester = Digester(ThreadPoolExecutor(1))
-    poller = QueryPoller(query, client, store, metrics, digester, clock=clock or Clock())  # type: ignore[arg-type]
+    poller = QueryPoller(query, client, store, metrics, digester, clock=clock or Clock())
     return poller, store, metrics
 
 
