@@ -321,6 +321,30 @@ async def test_timeouts_until_retries_run_out_raise_transport_error(
     assert len(genesys.requests_to(genesys.AGGREGATES)) == 2
 
 
+async def test_payload_cut_mid_body_is_retried(
+    genesys: FakeGenesys, make_client: MakeClient, metrics: SelfMetrics
+) -> None:
+    """A body that stops halfway (ClientPayloadError) is retried, not parsed as JSON."""
+    genesys.script(genesys.AGGREGATES, Reply(200, OK.body, cut=True), OK)
+    assert await make_client().query("aggregates", QUERY) == OK.body
+    assert len(genesys.requests_to(genesys.AGGREGATES)) == 2
+    assert sample(metrics, "api_retries_total", endpoint="aggregates", reason="transport") == 1
+
+
+async def test_payload_cut_every_time_raises_transport_error(
+    genesys: FakeGenesys,
+    make_client: MakeClient,
+    clock: FakeClock,
+    expect_error: ExpectError[Any],
+) -> None:
+    """When every body is cut short, the TransportError names ClientPayloadError."""
+    genesys.script(genesys.AGGREGATES, *[Reply(200, OK.body, cut=True)] * 4)
+    err = await expect_error(make_client().query("aggregates", QUERY), TransportError)
+    assert "ClientPayloadError" in str(err)
+    assert err.retryable
+    assert clock.sleeps == [0.75, 1.5, 3.0]
+
+
 async def test_connection_refused_is_retried_then_transport_error(
     genesys: FakeGenesys,
     make_client: MakeClient,
