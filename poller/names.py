@@ -19,17 +19,12 @@ from typing import Final
 import structlog
 
 from poller import scope
-from poller.budget import SPAN
-from poller.catalog import (
-    FLOW_MILESTONES_PERMISSION,
-    FLOW_OUTCOMES_PERMISSION,
-    FLOWS_PERMISSION,
-)
 from poller.config.model import Config, NamesSettings, OrgConfig
 from poller.errors import ApiError
 from poller.families import Family
-from poller.genesys import Endpoint, Entity, GenesysClient
-from poller.genesys.listings import PAGE_SIZE
+from poller.genesys import LISTINGS, Entity, Listing, ListingClient
+from poller.genesys.budget import SPAN
+from poller.genesys.listings import DELETED, PAGE_SIZE
 from poller.normalize import Labels, Snapshot
 from poller.render import render_snapshot
 from poller.selfmetrics import SelfMetrics
@@ -38,44 +33,6 @@ from poller.store import SnapshotStore
 log = structlog.get_logger("poller.names")
 
 KEEP_PERIODS: Final = 3  # a failing listing's names are kept this many refresh periods
-NOTE: Final = (
-    "Always 1. From the Architect listing, refreshed every names.every (not on scrape); join it "
-    "on its id label with group_left to add names to the flow families."
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Kind:
-    name: str  # the names_up kind label, and the store entry names:<name>
-    endpoint: Endpoint
-    permission: str
-    family: str
-    help: str
-
-
-KINDS: Final = (
-    Kind(
-        "flows",
-        "flows",
-        FLOWS_PERMISSION,
-        "genesyscloud_flow_info",
-        'A flow\'s name, type and division; deleted="true" for a flow deleted since. ' + NOTE,
-    ),
-    Kind(
-        "outcomes",
-        "flow_outcomes",
-        FLOW_OUTCOMES_PERMISSION,
-        "genesyscloud_flow_outcome_info",
-        "A flow outcome's name. " + NOTE,
-    ),
-    Kind(
-        "milestones",
-        "flow_milestones",
-        FLOW_MILESTONES_PERMISSION,
-        "genesyscloud_flow_milestone_info",
-        "A flow milestone's name. " + NOTE,
-    ),
-)
 
 
 def query_reserve(config: Config | OrgConfig) -> int:
@@ -84,27 +41,22 @@ def query_reserve(config: Config | OrgConfig) -> int:
     return sum(int(SPAN // q.every) + 1 for q in config.queries)
 
 
-def store_key(kind: Kind, org: str = "") -> str:
-    return scope.key(org, f"names:{kind.name}")
+def store_key(listing: Listing, org: str = "") -> str:
+    return scope.key(org, f"names:{listing.kind}")
 
 
-def labels_of(kind: Kind, entity: Entity, org: str = "") -> Labels:
-    return (*scope.org_labels(org), *_entity_labels(kind, entity))
-
-
-def _entity_labels(kind: Kind, entity: Entity) -> Labels:
-    if kind.name == "flows":
-        return (
-            ("flow_id", entity.id),
-            ("flow_name", entity.name),
-            ("flow_type", entity.type),
-            ("division_id", entity.division_id),
-            ("division_name", entity.division_name),
-            ("deleted", "true" if entity.deleted else "false"),
-        )
-    if kind.name == "outcomes":
-        return (("flow_outcome_id", entity.id), ("flow_outcome_name", entity.name))
-    return (("flow_milestone_id", entity.id), ("flow_milestone_name", entity.name))
+def labels_of(listing: Listing, entity: Entity, org: str = "") -> Labels:
+    named = ((listing.id_label, entity.id), (listing.name_label, entity.name))
+    if listing.kind != "flows":
+        return (*scope.org_labels(org), *named)
+    return (
+        *scope.org_labels(org),
+        *named,
+        ("flow_type", entity.type),
+        ("division_id", entity.division_id),
+        ("division_name", entity.division_name),
+        ("deleted", "true" if entity.deleted else "false"),
+    )
 
 
 CHANGES_KEPT: Final = 10  # name changes remembered per kind, for the status page
@@ -158,14 +110,14 @@ class NamesRefresher:
         self._store = store
         self._metrics = metrics
         self.page_size = page_size  # entities per listing page
-        self._states = {kind.name: _State() for kind in KINDS}
+        self._states = {listing.kind: _State() for listing in LISTINGS}
         if settings.enabled:
             self._show()
 
     def _show(self) -> None:
-        for kind in KINDS:
-            if self._states[kind.name].ok_at is None:
-                self._metrics.names_up.labels(kind.name).set(0)
+        for listing in LISTINGS:
+            if self._states[listing.kind].ok_at is None:
+                self._metrics.names_up.labels(listing.kind).set(0)
         self._metrics.changed()
 
     def configure(self, settings: NamesSettings) -> None:
@@ -174,38 +126,36 @@ class NamesRefresher:
         if settings.enabled:
             self._show()
             return
-        for kind in KINDS:
-            self._store.drop(store_key(kind, self.org))
-            self._states[kind.name] = _State()
-            self._metrics.names_up.remove(kind.name)
-            self._metrics.names_last_success.remove(kind.name)
+        for listing in LISTINGS:
+            self._store.drop(store_key(listing, self.org))
+            self._states[listing.kind] = _State()
+            self._metrics.names_up.remove(listing.kind)
+            self._metrics.names_last_success.remove(listing.kind)
         self._metrics.changed()
 
-    async def refresh(self, client: GenesysClient, reserve: int, now: float) -> dict[str, bool]:
+    async def refresh(self, client: ListingClient, reserve: int, now: float) -> dict[str, bool]:
         """Read every listing once; returns {kind: succeeded}."""
         out: dict[str, bool] = {}
-        for kind in KINDS:
+        for listing in LISTINGS:
             try:
-                entities = await self._read(client, kind, reserve)
+                entities = await self._read(client, listing, reserve)
             except ApiError as err:
-                self._failed(kind, err, now)
-                out[kind.name] = False
+                self._failed(listing, err, now)
+                out[listing.kind] = False
             else:
-                self._publish(kind, entities, now)
-                out[kind.name] = True
+                self._publish(listing, entities, now)
+                out[listing.kind] = True
         self._metrics.changed()
         return out
 
-    async def _read(self, client: GenesysClient, kind: Kind, reserve: int) -> list[Entity]:
+    async def _read(self, client: ListingClient, listing: Listing, reserve: int) -> list[Entity]:
         size = self.page_size
-        if kind.name != "flows":
-            return await client.listing(kind.endpoint, reserve=reserve, page_size=size)
-        active = await client.listing(kind.endpoint, reserve=reserve, page_size=size)
-        # Deleted flows are hidden unless asked for; whether `deleted=true` lists only them or
-        # every flow, a flow missing from the active listing is a deleted one.
-        gone = await client.listing(
-            kind.endpoint, reserve=reserve, page_size=size, params={"deleted": "true"}
-        )
+        if not listing.hides_deleted:
+            return await client.listing(listing, reserve=reserve, page_size=size)
+        active = await client.listing(listing, reserve=reserve, page_size=size)
+        # Whether `deleted=true` lists only the deleted entities or all of them, one missing
+        # from the active listing is a deleted one.
+        gone = await client.listing(listing, reserve=reserve, page_size=size, params=DELETED)
         merged = {e.id: e for e in active}
         for e in gone:
             if e.id not in merged:
@@ -217,12 +167,12 @@ class NamesRefresher:
         if not self.settings.enabled:
             return []
         out = []
-        for kind in KINDS:
-            state = self._states[kind.name]
+        for listing in LISTINGS:
+            state = self._states[listing.kind]
             word = "failing" if state.failing else "ok" if state.ok_at is not None else "waiting"
             out.append(
                 KindStatus(
-                    kind.name,
+                    listing.kind,
                     word,
                     len(state.names or {}),
                     state.ok_at,
@@ -232,38 +182,38 @@ class NamesRefresher:
             )
         return out
 
-    def _publish(self, kind: Kind, entities: Sequence[Entity], now: float) -> None:
-        state = self._states[kind.name]
+    def _publish(self, listing: Listing, entities: Sequence[Entity], now: float) -> None:
+        state = self._states[listing.kind]
         series: dict[Labels, float] = {}
         read: dict[str, tuple[str, bool]] = {}
         for entity in sorted(entities, key=lambda e: e.id):
             if entity.id not in read:  # one series per id, whatever the listing repeats
                 read[entity.id] = (entity.name, entity.deleted)
-                series[labels_of(kind, entity, self.org)] = 1.0
+                series[labels_of(listing, entity, self.org)] = 1.0
         if state.names is not None:
             state.changes.extend(_changes(state.names, read, now))
         state.names = read
-        family = Family(kind.family, kind.help, "max", zero_fill=False)
-        rendered = render_snapshot(Snapshot({kind.family: family}, {kind.family: series}))
-        self._store.commit(self._store.prepare(store_key(kind, self.org), rendered, now))
+        family = Family(listing.family, listing.help, "max", zero_fill=False)
+        rendered = render_snapshot(Snapshot({listing.family: family}, {listing.family: series}))
+        self._store.commit(self._store.prepare(store_key(listing, self.org), rendered, now))
         if state.failing:
             log.info(
                 "names_recovered",
                 **scope.log_fields(self.org),
-                kind=kind.name,
+                kind=listing.kind,
                 entities=len(series),
             )
         state.ok_at, state.failing = now, False
-        self._metrics.names_up.labels(kind.name).set(1)
-        self._metrics.names_last_success.labels(kind.name).set(now)
+        self._metrics.names_up.labels(listing.kind).set(1)
+        self._metrics.names_last_success.labels(listing.kind).set(now)
 
-    def _failed(self, kind: Kind, err: ApiError, now: float) -> None:
-        state = self._states[kind.name]
+    def _failed(self, listing: Listing, err: ApiError, now: float) -> None:
+        state = self._states[listing.kind]
         state.error = err.message
-        self._metrics.names_up.labels(kind.name).set(0)
+        self._metrics.names_up.labels(listing.kind).set(0)
         fields = {
             **scope.log_fields(self.org),
-            "kind": kind.name,
+            "kind": listing.kind,
             "endpoint": err.endpoint,
             "error": err.message,
             "status": err.status,
@@ -273,18 +223,18 @@ class NamesRefresher:
         if state.failing:
             log.debug("names_failed_again", **fields)
         elif err.status == 403:
-            log.warning("names_forbidden", permission=kind.permission, **fields)
+            log.warning("names_forbidden", permission=listing.permission, **fields)
         else:
             log.warning("names_failing", **fields)
         state.failing = True
         keep = KEEP_PERIODS * self.settings.every
         if state.ok_at is not None and now - state.ok_at > keep:
-            self._store.drop(store_key(kind, self.org))
+            self._store.drop(store_key(listing, self.org))
             state.ok_at = None
             log.warning(
                 "names_dropped_stale",
                 **scope.log_fields(self.org),
-                kind=kind.name,
+                kind=listing.kind,
                 kept_seconds=keep,
             )
 

@@ -9,10 +9,10 @@ polls.
 from __future__ import annotations
 
 from poller import scope
-from poller.budget import RequestBudget
 from poller.config.model import Credentials, NamesSettings, OrgConfig
 from poller.digest import Digester
 from poller.genesys import GenesysClient
+from poller.genesys.budget import RequestBudget
 from poller.names import NamesRefresher, query_reserve
 from poller.poll import QueryPoller
 from poller.selfmetrics import SelfMetrics
@@ -55,15 +55,8 @@ class OrgPolling:
     def new_client(
         self, org: OrgConfig, credentials: Credentials, budget: RequestBudget | None = None
     ) -> GenesysClient:
-        c = self._clocks
         return GenesysClient(
-            org.genesys,
-            credentials,
-            self.metrics,
-            clock=c.clock,
-            sleep=c.sleep,
-            rng=c.rng,
-            budget=budget,
+            org.genesys, credentials, self.metrics, clocks=self._clocks, budget=budget
         )
 
     def add_poller(self, name: str, previous: QueryPoller | None = None) -> QueryPoller:

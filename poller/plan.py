@@ -11,27 +11,14 @@ import dataclasses
 from collections.abc import Sequence
 
 from poller import scope
-from poller.catalog import (
-    FLOW_MILESTONES_PATH,
-    FLOW_MILESTONES_PERMISSION,
-    FLOW_OUTCOMES_PATH,
-    FLOW_OUTCOMES_PERMISSION,
-    FLOWS_PATH,
-    FLOWS_PERMISSION,
-)
 from poller.config import format_duration
 from poller.config.model import DAY_SECONDS, Config, GenesysSettings, OrgConfig, QueryConfig
-from poller.genesys.listings import PAGE_SIZE
+from poller.genesys.listings import LISTINGS, PAGE_SIZE
 from poller.names import query_reserve
 
 LIST_WIDTH = 40  # list cells longer than this are cut, with a count of what was left out
-NAMES_LISTINGS = (
-    FLOWS_PATH,
-    f"{FLOWS_PATH}?deleted=true",
-    FLOW_OUTCOMES_PATH,
-    FLOW_MILESTONES_PATH,
-)
-NAMES_PERMISSIONS = (FLOWS_PERMISSION, FLOW_OUTCOMES_PERMISSION, FLOW_MILESTONES_PERMISSION)
+NAMES_LISTINGS = tuple(read for listing in LISTINGS for read in listing.reads)
+NAMES_PERMISSIONS = tuple(listing.permission for listing in LISTINGS)
 HEADERS = ("QUERY", "TYPE", "EVERY", "WINDOW", "GROUP BY", "METRICS", "REQ/MIN")
 
 

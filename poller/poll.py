@@ -19,48 +19,13 @@ from poller.config.model import QueryConfig
 from poller.counters import counter_spec
 from poller.digest import Digester
 from poller.errors import ApiError, NormalizeError, PollerError
-from poller.genesys import Endpoint, GenesysClient
-from poller.periods import counter_interval
+from poller.genesys import QueryClient
+from poller.genesys.queries import endpoint_of, request_body
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
 from poller.timing import Clocks
-from poller.windows import interval
 
 log = structlog.get_logger("poller.poll")
-
-
-def request_body(query: QueryConfig, now: float) -> dict[str, Any]:
-    """The JSON body the query posts at `now`."""
-    if query.type == "observation":
-        observe: dict[str, Any] = {"filter": query.filter, "metrics": list(query.metrics)}
-        if query.details:
-            # Lists each execution in progress, for the age of the oldest (shared/genesys-api.md
-            # §3.1); oFlow is the only detail metric there is.
-            observe["detailMetrics"] = ["oFlow"]
-        return observe
-    # A counter query asks for its calendar period (the closed one while it settles).
-    span = counter_interval(query, now) if query.mode == "counter" else interval(query, now)
-    body: dict[str, Any] = {"interval": span, "timeZone": query.time_zone}
-    if query.group_by:
-        body["groupBy"] = list(query.group_by)
-    if query.filter is not None:
-        body["filter"] = query.filter
-    body["metrics"] = list(query.metrics)
-    if query.views:
-        body["views"] = [
-            {
-                "name": v.name,
-                "target": v.target,
-                "function": "rangeBound",
-                "range": {k: b for k, b in (("gte", v.gte), ("lt", v.lt)) if b is not None},
-            }
-            for v in query.views
-        ]
-    return body
-
-
-def endpoint_of(query: QueryConfig) -> Endpoint:
-    return "observations" if query.type == "observation" else "aggregates"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +54,7 @@ class QueryPoller:
     def __init__(
         self,
         query: QueryConfig,
-        client: GenesysClient,
+        client: QueryClient,
         store: SnapshotStore,
         metrics: SelfMetrics,
         digester: Digester,

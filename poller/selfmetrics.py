@@ -24,7 +24,7 @@ import contextlib
 import itertools
 import platform
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Generic, TypeVar, overload
 
 from prometheus_client import (
@@ -39,6 +39,7 @@ from prometheus_client import (
 
 from poller import __version__
 from poller.render import gzip_member
+from poller.timing import Clock
 
 P = "genesyscloud_poller_"
 RENDER_MAX_AGE = 1.0  # seconds
@@ -153,9 +154,7 @@ class ProcessWide(Declared[M]):
 class _Shared:
     """What every view of one SelfMetrics shares: the registry, its families, the rendering."""
 
-    def __init__(
-        self, *, process: bool, monotonic: Callable[[], float], max_age: float, org_label: bool
-    ) -> None:
+    def __init__(self, *, process: bool, monotonic: Clock, max_age: float, org_label: bool) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.monotonic = monotonic
         self.max_age = max_age
@@ -309,7 +308,7 @@ class SelfMetrics:
         self,
         *,
         process: bool = True,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Clock = time.monotonic,
         render_max_age: float = RENDER_MAX_AGE,
         org_label: bool = False,
     ) -> None:

@@ -7,10 +7,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeAlias
+
+Clock: TypeAlias = Callable[[], float]  # seconds: Unix time, or a monotonic count
+Sleep: TypeAlias = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class Clocks:
-    clock: Callable[[], float] = time.time
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Clock = time.time
+    sleep: Sleep = asyncio.sleep
     rng: Callable[[], float] = random.random

@@ -3,16 +3,12 @@ transport, built together and closed together."""
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from poller.budget import RequestBudget
 from poller.config.model import Credentials, GenesysSettings
-from poller.genesys.http import Endpoint, HttpSession, Reply
-from poller.genesys.listings import PAGE_SIZE, Entity, list_all
+from poller.genesys.budget import RequestBudget
+from poller.genesys.http import HttpSession, QueryEndpoint, Reply
+from poller.genesys.listings import PAGE_SIZE, Entity, Listing, list_all
 from poller.genesys.retry import RetryPolicy
 from poller.genesys.token import TokenSource
 from poller.genesys.transport import QueryTransport
@@ -27,18 +23,14 @@ class GenesysClient:
         credentials: Credentials,
         metrics: SelfMetrics,
         *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: Callable[[], float] = random.random,
+        clocks: Clocks | None = None,
         budget: RequestBudget | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
+        clocks = clocks or Clocks()
         policy = policy or RetryPolicy()
-        self.budget = budget or RequestBudget(
-            settings.requests_per_minute, clock=clock, sleep=sleep
-        )
-        clocks = Clocks(clock, sleep, rng)
-        self._http = HttpSession(settings, metrics, clock)
+        self.budget = budget or RequestBudget(settings.requests_per_minute, clocks=clocks)
+        self._http = HttpSession(settings, metrics, clocks=clocks)
         self._tokens = tokens = TokenSource(
             self._http, settings, credentials, metrics, clocks=clocks, policy=policy
         )
@@ -46,13 +38,13 @@ class GenesysClient:
             self._http, tokens, self.budget, settings, metrics, clocks=clocks, policy=policy
         )
 
-    async def post(self, endpoint: Endpoint, body: dict[str, Any]) -> Reply:
+    async def post(self, endpoint: QueryEndpoint, body: dict[str, Any]) -> Reply:
         """POST a query; returns its 200 reply (raw body and correlation id)."""
         return await self._transport.post(endpoint, body)
 
     async def listing(
         self,
-        endpoint: Endpoint,
+        listing: Listing,
         *,
         reserve: int,
         params: dict[str, str] | None = None,
@@ -61,7 +53,7 @@ class GenesysClient:
         """Every entity of an Architect listing, all pages; behind the queries in the budget,
         keeping `reserve` places a minute for them."""
         return await list_all(
-            self._transport, endpoint, reserve=reserve, params=params, page_size=page_size
+            self._transport, listing, reserve=reserve, params=params, page_size=page_size
         )
 
     async def login(self) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,9 +18,13 @@ from poller.catalog import CORRELATION_HEADER
 from poller.config.model import GenesysSettings
 from poller.errors import ApiError, BadResponseError, TransportError
 from poller.selfmetrics import SelfMetrics
+from poller.timing import Clock, Clocks
 
 log = structlog.get_logger("poller.genesys")
-Endpoint = Literal["aggregates", "observations", "flows", "flow_outcomes", "flow_milestones"]
+QueryEndpoint = Literal["aggregates", "observations"]
+ListingEndpoint = Literal["flows", "flow_outcomes", "flow_milestones"]
+# The endpoint label of the API self-metrics, and of our errors.
+Endpoint = QueryEndpoint | ListingEndpoint
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MESSAGE_LIMIT = 500  # characters of a Genesys error message kept in our errors and logs
 
@@ -44,7 +48,7 @@ class RecentAnswers:
 
     MINUTES = 5
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._minutes: deque[tuple[float, Counter[str]]] = deque()
 
@@ -66,15 +70,10 @@ class RecentAnswers:
 
 
 class HttpSession:
-    def __init__(
-        self,
-        settings: GenesysSettings,
-        metrics: SelfMetrics,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, settings: GenesysSettings, metrics: SelfMetrics, *, clocks: Clocks) -> None:
         self._settings = settings
         self._metrics = metrics
-        self.recent = RecentAnswers(clock)
+        self.recent = RecentAnswers(clocks.clock)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 

@@ -1,5 +1,5 @@
-"""The Architect listings (`GET /api/v2/flows`, `/flows/outcomes`, `/flows/milestones`): every
-page of one, as plain entities.
+"""The Architect listings (`GET /api/v2/flows`, `/flows/outcomes`, `/flows/milestones`): one
+table of what each is and feeds, and every page of one, as plain entities.
 
 A listing is paged: `pageSize`, `pageNumber` from 1, and `pageCount` in every answer; the last
 page has no `nextUri`. Pages are read in order until `pageCount` (a listing that grows while it
@@ -13,12 +13,86 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
 
+from poller.catalog import (
+    FLOW_MILESTONES_PATH,
+    FLOW_MILESTONES_PERMISSION,
+    FLOW_OUTCOMES_PATH,
+    FLOW_OUTCOMES_PERMISSION,
+    FLOWS_PATH,
+    FLOWS_PERMISSION,
+)
 from poller.errors import BadResponseError
-from poller.genesys.http import Endpoint, Reply
-from poller.genesys.transport import PATHS, QueryTransport
+from poller.genesys.http import ListingEndpoint, Reply
+from poller.genesys.transport import QueryTransport
 
 PAGE_SIZE: Final = 100  # a common Genesys maximum; the spec gives none for these listings
 MAX_PAGES: Final = 1000  # 100k entities: a listing that never ends is a bug, not an org
+# Deleted entities are left out of a listing unless it is asked for them.
+DELETED: Final = {"deleted": "true"}
+NOTE: Final = (
+    "Always 1. From the Architect listing, refreshed every names.every (not on scrape); join it "
+    "on its id label with group_left to add names to the flow families."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One Architect listing: where it is, what it takes to read it, and the `_info` family
+    it feeds."""
+
+    kind: str  # the names_up kind label, and the store entry names:<kind>
+    endpoint: ListingEndpoint  # the endpoint label of the API self-metrics
+    path: str  # on the API host
+    permission: str  # what the OAuth client's role needs to read it
+    hides_deleted: bool  # read a second time with DELETED for the deleted entities
+    family: str
+    help: str
+    id_label: str
+    name_label: str
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The path and query of each read a refresh makes, for check-config."""
+        if not self.hides_deleted:
+            return (self.path,)
+        return (self.path, f"{self.path}?{urlencode(DELETED)}")
+
+
+LISTINGS: Final = (
+    Listing(
+        "flows",
+        "flows",
+        FLOWS_PATH,
+        FLOWS_PERMISSION,
+        True,
+        "genesyscloud_flow_info",
+        'A flow\'s name, type and division; deleted="true" for a flow deleted since. ' + NOTE,
+        "flow_id",
+        "flow_name",
+    ),
+    Listing(
+        "outcomes",
+        "flow_outcomes",
+        FLOW_OUTCOMES_PATH,
+        FLOW_OUTCOMES_PERMISSION,
+        False,
+        "genesyscloud_flow_outcome_info",
+        "A flow outcome's name. " + NOTE,
+        "flow_outcome_id",
+        "flow_outcome_name",
+    ),
+    Listing(
+        "milestones",
+        "flow_milestones",
+        FLOW_MILESTONES_PATH,
+        FLOW_MILESTONES_PERMISSION,
+        False,
+        "genesyscloud_flow_milestone_info",
+        "A flow milestone's name. " + NOTE,
+        "flow_milestone_id",
+        "flow_milestone_name",
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,28 +109,33 @@ class Entity:
 
 async def list_all(
     transport: QueryTransport,
-    endpoint: Endpoint,
+    listing: Listing,
     *,
     reserve: int,
     params: dict[str, str] | None = None,
     page_size: int = PAGE_SIZE,
 ) -> list[Entity]:
-    """Every entity of the listing at `endpoint`, page by page, each page through the shared
-    budget behind the queries (see QueryTransport.get)."""
+    """Every entity of `listing`, page by page, each page through the shared budget behind the
+    queries (see QueryTransport.get)."""
     out: list[Entity] = []
     page = 1
     while True:
         query = {**(params or {}), "pageSize": str(page_size), "pageNumber": str(page)}
         query.update(sortBy="id", sortOrder="asc")
-        reply = await transport.get(endpoint, f"{PATHS[endpoint]}?{urlencode(query)}", reserve)
-        entities, page_count = _page(endpoint, page, reply)
+        reply = await transport.get(
+            listing.endpoint,
+            f"{listing.path}?{urlencode(query)}",
+            reserve,
+            permission=listing.permission,
+        )
+        entities, page_count = _page(listing.endpoint, page, reply)
         out.extend(entities)
         if page >= page_count or page >= MAX_PAGES:
             return out
         page += 1
 
 
-def _page(endpoint: Endpoint, page: int, reply: Reply) -> tuple[list[Entity], int]:
+def _page(endpoint: ListingEndpoint, page: int, reply: Reply) -> tuple[list[Entity], int]:
     where = f"page {page}"
 
     def bad(problem: str) -> BadResponseError:

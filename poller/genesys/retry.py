@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from poller.errors import ApiError
 from poller.selfmetrics import SelfMetrics
+from poller.timing import Sleep
 
 T = TypeVar("T")
 
@@ -35,7 +36,7 @@ async def retrying(
     *,
     policy: RetryPolicy,
     delay: Callable[[ApiError, int], float],
-    sleep: Callable[[float], Awaitable[None]],
+    sleep: Sleep,
     metrics: SelfMetrics,
     retryable: Callable[[ApiError], bool] = lambda err: err.retryable,
 ) -> T:

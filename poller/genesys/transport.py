@@ -8,48 +8,25 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from poller.budget import NoSpareError, PausedError, RequestBudget
-from poller.catalog import (
-    AGGREGATE_PATH,
-    AGGREGATE_PERMISSION,
-    FLOW_MILESTONES_PATH,
-    FLOW_MILESTONES_PERMISSION,
-    FLOW_OUTCOMES_PATH,
-    FLOW_OUTCOMES_PERMISSION,
-    FLOWS_PATH,
-    FLOWS_PERMISSION,
-    OBSERVATION_PATH,
-    OBSERVATION_PERMISSION,
-)
 from poller.config.model import GenesysSettings
 from poller.errors import ApiError, ThrottledError
+from poller.genesys.budget import NoSpareError, PausedError, RequestBudget
 from poller.genesys.http import (
     Endpoint,
     HttpSession,
+    ListingEndpoint,
+    QueryEndpoint,
     Reply,
     announce_pause,
     api_error,
     retry_after,
 )
+from poller.genesys.queries import ROUTES
 from poller.genesys.retry import RetryPolicy, retrying
 from poller.genesys.token import TokenSource
 from poller.selfmetrics import SelfMetrics
 from poller.timing import Clocks
 
-PATHS: dict[str, str] = {
-    "aggregates": AGGREGATE_PATH,
-    "observations": OBSERVATION_PATH,
-    "flows": FLOWS_PATH,
-    "flow_outcomes": FLOW_OUTCOMES_PATH,
-    "flow_milestones": FLOW_MILESTONES_PATH,
-}
-PERMISSIONS: dict[str, str] = {
-    "aggregates": AGGREGATE_PERMISSION,
-    "observations": OBSERVATION_PERMISSION,
-    "flows": FLOWS_PERMISSION,
-    "flow_outcomes": FLOW_OUTCOMES_PERMISSION,
-    "flow_milestones": FLOW_MILESTONES_PERMISSION,
-}
 # A poll waits in line through a Retry-After up to this long (the Java and Go SDKs stop at 180 s);
 # a longer one fails the poll at once, and no query calls the API until it has passed.
 MAX_RETRY_AFTER = 180.0
@@ -75,9 +52,10 @@ class QueryTransport:
         self._clock, self._sleep, self._rng = clocks.clock, clocks.sleep, clocks.rng
         self._policy = policy
 
-    async def post(self, endpoint: Endpoint, body: dict[str, Any]) -> Reply:
+    async def post(self, endpoint: QueryEndpoint, body: dict[str, Any]) -> Reply:
         """POST a query; returns its 200 reply, body not yet decoded."""
-        url = self._settings.api_base_url + PATHS[endpoint]
+        route = ROUTES[endpoint]
+        url = self._settings.api_base_url + route.path
         payload = json.dumps(body).encode()
 
         async def acquire() -> None:
@@ -87,13 +65,15 @@ class QueryTransport:
             headers["Content-Type"] = "application/json"
             return await self._http.post(endpoint, url, payload, headers)
 
-        return await self._send(endpoint, acquire, send)
+        return await self._send(endpoint, route.permission, acquire, send)
 
-    async def get(self, endpoint: Endpoint, path_and_query: str, reserve: int) -> Reply:
+    async def get(
+        self, endpoint: ListingEndpoint, path_and_query: str, reserve: int, *, permission: str
+    ) -> Reply:
         """GET a listing page (`path_and_query` relative to the API host, as a `nextUri` is);
-        returns its 200 reply. Queries go first: it takes a place in the budget only when no
-        query waits for one and `reserve` places stay free for them, and it never waits out a
-        429's pause."""
+        returns its 200 reply; a 403 names `permission`. Queries go first: it takes a place in
+        the budget only when no query waits for one and `reserve` places stay free for them, and
+        it never waits out a 429's pause."""
         url = self._settings.api_base_url + path_and_query
 
         async def acquire() -> None:
@@ -105,11 +85,12 @@ class QueryTransport:
         async def send(headers: dict[str, str]) -> Reply:
             return await self._http.get(endpoint, url, headers)
 
-        return await self._send(endpoint, acquire, send)
+        return await self._send(endpoint, permission, acquire, send)
 
     async def _send(
         self,
         endpoint: Endpoint,
+        permission: str,
         acquire: Callable[[], Awaitable[None]],
         send: Callable[[dict[str, str]], Awaitable[Reply]],
     ) -> Reply:
@@ -129,7 +110,7 @@ class QueryTransport:
                     relogged = True
                     self._tokens.forget(token)
                     continue
-                raise self._error(endpoint, reply)
+                raise self._error(endpoint, permission, reply)
 
         return await retrying(
             attempt,
@@ -142,10 +123,10 @@ class QueryTransport:
             metrics=self._metrics,
         )
 
-    def _error(self, endpoint: Endpoint, reply: Reply) -> ApiError:
+    def _error(self, endpoint: Endpoint, permission: str, reply: Reply) -> ApiError:
         hint = ""
         if reply.status == 403:
-            hint = f" (the OAuth client's role needs permission {PERMISSIONS[endpoint]})"
+            hint = f" (the OAuth client's role needs permission {permission})"
         error = api_error(endpoint, reply, hint)
         if reply.status != 429:
             return error

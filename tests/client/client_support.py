@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from poller.config.model import Credentials, Secret
-from poller.genesys import Endpoint, GenesysClient
+from poller.genesys import GenesysClient, QueryEndpoint
 from poller.selfmetrics import SelfMetrics
 
 CLIENT_ID = "poller-client-id-0042"
@@ -21,7 +21,7 @@ E = TypeVar("E", bound=BaseException)
 class QueryingClient(GenesysClient):
     """The client as the tests use it: a query's 200 body, decoded."""
 
-    async def query(self, endpoint: Endpoint, body: dict[str, Any]) -> object:
+    async def query(self, endpoint: QueryEndpoint, body: dict[str, Any]) -> object:
         return json.loads((await self.post(endpoint, body)).body)
 
 

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from poller.budget import RequestBudget
 from poller.config.model import GenesysSettings
 from poller.genesys import RetryPolicy
+from poller.genesys.budget import RequestBudget
 from poller.selfmetrics import SelfMetrics
+from poller.timing import Clocks
 from tests.client.client_support import (
     CREDENTIALS,
     E,
@@ -58,9 +59,7 @@ async def make_client(
             settings or genesys.settings(**overrides),
             CREDENTIALS,
             metrics,
-            clock=clock.time,
-            sleep=clock.sleep,
-            rng=rng,
+            clocks=Clocks(clock.time, clock.sleep, rng),
             budget=budget,
             policy=policy,
         )

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from poller.budget import SPAN, RequestBudget
 from poller.errors import ApiError, ThrottledError, TransportError
-from poller.genesys import RetryPolicy
+from poller.genesys import QueryEndpoint, RetryPolicy
+from poller.genesys.budget import SPAN, RequestBudget
 from poller.selfmetrics import SelfMetrics
+from poller.timing import Clocks
 from tests.client.client_support import ExpectError, MakeClient, sample
 from tests.support.clock import FakeClock
 from tests.support.genesys import FakeGenesys, Reply, genesys_error
@@ -71,7 +72,7 @@ async def test_429_pause_holds_a_concurrent_query_too(
 ) -> None:
     """While one query sits out a Retry-After, another query sends nothing until it is over."""
     clock.auto = False
-    budget = WatchedBudget(300, clock=clock.time, sleep=clock.sleep)
+    budget = WatchedBudget(300, clocks=Clocks(clock.time, clock.sleep))
     client = make_client(budget=budget)
     genesys.script(genesys.AGGREGATES, throttled(Retry_After="7"), OK)
     start = clock.now
@@ -272,13 +273,13 @@ async def test_403_names_the_missing_permission(
     genesys: FakeGenesys,
     make_client: MakeClient,
     expect_error: ExpectError[Any],
-    endpoint: str,
+    endpoint: QueryEndpoint,
     path: str,
     permission: str,
 ) -> None:
     """A 403 tells the operator which permission the OAuth client's role lacks."""
     genesys.script(path, genesys_error(403, "missing.permissions", "Missing permissions"))
-    err = await expect_error(make_client().query(endpoint, QUERY), ApiError)  # type: ignore[arg-type]
+    err = await expect_error(make_client().query(endpoint, QUERY), ApiError)
     assert permission in str(err)
     assert err.status == 403
 
@@ -318,6 +319,30 @@ async def test_timeouts_until_retries_run_out_raise_transport_error(
     assert "no response within 0.2s" in str(err)
     assert err.endpoint == "aggregates"
     assert len(genesys.requests_to(genesys.AGGREGATES)) == 2
+
+
+async def test_payload_cut_mid_body_is_retried(
+    genesys: FakeGenesys, make_client: MakeClient, metrics: SelfMetrics
+) -> None:
+    """A body that stops halfway (ClientPayloadError) is retried, not parsed as JSON."""
+    genesys.script(genesys.AGGREGATES, Reply(200, OK.body, cut=True), OK)
+    assert await make_client().query("aggregates", QUERY) == OK.body
+    assert len(genesys.requests_to(genesys.AGGREGATES)) == 2
+    assert sample(metrics, "api_retries_total", endpoint="aggregates", reason="transport") == 1
+
+
+async def test_payload_cut_every_time_raises_transport_error(
+    genesys: FakeGenesys,
+    make_client: MakeClient,
+    clock: FakeClock,
+    expect_error: ExpectError[Any],
+) -> None:
+    """When every body is cut short, the TransportError names ClientPayloadError."""
+    genesys.script(genesys.AGGREGATES, *[Reply(200, OK.body, cut=True)] * 4)
+    err = await expect_error(make_client().query("aggregates", QUERY), TransportError)
+    assert "ClientPayloadError" in str(err)
+    assert err.retryable
+    assert clock.sleeps == [0.75, 1.5, 3.0]
 
 
 async def test_connection_refused_is_retried_then_transport_error(

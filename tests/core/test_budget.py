@@ -8,13 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poller.budget import SPAN, NoSpareError, RequestBudget
+from poller.genesys.budget import SPAN, NoSpareError, RequestBudget
+from poller.timing import Clocks
 from tests.support.clock import FakeClock
 from tests.support.wait import wait_until
 
 
 def budget_on(clock: FakeClock, per_minute: int) -> RequestBudget:
-    return RequestBudget(per_minute, clock=clock.time, sleep=clock.sleep)
+    return RequestBudget(per_minute, clocks=Clocks(clock.time, clock.sleep))
 
 
 async def take(

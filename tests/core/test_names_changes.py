@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from poller.config.model import NamesSettings
 from poller.errors import ApiError
-from poller.genesys import Entity
+from poller.genesys import Entity, Listing
 from poller.names import CHANGES_KEPT, NamesRefresher
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
@@ -18,7 +18,7 @@ Row = tuple[str, str, str, str, float]  # change, id, name, before, at
 
 
 class Listings:
-    """GenesysClient.listing as the Architect API answers it: id -> name for the active flows,
+    """A ListingClient as the Architect API answers it: id -> name for the active flows,
     the deleted flows (asked with deleted=true), the outcomes and the milestones; a listing
     whose endpoint is in `failing` answers 500."""
 
@@ -31,12 +31,13 @@ class Listings:
 
     async def listing(
         self,
-        endpoint: str,
+        listing: Listing,
         *,
         reserve: int,
         params: dict[str, str] | None = None,
         page_size: int = 100,
     ) -> list[Entity]:
+        endpoint = listing.endpoint
         if endpoint in self.failing:
             raise ApiError("Internal error", endpoint=endpoint, status=500)
         if endpoint == "flows" and params == {"deleted": "true"}:
@@ -55,7 +56,7 @@ def refresher() -> NamesRefresher:
 
 
 async def refresh(names: NamesRefresher, listings: Listings, now: float) -> dict[str, bool]:
-    return await names.refresh(listings, 0, now)  # type: ignore[arg-type]
+    return await names.refresh(listings, 0, now)
 
 
 def changes(names: NamesRefresher, kind: str) -> list[Row]:

@@ -14,7 +14,8 @@ from poller.config.model import QueryConfig, View, Window
 from poller.digest import Digester
 from poller.errors import ApiError
 from poller.genesys import Reply
-from poller.poll import QueryPoller, request_body
+from poller.genesys.queries import request_body
+from poller.poll import QueryPoller
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
 from poller.timing import Clocks
@@ -74,7 +75,7 @@ def make(query: QueryConfig, client: FakeClient, clock: FakeClock | None = None)
     digester = Digester(ThreadPoolExecutor(1))
     clock = clock or FakeClock()
     clocks = Clocks(clock, clock.sleep)
-    poller = QueryPoller(query, client, store, metrics, digester, clocks=clocks)  # type: ignore[arg-type]
+    poller = QueryPoller(query, client, store, metrics, digester, clocks=clocks)
     return poller, store, metrics
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from poller.config import parse_config
-from poller.poll import request_body
+from poller.genesys.queries import request_body
 from tests.simulator.sim_support import NOW
 
 CONFIG = """

@@ -31,6 +31,8 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0  # real seconds before answering (for client timeouts only)
     chunked: bool = False  # no Content-Length: the body goes out in chunks
+    # Content-Length of the whole body, then the connection drops halfway through it.
+    cut: bool = False
 
     def payload(self) -> bytes:
         if self.body is None:
@@ -150,6 +152,8 @@ class FakeGenesys:
         headers = CIMultiDict(reply.headers)
         headers.setdefault("Content-Type", "application/json")
         payload = reply.payload()
+        if reply.cut:
+            return await _cut(request, reply.status, headers, payload)
         if not reply.chunked:
             return web.Response(status=reply.status, body=payload, headers=headers)
         resp = web.StreamResponse(status=reply.status, headers=headers)
@@ -168,3 +172,17 @@ class FakeGenesys:
         if path in (AGGREGATE_PATH, OBSERVATION_PATH):
             return Reply(200, {"results": []})
         return genesys_error(404, "not.found", f"no route {path}")
+
+
+async def _cut(
+    request: web.Request, status: int, headers: CIMultiDict[str], payload: bytes
+) -> web.StreamResponse:
+    """Status, headers and half the body, then the socket closes, as a dropped connection
+    leaves it."""
+    resp = web.StreamResponse(status=status, headers=headers)
+    resp.content_length = len(payload)
+    await resp.prepare(request)
+    await resp.write(payload[: len(payload) // 2])
+    assert request.transport is not None
+    request.transport.close()
+    return resp

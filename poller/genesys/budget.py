@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+
+from poller.timing import Clocks
 
 WINDOW_SECONDS = 60.0
 # Requests arrive later than they leave, by varying amounts: a request sent exactly 60 s after
@@ -18,17 +19,13 @@ WINDOW_SECONDS = 60.0
 SLACK_SECONDS = 1.0
 SPAN = WINDOW_SECONDS + SLACK_SECONDS
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-
 
 class RequestBudget:
-    def __init__(self, requests_per_minute: int, *, clock: Clock, sleep: Sleep) -> None:
+    def __init__(self, requests_per_minute: int, *, clocks: Clocks) -> None:
         if requests_per_minute < 1:
             raise ValueError("requests_per_minute must be at least 1")
         self.requests_per_minute = requests_per_minute
-        self._clock = clock
-        self._sleep = sleep
+        self._clock, self._sleep = clocks.clock, clocks.sleep
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
         # One waiter at a time decides who goes next, so callers leave in arrival order.
