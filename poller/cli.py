@@ -279,7 +279,7 @@ def _web_config(args: argparse.Namespace) -> WebConfig | None:
 def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from poller import scope
     from poller.config import all_credentials, load_config
-    from poller.plan import format_plan
+    from poller.checkreport import format_report
 
     config = load_config(_config_path(args, env), env)
     if args.shard_count is not None and not config.orgs:
@@ -288,7 +288,7 @@ def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             f"{config.source} lists no orgs: (it polls one org); drop --shard.count"
         )
         return 1
-    print(format_plan(config))
+    print(format_report(config))
     if args.shard_count is not None:
         print("\n" + _format_shards(config, args.shard_count))
     if not args.login:

@@ -13,7 +13,7 @@ from poller.config.model import Credentials, NamesSettings, OrgConfig
 from poller.digest import Digester
 from poller.genesys import GenesysClient
 from poller.genesys.budget import RequestBudget
-from poller.names import NamesRefresher, query_reserve
+from poller.nameinfo import NamesRefresher, query_reserve
 from poller.poll import QueryPoller
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore

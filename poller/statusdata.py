@@ -13,7 +13,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Final
 
 from poller import __version__
-from poller.plan import window_text
+from poller.checkreport import window_text
 from poller.poll import QueryPoller
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ Six queries every second want 360 requests a minute against `requests_per_minute
 daemon runs for real (APScheduler, real clock) against the simulator, whose own rate limit is
 set to the same budget, for 70 s: past the first 60 s window, so requests freed by the window
 sliding are used again. The simulator records when every analytics request arrived; the most in
-any 60 s must not exceed the budget. `check-config`'s plan (poller.plan.format_plan) must have
+any 60 s must not exceed the budget. `check-config`'s plan (poller.checkreport.format_report) must have
 warned about the overcommitted schedule before the run.
 
 The budget's 60 s window is fixed, so --quick cannot compress it: it runs 10 s against a budget
@@ -22,7 +22,7 @@ from poller.catalog import TOKEN_PATH
 from poller.config import parse_config
 from poller.config.model import Config, Credentials, Secret
 from poller.daemon import Daemon
-from poller.plan import format_plan
+from poller.checkreport import format_report
 from poller.serving import serve
 from poller.simulator import Simulator, SimulatorSettings
 from tests.bench.common import Section, quiet_logs
@@ -59,7 +59,7 @@ async def run(section: Section) -> None:
     await simulator.start("127.0.0.1", 0)
     try:
         config = config_for(simulator.base_url, rpm)
-        plan = format_plan(config)
+        plan = format_report(config)
         print("\n  check-config plan:\n    " + plan.replace("\n", "\n    "))
         warned = any(line.startswith(WARNING) for line in plan.splitlines())
         credentials = Credentials(settings.client_id, Secret(settings.client_secret))

@@ -7,7 +7,7 @@ import pytest
 
 from poller.config import parse_config
 from poller.errors import ConfigError
-from poller.plan import format_plan
+from poller.checkreport import format_report
 
 HEAD = "genesys:\n  region: mypurecloud.ie\nqueries:\n"
 QUERY = """\
@@ -91,7 +91,7 @@ def test_plan_shows_the_period_and_the_settling_request() -> None:
     """check-config's plan shows the period, zone and settle, one request per run, and what a
     run asks for while a closed period settles."""
     text = HEAD + QUERY + "    period: 1h\n    time_zone: Europe/Dublin\n"
-    plan = format_plan(parse_config(text, source="c.yaml", env={}))
+    plan = format_report(parse_config(text, source="c.yaml", env={}))
     assert "counter: period 1h (Europe/Dublin), settle 10m" in plan
     assert (
         "counted: counter mode, 1 request per run; during the first 10m of each period the run "

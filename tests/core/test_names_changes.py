@@ -8,7 +8,7 @@ from __future__ import annotations
 from poller.config.model import NamesSettings
 from poller.errors import ApiError
 from poller.genesys import Entity, Listing
-from poller.names import CHANGES_KEPT, NamesRefresher
+from poller.nameinfo import CHANGES_KEPT, NamesRefresher
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
 

@@ -30,7 +30,7 @@ from poller.render import render_snapshot
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
 
-log = structlog.get_logger("poller.names")
+log = structlog.get_logger("poller.nameinfo")
 
 KEEP_PERIODS: Final = 3  # a failing listing's names are kept this many refresh periods
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from poller.config import parse_config
-from poller.plan import format_plan, requests_per_minute
+from poller.checkreport import format_report, requests_per_minute
 
 CONFIG = """\
 genesys:
@@ -38,7 +38,7 @@ queries:
 def test_plan_text() -> None:
     """The plan names the hosts, the listen address, one row per query and the total cost."""
     config = parse_config(CONFIG, source="config/poller.yaml", env={})
-    assert format_plan(config).splitlines() == [
+    assert format_report(config).splitlines() == [
         "config/poller.yaml: valid",
         "Genesys API https://api.mypurecloud.ie (login https://login.mypurecloud.ie), "
         "budget 300 requests/minute",
@@ -73,7 +73,7 @@ def test_over_budget_plan_warns_and_names_the_fix() -> None:
     config = parse_config(
         CONFIG.replace("requests_per_minute: 300", "requests_per_minute: 4"), env={}
     )
-    lines = format_plan(config).splitlines()
+    lines = format_report(config).splitlines()
     assert lines[-2] == "Total: 5.0 requests/minute of a budget of 4 (125 %)."
     assert lines[-1] == (
         "WARNING: the queries need 5.0 requests/minute, more than the budget of 4; polls will be "
@@ -84,7 +84,7 @@ def test_over_budget_plan_warns_and_names_the_fix() -> None:
 
 def test_plan_within_budget_has_no_warning() -> None:
     """A plan that fits its budget prints no WARNING line."""
-    assert "WARNING" not in format_plan(parse_config(CONFIG, env={}))
+    assert "WARNING" not in format_report(parse_config(CONFIG, env={}))
 
 
 def test_plan_lists_config_warnings() -> None:
@@ -92,7 +92,7 @@ def test_plan_lists_config_warnings() -> None:
     lenient = CONFIG.replace("  requests_per_minute: 300\n", "  strict_names: false\n").replace(
         "metrics: [nFlow]\n", "metrics: [nFlowNew]\n"
     )
-    lines = format_plan(parse_config(lenient, env={})).splitlines()
+    lines = format_report(parse_config(lenient, env={})).splitlines()
     assert lines[-1] == (
         "WARNING: queries[1].metrics[0]: unknown flow aggregate metric 'nFlowNew' "
         "(did you mean 'nFlow'?)"
@@ -103,7 +103,7 @@ def test_plan_shows_overridden_hosts_and_ipv6_listen() -> None:
     """Base URLs from the environment and a bracketed IPv6 listen address are shown as used."""
     text = CONFIG.replace('":9864"', '"[::1]:9100"')
     env = {"GENESYS_API_BASE_URL": "http://127.0.0.1:9865"}
-    lines = format_plan(parse_config(text, env=env)).splitlines()
+    lines = format_report(parse_config(text, env=env)).splitlines()
     assert lines[1].startswith(
         "Genesys API http://127.0.0.1:9865 (login https://login.mypurecloud.ie)"
     )
@@ -113,7 +113,7 @@ def test_plan_shows_overridden_hosts_and_ipv6_listen() -> None:
 def test_plan_names_off_and_names_starved() -> None:
     """check-config says when names are off, and warns when the queries leave them no budget."""
     off = parse_config(CONFIG + "names:\n  every: off\n", env={})
-    assert "Names: off (names.every: off); no _info families." in format_plan(off).splitlines()
+    assert "Names: off (names.every: off); no _info families." in format_report(off).splitlines()
     starved = parse_config(
         CONFIG.replace("requests_per_minute: 300", "requests_per_minute: 8"), env={}
     )
@@ -121,7 +121,7 @@ def test_plan_names_off_and_names_starved() -> None:
         "WARNING: the queries may send 8 requests in a minute, the whole budget of 8; the name "
         "listings will never run. Raise genesys.requests_per_minute or `every` on some queries, "
         "or set names.every: off."
-    ) in format_plan(starved).splitlines()
+    ) in format_report(starved).splitlines()
 
 
 ORGS = """\
@@ -159,7 +159,7 @@ def test_plan_with_orgs_has_a_plan_per_org() -> None:
     """With orgs:, each org gets a heading (region, hosts, budget), its own query table and its
     own budget line, and the over-budget warning names that org's requests_per_minute."""
     config = parse_config(ORGS, source="p.yaml", env={})
-    assert format_plan(config).splitlines() == [
+    assert format_report(config).splitlines() == [
         "p.yaml: valid",
         "Serving metrics on 127.0.0.1:9864",
         "",

@@ -1,4 +1,4 @@
-"""The query plan `check-config` prints: what will be polled, how often, and at what API cost.
+"""The report `check-config` prints: what will be polled, how often, and at what API cost.
 
 Each query run is one request, so a query costs 60 / every requests per minute. The budget is
 `genesys.requests_per_minute` (or an org's own), this poller's share of the OAuth client's rate
@@ -14,7 +14,7 @@ from poller import scope
 from poller.config import format_duration
 from poller.config.model import DAY_SECONDS, Config, GenesysSettings, OrgConfig, QueryConfig
 from poller.genesys.listings import LISTINGS, PAGE_SIZE
-from poller.names import query_reserve
+from poller.nameinfo import query_reserve
 
 LIST_WIDTH = 40  # list cells longer than this are cut, with a count of what was left out
 NAMES_LISTINGS = tuple(read for listing in LISTINGS for read in listing.reads)
@@ -96,7 +96,7 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
-def format_plan(config: Config) -> str:
+def format_report(config: Config) -> str:
     """The text `check-config` prints for a valid config (no trailing newline): with `orgs:`,
     a heading and the plan of each org, which has its own hosts, queries and budget.
 
