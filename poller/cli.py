@@ -278,8 +278,8 @@ def _web_config(args: argparse.Namespace) -> WebConfig | None:
 
 def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from poller import scope
-    from poller.config import all_credentials, load_config
     from poller.checkreport import format_report
+    from poller.config import all_credentials, load_config
 
     config = load_config(_config_path(args, env), env)
     if args.shard_count is not None and not config.orgs:

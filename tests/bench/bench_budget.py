@@ -4,8 +4,8 @@ Six queries every second want 360 requests a minute against `requests_per_minute
 daemon runs for real (APScheduler, real clock) against the simulator, whose own rate limit is
 set to the same budget, for 70 s: past the first 60 s window, so requests freed by the window
 sliding are used again. The simulator records when every analytics request arrived; the most in
-any 60 s must not exceed the budget. `check-config`'s plan (poller.checkreport.format_report) must have
-warned about the overcommitted schedule before the run.
+any 60 s must not exceed the budget. `check-config`'s report (poller.checkreport.format_report) must
+have warned about the overcommitted schedule before the run.
 
 The budget's 60 s window is fixed, so --quick cannot compress it: it runs 10 s against a budget
 of 10 and checks that the budget was used up but never exceeded within that first window.
@@ -19,10 +19,10 @@ import math
 import time
 
 from poller.catalog import TOKEN_PATH
+from poller.checkreport import format_report
 from poller.config import parse_config
 from poller.config.model import Config, Credentials, Secret
 from poller.daemon import Daemon
-from poller.checkreport import format_report
 from poller.serving import serve
 from poller.simulator import Simulator, SimulatorSettings
 from tests.bench.common import Section, quiet_logs

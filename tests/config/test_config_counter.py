@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from poller.checkreport import format_report
 from poller.config import parse_config
 from poller.errors import ConfigError
-from poller.checkreport import format_report
 
 HEAD = "genesys:\n  region: mypurecloud.ie\nqueries:\n"
 QUERY = """\

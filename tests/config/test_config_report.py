@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from poller.config import parse_config
 from poller.checkreport import format_report, requests_per_minute
+from poller.config import parse_config
 
 CONFIG = """\
 genesys:
