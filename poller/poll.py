@@ -40,7 +40,9 @@ class Failure:
 
 
 @dataclass(slots=True)
-class QueryState:
+class PollState:
+    """How a query's polling stands: what readiness, staleness and the status page read."""
+
     succeeded_once: bool = False
     failing: bool = False
     last_success: float = 0.0
@@ -74,7 +76,7 @@ class QueryPoller:
         self._metrics = metrics
         self._digester = digester
         self._clock = clocks.clock
-        self.state = QueryState()
+        self.state = PollState()
         # Staleness before the first success counts from start-up.
         self._started = self._clock()
 
