@@ -13,9 +13,9 @@ import pytest
 from poller.config import parse_config
 from poller.poll import request_body
 from tests.simulator.sim_support import NOW
-from tests.support.configs import aggregate, config
+from tests.support.configs import aggregate, poller_yaml
 
-CONFIG = config(
+CONFIG = poller_yaml(
     aggregate(
         "month",
         every="5m",

@@ -62,7 +62,7 @@ def org_entry(name: str, *queries: str, **keys: Value) -> str:
     return text
 
 
-def config(
+def poller_yaml(
     *queries: str,
     region: str | None = "mypurecloud.ie",
     server: Mapping[str, Value] | None = None,

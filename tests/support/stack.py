@@ -25,7 +25,7 @@ from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.validation import validate_aggregate, validate_observation
 from poller.timing import Clocks
 from tests.support.clock import FakeClock
-from tests.support.configs import Value, config
+from tests.support.configs import Value, poller_yaml
 from tests.support.exposition import Exposition
 from tests.support.wait import WITHIN, wait_until
 
@@ -46,7 +46,7 @@ def config_text(
     names: Mapping[str, Value] | None = None,
 ) -> str:
     """A poller.yaml around a YAML list of queries (the API URLs come from the environment)."""
-    return config(
+    return poller_yaml(
         queries,
         requests_per_minute=rpm,
         timeout=timeout,
