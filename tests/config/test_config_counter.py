@@ -9,7 +9,7 @@ from poller.config import parse_config
 from poller.config.model import QueryConfig
 from poller.errors import ConfigError
 from poller.plan import format_plan
-from tests.support.configs import Value, poller_yaml, query
+from tests.support.config import Value, poller_yaml, query
 
 
 def counted(**keys: Value) -> str:

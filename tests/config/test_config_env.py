@@ -9,7 +9,7 @@ import pytest
 from poller.config import load_credentials, parse_config
 from poller.config.model import Secret
 from poller.errors import ConfigError
-from tests.support.configs import aggregate, poller_yaml
+from tests.support.config import aggregate, poller_yaml
 
 FLOWS = aggregate("flows", every="60s")
 CONFIG = poller_yaml(FLOWS)

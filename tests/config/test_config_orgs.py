@@ -17,8 +17,7 @@ from poller.config.model import (
     Secret,
 )
 from poller.errors import ConfigError
-from tests.support.config import query_named
-from tests.support.configs import aggregate, observation, org_entry, poller_yaml
+from tests.support.config import aggregate, observation, org_entry, poller_yaml, query_named
 
 # Written out, not built: the problems below name lines of texts pieced together from these.
 QUERIES = """\

@@ -8,7 +8,7 @@ import pytest
 
 from poller.config import parse_config
 from poller.plan import format_plan, requests_per_minute
-from tests.support.configs import Value, aggregate, observation, org_entry, poller_yaml
+from tests.support.config import Value, aggregate, observation, org_entry, poller_yaml
 
 
 def plan_config(

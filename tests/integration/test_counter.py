@@ -12,7 +12,7 @@ from poller.catalog import AGGREGATE_PATH
 from poller.simulator import SimulatorSettings
 from tests.integration.conftest import SEED
 from tests.support.clock import FakeClock
-from tests.support.configs import aggregate
+from tests.support.config import aggregate
 from tests.support.exposition import Exposition
 from tests.support.stack import Stack, StackFactory
 

@@ -9,7 +9,7 @@ import pytest
 
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
 from tests.support.clock import PEAK, FakeClock
-from tests.support.configs import aggregate, media, observation
+from tests.support.config import aggregate, media, observation
 from tests.support.stack import StackFactory
 
 QUERIES = aggregate(

@@ -10,7 +10,7 @@ import pytest
 
 from poller.catalog import OBSERVATION_PATH
 from tests.support.clock import PEAK, FakeClock
-from tests.support.configs import media, observation
+from tests.support.config import media, observation
 from tests.support.stack import Stack, StackFactory
 
 QUERIES = observation("active", every="15s", details=True, filter=media("voice", "chat"))

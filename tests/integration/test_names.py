@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 from poller.catalog import AGGREGATE_PATH
 from poller.simulator.listings import deleted_flow_ids
 from tests.support.clock import PEAK, FakeClock
-from tests.support.configs import aggregate
+from tests.support.config import aggregate
 from tests.support.exposition import Exposition
 from tests.support.stack import Stack, StackFactory
 

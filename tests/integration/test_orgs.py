@@ -25,7 +25,7 @@ from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.validation import validate_aggregate
 from poller.timing import Clocks
 from tests.support.clock import PEAK, FakeClock
-from tests.support.configs import aggregate, media, observation, org_entry
+from tests.support.config import aggregate, media, observation, org_entry
 from tests.support.exposition import Exposition
 from tests.support.stack import StackFactory, config_text, start_simulator
 

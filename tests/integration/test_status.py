@@ -13,7 +13,7 @@ from poller.config.model import QueryType
 from poller.counters import CounterSpec
 from poller.digest import Digested, Digester
 from tests.support.clock import PEAK, FakeClock
-from tests.support.configs import aggregate, observation
+from tests.support.config import aggregate, observation
 from tests.support.exposition import Exposition
 from tests.support.stack import Stack, StackFactory
 

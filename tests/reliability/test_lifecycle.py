@@ -25,7 +25,7 @@ from tests.reliability.reliability_support import (
     listen_url,
     sessions,
 )
-from tests.support.configs import aggregate
+from tests.support.config import aggregate
 from tests.support.exposition import Exposition
 from tests.support.stack import Stack, StackFactory, config_text
 from tests.support.wait import WITHIN, wait_until

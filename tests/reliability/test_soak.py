@@ -33,7 +33,7 @@ from tests.reliability.reliability_support import (
     listen_url,
     sim_settings,
 )
-from tests.support.configs import aggregate, observation
+from tests.support.config import aggregate, observation
 from tests.support.exposition import Exposition
 from tests.support.stack import config_text
 from tests.support.wait import wait_until

@@ -11,7 +11,7 @@ import time
 
 from poller.timing import Clocks
 from tests.reliability.reliability_support import Watch
-from tests.support.configs import aggregate, observation
+from tests.support.config import aggregate, observation
 from tests.support.stack import StackFactory
 from tests.support.wait import WITHIN, wait_until
 

@@ -13,7 +13,7 @@ import pytest
 from poller.config import parse_config
 from poller.poll import request_body
 from tests.simulator.sim_support import NOW
-from tests.support.configs import aggregate, poller_yaml
+from tests.support.config import aggregate, poller_yaml
 
 CONFIG = poller_yaml(
     aggregate(

@@ -25,7 +25,7 @@ from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.validation import validate_aggregate, validate_observation
 from poller.timing import Clocks
 from tests.support.clock import FakeClock
-from tests.support.configs import Value, poller_yaml
+from tests.support.config import Value, poller_yaml
 from tests.support.exposition import Exposition
 from tests.support.wait import WITHIN, wait_until
 
