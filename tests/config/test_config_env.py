@@ -9,17 +9,11 @@ import pytest
 from poller.config import load_credentials, parse_config
 from poller.config.model import Secret
 from poller.errors import ConfigError
+from tests.support.config import aggregate, poller_yaml
 
-CONFIG = """\
-genesys:
-  region: mypurecloud.ie
-queries:
-  - name: flows
-    type: aggregate
-    every: 60s
-    metrics: [nFlow]
-"""
-NO_REGION = CONFIG.replace("  region: mypurecloud.ie\n", "  timeout: 10s\n")
+FLOWS = aggregate("flows", every="60s")
+CONFIG = poller_yaml(FLOWS)
+NO_REGION = poller_yaml(FLOWS, region=None, timeout="10s")
 SECRET = "s3cr3t-value-never-shown"
 
 
@@ -40,7 +34,7 @@ SECRET = "s3cr3t-value-never-shown"
 )
 def test_region_names_and_domains_give_the_same_hosts(region: str, api: str, login: str) -> None:
     """A region written as a domain or as its SDK name yields api.<domain> and login.<domain>."""
-    config = parse_config(CONFIG.replace("mypurecloud.ie", region), env={})
+    config = parse_config(poller_yaml(FLOWS, region=region), env={})
     assert (config.genesys.api_base_url, config.genesys.login_base_url) == (api, login)
     assert config.genesys.region == api.removeprefix("https://api.")
 

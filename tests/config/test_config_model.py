@@ -18,6 +18,7 @@ from tests.support.config import query_named
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# Written out, not built: tests below edit this text and name its byte offsets and lines.
 MINIMAL = """\
 genesys:
   region: mypurecloud.ie

@@ -17,8 +17,9 @@ from poller.config.model import (
     Secret,
 )
 from poller.errors import ConfigError
-from tests.support.config import query_named
+from tests.support.config import aggregate, observation, org_entry, poller_yaml, query_named
 
+# Written out, not built: the problems below name lines of texts pieced together from these.
 QUERIES = """\
 queries:
   - name: flows
@@ -26,37 +27,44 @@ queries:
     every: 60s
     metrics: [nFlow]
 """
-CONFIG = (
-    """\
-genesys:
-  region: eu_west_1
-  timeout: 10s
-  requests_per_minute: 250
-"""
-    + QUERIES
-    + """\
-orgs:
-  - name: acme
-    client_id_env: ACME_ID
-    client_secret_file: /run/secrets/acme
-  - name: globex
-    region: us_east_1
-    requests_per_minute: 100
-    client_id_file: /run/secrets/globex_id
-    client_secret_env: GLOBEX_SECRET
-    queries:
-      - name: active
-        type: observation
-        every: 15s
-        metrics: [oFlow]
-        filter: {type: or, predicates: [{dimension: mediaType, value: voice}]}
-  - name: initech
-    api_base_url: https://api.example.com/
-    login_base_url: https://login.example.com
-    client_id_env: INITECH_ID
-    client_secret_env: INITECH_SECRET
-"""
-)
+
+
+def three_orgs(*, files: bool = True) -> str:
+    """acme on the defaults, globex with its own region, budget and query, initech with its own
+    URLs; with `files`, acme's secret and globex's client id are read from files."""
+    acme = (
+        {"client_secret_file": "/run/secrets/acme"}
+        if files
+        else {"client_secret_env": "ACME_SECRET"}
+    )
+    globex = (
+        {"client_id_file": "/run/secrets/globex_id"} if files else {"client_id_env": "GLOBEX_ID"}
+    )
+    return poller_yaml(
+        aggregate("flows", every="60s"),
+        region="eu_west_1",
+        timeout="10s",
+        requests_per_minute=250,
+        orgs=org_entry("acme", client_id_env="ACME_ID", **acme)
+        + org_entry(
+            "globex",
+            observation("active", every="15s"),
+            region="us_east_1",
+            requests_per_minute=100,
+            client_secret_env="GLOBEX_SECRET",
+            **globex,
+        )
+        + org_entry(
+            "initech",
+            api_base_url="https://api.example.com/",
+            login_base_url="https://login.example.com",
+            client_id_env="INITECH_ID",
+            client_secret_env="INITECH_SECRET",
+        ),
+    )
+
+
+CONFIG = three_orgs()
 ORG = """\
 orgs:
   - name: acme
@@ -462,12 +470,7 @@ def test_all_credentials_reads_every_org_and_lists_every_problem() -> None:
         "orgs[initech].client_secret_env: INITECH_SECRET is not set",
     ]
     assert SECRET not in str(caught.value)
-    only_env = parse_config(
-        CONFIG.replace(
-            "client_secret_file: /run/secrets/acme", "client_secret_env: ACME_SECRET"
-        ).replace("client_id_file: /run/secrets/globex_id", "client_id_env: GLOBEX_ID"),
-        env={},
-    )
+    only_env = parse_config(three_orgs(files=False), env={})
     env = {
         "ACME_ID": "a",
         "ACME_SECRET": "sa",

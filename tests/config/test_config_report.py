@@ -2,37 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pytest
 
 from poller.checkreport import format_report, requests_per_minute
 from poller.config import parse_config
+from tests.support.config import Value, aggregate, observation, org_entry, poller_yaml
 
-CONFIG = """\
-genesys:
-  region: mypurecloud.ie
-  requests_per_minute: 300
-server:
-  listen: ":9864"
-queries:
-  - name: flows_today
-    type: aggregate
-    every: 60s
-    window: today
-    time_zone: Europe/Dublin
-    group_by: [flowId, flowType]
-    metrics: [nFlow, tFlow, nFlowOutcome, nFlowOutcomeFailed, tFlowOutcome, tFlowExit]
-  - name: flows_hour
-    type: aggregate
-    every: 1h
-    window: 2h
-    delay: 5m
-    metrics: [nFlow]
-  - name: flows_active
-    type: observation
-    every: 15s
-    metrics: [oFlow]
-    filter: {type: or, predicates: [{dimension: mediaType, value: voice}]}
-"""
+
+def plan_config(
+    *,
+    listen: str = ":9864",
+    hour_metrics: Sequence[str] = ("nFlow",),
+    names: Mapping[str, Value] | None = None,
+    requests_per_minute: int | None = 300,
+    strict_names: bool | None = None,
+) -> str:
+    """Today's flows in Dublin, the last 2 h five minutes late, the active ones; 300 a minute."""
+    return poller_yaml(
+        aggregate(
+            "flows_today",
+            every="60s",
+            window="today",
+            time_zone="Europe/Dublin",
+            group_by=["flowId", "flowType"],
+            metrics=[
+                "nFlow",
+                "tFlow",
+                "nFlowOutcome",
+                "nFlowOutcomeFailed",
+                "tFlowOutcome",
+                "tFlowExit",
+            ],
+        ),
+        aggregate("flows_hour", every="1h", window="2h", delay="5m", metrics=hour_metrics),
+        observation("flows_active", every="15s"),
+        server={"listen": listen},
+        names=names,
+        requests_per_minute=requests_per_minute,
+        strict_names=strict_names,
+    )
+
+
+CONFIG = plan_config()
 
 
 def test_plan_text() -> None:
@@ -70,9 +83,7 @@ def test_requests_per_minute_is_sixty_over_every() -> None:
 
 def test_over_budget_plan_warns_and_names_the_fix() -> None:
     """When the queries need more than requests_per_minute, a WARNING line says what to raise."""
-    config = parse_config(
-        CONFIG.replace("requests_per_minute: 300", "requests_per_minute: 4"), env={}
-    )
+    config = parse_config(plan_config(requests_per_minute=4), env={})
     lines = format_report(config).splitlines()
     assert lines[-2] == "Total: 5.0 requests/minute of a budget of 4 (125 %)."
     assert lines[-1] == (
@@ -89,9 +100,7 @@ def test_plan_within_budget_has_no_warning() -> None:
 
 def test_plan_lists_config_warnings() -> None:
     """Each Config.warnings entry (strict_names: false) becomes its own WARNING line."""
-    lenient = CONFIG.replace("  requests_per_minute: 300\n", "  strict_names: false\n").replace(
-        "metrics: [nFlow]\n", "metrics: [nFlowNew]\n"
-    )
+    lenient = plan_config(requests_per_minute=None, strict_names=False, hour_metrics=["nFlowNew"])
     lines = format_report(parse_config(lenient, env={})).splitlines()
     assert lines[-1] == (
         "WARNING: queries[1].metrics[0]: unknown flow aggregate metric 'nFlowNew' "
@@ -101,7 +110,7 @@ def test_plan_lists_config_warnings() -> None:
 
 def test_plan_shows_overridden_hosts_and_ipv6_listen() -> None:
     """Base URLs from the environment and a bracketed IPv6 listen address are shown as used."""
-    text = CONFIG.replace('":9864"', '"[::1]:9100"')
+    text = plan_config(listen="[::1]:9100")
     env = {"GENESYS_API_BASE_URL": "http://127.0.0.1:9865"}
     lines = format_report(parse_config(text, env=env)).splitlines()
     assert lines[1].startswith(
@@ -112,11 +121,9 @@ def test_plan_shows_overridden_hosts_and_ipv6_listen() -> None:
 
 def test_plan_names_off_and_names_starved() -> None:
     """check-config says when names are off, and warns when the queries leave them no budget."""
-    off = parse_config(CONFIG + "names:\n  every: off\n", env={})
+    off = parse_config(plan_config(names={"every": "off"}), env={})
     assert "Names: off (names.every: off); no _info families." in format_report(off).splitlines()
-    starved = parse_config(
-        CONFIG.replace("requests_per_minute: 300", "requests_per_minute: 8"), env={}
-    )
+    starved = parse_config(plan_config(requests_per_minute=8), env={})
     assert (
         "WARNING: the queries may send 8 requests in a minute, the whole budget of 8; the name "
         "listings will never run. Raise genesys.requests_per_minute or `every` on some queries, "
@@ -124,35 +131,21 @@ def test_plan_names_off_and_names_starved() -> None:
     ) in format_report(starved).splitlines()
 
 
-ORGS = """\
-genesys:
-  region: mypurecloud.ie
-server:
-  listen: "127.0.0.1:9864"
-names:
-  every: "off"
-queries:
-  - name: flows
-    type: aggregate
-    every: 60s
-    metrics: [nFlow]
-orgs:
-  - name: acme
-    client_id_env: ACME_ID
-    client_secret_env: ACME_SECRET
-  - name: globex
-    region: us_east_1
-    api_base_url: https://api.example.com
-    requests_per_minute: 2
-    client_id_env: GLOBEX_ID
-    client_secret_env: GLOBEX_SECRET
-    queries:
-      - name: active
-        type: observation
-        every: 15s
-        metrics: [oFlow]
-        filter: {type: or, predicates: [{dimension: mediaType, value: voice}]}
-"""
+ORGS = poller_yaml(
+    aggregate("flows", every="60s"),
+    server={"listen": "127.0.0.1:9864"},
+    names={"every": "off"},
+    orgs=org_entry("acme", client_id_env="ACME_ID", client_secret_env="ACME_SECRET")
+    + org_entry(
+        "globex",
+        observation("active", every="15s"),
+        region="us_east_1",
+        api_base_url="https://api.example.com",
+        requests_per_minute=2,
+        client_id_env="GLOBEX_ID",
+        client_secret_env="GLOBEX_SECRET",
+    ),
+)
 
 
 def test_plan_with_orgs_has_a_plan_per_org() -> None:

@@ -12,6 +12,7 @@ from poller.catalog import AGGREGATE_PATH
 from poller.simulator import SimulatorSettings
 from tests.integration.conftest import SEED
 from tests.support.clock import FakeClock
+from tests.support.config import aggregate
 from tests.support.exposition import Exposition
 from tests.support.stack import Stack, StackFactory
 
@@ -20,28 +21,27 @@ FAILED = "genesyscloud_flow_outcomes_failed_total"
 DURATION = "genesyscloud_flow_duration_seconds"
 LAG = 90.0  # seconds before the simulator shows a metric: late data is easy to see
 
-QUARTER = """
-  - name: counted
-    type: aggregate
-    every: 30s
-    mode: counter
-    period: 15m
-    settle: 5m
-    group_by: [flowId]
-    metrics: [nFlow, nFlowOutcomeFailed, tFlow]
-    views:
-      - {name: under30s, target: tFlow, range: {lt: 30000}}
-      - {name: under2m, target: tFlow, range: {lt: 120000}}
-"""
-DAILY_DUBLIN = """
-  - name: daily
-    type: aggregate
-    every: 1m
-    mode: counter
-    time_zone: Europe/Dublin
-    group_by: [flowId]
-    metrics: [nFlow, tFlow]
-"""
+QUARTER = aggregate(
+    "counted",
+    every="30s",
+    group_by=["flowId"],
+    metrics=["nFlow", "nFlowOutcomeFailed", "tFlow"],
+    mode="counter",
+    period="15m",
+    settle="5m",
+    views=[
+        {"name": "under30s", "target": "tFlow", "range": {"lt": 30000}},
+        {"name": "under2m", "target": "tFlow", "range": {"lt": 120000}},
+    ],
+)
+DAILY_DUBLIN = aggregate(
+    "daily",
+    every="1m",
+    group_by=["flowId"],
+    metrics=["nFlow", "tFlow"],
+    mode="counter",
+    time_zone="Europe/Dublin",
+)
 Counters = dict[tuple[str, str], float]  # (flow id, what) -> value
 
 

@@ -9,23 +9,16 @@ import pytest
 
 from poller.catalog import AGGREGATE_PATH, OBSERVATION_PATH
 from tests.support.clock import PEAK, FakeClock
+from tests.support.config import aggregate, media, observation
 from tests.support.stack import StackFactory
 
-QUERIES = """
-  - name: flows_1h
-    type: aggregate
-    every: 1s
-    window: 1h
-    group_by: [flowId, flowName, flowType]
-    metrics: [nFlow, tFlow, nFlowOutcome, nFlowOutcomeFailed]
-  - name: active
-    type: observation
-    every: 1s
-    metrics: [oFlow]
-    filter:
-      type: or
-      predicates: [{dimension: mediaType, value: voice}, {dimension: mediaType, value: chat}]
-"""
+QUERIES = aggregate(
+    "flows_1h",
+    every="1s",
+    window="1h",
+    group_by=["flowId", "flowName", "flowType"],
+    metrics=["nFlow", "tFlow", "nFlowOutcome", "nFlowOutcomeFailed"],
+) + observation("active", every="1s", filter=media("voice", "chat"))
 
 
 def totals(answer: dict[str, Any], metric: str) -> dict[str, dict[str, int]]:
@@ -94,14 +87,13 @@ async def test_readyz_names_queries_until_they_succeed(stack_factory: StackFacto
     assert status == 200
 
 
-MILESTONE_QUERIES = """
-  - name: milestones_1h
-    type: aggregate
-    every: 1s
-    window: 1h
-    group_by: [flowId, flowMilestoneId]
-    metrics: [oFlowMilestone]
-"""
+MILESTONE_QUERIES = aggregate(
+    "milestones_1h",
+    every="1s",
+    window="1h",
+    group_by=["flowId", "flowMilestoneId"],
+    metrics=["oFlowMilestone"],
+)
 
 
 async def test_milestone_occurrences_are_the_sum_and_executions_the_count(

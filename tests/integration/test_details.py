@@ -10,18 +10,10 @@ import pytest
 
 from poller.catalog import OBSERVATION_PATH
 from tests.support.clock import PEAK, FakeClock
+from tests.support.config import media, observation
 from tests.support.stack import Stack, StackFactory
 
-QUERIES = """
-  - name: active
-    type: observation
-    every: 15s
-    details: true
-    metrics: [oFlow]
-    filter:
-      type: or
-      predicates: [{dimension: mediaType, value: voice}, {dimension: mediaType, value: chat}]
-"""
+QUERIES = observation("active", every="15s", details=True, filter=media("voice", "chat"))
 AGE = "genesyscloud_flow_oldest_execution_age_seconds"
 TRUNCATED = "genesyscloud_flow_observations_truncated"
 

@@ -11,17 +11,19 @@ from structlog.testing import capture_logs
 from poller.catalog import AGGREGATE_PATH
 from poller.simulator.listings import deleted_flow_ids
 from tests.support.clock import PEAK, FakeClock
+from tests.support.config import aggregate
 from tests.support.exposition import Exposition
 from tests.support.stack import Stack, StackFactory
 
-QUERIES = """
-  - name: flows_1h
-    type: aggregate
-    every: 1m
-    window: 1h
-    group_by: [flowId, flowName, flowType]
-    metrics: [nFlow]
-"""
+
+def flows(every: str = "1m") -> str:
+    """The one query: flows of the last hour, with the flow's name and type."""
+    return aggregate(
+        "flows_1h", every=every, window="1h", group_by=["flowId", "flowName", "flowType"]
+    )
+
+
+QUERIES = flows()
 PAGE = 4  # entities per listing page: 20 flows, 12 outcomes and 10 milestones take 3-5 pages
 UP = "genesyscloud_poller_names_up"
 
@@ -205,9 +207,7 @@ async def test_listings_never_exceed_the_budget_nor_delay_a_query(
     16 pages spreads over minutes: no 60s window of the simulator sees more than 12 requests,
     none is refused, and the query's polls meanwhile get through at once."""
     clock = FakeClock(PEAK)
-    stack = await stack_factory(
-        QUERIES.replace("every: 1m", "every: 10s"), schedule=False, clock=clock, rpm=12
-    )
+    stack = await stack_factory(flows(every="10s"), schedule=False, clock=clock, rpm=12)
     stack.daemon.orgs[""].names.page_size = PAGE
     assert await stack.daemon.refresh_names() == {
         "flows": True,
@@ -230,7 +230,7 @@ def info_names(scrape: Exposition) -> set[str]:
 
 async def test_names_off_exports_no_info_series(stack_factory: StackFactory) -> None:
     """With names.every: off, no listing is read and no info or names_up series is exported."""
-    stack = await stack_factory(QUERIES + "names:\n  every: off\n", schedule=False)
+    stack = await stack_factory(QUERIES, schedule=False, names={"every": "off"})
     assert await stack.daemon.refresh_names() == {}
     scrape = await stack.scrape()
     assert info_names(scrape) == {"genesyscloud_poller_build_info", "python_info"}

@@ -25,22 +25,13 @@ from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.validation import validate_aggregate
 from poller.timing import Clocks
 from tests.support.clock import PEAK, FakeClock
+from tests.support.config import aggregate, media, observation, org_entry
 from tests.support.exposition import Exposition
 from tests.support.stack import StackFactory, config_text, start_simulator
 
-QUERIES = """
-  - name: flows
-    type: aggregate
-    every: 60s
-    window: 1h
-    group_by: [flowId]
-    metrics: [nFlow]
-  - name: active
-    type: observation
-    every: 30s
-    metrics: [oFlow]
-    filter: {type: and, predicates: [{dimension: mediaType, value: voice}]}
-"""
+QUERIES = aggregate("flows", every="60s", window="1h", group_by=["flowId"]) + observation(
+    "active", every="30s", filter=media("voice", op="and")
+)
 ORGS = ("acme", "globex")
 SEEDS = {"acme": 7, "globex": 8}
 
@@ -328,7 +319,7 @@ async def test_reload_between_one_org_and_orgs_is_refused_until_a_restart(
     """A reload that adds `orgs:` to a config without them would relabel every series: it is
     refused, naming the restart, and the running config keeps polling."""
     stack = await stack_factory(QUERIES, schedule=False)
-    stack.text += "orgs:\n  - name: acme\n    client_id_env: A\n    client_secret_env: B\n"
+    stack.text += "orgs:\n" + org_entry("acme", client_id_env="A", client_secret_env="B")
     with capture_logs() as logs:
         ok, message = await stack.daemon.reload()
     assert not ok

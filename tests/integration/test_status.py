@@ -13,23 +13,13 @@ from poller.config.model import QueryType
 from poller.counters import CounterSpec
 from poller.digest import Digested, Digester
 from tests.support.clock import PEAK, FakeClock
+from tests.support.config import aggregate, observation
 from tests.support.exposition import Exposition
 from tests.support.stack import Stack, StackFactory
 
-QUERIES = """
-  - name: flows
-    type: aggregate
-    every: 60s
-    stale_after: 5m
-    window: 1h
-    group_by: [flowId]
-    metrics: [nFlow]
-  - name: active
-    type: observation
-    every: 30s
-    metrics: [oFlow]
-    filter: {type: or, predicates: [{dimension: mediaType, value: voice}]}
-"""
+QUERIES = aggregate(
+    "flows", every="60s", window="1h", group_by=["flowId"], stale_after="5m"
+) + observation("active", every="30s")
 TOKEN_TTL = 86399.0  # the simulator's token lifetime
 
 

@@ -25,17 +25,12 @@ from tests.reliability.reliability_support import (
     listen_url,
     sessions,
 )
+from tests.support.config import aggregate
 from tests.support.exposition import Exposition
 from tests.support.stack import Stack, StackFactory, config_text
 from tests.support.wait import WITHIN, wait_until
 
-ADDED = """
-  - name: flows_30m
-    type: aggregate
-    every: 1s
-    window: 30m
-    metrics: [nFlow]
-"""
+ADDED = aggregate("flows_30m", every="1s", window="30m")
 INVALID = BOTH.replace("metrics: [nFlow, tFlow]", "metrics: [nFlows]")
 RELOAD_OK = "genesyscloud_poller_config_last_reload_successful"
 RELOAD_TIME = "genesyscloud_poller_config_last_reload_success_timestamp_seconds"

@@ -33,6 +33,7 @@ from tests.reliability.reliability_support import (
     listen_url,
     sim_settings,
 )
+from tests.support.config import aggregate, observation
 from tests.support.exposition import Exposition
 from tests.support.stack import config_text
 from tests.support.wait import wait_until
@@ -40,31 +41,29 @@ from tests.support.wait import wait_until
 SECONDS = float(os.environ.get("SOAK_SECONDS", "90"))
 SEED = int(os.environ.get("SOAK_SEED", str(int(time.time()))))
 RECOVERY = 25.0  # at most: the last faults' retries and login backoff have to run out
-QUERIES = """
-  - name: flows
-    type: aggregate
-    every: 1s
-    stale_after: 4s
-    group_by: [flowId, flowName]
-    metrics: [nFlow, tFlow]
-  - name: outcomes
-    type: aggregate
-    every: 2s
-    group_by: [flowId, flowOutcomeId]
-    metrics: [nFlowOutcome, nFlowOutcomeFailed]
-  - name: milestones
-    type: aggregate
-    every: 2s
-    window: 30m
-    group_by: [flowId, flowMilestoneId]
-    metrics: [nFlowMilestone]
-  - name: active
-    type: observation
-    every: 1s
-    stale_after: 5s
-    metrics: [oFlow]
-    filter: {type: or, predicates: [{dimension: mediaType, value: voice}]}
-"""
+QUERIES = (
+    aggregate(
+        "flows",
+        every="1s",
+        group_by=["flowId", "flowName"],
+        metrics=["nFlow", "tFlow"],
+        stale_after="4s",
+    )
+    + aggregate(
+        "outcomes",
+        every="2s",
+        group_by=["flowId", "flowOutcomeId"],
+        metrics=["nFlowOutcome", "nFlowOutcomeFailed"],
+    )
+    + aggregate(
+        "milestones",
+        every="2s",
+        window="30m",
+        group_by=["flowId", "flowMilestoneId"],
+        metrics=["nFlowMilestone"],
+    )
+    + observation("active", every="1s", stale_after="5s")
+)
 NAMES = ("flows", "outcomes", "milestones", "active")
 # Every fault once, during warm-up, so whatever a fault allocates for good is in the baseline.
 # A Retry-After over 180 s is left out: it pauses every query until it has passed, as it must

@@ -11,23 +11,13 @@ import time
 
 from poller.timing import Clocks
 from tests.reliability.reliability_support import Watch
+from tests.support.config import aggregate, observation
 from tests.support.stack import StackFactory
 from tests.support.wait import WITHIN, wait_until
 
-QUERIES = """
-  - name: flows
-    type: aggregate
-    every: 1s
-    stale_after: 2s
-    group_by: [flowId]
-    metrics: [nFlow]
-  - name: active
-    type: observation
-    every: 1s
-    stale_after: 2s
-    metrics: [oFlow]
-    filter: {type: or, predicates: [{dimension: mediaType, value: voice}]}
-"""
+QUERIES = aggregate("flows", every="1s", group_by=["flowId"], stale_after="2s") + observation(
+    "active", every="1s", stale_after="2s"
+)
 
 
 async def test_failing_query_series_dropped_after_stale_after_then_restored(

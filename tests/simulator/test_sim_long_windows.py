@@ -13,37 +13,45 @@ import pytest
 from poller.config import parse_config
 from poller.genesys.queries import request_body
 from tests.simulator.sim_support import NOW
+from tests.support.config import aggregate, poller_yaml
 
-CONFIG = """
-genesys:
-  region: mypurecloud.ie
-queries:
-  - name: month
-    type: aggregate
-    every: 5m
-    window: 720h
-    group_by: [flowId, flowName]
-    metrics: [nFlow, tFlow, nFlowOutcome]
-    views:
-      - {name: tFlowUnder30s, target: tFlow, function: rangeBound, range: {lt: 30000}}
-  - name: today
-    type: aggregate
-    every: 1m
-    window: today
-    time_zone: Europe/Dublin
-    group_by: [flowId]
-    metrics: [nFlow, tFlow]
-  - name: versions
-    type: aggregate
-    every: 1m
-    window: 1h
-    metrics: [nFlow]
-    filter:
-      type: and
-      predicates:
-        - {dimension: flowVersion, value: "1.0", range: {gte: 1}}
-        - {dimension: flowOutcomeId, operator: exists, value: ignored}
-"""
+CONFIG = poller_yaml(
+    aggregate(
+        "month",
+        every="5m",
+        window="720h",
+        group_by=["flowId", "flowName"],
+        metrics=["nFlow", "tFlow", "nFlowOutcome"],
+        views=[
+            {
+                "name": "tFlowUnder30s",
+                "target": "tFlow",
+                "function": "rangeBound",
+                "range": {"lt": 30000},
+            }
+        ],
+    ),
+    aggregate(
+        "today",
+        every="1m",
+        window="today",
+        time_zone="Europe/Dublin",
+        group_by=["flowId"],
+        metrics=["nFlow", "tFlow"],
+    ),
+    aggregate(
+        "versions",
+        every="1m",
+        window="1h",
+        filter={
+            "type": "and",
+            "predicates": [
+                {"dimension": "flowVersion", "value": "1.0", "range": {"gte": 1}},
+                {"dimension": "flowOutcomeId", "operator": "exists", "value": "ignored"},
+            ],
+        },
+    ),
+)
 
 
 @pytest.mark.parametrize("name", ["month", "today"])

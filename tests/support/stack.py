@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.validation import validate_aggregate, validate_observation
 from poller.timing import Clocks
 from tests.support.clock import FakeClock
+from tests.support.config import Value, poller_yaml
 from tests.support.exposition import Exposition
 from tests.support.wait import WITHIN, wait_until
 
@@ -42,19 +43,16 @@ def config_text(
     max_response_bytes: int | None = None,
     rpm: int = 300,
     listen: str = "127.0.0.1:0",
+    names: Mapping[str, Value] | None = None,
 ) -> str:
     """A poller.yaml around a YAML list of queries (the API URLs come from the environment)."""
-    extra = f"  max_response_bytes: {max_response_bytes}\n" if max_response_bytes else ""
-    return (
-        "genesys:\n"
-        "  region: mypurecloud.ie\n"
-        f"  requests_per_minute: {rpm}\n"
-        f"  timeout: {timeout}\n"
-        f"{extra}"
-        "server:\n"
-        f'  listen: "{listen}"\n'
-        "queries:\n"
-        f"{queries}"
+    return poller_yaml(
+        queries,
+        requests_per_minute=rpm,
+        timeout=timeout,
+        max_response_bytes=max_response_bytes or None,
+        server={"listen": listen},
+        names=names,
     )
 
 
