@@ -18,17 +18,10 @@ from poller.config import parse_config
 from poller.config.model import Credentials, Secret
 from poller.daemon import Daemon
 from poller.selfmetrics import RENDER_MAX_AGE, TABLE, P, SelfMetrics
+from tests.support.clock import FakeClock
 from tests.support.stack import config_text
 
 README = Path(__file__).parents[2] / "README.md"
-
-
-class Monotonic:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def families(text: bytes) -> dict[str, str]:
@@ -80,7 +73,7 @@ def test_without_process_metrics_only_the_pollers_own() -> None:
 
 def test_a_rendering_is_reused_until_it_is_render_max_age_old() -> None:
     """A change shows in the first rendering RENDER_MAX_AGE after the last one, not before."""
-    clock = Monotonic()
+    clock = FakeClock(100.0)
     metrics = SelfMetrics(process=False, monotonic=clock)
     metrics.add_query("flows", 60)
     first = metrics.render()
