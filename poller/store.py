@@ -1,7 +1,8 @@
 """The snapshot store: each query's latest families, swapped whole per poll, and the body
 /metrics serves, assembled once per change.
 
-A query's families arrive rendered and compressed (see digest.py). A commit swaps them in; the
+A query's families arrive rendered (see digest.py); preparing a query's next state compresses
+each family's text once into a gzip member, off the event loop. A commit swaps the state in; the
 first scrape after it assembles the exposition: the families in name order, each a header
 followed by the lines of every query that has it; the gzip form is the same pieces' gzip
 members one after another. Assembling joins only what is ready: no text is rendered or
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from poller.normalize import Family
-from poller.render import RenderedFamily, gzip_member, header, inflate, zero_lines
+from poller.render import RenderedFamily, gzip_member, header, zero_lines
 
 ZERO_FILL_SECONDS = 24 * 3600.0
 
@@ -64,13 +65,13 @@ class SnapshotStore:
         self._exposition: Exposition | None = Exposition()
 
     def prepare(self, query: str, families: dict[str, RenderedFamily], now: float) -> Prepared:
-        """A query's next state: the families' text inflated, held zeros added. Touches nothing:
-        meant for a worker thread while the loop serves scrapes, since only the query's own poll
-        commits over its state."""
+        """A query's next state: the families' text and its gzip members, held zeros added.
+        Touches nothing: meant for a thread while the loop serves scrapes (zlib compresses
+        without the GIL), since only the query's own poll commits over its state."""
         state = _QueryState()
         for name, rendered in families.items():
-            text = inflate(rendered.packed, rendered.size)
-            state.parts[name] = _Part(rendered.family, [text], [rendered.packed])
+            text = rendered.text
+            state.parts[name] = _Part(rendered.family, [text], [gzip_member(text)])
             state.series += rendered.series
             if rendered.family.zero_fill:
                 state.seen[name] = dict.fromkeys(rendered.blocks, now)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -77,7 +76,7 @@ def make(query: QueryConfig, client: FakeClient, clock: Clock | None = None) -> 
 ]:  # fmt: skip
     store, metrics = SnapshotStore(), SelfMetrics(process=False)
     metrics.add_query(query.name, query.every)
-    digester = Digester(ThreadPoolExecutor(1))
+    digester = Digester()
     poller = QueryPoller(query, client, store, metrics, digester, clock=clock or Clock())  # type: ignore[arg-type]
     return poller, store, metrics
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 
 from poller.config.model import QueryConfig, View
-from poller.digest import digest
+from poller.digest import DigestJob, digest
 from poller.normalize import counter_plan
 from poller.store import SnapshotStore
 from tests.normalize.normalize_support import find_promtool
@@ -58,7 +58,7 @@ RESPONSE = {
 
 def text() -> bytes:
     plan = counter_plan(QUERY)
-    families = digest("aggregate", "counted", json.dumps(RESPONSE).encode(), 0.0, plan)
+    families = digest(DigestJob("aggregate", "counted", json.dumps(RESPONSE).encode(), 0.0, plan))
     store = SnapshotStore()
     store.commit(store.prepare("counted", families, 0.0))
     return b"".join(store.exposition().plain)
