@@ -1,12 +1,12 @@
 """The one boundary for heavy work: a response's raw body in, its rendered families out.
 
 Decoding, normalizing and rendering a response costs CPU in proportion to its size: about 4 ms
-per 100 KB of JSON here, the better part of a second for 100k samples. Where it runs follows
-the body's size:
+per 100 KB of JSON on an idle core here, the better part of a second for 100k samples. Where it
+runs follows the body's size:
 - up to INLINE_LIMIT, in one thread of the daemon. The thread holds the GIL while it works, but
   Python hands the GIL back to the event loop every switch interval (5 ms), except inside one C
-  call: the decode of a body this size is a few milliseconds, so the loop stays responsive, and
-  no other process costs memory;
+  call: for a body this size those calls are short, so the loop stays responsive, and no other
+  process costs memory;
 - above it, in a worker process that hands back the rendered text: the loop never waits for the
   GIL, and the digest's memory peak stays in the worker. The worker starts at the first such
   body (off the loop), or at start-up when asked to (`server.decode_worker: at_start`).
@@ -38,11 +38,12 @@ from poller.responses import ObservationResponse, decode
 Digested = dict[str, RenderedFamily]
 
 # Bodies up to this size are digested in a thread, larger ones in the worker process. Chosen by
-# measuring (tests/bench, `python -m tests.bench.threshold`): a 1 MiB body (about 11k samples)
-# takes about 45 ms to digest on one core here, of which the longest stretch the event loop
-# cannot interrupt (msgspec's decode, one C call) is about 3 ms; while it runs in a thread, the
-# loop's longest block was under 10 ms. Ten times larger, the decode alone holds the GIL for
-# 25 ms and the digest half a second: worth the worker process.
+# measuring (`python -m tests.bench.threshold`, 2 cores, load average ~6.5 from other work): a
+# 0.86 MiB body (10k samples) took 55 to 128 ms to digest (about 35 ms on an idle machine), and
+# while a thread digested it the event loop's longest block was 13 to 15 ms (median of 5; 4 ms
+# with no digest running). Past 1 MiB the blocks grow with the body, since msgspec's decode and
+# the render's join keep the GIL for a whole C call: 23 to 31 ms at 1.7 MiB, 90 to 110 ms at
+# 4.3 MiB. Up to here the loop stays responsive and no second process is needed.
 INLINE_LIMIT = 1 << 20
 
 

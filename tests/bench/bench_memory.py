@@ -8,6 +8,13 @@ Each size runs twice: with glibc's default malloc settings (the figure the targe
 on), and with MALLOC_TRIM_THRESHOLD_ set, which stops glibc from keeping freed heap (the
 response, the rendered text) around after large allocations raised its thresholds.
 
+The process tree's PSS (/proc/PID/smaps_rollup, summed over the daemon and every process below
+it: the forkserver, the decoding worker and the resource tracker once the worker runs) is read
+beside it: PSS counts a page shared between processes once in all, so the tree's sum is what
+the deployment pays. Its bytes per series count the worker's start too when the first large
+poll starts it. Idle: a daemon holding IDLE_SERIES series (bodies small enough to be digested in
+a thread) after its polls, with the worker on demand and, the baseline, started with the daemon.
+
 Growth: a child publishes and re-renders the same snapshot over and over, as polls of unchanged
 data would, and RSS is read at checkpoints. glibc's heap settles in steps over the first few
 hundred cycles (from -2.7 to +3.2 MiB between cycles 100 and 250 in runs of the same code,
@@ -93,14 +100,14 @@ async def daemon_memory(
     }
 
 
-async def idle_tree(section: Section, quick: bool) -> dict[str, Any]:
+async def idle_tree(section: Section) -> dict[str, Any]:
     """The tree's PSS of a daemon holding ~IDLE_SERIES series, idle after its polls: with the
     worker started on demand (the default: these bodies never start it) and, the baseline,
     started with the daemon (`decode_worker: at_start`)."""
     out: dict[str, Any] = {}
     rows = []
     for when in ("on_demand", "at_start"):
-        print(f"  memory: idle tree with {IDLE_SERIES:,} series, decode_worker {when} ...")
+        print(f"  memory: tree with {IDLE_SERIES:,} series, decode_worker {when} ...", flush=True)
         r = await daemon_memory(IDLE_SERIES, None, when)
         out[when] = r
         rows.append(
@@ -128,7 +135,7 @@ async def idle_tree(section: Section, quick: bool) -> dict[str, Any]:
 async def run(section: Section) -> None:
     quick = section.quick
     sizes = QUICK_SIZES if quick else FULL_SIZES
-    idle = await idle_tree(section, quick)
+    idle = await idle_tree(section)
     rows = []
     tree_rows = []
     held: dict[str, Any] = {}

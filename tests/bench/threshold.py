@@ -16,14 +16,16 @@ from poller.digest import Digester, DigestJob, digest
 from tests.bench.common import dataset_file, median, table
 from tests.bench.data import KIND, QUERY
 
-SIZES = (1_000, 5_000, 10_000, 20_000, 50_000)
+SIZES = (1_000, 2_500, 5_000, 10_000, 20_000, 50_000)
 REPS = 5
 TICK = 0.001
+IDLE = 0.2
 
 
-async def loop_block(job: DigestJob) -> float:
-    """The longest the loop was late while a thread digested `job`, in seconds."""
-    digester = Digester(inline_limit=len(job.body))
+async def loop_block(job: DigestJob | None) -> float:
+    """The longest the loop was late while a thread digested `job` (None: while it waited
+    IDLE seconds, the machine's own noise), in seconds."""
+    digester = Digester(inline_limit=len(job.body) if job else 0)
     lags: list[float] = []
     done = False
 
@@ -37,7 +39,10 @@ async def loop_block(job: DigestJob) -> float:
     await asyncio.sleep(0.05)
     lags.clear()
     try:
-        await digester.digest(job)
+        if job is None:
+            await asyncio.sleep(IDLE)
+        else:
+            await digester.digest(job)
     finally:
         done = True
         await ticker
@@ -46,7 +51,8 @@ async def loop_block(job: DigestJob) -> float:
 
 
 async def main() -> None:
-    rows = []
+    idle = [await loop_block(None) for _ in range(REPS)]
+    rows: list[list[object]] = [["none", "-", "-", median(idle) * 1000, max(idle) * 1000]]
     for series in SIZES:
         job = DigestJob(KIND, QUERY, dataset_file(series).read_bytes(), time.time())
         took = []
