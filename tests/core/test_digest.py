@@ -169,9 +169,13 @@ def test_worker_does_not_outlive_a_killed_daemon() -> None:
     def started() -> set[int] | None:
         return descendants(demo.proc.pid) or None
 
-    helpers = wait_for(started, timeout=START_TIMEOUT, what="the demo's worker process")
-    os.kill(demo.proc.pid, signal.SIGKILL)
-    demo.proc.wait(10)
+    try:
+        helpers = wait_for(started, timeout=START_TIMEOUT, what="the demo's worker process")
+        os.kill(demo.proc.pid, signal.SIGKILL)
+        demo.proc.wait(10)
+    finally:
+        if demo.proc.poll() is None:
+            demo.stop()
 
     def gone() -> bool | None:
         alive = {pid for pid in helpers if Path(f"/proc/{pid}").exists()}
