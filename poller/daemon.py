@@ -59,7 +59,7 @@ class Daemon:
         if self.metrics.org_label != scope.labelled(config):
             raise ValueError("the self-metrics' org label must match whether the config has orgs")
         self.store = SnapshotStore()
-        self.digester = digester or Digester()
+        self.digester = digester or Digester(start_worker=config.server.decode_worker == "at_start")
         self.orgs: dict[str, OrgPolling] = {}
         self._scheduler: Scheduler | None = None
         self.started_at = self._clocks.clock()

@@ -17,7 +17,7 @@ import structlog
 from poller import scope
 from poller.config.model import QueryConfig
 from poller.counters import counter_spec
-from poller.digest import Digester
+from poller.digest import Digester, DigestJob
 from poller.errors import ApiError, NormalizeError, PollerError
 from poller.genesys import QueryClient
 from poller.genesys.queries import endpoint_of, request_body
@@ -99,7 +99,7 @@ class QueryPoller:
             # Execution ages are counted to when the answer came, after any wait for the budget.
             answered = self._clock()
             families = await self._digester.digest(
-                q.type, q.name, reply.body, answered, self._counter_spec, self.org
+                DigestJob(q.type, q.name, reply.body, answered, self._counter_spec, self.org)
             )
             now = self._clock()
             prepared = await asyncio.to_thread(self._store.prepare, self.key, families, now)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import math
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -25,12 +24,11 @@ _HELP_ESCAPES = str.maketrans({"\\": r"\\", "\n": r"\n"})
 
 @dataclass(frozen=True, slots=True)
 class RenderedFamily:
-    """One family of one query's poll, ready to serve. Only its compressed form crosses from
-    the worker: a tenth of the text's size to copy, and `inflate` gives the text back."""
+    """One family of one query's poll, rendered: its sample lines, the one form it has until
+    the store compresses them for gzip scrapes."""
 
     family: Family
-    packed: bytes  # the sample lines as one gzip member
-    size: int  # of the sample lines
+    text: bytes  # the sample lines
     series: int
     # The label blocks of its series, for a family whose vanished series are held at 0.
     blocks: tuple[str, ...]
@@ -38,14 +36,9 @@ class RenderedFamily:
 
 def gzip_member(text: bytes) -> bytes:
     """`text` as one gzip member. Members sent one after another read as one gzip stream
-    (RFC 1952), so a body is compressed a family at a time and never again."""
+    (RFC 1952), so a body is compressed a family at a time and never again. zlib lets go of the
+    GIL while it compresses: in a thread, this runs beside the event loop."""
     return gzip.compress(text, compresslevel=GZIP_LEVEL, mtime=0)
-
-
-def inflate(member: bytes, size: int) -> bytes:
-    """The `size` bytes of text in one gzip member. zlib lets go of the GIL while it inflates,
-    so a thread can do this while the event loop serves; knowing the size, it allocates once."""
-    return zlib.decompress(member, wbits=31, bufsize=max(size, 1))
 
 
 def escape_label_value(value: str) -> str:
@@ -89,7 +82,7 @@ def zero_lines(name: str, blocks: Iterable[str]) -> bytes:
 
 
 def render_snapshot(snapshot: Snapshot) -> dict[str, RenderedFamily]:
-    """Every family of a snapshot, rendered and compressed."""
+    """Every family of a snapshot, rendered."""
     # A result's label tuple is shared by all its families: each block is built once.
     blocks: dict[Labels, str] = {}
     out: dict[str, RenderedFamily] = {}
@@ -97,7 +90,7 @@ def render_snapshot(snapshot: Snapshot) -> dict[str, RenderedFamily]:
         family = snapshot.families[name]
         text = _lines(name, series, blocks)
         kept = tuple([blocks[labels] for labels in series]) if family.zero_fill else ()
-        out[name] = RenderedFamily(family, gzip_member(text), len(text), len(series), kept)
+        out[name] = RenderedFamily(family, text, len(series), kept)
     for name, samples in snapshot.samples.items():
         # Histograms and summaries: their samples carry suffixes; none is held at 0.
         text = "".join(
@@ -106,9 +99,7 @@ def render_snapshot(snapshot: Snapshot) -> dict[str, RenderedFamily]:
                 for suffix, labels, value in samples
             ]
         ).encode()
-        out[name] = RenderedFamily(
-            snapshot.families[name], gzip_member(text), len(text), len(samples), ()
-        )
+        out[name] = RenderedFamily(snapshot.families[name], text, len(samples), ())
     return out
 
 

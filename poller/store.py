@@ -1,7 +1,8 @@
 """The snapshot store: each query's latest families, swapped whole per poll, and the body
 /metrics serves, assembled once per change.
 
-A query's families arrive rendered and compressed (see digest.py). A commit swaps them in; the
+A query's families arrive rendered (see digest.py); preparing a query's next state compresses
+each family's text once into a gzip member, off the event loop. A commit swaps the state in; the
 first scrape after it assembles the exposition: the families in name order, each a header
 followed by the lines of every query that has it; the gzip form is the same pieces' gzip
 members one after another. Assembling joins only what is ready: no text is rendered or
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from poller.families import Family
-from poller.render import RenderedFamily, gzip_member, header, inflate, zero_lines
+from poller.render import RenderedFamily, gzip_member, header, zero_lines
 
 ZERO_FILL_SECONDS = 24 * 3600.0
 
@@ -38,7 +39,9 @@ class _Part:
 
 
 @dataclass(slots=True)
-class _QueryState:
+class _Held:
+    """What the store holds for one query: its families' parts and the zero-fill's memory."""
+
     parts: dict[str, _Part] = field(default_factory=dict)
     # zero_fill family -> {label block: when last present}, held zeros included.
     seen: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -50,13 +53,13 @@ class Prepared:
     """A query's next state, computed off the event loop, waiting to be swapped in."""
 
     query: str
-    state: _QueryState
+    state: _Held
 
 
 class SnapshotStore:
     def __init__(self, zero_fill_seconds: float = ZERO_FILL_SECONDS) -> None:
         self._zero_fill_seconds = zero_fill_seconds
-        self._queries: dict[str, _QueryState] = {}
+        self._queries: dict[str, _Held] = {}
         self._headers: dict[str, tuple[Family, bytes, bytes]] = {}
         # None after a change: assembled at the next exposition() (a scrape), so that many
         # queries committing between two scrapes (hundreds of orgs') cost one assembly, not one
@@ -64,13 +67,13 @@ class SnapshotStore:
         self._exposition: Exposition | None = Exposition()
 
     def prepare(self, query: str, families: dict[str, RenderedFamily], now: float) -> Prepared:
-        """A query's next state: the families' text inflated, held zeros added. Touches nothing:
-        meant for a worker thread while the loop serves scrapes, since only the query's own poll
-        commits over its state."""
-        state = _QueryState()
+        """A query's next state: the families' text and its gzip members, held zeros added.
+        Touches nothing: meant for a thread while the loop serves scrapes (zlib compresses
+        without the GIL), since only the query's own poll commits over its state."""
+        state = _Held()
         for name, rendered in families.items():
-            text = inflate(rendered.packed, rendered.size)
-            state.parts[name] = _Part(rendered.family, [text], [rendered.packed])
+            text = rendered.text
+            state.parts[name] = _Part(rendered.family, [text], [gzip_member(text)])
             state.series += rendered.series
             if rendered.family.zero_fill:
                 state.seen[name] = dict.fromkeys(rendered.blocks, now)
@@ -79,7 +82,7 @@ class SnapshotStore:
             self._hold_vanished(old, state, now)
         return Prepared(query, state)
 
-    def _hold_vanished(self, old: _QueryState, state: _QueryState, now: float) -> None:
+    def _hold_vanished(self, old: _Held, state: _Held, now: float) -> None:
         horizon = now - self._zero_fill_seconds
         for name, before in old.seen.items():
             seen = state.seen.setdefault(name, {})

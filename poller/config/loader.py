@@ -7,6 +7,7 @@ in file order, and the model is built only when there are none.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +16,14 @@ from typing import Final
 from poller.config.checker import MISSING, Checker, Missing
 from poller.config.genesys import check_genesys
 from poller.config.messages import Loc
-from poller.config.model import Config, GenesysSettings, OrgConfig, QueryConfig, ServerSettings
+from poller.config.model import (
+    Config,
+    DecodeWorker,
+    GenesysSettings,
+    OrgConfig,
+    QueryConfig,
+    ServerSettings,
+)
 from poller.config.names import check_names
 from poller.config.orgs import check_orgs
 from poller.config.queries import check_queries
@@ -24,7 +32,8 @@ from poller.config.yamlsource import read_yaml
 from poller.errors import ConfigError
 
 TOP_KEYS: Final = ("genesys", "server", "queries", "names", "orgs")
-SERVER_KEYS: Final = ("listen",)
+SERVER_KEYS: Final = ("listen", "decode_worker")
+DECODE_WORKER: Final[tuple[DecodeWorker, ...]] = ("on_demand", "at_start")
 
 
 def _check_config(c: Checker, data: object, source: str, env: Mapping[str, str]) -> Config | None:
@@ -74,13 +83,18 @@ def _check_server(c: Checker, raw: object) -> ServerSettings | None:
     m = c.section(loc, raw, SERVER_KEYS, " with listen")
     if m is None:
         return None
-    if "listen" not in m:
-        return ServerSettings()
-    address = c.read((*loc, "listen"), listen_address, m["listen"])
-    if address is None:
-        return None
-    host, port = address
-    return ServerSettings(host=host, port=port)
+    settings: ServerSettings | None = ServerSettings()
+    if "listen" in m:
+        address = c.read((*loc, "listen"), listen_address, m["listen"])
+        settings = None if address is None else ServerSettings(host=address[0], port=address[1])
+    if "decode_worker" in m:
+        chosen = c.choice((*loc, "decode_worker"), m["decode_worker"], DECODE_WORKER, "value")
+        when = next((x for x in DECODE_WORKER if x == chosen), None)
+        if when is None:
+            return None
+        if settings is not None:
+            settings = dataclasses.replace(settings, decode_worker=when)
+    return settings
 
 
 def parse_config(

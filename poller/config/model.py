@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 QueryType = Literal["aggregate", "observation"]
 QueryMode = Literal["gauge", "counter"]
+DecodeWorker = Literal["on_demand", "at_start"]
 DAY_SECONDS = 86400.0
 DEFAULT_SETTLE = 600.0  # seconds a closed counter period keeps settling
 
@@ -57,6 +58,8 @@ class GenesysSettings:
 class ServerSettings:
     host: str = "0.0.0.0"
     port: int = 9864
+    # When the process that digests large responses starts: at the first one, or at start-up.
+    decode_worker: DecodeWorker = "on_demand"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,9 @@ Servers print `READY <port> [<control port>]` once listening and run until termi
   genesys  a fake Genesys Cloud answering every aggregate query with the data file, the first
            group's marker set to the request's sequence number; /bench/sent says when each
            answer's last byte was handed to the kernel
-  daemon   the real Daemon (schedule off) against --api, plus a control server: POST /poll runs
-           one poll, GET /lag returns the event loop's lateness since the last GET /lag
+  daemon   the real Daemon (schedule off) against --api (`server.decode_worker` from
+           --decode-worker), plus a control server: POST /poll runs one poll, GET /lag returns
+           the event loop's lateness since the last GET /lag
   simulator  the Genesys Cloud simulator serving --orgs orgs of --flows flows each
   orgs     the real Daemon polling --orgs orgs of the simulator at --api (ORG_QUERIES each, the
            schedule on with --schedule), plus a control server: POST /cycle polls every query of
@@ -43,7 +44,7 @@ from poller.catalog import AGGREGATE_PATH, TOKEN_PATH
 from poller.config import parse_config
 from poller.config.model import Config, Credentials, CredentialSource, OrgConfig, Secret
 from poller.daemon import Daemon
-from poller.digest import Digested, digest
+from poller.digest import Digested, DigestJob, digest
 from poller.normalize import Snapshot, normalize_aggregate
 from poller.render import render_snapshot
 from poller.responses import ObservationResponse, decode
@@ -61,7 +62,7 @@ TICK = 0.005  # the loop-lag ticker's period
 
 
 def _families(path: str) -> Digested:
-    return digest(KIND, QUERY, Path(path).read_bytes(), time.time())
+    return digest(DigestJob(KIND, QUERY, Path(path).read_bytes(), time.time()))
 
 
 def _snapshot(path: str) -> Snapshot:
@@ -187,18 +188,19 @@ class Ticker:
         }
 
 
-def daemon_config(api: str) -> Any:
+def daemon_config(api: str, decode_worker: str = "on_demand") -> Any:
     text = (
         "genesys:\n  region: mypurecloud.ie\n  requests_per_minute: 300\n  timeout: 60s\n"
-        'server:\n  listen: "127.0.0.1:0"\nqueries:\n' + query_yaml()
+        f'server:\n  listen: "127.0.0.1:0"\n  decode_worker: {decode_worker}\n'
+        "queries:\n" + query_yaml()
     )
     env = {"GENESYS_API_BASE_URL": api, "GENESYS_LOGIN_BASE_URL": api}
     return parse_config(text, source="bench", env=env)
 
 
-async def run_daemon(api: str, *, tick: bool) -> None:
+async def run_daemon(api: str, *, tick: bool, decode_worker: str) -> None:
     daemon = Daemon(
-        daemon_config(api),
+        daemon_config(api, decode_worker),
         Credentials("bench-client", Secret("bench-secret-0000")),
         clocks=Clocks(rng=lambda: 0.0),
     )
@@ -399,9 +401,9 @@ STAGES = ("decode", "normalize", "render", "prepare", "commit", "total", "cpu")
 
 
 def normalize_job(raw: bytes, reps: int) -> dict[str, Any]:
-    """Per-stage timings of what a poll does with a 200 body: the worker's decode, normalize and
-    render (with gzip), then the store's prepare and commit (with the assembly the first scrape
-    after it does)."""
+    """Per-stage timings of what a poll does with a 200 body: the digest's decode, normalize and
+    render, then the store's prepare (gzip) and commit (with the assembly the first scrape after
+    it does)."""
     parse = []
     for _ in range(min(reps, 3)):
         begun = time.perf_counter()
@@ -409,7 +411,7 @@ def normalize_job(raw: bytes, reps: int) -> dict[str, Any]:
         parse.append(time.perf_counter() - begun)
     store = SnapshotStore()
     now = time.time()
-    _publish(store, digest(KIND, QUERY, raw, now), now)  # the previous poll's series
+    _publish(store, digest(DigestJob(KIND, QUERY, raw, now)), now)  # the previous poll's series
     stages: dict[str, list[float]] = {k: [] for k in STAGES}
     for rep in range(reps):
         gc.collect()
@@ -472,6 +474,7 @@ def main() -> None:
     parser.add_argument("--checkpoints", default="")
     parser.add_argument("--cpu", type=int)
     parser.add_argument("--no-ticker", action="store_true")
+    parser.add_argument("--decode-worker", default="on_demand")
     parser.add_argument("--orgs", type=int, default=1)
     parser.add_argument("--flows", type=int, default=20)
     parser.add_argument("--every", type=int, default=60)
@@ -490,7 +493,7 @@ def main() -> None:
         print("RESULT " + json.dumps(result), flush=True)
         return
     if kind == "daemon":
-        asyncio.run(run_daemon(args.api, tick=not args.no_ticker))
+        asyncio.run(run_daemon(args.api, tick=not args.no_ticker, decode_worker=args.decode_worker))
         return
     if kind == "orgs":
         asyncio.run(run_orgs(args.api, args.orgs, args.every, schedule=args.schedule))

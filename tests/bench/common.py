@@ -1,4 +1,5 @@
-"""What every benchmark shares: statistics, child processes, RSS, tables and the results file."""
+"""What every benchmark shares: statistics, child processes, RSS and PSS, tables and the results
+file."""
 
 from __future__ import annotations
 
@@ -230,6 +231,26 @@ def rss_bytes(pid: int | str = "self") -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise BenchError(f"no VmRSS for process {pid}")
+
+
+def pss_bytes(pid: int | str) -> int:
+    """Proportional set size from /proc (smaps_rollup), in bytes: the process's private pages
+    and its share of those it shares, so that a process tree's PSS adds up without counting a
+    shared page twice."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    raise BenchError(f"no Pss for process {pid}")
+
+
+def tree_pss(pid: int | str) -> tuple[int, int]:
+    """(PSS of `pid`, PSS of every process below it): the daemon, and its forkserver, decoding
+    worker and resource tracker when they run."""
+    below = 0
+    for child_pid in descendants(pid):
+        with contextlib.suppress(OSError, BenchError):
+            below += pss_bytes(child_pid)
+    return pss_bytes(pid), below
 
 
 def descendants(pid: int | str) -> list[int]:

@@ -1,9 +1,9 @@
-"""The one boundary for heavy work: digests run in a worker process that hands back ready bytes,
-fails a poll cleanly when it dies, and never outlives the daemon."""
+"""The one boundary for heavy work: a small body is digested in a thread, a large one in a worker
+process that starts when the first one comes (or at start-up when asked), hands back the same
+families, fails a poll cleanly when it dies, and never outlives the daemon."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import signal
@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from poller.digest import Digester, digest
-from poller.errors import NormalizeError, PollerError
-from tests.support.demo import Demo, demo_command
+from poller.config import parse_config
+from poller.config.model import Credentials, Secret
+from poller.daemon import Daemon
+from poller.digest import INLINE_LIMIT, Digester, DigestJob, digest
+from poller.errors import ConfigError, NormalizeError, PollerError
+from tests.support.demo import START_TIMEOUT, Demo, demo_command
 from tests.support.wait import wait_for
 
 RESPONSE = json.dumps(
@@ -27,11 +30,38 @@ RESPONSE = json.dumps(
         ]
     }
 ).encode()
+SMALL = DigestJob("aggregate", "flows", RESPONSE, 0.0)
+# A simulated org this large answers its outcomes query with more than INLINE_LIMIT bytes.
+LARGE_ORG_FLOWS = 300
+
+
+def large_job() -> DigestJob:
+    """A job whose body is just over INLINE_LIMIT."""
+    results: list[object] = []
+    body = b""
+    while len(body) <= INLINE_LIMIT:
+        results += [
+            {
+                "group": {"flowId": f"flow-{len(results) + i:06d}"},
+                "data": [{"metrics": [{"metric": "nFlow", "stats": {"count": i}}]}],
+            }
+            for i in range(1000)
+        ]
+        body = json.dumps({"results": results}).encode()
+    return DigestJob("aggregate", "flows", body, 0.0)
 
 
 @pytest.fixture
 async def digester() -> AsyncIterator[Digester]:
     worker = Digester()
+    yield worker
+    await worker.close()
+
+
+@pytest.fixture
+async def worker_only() -> AsyncIterator[Digester]:
+    """A digester that sends every body, however small, to the worker process."""
+    worker = Digester(inline_limit=-1)
     yield worker
     await worker.close()
 
@@ -56,49 +86,96 @@ def workers() -> set[int]:
     return descendants(here) - direct
 
 
-async def test_worker_process_hands_back_what_an_inline_digest_makes(digester: Digester) -> None:
-    """The families a worker process sends back are exactly those `digest` makes in this one,
-    and the work ran in another process."""
-    families = await digester.digest("aggregate", "flows", RESPONSE, 0.0)
-    assert families == digest("aggregate", "flows", RESPONSE, 0.0)
+async def test_a_small_body_is_digested_without_a_worker_process(digester: Digester) -> None:
+    """A body up to INLINE_LIMIT gives the families `digest` makes, and no process starts."""
+    before = descendants(os.getpid())
+    families = await digester.digest(SMALL)
+    assert families == digest(SMALL)
     [entries] = families.values()
     assert (
-        gzip.decompress(entries.packed)
+        entries.text
         == b'genesyscloud_flow_entries{query="flows",flow_id="f1",flow_name="Main \\"IVR\\""} 3\n'
     )
+    assert descendants(os.getpid()) == before
+
+
+async def test_the_worker_starts_at_the_first_large_body(digester: Digester) -> None:
+    """Small bodies start no worker; the first body over INLINE_LIMIT starts one, which hands
+    back exactly what `digest` makes in this process."""
+    await digester.digest(SMALL)
+    assert not workers()
+    job = large_job()
+    families = await digester.digest(job)
+    assert families == digest(job)
+    assert sum(f.series for f in families.values()) > 1000
     assert workers(), "no worker process was started"
 
 
-async def test_shape_errors_cross_the_process_boundary(digester: Digester) -> None:
+async def test_the_worker_can_start_with_the_daemon() -> None:
+    """With start_worker, start() has the worker running before any digest; close() ends it
+    and everything it started."""
+    digester = Digester(start_worker=True)
+    before = descendants(os.getpid())
+    try:
+        await digester.start()
+        assert workers()
+    finally:
+        await digester.close()
+
+    def ended() -> bool | None:
+        return True if descendants(os.getpid()) <= before else None
+
+    wait_for(ended, timeout=10, what="the worker processes to end")
+
+
+async def test_shape_errors_cross_the_process_boundary(worker_only: Digester) -> None:
     """A response of the wrong shape raises NormalizeError here, with the worker's message."""
     with pytest.raises(NormalizeError, match=r"^results: Expected `array \| null`, got `str`$"):
-        await digester.digest("aggregate", "flows", b'{"results": "nope"}', 0.0)
+        await worker_only.digest(DigestJob("aggregate", "flows", b'{"results": "nope"}', 0.0))
+    assert workers()
 
 
-async def test_a_killed_worker_fails_one_digest_and_is_replaced(digester: Digester) -> None:
+async def test_a_killed_worker_fails_one_digest_and_is_replaced(worker_only: Digester) -> None:
     """When the worker dies, the digest in flight fails with a clear PollerError and the next
     one runs in a new worker."""
-    await digester.digest("aggregate", "flows", RESPONSE, 0.0)
+    await worker_only.digest(SMALL)
     before = workers()
     assert before
     for pid in before:
         os.kill(pid, signal.SIGKILL)
     with pytest.raises(PollerError, match="worker process that decodes responses died"):
-        await digester.digest("aggregate", "flows", RESPONSE, 0.0)
-    families = await digester.digest("aggregate", "flows", RESPONSE, 0.0)
-    assert families == digest("aggregate", "flows", RESPONSE, 0.0)
+        await worker_only.digest(SMALL)
+    families = await worker_only.digest(SMALL)
+    assert families == digest(SMALL)
     replaced = workers()
     assert replaced
     assert not before & replaced
 
 
-def test_worker_does_not_outlive_a_killed_daemon() -> None:
-    """SIGKILL of a polling daemon leaves no worker or forkserver behind holding its output."""
+def test_a_daemon_with_small_responses_runs_no_worker_process() -> None:
+    """The demo's org (small responses) is polled and ready with no process of its own."""
     demo = Demo(demo_command()).wait_started()
-    helpers = descendants(demo.proc.pid)
-    assert helpers, "the demo runs no worker process"
-    os.kill(demo.proc.pid, signal.SIGKILL)
-    demo.proc.wait(10)
+    try:
+        assert descendants(demo.proc.pid) == set()
+    finally:
+        assert demo.stop() == 0
+
+
+def test_worker_does_not_outlive_a_killed_daemon() -> None:
+    """A daemon polling a large org runs a worker; SIGKILL of the daemon leaves no worker or
+    forkserver behind holding its output."""
+    demo = Demo(demo_command("--flows", str(LARGE_ORG_FLOWS)))
+
+    def started() -> set[int] | None:
+        return descendants(demo.proc.pid) or None
+
+    try:
+        helpers = wait_for(started, timeout=START_TIMEOUT, what="the demo's worker process")
+        os.kill(demo.proc.pid, signal.SIGKILL)
+        demo.proc.wait(10)
+    finally:
+        if demo.proc.poll() is None:
+            demo.stop()
 
     def gone() -> bool | None:
         alive = {pid for pid in helpers if Path(f"/proc/{pid}").exists()}
@@ -106,3 +183,32 @@ def test_worker_does_not_outlive_a_killed_daemon() -> None:
 
     wait_for(gone, timeout=10, what="the worker processes to end")
     assert demo.output_closed(10), "something still holds the daemon's stdout"
+
+
+CONFIG = """
+genesys: {region: mypurecloud.ie}
+server: {decode_worker: %s}
+queries:
+  - {name: flows, type: aggregate, every: 1m, metrics: [nFlow]}
+"""
+
+
+async def test_decode_worker_at_start_starts_the_worker_with_the_daemon() -> None:
+    """`server.decode_worker: at_start` has the worker running once the daemon has started,
+    before any poll; the default starts none."""
+    for when, expected in (("at_start", True), ("on_demand", False)):
+        daemon = Daemon(parse_config(CONFIG % when), Credentials("id", Secret("secret")))
+        try:
+            await daemon.digester.start()
+            assert bool(workers()) is expected, when
+        finally:
+            await daemon.stop()
+
+
+def test_decode_worker_takes_only_its_two_values() -> None:
+    """Any other value is refused with the two that are allowed."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(CONFIG % "always")
+    assert caught.value.problems == [
+        "server.decode_worker: unknown value 'always'; use 'on_demand' or 'at_start'"
+    ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -72,7 +71,7 @@ def make(query: QueryConfig, client: FakeClient, clock: FakeClock | None = None)
 ]:  # fmt: skip
     store, metrics = SnapshotStore(), SelfMetrics(process=False)
     metrics.add_query(query.name, query.every)
-    digester = Digester(ThreadPoolExecutor(1))
+    digester = Digester()
     clock = clock or FakeClock()
     clocks = Clocks(clock, clock.sleep)
     poller = QueryPoller(query, client, store, metrics, digester, clocks=clocks)

@@ -4,14 +4,11 @@ the org's side of the API, for each kind of trouble the simulator can cause."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from structlog.testing import capture_logs
 
-from poller.config.model import QueryType
-from poller.counters import CounterSpec
-from poller.digest import Digested, Digester
+from poller.digest import Digested, Digester, DigestJob
 from tests.support.clock import PEAK, FakeClock
 from tests.support.config import aggregate, observation
 from tests.support.exposition import Exposition
@@ -190,25 +187,17 @@ async def test_a_renamed_flow_shows_among_the_names_changes(stack_factory: Stack
 
 
 class BrokenNormalizer(Digester):
-    """Digests in a thread of this process, or raises `fault` as a bug in the normalizer
+    """Digests as the daemon's digester does, or raises `fault` as a bug in the normalizer
     would."""
 
     def __init__(self) -> None:
-        super().__init__(ThreadPoolExecutor(max_workers=1))
+        super().__init__()
         self.fault: Exception | None = None
 
-    async def digest(
-        self,
-        kind: QueryType,
-        query: str,
-        body: bytes,
-        now: float,
-        counter: CounterSpec | None = None,
-        org: str = "",
-    ) -> Digested:
+    async def digest(self, job: DigestJob) -> Digested:
         if self.fault is not None:
             raise self.fault
-        return await super().digest(kind, query, body, now, counter, org)
+        return await super().digest(job)
 
 
 async def test_a_poll_that_crashes_fails_goes_stale_and_recovers(

@@ -14,7 +14,7 @@ import pytest
 
 from poller import scope
 from poller.config.model import QueryType
-from poller.digest import digest
+from poller.digest import DigestJob, digest
 from poller.store import SnapshotStore
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -63,7 +63,7 @@ def publish(
     store: SnapshotStore, kind: QueryType, query: str, response: object, now: float, org: str = ""
 ) -> int:
     """One successful poll of `query` answered with `response` (a JSON value or its bytes)."""
-    families = digest(kind, query, encoded(response), now, None, org)
+    families = digest(DigestJob(kind, query, encoded(response), now, None, org))
     return store.commit(store.prepare(scope.key(org, query), families, now))
 
 

@@ -8,7 +8,7 @@ import subprocess
 
 from poller.config.model import QueryConfig, View
 from poller.counters import counter_spec
-from poller.digest import digest
+from poller.digest import DigestJob, digest
 from poller.store import SnapshotStore
 from tests.normalize.normalize_support import find_promtool
 from tests.support.exposition import Exposition
@@ -58,7 +58,7 @@ RESPONSE = {
 
 def text() -> bytes:
     spec = counter_spec(QUERY)
-    families = digest("aggregate", "counted", json.dumps(RESPONSE).encode(), 0.0, spec)
+    families = digest(DigestJob("aggregate", "counted", json.dumps(RESPONSE).encode(), 0.0, spec))
     store = SnapshotStore()
     store.commit(store.prepare("counted", families, 0.0))
     return b"".join(store.exposition().plain)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from poller.config.model import QueryType
-from poller.digest import digest
+from poller.digest import DigestJob, digest
 from poller.errors import NormalizeError, PollerError
 
 
@@ -25,7 +25,7 @@ def aggregate(*buckets: object) -> dict[str, object]:
 
 def message(kind: QueryType, response: object) -> str:
     with pytest.raises(NormalizeError) as caught:
-        digest(kind, "q", json.dumps(response).encode(), 0.0)
+        digest(DigestJob(kind, "q", json.dumps(response).encode(), 0.0))
     return str(caught.value)
 
 
@@ -135,13 +135,13 @@ def test_invalid_json_is_a_normalize_error() -> None:
     """A 200 whose body is not JSON fails with a message saying so and the body's size."""
     for body in (b"{not json", b'{"results": [', b"\xff\xfe", b""):
         with pytest.raises(NormalizeError, match=rf"not valid JSON .*{len(body)} bytes\)"):
-            digest("aggregate", "q", body, 0.0)
+            digest(DigestJob("aggregate", "q", body, 0.0))
 
 
 def test_normalize_error_is_a_poller_error() -> None:
     """Callers that catch PollerError also catch shape problems."""
     with pytest.raises(PollerError):
-        digest("aggregate", "q", b'{"results": 1}', 0.0)
+        digest(DigestJob("aggregate", "q", b'{"results": 1}', 0.0))
 
 
 def observed(*dates: object) -> dict[str, object]:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from poller.catalog import AGGREGATE_METRICS, GROUP_BY_DIMENSIONS
 from poller.config.model import QueryType
-from poller.digest import digest
+from poller.digest import DigestJob, digest
 from poller.errors import NormalizeError
 from poller.render import format_value
 from poller.store import SnapshotStore
@@ -102,7 +102,7 @@ observation_responses = responses(observation_entry)
 
 def assert_renders(kind: QueryType, response: object) -> None:
     """The response digests and publishes, and the body parses back to exactly its series."""
-    families = digest(kind, "q", encoded(response), 0.0)
+    families = digest(DigestJob(kind, "q", encoded(response), 0.0))
     store = SnapshotStore()
     series = store.commit(store.prepare("q", families, 0.0))
     parsed = samples(b"".join(store.exposition().plain))
@@ -348,10 +348,10 @@ def test_non_finite_numbers_are_a_normalize_error() -> None:
     """NaN (not JSON) and numbers beyond float range fail with a message, never render."""
     nan = b'{"results": [{"data": [{"metrics": [{"metric": "nFlow", "stats": {"count": NaN}}]}]}]}'
     with pytest.raises(NormalizeError, match="not valid JSON"):
-        digest("aggregate", "q", nan, 0.0)
+        digest(DigestJob("aggregate", "q", nan, 0.0))
     huge = nan.replace(b"NaN", b"1e400")
     with pytest.raises(NormalizeError, match=r"stats.count: Number out of range"):
-        digest("aggregate", "q", huge, 0.0)
+        digest(DigestJob("aggregate", "q", huge, 0.0))
 
 
 @pytest.mark.parametrize(

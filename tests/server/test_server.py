@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from poller.digest import digest
+from poller.digest import DigestJob, digest
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState, build_app
 from poller.store import SnapshotStore
@@ -40,7 +40,7 @@ Served = tuple[TestClient[web.Request, web.Application], Ready]
 
 
 def publish(store: SnapshotStore, response: object) -> None:
-    families = digest("aggregate", "flows", json.dumps(response).encode(), 0.0)
+    families = digest(DigestJob("aggregate", "flows", json.dumps(response).encode(), 0.0))
     store.commit(store.prepare("flows", families, 0.0))
 
 
