@@ -24,6 +24,8 @@ from tests.deploy.deploy_support import (
     load_yaml_all,
     run,
 )
+from tests.support.demo import DEMO_CLIENTS
+from tests.support.exposition import Exposition
 from tests.support.http import http_get, wait_for_status
 from tests.support.tools import require_tool
 from tests.support.wait import wait_for
@@ -120,6 +122,9 @@ def image(podman: Podman, base_image: str) -> Iterator[str]:
         f"{k} {v:.1f}s" for k, v in podman.timings.items()))  # fmt: skip
 
 
+QUERY_UP = "genesyscloud_poller_query_up"
+
+
 @dataclass
 class Running:
     name: str
@@ -179,14 +184,22 @@ def test_image_metadata(podman: Podman, image: str) -> None:
 
 
 def test_demo_serves_metrics_read_only_as_non_root(podman: Podman, demo: Running) -> None:
-    """In a read-only container the demo serves flow metrics, running as uid 10001."""
+    """In a read-only container the demo serves flow metrics of both its orgs, running as uid
+    10001."""
 
-    def flows() -> bytes | None:
+    def polled() -> Exposition | None:
         status, body = http_get(f"{demo.url}/metrics")
-        return body if status == 200 and b"genesyscloud_flow_entries{" in body else None
+        scrape = Exposition(body) if status == 200 else None
+        up = (
+            [scrape.get(QUERY_UP, org=org, query="flows_1h") for org in DEMO_CLIENTS]
+            if scrape
+            else []
+        )
+        return scrape if up and all(value == 1 for value in up) else None
 
-    body = wait_for(flows, timeout=30, what="flow metrics from the container")
-    assert b'genesyscloud_poller_query_up{query="flows_1h"} 1.0' in body
+    scrape = wait_for(polled, timeout=60, what="both demo orgs' flows_1h polled in the container")
+    for org in DEMO_CLIENTS:
+        assert scrape.series("genesyscloud_flow_entries", org=org, query="flows_1h")
     assert _inspect(podman, demo.name)["HostConfig"]["ReadonlyRootfs"] is True
     assert podman.ok("exec", demo.name, "id", "-u").strip() == "10001"
 
