@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from poller.config.values import parse_duration
 from tests.support.http import http_get
 from tests.support.wait import wait_for
 
@@ -79,16 +80,29 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield panel
 
 
+def demo_counters_quiet() -> float:
+    """The longest the demo's counters (config/demo.yaml's counter queries) go without a change,
+    in seconds: a period's settle, when they hold the closed period's totals, plus a poll on
+    either side of it."""
+    demo = load_yaml(ROOT / "config" / "demo.yaml")
+    return max(
+        parse_duration(q["settle"], where="settle") + 2 * parse_duration(q["every"], where="every")
+        for q in demo["queries"]
+        if q.get("mode") == "counter"
+    )
+
+
 # Grafana's built-in variables, replaced by values that Prometheus accepts in their places. The
-# range is a dashboard's shortest sensible one, 5m: with a 1m range an "over the range" panel of
-# the demo's counters was empty whenever the minute fell in a period's settle (2m), when counters
-# hold the closed period's totals and do not grow.
+# range of an "over the range" panel must hold a change of the demo's counters, or a ratio of
+# them is empty: twice their longest quiet stretch holds one whatever the phase of their period
+# (2 x (2m settle + 2 x 15s) = 5m with config/demo.yaml).
+DASHBOARD_RANGE = round(2 * demo_counters_quiet())
 GRAFANA_BUILTINS = {
     "$__rate_interval": "1m",
     "$__interval": "15s",
-    "$__range": "5m",
-    "${__range}": "5m",
-    "$__range_s": "300",
+    "$__range": f"{DASHBOARD_RANGE}s",
+    "${__range}": f"{DASHBOARD_RANGE}s",
+    "$__range_s": str(DASHBOARD_RANGE),
 }
 
 

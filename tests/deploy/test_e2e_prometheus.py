@@ -20,6 +20,7 @@ from tests.deploy.deploy_support import (
     RULES_FILE,
     Prometheus,
     alert_rules,
+    demo_counters_quiet,
     load_dashboard,
     load_yaml,
     panels,
@@ -75,8 +76,10 @@ SELF_METRICS = [
 DEMO_QUERIES = {"flows_1h", "flows_counted", "outcomes_1h", "milestones_1h", "flows_active"}
 DEMO_ORGS = ("acme", "globex")
 
-# rate() over 1m needs two scrapes; the first sample lands about 5 s after Prometheus starts.
-DATA_TIMEOUT = 60.0  # generous: CI runs this on a loaded 2-core machine
+# How long a query may take to have data: a counter panel's first change may come only after
+# the counters' longest quiet stretch (Prometheus may start inside a settle), plus a minute for
+# a loaded 2-core machine. A wait returns as soon as the data is there.
+DATA_TIMEOUT = demo_counters_quiet() + 60.0
 
 
 @dataclass
