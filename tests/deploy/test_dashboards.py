@@ -82,7 +82,9 @@ def test_every_panel_query_and_variable_uses_the_provisioned_datasource(path: Pa
         for target in panel["targets"]:
             assert target["datasource"] == wanted, panel["title"]
             assert target["expr"].strip(), panel["title"]
-    for variable in dashboard["templating"]["list"]:
+    variables = dashboard["templating"]["list"]
+    assert variables
+    for variable in variables:
         assert variable["datasource"] == wanted, variable["name"]
 
 
@@ -91,6 +93,7 @@ def test_panel_ids_are_unique_and_panels_fit_the_grid(path: Path) -> None:
     """Panel ids are unique and every panel lies within the 24-column grid."""
     dashboard = load_dashboard(path)
     ids = [p["id"] for p in dashboard["panels"]]
+    assert ids
     assert len(ids) == len(set(ids))
     for panel in dashboard["panels"]:
         pos = panel["gridPos"]
@@ -175,11 +178,10 @@ def test_flows_dashboard_division_filters_every_panel_joined_to_an_info_family()
         "Failed outcomes by flow and outcome",
         "Milestones reached by flow and milestone",
     ]
-    for panel in panels(dashboard):
-        for target in panel["targets"]:
-            if "_info" in target["expr"]:
-                info = 'genesyscloud_flow_info{org=~"$org", division_name=~"$division"}'
-                assert info in target["expr"]
+    exprs = [t["expr"] for p in panels(dashboard) for t in p["targets"] if "_info" in t["expr"]]
+    assert len(exprs) == len(joined)
+    for expr in exprs:
+        assert 'genesyscloud_flow_info{org=~"$org", division_name=~"$division"}' in expr
 
 
 def test_health_dashboard_covers_the_poller_self_metrics() -> None:
@@ -263,11 +265,12 @@ def test_every_by_and_on_list_keeps_orgs_apart(path: Path) -> None:
 def test_legends_of_org_series_end_with_the_org(path: Path) -> None:
     """A legend made of labels ends with {{org}} when its query filters org (empty without
     one), and never shows org otherwise."""
-    for target in _targets(load_dashboard(path)):
+    labelled = [t for t in _targets(load_dashboard(path)) if "{{" in t["legendFormat"]]
+    filtered = [t for t in labelled if ORG_FILTER in t["expr"]]
+    assert filtered, "no legend of an org series to check"
+    for target in labelled:
         legend = target["legendFormat"]
-        if "{{" not in legend:
-            continue
-        if ORG_FILTER in target["expr"]:
+        if target in filtered:
             assert legend.endswith(" {{org}}"), target["expr"]
             assert legend.count("{{org}}") == 1, legend
         else:

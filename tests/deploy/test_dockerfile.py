@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from tests.deploy.deploy_support import DOCKERFILE, ROOT, require_tool, run
+from tests.deploy.deploy_support import DOCKERFILE, ROOT, run
+from tests.support.tools import require_tool
 
 # What the build must see (hatchling reads the readme; the wheel carries the demo config) and
 # what must stay out of the context.

@@ -3,43 +3,34 @@
 `increase()` over those periods is checked against the simulator's ground truth
 (`POST /simulator/truth`).
 
-The range is laid from just before one restart to just before another restart three periods
-later: its first sample shows the settled total of the period before, its last the settled total
-of the third period, and in between each restart is a counter reset whose first value is counted
-whole. So the raw increase of the samples (resets handled as Prometheus does) is exactly the
-simulator's total of the three periods, and `increase()` is that raw increase scaled by
-Prometheus' extrapolation to the range's edges (a few percent at a 1 s scrape).
+The range is laid from the sample just before one restart (the first poll at or after period
+start + SETTLE) to the sample just before another restart three periods later, both read back
+from Prometheus: its first sample shows the settled total of the period before, its last the
+settled total of the third period, and in between each restart is a counter reset whose first
+value is counted whole. So the raw increase of the samples (resets handled as Prometheus does)
+is exactly the simulator's total of the three periods, and `increase()` is that raw increase
+scaled by Prometheus' extrapolation to the range's edges (a few percent at a 1 s scrape).
 
-One module-scoped stack (about 90 s: start-up, the wait for a period boundary, three periods)."""
+One module-scoped stack (about 100 s: start-up, the wait for four restarts)."""
 
 from __future__ import annotations
 
 import itertools
 import json
-import math
 import os
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.deploy.deploy_support import (
-    ROOT,
-    Prometheus,
-    free_port,
-    require_tool,
-    run,
-    stop_process,
-    wait_for_status,
-)
-from tests.support.demo import http_get
+from tests.deploy.deploy_support import Prometheus, run
+from tests.support.http import http_get, wait_for_status
+from tests.support.process import Child, listen_url, poller, prometheus_url, simulator_url
+from tests.support.tools import require_tool
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -50,9 +41,6 @@ EVERY = 1
 LAG = 1  # the simulator's indexing lag: far shorter than SETTLE, so every period settles
 PERIODS = 3
 FLOWS = 1500  # ~500 entries and ~30 under 30 s per period, even at night: a restart always drops
-# Where the range starts and ends: this long before a restart (the first poll at or after
-# period start + SETTLE), when the counters show the settled total of the period before.
-BEFORE_RESTART = 1.5
 RANGE = PERIODS * PERIOD
 JOB = "counter"
 QUERY = "counted"
@@ -83,106 +71,104 @@ class Counted:
     poller_url: str
     simulator_url: str
     start: int  # first period counted (epoch seconds)
-    at: float  # end of the range, BEFORE_RESTART before the restart after the last period
+    at: float  # end of the range: the last sample before the restart after the last period
+    span: float  # the range's length in seconds, from the sample before the first restart on
 
 
 def _iso(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
 
 
-def _popen(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[Any]:
-    with log.open("w") as out:
-        return subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+def _samples(api: Prometheus, expr: str) -> list[tuple[float, float]]:
+    """Every sample of the one series `expr` selects, since Prometheus started."""
+    result = api.vector(f"{expr}[1h]")
+    if not result:
+        return []
+    (series,) = result
+    return [(float(t), float(v)) for t, v in series["values"]]
 
 
-def _alive(proc: subprocess.Popen[Any], log: Path) -> Any:
-    def died() -> str | None:
-        if proc.poll() is None:
-            return None
-        return f"{log.name}: exited with {proc.returncode}: {log.read_text()[-2000:]}"
-
-    return died
+def _before_restarts(samples: list[tuple[float, float]]) -> list[int]:
+    """Index of each sample just before a restart (a drop of the counter)."""
+    return [i for i, ((_, a), (_, b)) in enumerate(itertools.pairwise(samples)) if b < a]
 
 
 @pytest.fixture(scope="module")
 def counted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Counted]:
-    """Simulator, daemon and Prometheus on free ports, run until three whole periods after the
-    first scraped sample have settled; all stopped at the end of the module."""
+    """Simulator, daemon and Prometheus, each on a port it bound and reported, run until
+    Prometheus has seen PERIODS + 1 restarts; all stopped at the end of the module."""
     prometheus_bin = require_tool("prometheus")
     tmp = tmp_path_factory.mktemp("e2e-counter")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GENESYS_", "POLLER_"))}
-    sim_port, poller_port, prom_port = free_port(), free_port(), free_port()
-    sim_url = f"http://127.0.0.1:{sim_port}"
     env.update(
-        GENESYS_API_BASE_URL=sim_url,
-        GENESYS_LOGIN_BASE_URL=sim_url,
         GENESYS_CLIENT_ID="demo-client",
         GENESYS_CLIENT_SECRET="demo-secret",  # the simulator's demo credential
-        PYTHONUNBUFFERED="1",
     )
-    config = {**CONFIG, "server": {"listen": f"127.0.0.1:{poller_port}"}}
+    config = {**CONFIG, "server": {"listen": "127.0.0.1:0"}}
     (tmp / "poller.yaml").write_text(yaml.safe_dump(config))
-    (tmp / "prometheus.yml").write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "scrape_configs": [
-                    {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{poller_port}"]}]}
-                ],
-            }
-        )
-    )
-    procs: list[subprocess.Popen[Any]] = []
+    children: list[Child] = []
     try:
-        simulator = _popen(
-            [sys.executable, "-m", "poller", "simulate", "--listen-address",
-             f"127.0.0.1:{sim_port}", "--flows", str(FLOWS), "--lag", str(LAG)],
-            tmp / "simulator.log", env,
+        simulator = Child(
+            poller("simulate", "--listen-address", "127.0.0.1:0", "--flows", str(FLOWS),
+                   "--lag", str(LAG)),
+            env=env, name="simulate",
         )  # fmt: skip
-        procs.append(simulator)
-        wait_for_status(
-            f"{sim_url}/simulator/org", 200, timeout=TIMEOUT,
-            alive=_alive(simulator, tmp / "simulator.log"),
-        )  # fmt: skip
-        poller = _popen(
-            [sys.executable, "-m", "poller", "run", "--config", str(tmp / "poller.yaml")],
-            tmp / "poller.log", env,
-        )  # fmt: skip
-        procs.append(poller)
-        poller_url = f"http://127.0.0.1:{poller_port}"
-        wait_for_status(
-            f"{poller_url}/readyz", 200, timeout=TIMEOUT, alive=_alive(poller, tmp / "poller.log")
+        children.append(simulator)
+        sim_url = simulator_url(simulator, TIMEOUT)
+        env.update(GENESYS_API_BASE_URL=sim_url, GENESYS_LOGIN_BASE_URL=sim_url)
+        daemon = Child(poller("run", "--config", str(tmp / "poller.yaml")), env=env, name="run")
+        children.append(daemon)
+        poller_url = listen_url(daemon, TIMEOUT)
+        wait_for_status(f"{poller_url}/readyz", 200, timeout=TIMEOUT, alive=daemon.died)
+        (tmp / "prometheus.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "scrape_configs": [
+                        {
+                            "job_name": JOB,
+                            "static_configs": [{"targets": [poller_url.removeprefix("http://")]}],
+                        }
+                    ],
+                }
+            )
         )
-        prometheus = _popen(
+        prometheus = Child(
             [prometheus_bin, f"--config.file={tmp / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-            tmp / "prometheus.log", env,
+             f"--storage.tsdb.path={tmp / 'tsdb'}", "--web.listen-address=127.0.0.1:0"],
+            env=env, cwd=tmp, name="prometheus",
         )  # fmt: skip
-        procs.append(prometheus)
-        api = Prometheus(f"http://127.0.0.1:{prom_port}")
-        wait_for_status(
-            f"{api.base_url}/-/ready", 200, timeout=TIMEOUT,
-            alive=_alive(prometheus, tmp / "prometheus.log"),
-        )  # fmt: skip
-        api.wait_vector(f'genesyscloud_flow_entries_total{{job="{JOB}"}}', timeout=TIMEOUT)
-        # The first period whose range start lies after a scraped sample of the one before.
-        first_sample = time.time()
-        start = (math.floor(first_sample + 1 - SETTLE + BEFORE_RESTART) // PERIOD + 1) * PERIOD
-        at = start + RANGE + SETTLE - BEFORE_RESTART
-        # Until Prometheus holds a sample after the range's end.
-        wait_for(
-            lambda: api.vector(f"timestamp(up{{job='{JOB}'}}) > {at + 1.5}") or None,
-            timeout=RANGE + PERIOD + 2 * SETTLE + TIMEOUT,
-            what="samples after the last whole period",
-            alive=_alive(poller, tmp / "poller.log"),
+        children.append(prometheus)
+        api = Prometheus(prometheus_url(prometheus, TIMEOUT))
+        wait_for_status(f"{api.base_url}/-/ready", 200, timeout=TIMEOUT, alive=prometheus.died)
+        entries = _selector("genesyscloud_flow_entries_total")
+
+        # The range runs from the sample just before one restart (the settled total of the
+        # period before) to the sample just before the restart PERIODS periods later: both ends
+        # are samples Prometheus holds, whatever the scrapes' timing.
+        def restarts() -> list[tuple[float, float]] | None:
+            samples = _samples(api, entries)
+            return samples if len(_before_restarts(samples)) > PERIODS else None
+
+        # A restart every PERIOD, the first within a period and its settle after the first
+        # sample: this long at most, plus the deadline for a loaded machine.
+        samples = wait_for(
+            restarts,
+            timeout=(PERIODS + 2) * PERIOD + SETTLE + TIMEOUT,
+            what=f"{PERIODS + 1} restarts of the counters in Prometheus",
+            alive=daemon.died,
         )
-        yield Counted(api, poller_url, sim_url, start, at)
+        first, last = (_before_restarts(samples)[i] for i in (0, PERIODS))
+        # The restart's sample lies within the period whose counting it starts, after settle.
+        start = int(samples[first + 1][0] // PERIOD * PERIOD)
+        # Halfway to the sample before the first: the range takes that first sample for sure.
+        span = samples[last][0] - samples[first][0]
+        span += (samples[first][0] - samples[first - 1][0]) / 2 if first else 0.5
+        span = round(span, 3)  # whole milliseconds, as the range is written in queries
+        yield Counted(api, poller_url, sim_url, start, samples[last][0], span)
     finally:
-        for proc in reversed(procs):
-            stop_process(proc)
+        for child in reversed(children):
+            child.stop()
 
 
 def _truth(counted: Counted) -> dict[str, dict[str, int]]:
@@ -231,6 +217,10 @@ def _at(prom: Prometheus, expr: str, at: float) -> list[dict[str, Any]]:
     return result
 
 
+def _range(counted: Counted) -> str:
+    return f"{round(counted.span * 1000)}ms"
+
+
 def _raw_increase(values: list[tuple[float, float]]) -> float:
     """The increase of the samples as Prometheus counts it: a drop is a reset, after which the
     new value counts whole."""
@@ -259,22 +249,26 @@ def test_increase_over_whole_periods_matches_the_simulator_truth(
     and increase() is it scaled by no more than its extrapolation to the range's edges."""
     expected = _expected(_truth(counted))[series]
     selector = _selector(series)
-    (matrix,) = _at(counted.prometheus, f"{selector}[{RANGE}s]", counted.at)
+    (matrix,) = _at(counted.prometheus, f"{selector}[{_range(counted)}]", counted.at)
     values = [(float(t), float(v)) for t, v in matrix["values"]]
     assert len(values) >= RANGE - 5  # a sample about every second
     assert _raw_increase(values) == pytest.approx(expected, abs=1e-6)
     assert expected > 0
-    (increase,) = _at(counted.prometheus, f"increase({selector}[{RANGE}s])", counted.at)
+    (increase,) = _at(counted.prometheus, f"increase({selector}[{_range(counted)}])", counted.at)
     measured = float(increase["value"][1])
-    span = values[-1][0] - values[0][0]
-    assert expected - 1e-6 <= measured <= expected * RANGE / span + 1e-6
+    # Whole milliseconds, as Prometheus holds timestamps (their difference as floats of epoch
+    # seconds is off by up to a microsecond).
+    span = round(values[-1][0] - values[0][0], 3)
+    # The upper bound is reached when Prometheus extrapolates to both edges; it and Prometheus
+    # compute it in a different order, so they may differ in the last bits.
+    assert expected - 1e-6 <= measured <= expected * counted.span / span * (1 + 1e-9) + 1e-6
     assert measured == pytest.approx(expected, rel=0.05)
 
 
 def test_counter_restarts_once_per_period(counted: Counted) -> None:
     """Over the range, entries reset exactly once per period (at each restart after settle)."""
     selector = _selector("genesyscloud_flow_entries_total")
-    (resets,) = _at(counted.prometheus, f"resets({selector}[{RANGE}s])", counted.at)
+    (resets,) = _at(counted.prometheus, f"resets({selector}[{_range(counted)}])", counted.at)
     assert float(resets["value"][1]) == PERIODS
 
 

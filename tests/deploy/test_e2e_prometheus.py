@@ -6,10 +6,8 @@ One module-scoped stack serves all tests here (about 15 s to become useful)."""
 from __future__ import annotations
 
 import math
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,18 +20,18 @@ from tests.deploy.deploy_support import (
     RULES_FILE,
     Prometheus,
     alert_rules,
-    free_port,
+    demo_counters_quiet,
     load_dashboard,
     load_yaml,
     panels,
     recording_rules,
-    require_tool,
     run,
-    stop_process,
     substitute_variables,
-    wait_for_status,
 )
-from tests.support.demo import Demo, demo_command, http_get
+from tests.support.demo import Demo, demo_command
+from tests.support.http import http_get, wait_for_status
+from tests.support.process import Child, prometheus_url
+from tests.support.tools import require_tool
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -78,8 +76,10 @@ SELF_METRICS = [
 DEMO_QUERIES = {"flows_1h", "flows_counted", "outcomes_1h", "milestones_1h", "flows_active"}
 DEMO_ORGS = ("acme", "globex")
 
-# rate() over 1m needs two scrapes; the first sample lands about 5 s after Prometheus starts.
-DATA_TIMEOUT = 60.0  # generous: CI runs this on a loaded 2-core machine
+# How long a query may take to have data: a counter panel's first change may come only after
+# the counters' longest quiet stretch (Prometheus may start inside a settle), plus a minute for
+# a loaded 2-core machine. A wait returns as soon as the data is there.
+DATA_TIMEOUT = demo_counters_quiet() + 60.0
 
 
 @dataclass
@@ -101,38 +101,25 @@ def _prometheus_config(poller: str) -> dict[str, Any]:
     return config
 
 
-def _died(proc: subprocess.Popen[Any], log: Path) -> str | None:
-    if proc.poll() is None:
-        return None
-    return f"exited with {proc.returncode}: {log.read_text()[-2000:]}"
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The demo daemon (on free ports, read from what it announces) and a Prometheus scraping
-    it, both stopped at the end of the module."""
+    """The demo daemon and a Prometheus scraping it, each on the port it bound and reported, both
+    stopped at the end of the module."""
     prometheus_bin = require_tool("prometheus")
     tmp = tmp_path_factory.mktemp("e2e")
-    prom_log = tmp / "prometheus.log"
     demo = Demo(demo_command())
-    prometheus: subprocess.Popen[Any] | None = None
+    prometheus: Child | None = None
     try:
         demo.wait_started()
         config = tmp / "prometheus.yml"
         config.write_text(yaml.safe_dump(_prometheus_config(demo.url.removeprefix("http://"))))
-        prom = free_port()
-        with prom_log.open("w") as out:
-            prometheus = subprocess.Popen(
-                [prometheus_bin, f"--config.file={config}",
-                 f"--storage.tsdb.path={tmp / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{prom}"],
-                cwd=tmp, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        prom_url = f"http://127.0.0.1:{prom}"
-        running = prometheus
-        wait_for_status(
-            f"{prom_url}/-/ready", 200, timeout=60, alive=lambda: _died(running, prom_log)
-        )
+        prometheus = Child(
+            [prometheus_bin, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+             "--web.listen-address=127.0.0.1:0"],
+            cwd=tmp, name="prometheus",
+        )  # fmt: skip
+        prom_url = prometheus_url(prometheus, timeout=60)
+        wait_for_status(f"{prom_url}/-/ready", 200, timeout=60, alive=prometheus.died)
         api = Prometheus(prom_url)
         # A scrape taken after every query has succeeded.
         api.wait_vector(
@@ -143,7 +130,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield Stack(api, demo.url)
     finally:
         if prometheus is not None:
-            stop_process(prometheus)
+            prometheus.stop()
         demo.stop()
 
 

@@ -19,10 +19,10 @@ from tests.deploy.deploy_support import (
     ROOT,
     load_yaml,
     load_yaml_all,
-    require_tool,
     rule_groups,
     run,
 )
+from tests.support.tools import require_tool
 
 CORE_API_VERSIONS = {"v1", "apps/v1", "policy/v1"}
 

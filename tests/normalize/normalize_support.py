@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-import pytest
 
 from poller import scope
 from poller.config.model import QueryType
@@ -18,10 +13,6 @@ from poller.digest import DigestJob, digest
 from poller.store import SnapshotStore
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
-PROMTOOL_HINT = (
-    "promtool is not installed: install the Debian package prometheus "
-    "(apt-get install -y --no-install-recommends prometheus)"
-)
 
 
 @dataclass(frozen=True)
@@ -79,14 +70,3 @@ def exposition(
     store = SnapshotStore()
     publish(store, kind, query, response, now, org)
     return body(store)
-
-
-def find_promtool(env: Mapping[str, str] | None = None, program: str = "promtool") -> str:
-    """promtool's path; fails under CI (where it must be installed), skips elsewhere."""
-    env = os.environ if env is None else env
-    path = shutil.which(program)
-    if path is None:
-        if env.get("CI"):
-            pytest.fail(PROMTOOL_HINT)
-        pytest.skip(PROMTOOL_HINT)
-    return path

@@ -10,8 +10,8 @@ from poller.config.model import QueryConfig, View
 from poller.counters import counter_spec
 from poller.digest import DigestJob, digest
 from poller.store import SnapshotStore
-from tests.normalize.normalize_support import find_promtool
 from tests.support.exposition import Exposition
+from tests.support.tools import require_tool
 
 QUERY = QueryConfig(
     name="counted",
@@ -93,7 +93,7 @@ def test_counter_families_types_and_values() -> None:
 def test_counter_exposition_passes_promtool() -> None:
     """promtool check metrics (parse and lint) accepts counter mode's exposition."""
     result = subprocess.run(
-        [find_promtool(), "check", "metrics"],
+        [require_tool("promtool"), "check", "metrics"],
         input=text(),
         capture_output=True,
         timeout=30,

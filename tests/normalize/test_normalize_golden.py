@@ -28,12 +28,11 @@ import pytest
 import structlog
 
 from tests.normalize.normalize_support import (
-    PROMTOOL_HINT,
     GoldenCase,
     exposition,
-    find_promtool,
     golden_cases,
 )
+from tests.support.tools import require_tool
 
 CASES = golden_cases()
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -56,7 +55,7 @@ def test_golden_exposition(case: GoldenCase) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_golden_passes_promtool(case: GoldenCase) -> None:
     """Each expected.prom passes `promtool check metrics` (parse and lint) with rc 0."""
-    promtool = find_promtool()
+    promtool = require_tool("promtool")
     result = subprocess.run(
         [promtool, "check", "metrics"],
         input=case.expected_path.read_bytes(),
@@ -79,16 +78,3 @@ def test_normalize_does_not_log() -> None:
         for case in CASES:
             exposition(case.kind, case.query, case.response, case.now)
     assert logs == []
-
-
-def test_missing_promtool_fails_under_ci() -> None:
-    """Without promtool and with CI set, the promtool check fails, naming the Debian package."""
-    with pytest.raises(pytest.fail.Exception, match="Debian package prometheus"):
-        find_promtool({"CI": "true"}, program="promtool-that-is-not-installed")
-
-
-def test_missing_promtool_skips_outside_ci() -> None:
-    """Without promtool and without CI, the promtool check is skipped, not failed."""
-    with pytest.raises(pytest.skip.Exception) as skipped:
-        find_promtool({}, program="promtool-that-is-not-installed")
-    assert str(skipped.value) == PROMTOOL_HINT

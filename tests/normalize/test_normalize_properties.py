@@ -21,8 +21,9 @@ from poller.digest import DigestJob, digest
 from poller.errors import NormalizeError
 from poller.render import format_value
 from poller.store import SnapshotStore
-from tests.normalize.normalize_support import encoded, exposition, find_promtool
+from tests.normalize.normalize_support import encoded, exposition
 from tests.support.exposition import samples
+from tests.support.tools import require_tool
 
 FAST = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 INTERVAL = "2026-05-14T09:00:00.000Z/2026-05-14T09:30:00.000Z"
@@ -192,7 +193,7 @@ def test_arbitrary_group_keys_make_valid_label_names(keys: list[str]) -> None:
 
 def test_nasty_label_values_pass_promtool() -> None:
     """Every ASCII character and some astral unicode in label values still pass promtool."""
-    promtool = find_promtool()
+    promtool = require_tool("promtool")
     values = {f"d{i}": f"x{chr(i)}y" for i in range(1, 128)}
     values["d0"] = "nul\x00 emoji \U0001f600 rtl \u202e ls \u2028 bom \ufeff"
     response = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -118,10 +119,10 @@ async def spawn(watch: Watch) -> AsyncIterator[Spawn]:
     async def start(
         args: list[str], env: dict[str, str], program: tuple[str, ...] = ("-m", "poller")
     ) -> DaemonProcess:
-        proc = await DaemonProcess.start(args, env, watch.leaks, program=program)
+        proc = DaemonProcess([sys.executable, *program, *args], env, watch.leaks)
         made.append(proc)
         return proc
 
     yield start
     for proc in made:
-        await proc.kill()
+        proc.kill()

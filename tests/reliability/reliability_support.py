@@ -1,5 +1,5 @@
-"""Shared pieces of the reliability suite: secret collection, the watch over a run, and a
-daemon subprocess whose JSON log lines are read as they come. The stack, scraping and waiting
+"""Shared pieces of the reliability suite: secret collection, the watch over a run, and the
+daemon child whose output the secret scan reads. The stack, child processes, HTTP and waiting
 come from tests.support.
 
 Everything runs on real time with short intervals (every: 1s); waits poll with a deadline.
@@ -8,14 +8,9 @@ Everything runs on real time with short intervals (every: 1s); waits poll with a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-import json
 import os
-import signal
-import sys
-import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +19,9 @@ import aiohttp
 
 from poller.simulator import Simulator, SimulatorSettings
 from poller.simulator.tokens import TokenStore
+from tests.support.http import fetch
+from tests.support.process import Child
 from tests.support.stack import ReleasableSleep
-from tests.support.wait import WITHIN, Deadline
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -156,110 +152,16 @@ def daemon_env(sim_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-class DaemonProcess:
-    """A `python -m poller ...` child (or another program) whose stdout JSON lines are parsed
-    as they arrive."""
+class DaemonProcess(Child):
+    """A child of this suite: its whole output joins the secret scan once it has exited."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, leaks: Leaks) -> None:
-        self.proc = proc
+    def __init__(self, args: Sequence[str], env: Mapping[str, str], leaks: Leaks) -> None:
+        super().__init__(args, env=env, name="daemon", seen=leaks.saw)
         self.leaks = leaks
-        self.events: list[dict[str, Any]] = []
-        self.stdout: list[str] = []
-        self.stderr = b""
-        self._new_line = asyncio.Event()
-        self._drained = False
-        self._readers = [
-            asyncio.ensure_future(self._read_stdout()),
-            asyncio.ensure_future(self._read_stderr()),
-        ]
-
-    @classmethod
-    async def start(
-        cls,
-        args: Iterable[str],
-        env: Mapping[str, str],
-        leaks: Leaks,
-        program: Iterable[str] = ("-m", "poller"),
-    ) -> DaemonProcess:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, *program, *args,
-            env=dict(env), cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        return cls(proc, leaks)
-
-    async def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        async for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.stdout.append(line)
-            with contextlib.suppress(ValueError):
-                event = json.loads(line)
-                if isinstance(event, dict):
-                    self.events.append(event)
-            self._new_line.set()
-        self._new_line.set()
-
-    async def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        self.stderr = await self.proc.stderr.read()
-
-    def named(self, event: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("event") == event]
-
-    async def wait_event(
-        self, event: str, within: float = WITHIN, after: int = 0
-    ) -> dict[str, Any]:
-        """The first `event` among the log lines from index `after` on."""
-        deadline = Deadline(within)
-        while True:
-            for e in self.events[after:]:
-                if e.get("event") == event:
-                    return e
-            if self.proc.returncode is not None and self._readers[0].done():
-                raise AssertionError(
-                    f"the daemon exited ({self.proc.returncode}) before logging {event}; "
-                    f"stderr: {self.stderr.decode(errors='replace')[-2000:]}"
-                )
-            if deadline.passed:
-                deadline.fail(f"a {event!r} log line")
-            self._new_line.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_line.wait(), min(deadline.left, 0.2))
-
-    def send(self, sig: signal.Signals) -> None:
-        self.proc.send_signal(sig)
-
-    async def stop(self, sig: signal.Signals = signal.SIGTERM, within: float = 5.0) -> float:
-        """Signal the child and wait for it to exit; returns how long that took."""
-        begun = time.monotonic()
-        if self.proc.returncode is None:
-            self.proc.send_signal(sig)
-        await asyncio.wait_for(self.proc.wait(), within)
-        took = time.monotonic() - begun
-        await self.drain()
-        return took
-
-    async def drain(self) -> None:
-        await asyncio.gather(*self._readers, return_exceptions=True)
-        if not self._drained:
-            self._drained = True
-            self.leaks.saw("daemon stdout", "\n".join(self.stdout))
-            self.leaks.saw("daemon stderr", self.stderr)
-
-    async def kill(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        await self.drain()
 
 
 async def http_get(url: str, leaks: Leaks, method: str = "GET") -> tuple[int, str]:
-    async with aiohttp.ClientSession() as http, http.request(method, url) as resp:
-        body = await resp.text()
+    """`fetch`, with the body handed to the secret scan."""
+    status, body = await fetch(url, method)
     leaks.saw(f"{method} {url}", body)
-    return resp.status, body
-
-
-def listen_url(started: Mapping[str, Any]) -> str:
-    return "http://" + str(started["listen"][0])
+    return status, body

@@ -22,11 +22,11 @@ from tests.reliability.reliability_support import (
     Watch,
     daemon_env,
     http_get,
-    listen_url,
     sessions,
 )
 from tests.support.config import aggregate
 from tests.support.exposition import Exposition
+from tests.support.process import listening
 from tests.support.stack import Stack, StackFactory, config_text
 from tests.support.wait import WITHIN, wait_until
 
@@ -44,8 +44,7 @@ async def run_daemon(
     proc = await spawn(
         ["run", "--config", str(config), "--log.level", "debug", *flags], daemon_env(sim_url)
     )
-    started = await proc.wait_event("started")
-    return proc, config, listen_url(started)
+    return proc, config, await listening(proc)
 
 
 async def scrape_of(url: str, proc: DaemonProcess) -> Exposition:
@@ -70,12 +69,12 @@ async def test_signal_stops_cleanly_within_5s_with_polls_in_flight(
         return held.holding >= 1 and polls >= 2
 
     await wait_until(in_flight, within=WITHIN, what="both polls waiting on the held login")
-    took = await proc.stop(sig, within=5)
+    took = await proc.stopped(sig, within=5)
     assert proc.proc.returncode == 0
     assert took < 5
     assert [e["event"] for e in proc.events][-2:] == ["stopping", "stopped"]
     assert proc.named("poll_crashed") == []
-    assert proc.stderr.decode() == ""
+    assert proc.errors == ""
     with pytest.raises(aiohttp.ClientConnectionError):
         await http_get(url + "/healthz", proc.leaks)
 
@@ -99,7 +98,7 @@ async def test_sighup_applies_valid_config_and_keeps_old_on_invalid(
     config.write_text(config_text(AGGREGATE + ADDED))
     mark = len(proc.events)
     proc.send(signal.SIGHUP)
-    event = await proc.wait_event("config_reloaded", after=mark)
+    event = await proc.event("config_reloaded", after=mark)
     assert event["queries"] == ["flows", "flows_30m"]
     right_after = await scrape_of(url, proc)
     assert right_after.flow_series("flows"), "the unchanged query kept its series"
@@ -118,7 +117,7 @@ async def test_sighup_applies_valid_config_and_keeps_old_on_invalid(
     config.write_text(config_text(INVALID))
     mark = len(proc.events)
     proc.send(signal.SIGHUP)
-    failed = await proc.wait_event("config_reload_failed", after=mark)
+    failed = await proc.event("config_reload_failed", after=mark)
     assert any("nFlows" in p and "did you mean 'nFlow'" in p for p in failed["problems"]), failed
     rejected = await scrape_of(url, proc)
     assert rejected.get(RELOAD_OK) == 0
@@ -132,7 +131,7 @@ async def test_sighup_applies_valid_config_and_keeps_old_on_invalid(
 
     await wait_until(still_polling, within=WITHIN, what="the old config to keep polling")
     assert (await scrape_of(url, proc)).up("flows_30m") == 1
-    took = await proc.stop()
+    took = await proc.stopped()
     assert proc.proc.returncode == 0
     assert took < 5
 
@@ -159,9 +158,9 @@ async def test_post_reload_is_403_without_the_flag_and_sighup_still_reloads(
     assert proc.named("config_reloaded") == []
 
     proc.send(signal.SIGHUP)
-    event = await proc.wait_event("config_reloaded", after=mark)
+    event = await proc.event("config_reloaded", after=mark)
     assert event["queries"] == ["flows", "flows_30m"]
-    await proc.stop()
+    await proc.stopped()
     assert proc.proc.returncode == 0
 
 
@@ -178,12 +177,12 @@ async def test_post_reload_reloads_with_the_flag(
 
     status, body = await http_get(url + "/-/reload", proc.leaks, method="POST")
     assert (status, body) == (200, '{"status": "ok", "message": "reloaded"}')
-    event = await proc.wait_event("config_reloaded", after=mark)
+    event = await proc.event("config_reloaded", after=mark)
     assert event["queries"] == ["flows", "flows_30m"]
     scrape = await scrape_of(url, proc)
     assert scrape.up("flows_30m") is not None
     assert scrape.up("active") is None
-    await proc.stop()
+    await proc.stopped()
     assert proc.proc.returncode == 0
 
 

@@ -9,9 +9,7 @@ reload paths, and the other commands' output.
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import time
 from pathlib import Path
 
 from poller.catalog import (
@@ -31,9 +29,9 @@ from tests.reliability.reliability_support import (
     Watch,
     daemon_env,
     http_get,
-    listen_url,
     sim_settings,
 )
+from tests.support.process import listening
 from tests.support.stack import config_text
 from tests.support.wait import WITHIN, wait_until
 
@@ -66,7 +64,7 @@ async def test_no_secret_or_token_in_any_output_through_every_fault(
     proc = await spawn(
         ["run", "--config", str(config), "--log.level", "debug", "--web.enable-lifecycle"], env
     )
-    url = listen_url(await proc.wait_event("started"))
+    url = await listening(proc)
 
     async def pages() -> None:
         for path in ("/metrics", "/readyz", "/", "/healthz"):
@@ -84,12 +82,12 @@ async def test_no_secret_or_token_in_any_output_through_every_fault(
     ]
     for spec, status, paths in phases:
         simulator.set_faults(spec)
-        since = time.time()
+        before = len(simulator.stats.requests(paths=paths))
 
         async def served(
-            status: int = status, since: float = since, paths: tuple[str, ...] = paths
+            status: int = status, before: int = before, paths: tuple[str, ...] = paths
         ) -> bool:
-            seen = [r for r in simulator.stats.requests(paths=paths) if r.at >= since]
+            seen = simulator.stats.requests(paths=paths)[before:]
             return any(r.status == status for r in seen)
 
         await wait_until(served, within=WITHIN, what=f"an answer under {spec}")
@@ -115,24 +113,22 @@ async def test_no_secret_or_token_in_any_output_through_every_fault(
     status, _ = await http_get(url + "/-/reload", watch.leaks, method="POST")
     assert status == 500
     proc.send(signal.SIGHUP)
-    await proc.wait_event("config_reload_failed", after=0)
+    await proc.event("config_reload_failed", after=0)
     await pages()
-    await proc.stop()
+    await proc.stopped()
     assert proc.proc.returncode == 0
 
     (tmp_path / "valid.yaml").write_text(config_text(BOTH))
     checked = await spawn(["check-config", "--config", str(tmp_path / "valid.yaml")], env)
-    await asyncio.wait_for(checked.proc.wait(), 10)
-    await checked.drain()
+    await checked.exited(10)
     assert checked.proc.returncode == 0
     wrong = await spawn(
         ["once", "--config", str(tmp_path / "valid.yaml"), "--log.level", "debug"],
         {**env, "GENESYS_CLIENT_SECRET": WRONG_SECRET},
     )
-    await asyncio.wait_for(wrong.proc.wait(), 15)
-    await wrong.drain()
+    await wrong.exited(15)
     assert wrong.proc.returncode == 1
-    assert "OAuth login rejected" in "\n".join(wrong.stdout) + wrong.stderr.decode()
+    assert "OAuth login rejected" in "\n".join(wrong.stdout) + wrong.errors
 
     logins = simulator.stats.requests(paths=[TOKEN_PATH])
     assert len(watch.leaks.tokens) >= 3, "tokens were issued and are part of the scan"
@@ -177,8 +173,8 @@ async def test_no_secret_of_any_org_in_any_output(
     proc = await spawn(
         ["run", "--config", str(config), "--log.level", "debug", "--web.enable-lifecycle"], env
     )
-    url = listen_url(await proc.wait_event("started"))
-    refused = await proc.wait_event("poll_failing")
+    url = await listening(proc)
+    refused = await proc.event("poll_failing")
     assert refused["org"] == "globex"
     assert refused["code"] == "invalid_client"
     assert "orgs[globex].client_secret_file" in refused["error"]
@@ -195,12 +191,11 @@ async def test_no_secret_of_any_org_in_any_output(
 
     await wait_until(ready, within=WITHIN, what="globex to recover after the reload")
     await http_get(url + "/metrics", watch.leaks)
-    await proc.stop()
+    await proc.stopped()
     assert proc.proc.returncode == 0
 
     checked = await spawn(["check-config", "--config", str(config), "--login"], env)
-    await asyncio.wait_for(checked.proc.wait(), 15)
-    await checked.drain()
+    await checked.exited(15)
     assert checked.proc.returncode == 0
     assert any(line.startswith("Org globex: login to") for line in checked.stdout)
     seen = "\n".join(text for _, text in watch.leaks.texts)

@@ -30,11 +30,11 @@ from tests.reliability.reliability_support import (
     Watch,
     daemon_env,
     http_get,
-    listen_url,
     sim_settings,
 )
 from tests.support.config import aggregate, observation
 from tests.support.exposition import Exposition
+from tests.support.process import listening
 from tests.support.stack import config_text
 from tests.support.wait import wait_until
 
@@ -133,7 +133,7 @@ async def test_soak_under_random_faults(
     config.write_text(config_text(QUERIES, timeout="1s", max_response_bytes=262144))
     driver = str(Path(__file__).with_name("soak_driver.py"))
     proc = await spawn(["--config", str(config)], daemon_env(simulator.base_url), (driver,))
-    url = listen_url(await proc.wait_event("started"))
+    url = await listening(proc)
     soak = Soak(url, proc, simulator.base_url, watch)
     end = soak.begun + SECONDS
     context = f"(SOAK_SEED={SEED})"
@@ -174,14 +174,14 @@ async def test_soak_under_random_faults(
     assert scrape.total("genesyscloud_poller_poll_failures_total") > 0, "faults did happen"
     assert scrape.total("genesyscloud_poller_api_throttled_total") > 0
 
-    took = await proc.stop()
+    took = await proc.stopped()
     assert proc.proc.returncode == 0
     assert took < 5
     [report] = proc.named("soak_report")
     assert report["leftover_tasks"] == [], context
     assert report["open_sessions"] == 0, context
     assert proc.named("poll_crashed") == [], context
-    assert "Traceback" not in proc.stderr.decode(), proc.stderr.decode()[-3000:]
+    assert "Traceback" not in proc.errors, proc.errors[-3000:]
     dropped = proc.named("query_series_dropped_stale")
     recovered = proc.named("poll_recovered")
     assert dropped, "stale_after dropped series during long faults"

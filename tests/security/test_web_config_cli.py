@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import aiohttp
 import pytest
 
 from tests.security.security_support import PASSWORD, Pki, basic, client_context, fetch
+from tests.support.process import Child, listening, poller
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "dummy-client-secret-value"
@@ -66,26 +64,20 @@ def environment(genesys: Recorder) -> dict[str, str]:
     }
 
 
-async def start(tmp_path: Path, genesys: Recorder, web_config: Path) -> asyncio.subprocess.Process:
+def start(tmp_path: Path, genesys: Recorder, web_config: Path) -> Child:
     config = tmp_path / "poller.yaml"
     config.write_text(CONFIG)
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "poller", "run", "--config", str(config),
-        "--web.config.file", str(web_config), "--log.format", "json",
-        cwd=ROOT, env=environment(genesys),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    return Child(
+        poller("run", "--config", str(config), "--web.config.file", str(web_config),
+               "--log.format", "json"),
+        env=environment(genesys),
     )  # fmt: skip
 
 
-async def finish(proc: asyncio.subprocess.Process, within: float = 20.0) -> tuple[int, str, str]:
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), within)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"the poller did not exit within {within}s")
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+async def finish(proc: Child, within: float = 20.0) -> tuple[int, str, str]:
+    """The child's exit code, stdout and stderr once it has exited by itself."""
+    code = await proc.exited(within)
+    return code, proc.output, proc.errors
 
 
 @pytest.mark.parametrize(
@@ -108,7 +100,7 @@ async def test_bad_web_config_exits_1_before_contacting_genesys(
     """A bad web config exits 1 naming the problem on stderr, without polling or leaking."""
     web = tmp_path / "web.yml"
     web.write_text(text)
-    code, out, err = await finish(await start(tmp_path, genesys, web))
+    code, out, err = await finish(start(tmp_path, genesys, web))
     assert code == 1
     assert "invalid configuration" in err
     assert f"{web}:{problem}" in err
@@ -118,37 +110,15 @@ async def test_bad_web_config_exits_1_before_contacting_genesys(
     assert genesys.connections == 0
 
 
-async def started_address(proc: asyncio.subprocess.Process, within: float = 15.0) -> str:
-    """The address from the poller's `started` log line (JSON on stdout)."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + within
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), left)
-        except TimeoutError:
-            break
-        if not line:
-            break
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("event") == "started":
-            return str(event["listen"][0])
-    proc.kill()
-    _, err = await proc.communicate()
-    pytest.fail(f"no `started` line within {within}s; stderr:\n{err.decode()}")
-
-
 async def test_good_web_config_serves_https_with_basic_auth(
     tmp_path: Path, genesys: Recorder, pki: Pki, hashes: dict[str, str]
 ) -> None:
     """With TLS and a user configured, `run` serves https and wants the password; SIGTERM is 0."""
     web = tmp_path / "web.yml"
     web.write_text(pki.tls_yaml() + f"basic_auth_users:\n  alice: '{hashes['alice']}'\n")
-    proc = await start(tmp_path, genesys, web)
+    proc = start(tmp_path, genesys, web)
     try:
-        url = "https://" + await started_address(proc)
+        url = await listening(proc, within=15.0, scheme="https")
         tls = client_context(pki)
         async with aiohttp.ClientSession() as http:
             assert (await fetch(http, url + "/metrics", tls=tls))[0] == 401
@@ -158,7 +128,7 @@ async def test_good_web_config_serves_https_with_basic_auth(
             assert "genesyscloud_poller_build_info" in body
     finally:
         if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send(signal.SIGTERM)
     code, out, err = await finish(proc)
     assert code == 0
     for secret in (PASSWORD, SECRET, hashes["alice"]):

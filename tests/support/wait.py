@@ -48,16 +48,14 @@ async def wait_until(
     interval: float = 0.01,
 ) -> None:
     """Poll `condition` (plain or async) until it holds; fail after `within` real seconds."""
-    deadline = Deadline(within)
-    while True:
-        held = condition()
-        if inspect.isawaitable(held):
-            held = await held
-        if held:
-            return
-        if deadline.passed:
-            deadline.fail(what)
-        await asyncio.sleep(interval)
+
+    async def held() -> bool | None:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        return True if result else None
+
+    await wait_value(held, within=within, what=what, interval=interval)
 
 
 async def wait_value(
@@ -67,7 +65,8 @@ async def wait_value(
     what: str = "a value",
     interval: float = 0.05,
 ) -> T:
-    """Await `probe` until it returns something other than None, and return that."""
+    """Await `probe` until it returns something other than None, and return that: the one
+    awaited wait, which `wait_until` and the waits on HTTP answers build on."""
     deadline = Deadline(within)
     while True:
         result = await probe()
