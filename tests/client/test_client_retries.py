@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -43,11 +44,14 @@ class WatchedBudget(RequestBudget):
             self.waiting -= 1
 
 
-def closed_port() -> int:
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port that refuses connections: bound, never listening, and held for the whole test so
+    that nothing else can take it meanwhile."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
-    return port
+        yield port
 
 
 # -- 429 ---------------------------------------------------------------------------------------
@@ -351,10 +355,11 @@ async def test_connection_refused_is_retried_then_transport_error(
     clock: FakeClock,
     metrics: SelfMetrics,
     expect_error: ExpectError[Any],
+    closed_port: int,
 ) -> None:
     """A closed API port gives TransportError after the retries, each counted as an error."""
     settings = genesys.settings()
-    api = f"http://127.0.0.1:{closed_port()}"
+    api = f"http://127.0.0.1:{closed_port}"
     client = make_client(
         settings=type(settings)(settings.region, api_base_url=api, login_base_url=genesys.url)
     )
@@ -367,11 +372,14 @@ async def test_connection_refused_is_retried_then_transport_error(
 
 
 async def test_login_host_unreachable_is_transport_error(
-    genesys: FakeGenesys, make_client: MakeClient, expect_error: ExpectError[Any]
+    genesys: FakeGenesys,
+    make_client: MakeClient,
+    expect_error: ExpectError[Any],
+    closed_port: int,
 ) -> None:
     """A closed login port is a TransportError from the token endpoint; no query is sent."""
     settings = genesys.settings()
-    login = f"http://127.0.0.1:{closed_port()}"
+    login = f"http://127.0.0.1:{closed_port}"
     client = make_client(
         settings=type(settings)(settings.region, api_base_url=genesys.url, login_base_url=login)
     )
