@@ -31,16 +31,6 @@ RESULT = {"results": [{"group": {"flowId": "f1"}, "data": []}]}
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def metrics() -> SelfMetrics:
-    return SelfMetrics(process=False)
-
-
-@pytest.fixture
 async def client(clock: FakeClock, metrics: SelfMetrics) -> AsyncIterator[QueryingClient]:
     settings = GenesysSettings("fake.test", api_base_url=API, login_base_url=LOGIN)
     client = QueryingClient(
