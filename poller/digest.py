@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import mmap
 import os
 import pickle
 import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from poller.config.model import QueryType
 from poller.counters import CounterSpec, normalize_counter
 from poller.errors import PollerError
 from poller.normalize import normalize_aggregate, normalize_observation
-from poller.render import RenderedFamily, render_snapshot
+from poller.render import RenderedFamily, Text, render_snapshot
 from poller.responses import ObservationResponse, decode
 
 Digested = dict[str, RenderedFamily]
@@ -114,11 +116,19 @@ def _digest_one(jobs: int, replies: int) -> int:
         with os.fdopen(jobs, "rb", closefd=False) as source:
             job = pickle.load(source)  # noqa: S301 - from the daemon, this process's parent
         try:
-            reply: tuple[bool, object] = (True, digest(job))
+            families = digest(job)
         except Exception as exc:  # every failure is the daemon's to report
-            reply = (False, _portable(exc))
+            reply: tuple[bool, object] = (False, _portable(exc))
+            texts: list[Text] = []
+        else:
+            # The families without their text, then each text's bytes as they are.
+            texts = [family.text for family in families.values()]
+            shells = {name: replace(family, text=b"") for name, family in families.items()}
+            reply = (True, (shells, [len(text) for text in texts]))
         with os.fdopen(replies, "wb", closefd=False) as sink:
             pickle.dump(reply, sink, protocol=_PROTOCOL)
+            for text in texts:
+                sink.write(text)
     except BaseException:  # the pipes are broken: the worker ends
         return 1
     return 0
@@ -131,6 +141,26 @@ def _portable(exc: Exception) -> Exception:
     except Exception:
         return PollerError(f"digest failed: {type(exc).__name__}: {exc}")
     return exc
+
+
+def _mapped(source: io.BufferedReader, size: int) -> Text:
+    """The next `size` bytes of `source`, read into an anonymous mapping of their own.
+
+    A family's text is the daemon's largest piece of memory (30 MB at 100k series), held until
+    the next poll replaces it. Allocated from the heap, the new text would be placed beside the
+    old one and the old one's space left free behind it: glibc keeps such space for reuse, so a
+    heap would settle at twice the text. A mapping of its own is unmapped when the store lets
+    go of it, the moment the next poll's text replaces it."""
+    if size == 0:
+        return b""
+    view = memoryview(mmap.mmap(-1, size))
+    done = 0
+    while done < size:
+        got = source.readinto(view[done:])
+        if not got:
+            raise EOFError("the worker's reply ended early")
+        done += got
+    return view.toreadonly()
 
 
 class WorkerDiedError(Exception):
@@ -148,7 +178,8 @@ class _Worker:
         assert self._proc.stdin is not None
         assert self._proc.stdout is not None
         self._jobs = self._proc.stdin
-        self._replies = self._proc.stdout
+        # Popen's pipes are buffered readers and writers (bufsize -1).
+        self._replies = cast(io.BufferedReader, self._proc.stdout)
         if self._replies.read(1) != _READY:
             self.close()
             raise WorkerDiedError("the worker process did not start")
@@ -163,11 +194,15 @@ class _Worker:
             pickle.dump(job, self._jobs, protocol=_PROTOCOL)
             self._jobs.flush()
             ok, value = pickle.load(self._replies)  # noqa: S301 - from our own worker
+            if not ok:
+                raise cast(Exception, value)
+            shells, sizes = cast(tuple[Digested, list[int]], value)
+            return {
+                name: replace(shell, text=_mapped(self._replies, size))
+                for (name, shell), size in zip(shells.items(), sizes, strict=True)
+            }
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             raise WorkerDiedError(str(exc)) from exc
-        if not ok:
-            raise value
-        return cast(Digested, value)
 
     def close(self) -> None:
         """Close its input, which ends it; wait for it to exit."""
