@@ -8,8 +8,9 @@ runs follows the body's size:
   call: for a body this size those calls are short, so the loop stays responsive, and no other
   process costs memory;
 - above it, in a worker process that hands back the rendered text: the loop never waits for the
-  GIL, and the digest's memory peak stays in the worker. The worker starts at the first such
-  body (off the loop), or at start-up when asked to (`server.decode_worker: at_start`).
+  GIL, and the digest's memory stays in the worker, in a fork of it that exits once it has
+  replied (see serve_worker). The worker starts at the first such body (off the loop), or at
+  start-up when asked to (`server.decode_worker: at_start`).
 """
 
 from __future__ import annotations
@@ -77,8 +78,6 @@ _WORKER_MAIN = "from poller.digest import serve_worker; serve_worker()"
 _READY = b"R"  # the worker to the daemon: imported, waiting for jobs
 _JOB = b"J"  # the daemon to the worker: a job follows
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
-# A digest child ending with this status read the end of the daemon's pipe: no job came.
-_NO_JOB = 3
 
 
 def serve_worker() -> None:
@@ -184,25 +183,21 @@ class _Worker:
             self.close()
             raise WorkerDiedError("the worker process did not start")
 
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
     def run(self, job: DigestJob) -> Digested:
         try:
             self._jobs.write(_JOB)
             pickle.dump(job, self._jobs, protocol=_PROTOCOL)
             self._jobs.flush()
             ok, value = pickle.load(self._replies)  # noqa: S301 - from our own worker
-            if not ok:
-                raise cast(Exception, value)
-            shells, sizes = cast(tuple[Digested, list[int]], value)
-            return {
-                name: replace(shell, text=_mapped(self._replies, size))
-                for (name, shell), size in zip(shells.items(), sizes, strict=True)
-            }
+            if ok:
+                shells, sizes = cast(tuple[Digested, list[int]], value)
+                return {
+                    name: replace(shell, text=_mapped(self._replies, size))
+                    for (name, shell), size in zip(shells.items(), sizes, strict=True)
+                }
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             raise WorkerDiedError(str(exc)) from exc
+        raise cast(Exception, value)  # the digest's own error (a NormalizeError, say)
 
     def close(self) -> None:
         """Close its input, which ends it; wait for it to exit."""
