@@ -5,6 +5,7 @@ families, fails a poll cleanly when it dies, and never outlives the daemon."""
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import signal
 import subprocess
@@ -284,7 +285,8 @@ async def test_the_worker_keeps_no_memory_of_its_digests() -> None:
 
 async def test_the_reply_is_read_without_a_copy_of_the_whole(worker_only: Digester) -> None:
     """The families come back without the daemon ever holding the reply in one buffer: what it
-    allocates beyond the families it keeps is a small part of their text."""
+    allocates beyond the families it keeps is a small part of their text, and each text is read
+    into a mapping of its own."""
     job = large_job()
     await worker_only.start()
     await worker_only.digest(SMALL)  # the worker runs; its start is not counted
@@ -298,3 +300,8 @@ async def test_the_reply_is_read_without_a_copy_of_the_whole(worker_only: Digest
     text = sum(len(family.text) for family in families.values())
     assert text > 500_000
     assert peak - held < text // 2
+    # each text is held in a mapping of its own, unmapped when the store lets go of it
+    for family in families.values():
+        assert isinstance(family.text, memoryview)
+        assert isinstance(family.text.obj, mmap.mmap)
+        assert len(family.text.obj) == len(family.text)
