@@ -73,8 +73,11 @@ def digest(job: DigestJob) -> Digested:
 
 
 # The worker's program: an interpreter of its own that imports this module and what `digest`
-# needs, none of the daemon's (its __main__, server, scheduler, client).
-_WORKER_MAIN = "from poller.digest import serve_worker; serve_worker()"
+# needs, none of the daemon's (its __main__, server, scheduler, client), from where the daemon
+# imports them (its sys.path follows as arguments).
+_WORKER_MAIN = (
+    "import sys; sys.path[:] = sys.argv[1:]; from poller.digest import serve_worker; serve_worker()"
+)
 _READY = b"R"  # the worker to the daemon: imported, waiting for jobs
 _JOB = b"J"  # the daemon to the worker: a job follows
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -172,7 +175,9 @@ class _Worker:
     def __init__(self) -> None:
         # Started, never forked from this process with its event loop and threads.
         self._proc = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed program
-            [sys.executable, "-c", _WORKER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-c", _WORKER_MAIN, *sys.path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
         assert self._proc.stdin is not None
         assert self._proc.stdout is not None
@@ -234,7 +239,11 @@ class Digester:
         (its interpreter imports what it needs), better spent before the server listens than at
         the first large poll."""
         if self._start_worker:
-            await asyncio.get_running_loop().run_in_executor(self._exchanger(), self._running)
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._exchanger(), self._running)
+            except WorkerDiedError as exc:
+                raise PollerError(f"the worker process that decodes responses: {exc}") from None
 
     async def digest(self, job: DigestJob) -> Digested:
         loop = asyncio.get_running_loop()
