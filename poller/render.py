@@ -22,19 +22,24 @@ _LABEL_ESCAPES = str.maketrans({"\\": r"\\", '"': r"\"", "\n": r"\n"})
 _HELP_ESCAPES = str.maketrans({"\\": r"\\", "\n": r"\n"})
 
 
+# A family's sample lines: bytes, or a read-only view of the mapping the worker's reply was read
+# into (see digest.py).
+Text = bytes | memoryview
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedFamily:
     """One family of one query's poll, rendered: its sample lines, the one form it has until
     the store compresses them for gzip scrapes."""
 
     family: Family
-    text: bytes  # the sample lines
+    text: Text  # the sample lines
     series: int
     # The label blocks of its series, for a family whose vanished series are held at 0.
     blocks: tuple[str, ...]
 
 
-def gzip_member(text: bytes) -> bytes:
+def gzip_member(text: Text) -> bytes:
     """`text` as one gzip member. Members sent one after another read as one gzip stream
     (RFC 1952), so a body is compressed a family at a time and never again. zlib lets go of the
     GIL while it compresses: in a thread, this runs beside the event loop."""

@@ -55,7 +55,7 @@ async def metrics_handler(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4, "Vary": "Accept-Encoding"}
     )
-    pieces: tuple[bytes, ...]
+    pieces: tuple[bytes | memoryview, ...]
     if _accepts_gzip(request):
         response.headers["Content-Encoding"] = "gzip"
         pieces = (flows.gzip, state.metrics.render_gzip())

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from poller.families import Family
-from poller.render import RenderedFamily, gzip_member, header, zero_lines
+from poller.render import RenderedFamily, Text, gzip_member, header, zero_lines
 
 ZERO_FILL_SECONDS = 24 * 3600.0
 
@@ -27,14 +27,14 @@ ZERO_FILL_SECONDS = 24 * 3600.0
 class Exposition:
     """One version of the flow series: plain text as pieces in order, and its gzip form."""
 
-    plain: tuple[bytes, ...] = ()
+    plain: tuple[Text, ...] = ()
     gzip: bytes = b""
 
 
 @dataclass(slots=True)
 class _Part:
     family: Family
-    text: list[bytes]
+    text: list[Text]
     packed: list[bytes]
 
 
@@ -126,7 +126,7 @@ class SnapshotStore:
         for state in self._queries.values():
             for name, part in state.parts.items():
                 by_family.setdefault(name, []).append(part)
-        plain: list[bytes] = []
+        plain: list[Text] = []
         packed: list[bytes] = []
         for name in sorted(by_family):
             parts = by_family[name]

@@ -9,7 +9,7 @@ on), and with MALLOC_TRIM_THRESHOLD_ set, which stops glibc from keeping freed h
 response, the rendered text) around after large allocations raised its thresholds.
 
 The process tree's PSS (/proc/PID/smaps_rollup, summed over the daemon and every process below
-it: the forkserver, the decoding worker and the resource tracker once the worker runs) is read
+it: the decoding worker once it runs, and its fork for a digest while one runs) is read
 beside it: PSS counts a page shared between processes once in all, so the tree's sum is what
 the deployment pays. Its bytes per series count the worker's start too when the first large
 poll starts it. Idle: a daemon holding IDLE_SERIES series (bodies small enough to be digested in
@@ -88,8 +88,8 @@ async def daemon_memory(
         "idle_rss": idle,
         "rss_after_polls": after,
         "bytes_per_series": (after[-1] - idle) / series,
-        # The decoding worker and its forkserver hold no series: their RSS is the peak of the
-        # last digest's heap, the same whatever the store holds.
+        # The decoding worker holds no series: each digest runs in a fork of it that exits
+        # once it has replied, so this is its imports, the same whatever the store holds.
         "worker_rss": workers,
         # The whole tree (daemon + every process below it), before the first poll and after
         # each: what the deployment pays, the worker included once it runs.

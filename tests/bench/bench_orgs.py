@@ -5,8 +5,8 @@ Three processes: the simulator (`child.py simulator`: 100 orgs of ORG_FLOWS flow
 client and one rate limit each; its CPU is not counted), the daemon (`child.py orgs`, the real
 Daemon with a Config built from the model, one OrgConfig per org, names off) and this one, which
 reads /proc. CPU is utime + stime (+ that of reaped children) of the daemon's whole process
-tree: the daemon, the forkserver and the decoding worker below it, and multiprocessing's
-resource tracker.
+tree: the daemon and the decoding worker below it, whose reaped children (a fork per digest)
+count in its own.
 
 CPU per cycle: POST /cycle polls every query of every org once at the same time (400 polls),
 after a warm-up cycle (the OAuth logins, the store's first fill); the median of CYCLES cycles is
@@ -72,14 +72,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 def tree_rss(pid: int) -> dict[str, int]:
-    """RSS of the daemon, its decoding worker (the forkserver's child), the forkserver and
-    multiprocessing's resource tracker (the daemon's children)."""
+    """RSS of the daemon and its decoding worker (with the worker's fork for a digest, when one
+    runs); any other process below the daemon is counted as "forkserver" or "tracker", which
+    the worker no longer needs (kept so that older results read the same)."""
     out = {"daemon": rss_bytes(pid), "worker": 0, "forkserver": 0, "tracker": 0}
     for proc in descendants(pid):
         with contextlib.suppress(OSError, BenchError):
-            parent = int(Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()[1])
             cmdline = Path(f"/proc/{proc}/cmdline").read_bytes()
-            if parent != pid:
+            if b"poller.digest" in cmdline:
                 role = "worker"
             elif b"resource_tracker" in cmdline:
                 role = "tracker"
@@ -120,7 +120,7 @@ async def measure_cycles(api: str, case: Case, cycles: int, every: int) -> dict[
         _daemon(api, case.orgs, every, schedule=False) as daemon,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http,
     ):
-        await asyncio.sleep(1.0)  # the forkserver and worker settle
+        await asyncio.sleep(1.0)  # the worker settles
         idle = tree_rss(daemon.pid)
         warm = await _cycle(http, daemon)
         runs = []

@@ -244,8 +244,8 @@ def pss_bytes(pid: int | str) -> int:
 
 
 def tree_pss(pid: int | str) -> tuple[int, int]:
-    """(PSS of `pid`, PSS of every process below it): the daemon, and its forkserver, decoding
-    worker and resource tracker when they run."""
+    """(PSS of `pid`, PSS of every process below it): the daemon, and its decoding worker (with
+    the worker's fork for a digest, while one runs) when it runs."""
     below = 0
     for child_pid in descendants(pid):
         with contextlib.suppress(OSError, BenchError):
@@ -264,7 +264,7 @@ def descendants(pid: int | str) -> list[int]:
 
 
 def descendants_rss(pid: int | str) -> int:
-    """The RSS of every process below `pid`: the daemon's forkserver and decoding worker."""
+    """The RSS of every process below `pid`: the daemon's decoding worker."""
     total = 0
     for child_pid in descendants(pid):
         with contextlib.suppress(OSError, BenchError):

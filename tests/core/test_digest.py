@@ -5,8 +5,12 @@ families, fails a poll cleanly when it dies, and never outlives the daemon."""
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import signal
+import subprocess
+import sys
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -80,10 +84,9 @@ def descendants(pid: int) -> set[int]:
 
 
 def workers() -> set[int]:
-    """Digest workers of this process: children of its forkserver, so grandchildren."""
-    here = os.getpid()
-    direct = {int(pid) for pid in Path(f"/proc/{here}/task/{here}/children").read_text().split()}
-    return descendants(here) - direct
+    """Digest workers of this process: the worker process it started and, while a digest runs,
+    the worker's fork for it."""
+    return descendants(os.getpid())
 
 
 async def test_a_small_body_is_digested_without_a_worker_process(digester: Digester) -> None:
@@ -212,3 +215,93 @@ def test_decode_worker_takes_only_its_two_values() -> None:
     assert caught.value.problems == [
         "server.decode_worker: unknown value 'always'; use 'on_demand' or 'at_start'"
     ]
+
+
+DAEMON_MAIN = """
+import asyncio, os, sys
+
+# A daemon's main module: it notes each process that runs it.
+with open(sys.argv[1], "a") as ran:
+    ran.write(f"{os.getpid()}\\n")
+
+from poller.digest import Digester, DigestJob
+
+
+async def main() -> None:
+    digester = Digester(inline_limit=-1)
+    try:
+        families = await digester.digest(DigestJob("aggregate", "q", BODY, 0.0))
+        print(sorted(families))
+    finally:
+        await digester.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_the_worker_does_not_run_the_daemons_main_module(tmp_path: Path, how: str) -> None:
+    """A daemon started as a script or with -m runs its main module once: the worker imports
+    the digest and what it needs, never the daemon's main (its server, scheduler, client)."""
+    (tmp_path / "daemon_main.py").write_text(DAEMON_MAIN.replace("BODY", repr(RESPONSE)))
+    ran = tmp_path / "ran"
+    target = ["daemon_main.py"] if how == "script" else ["-m", "daemon_main"]
+    done = subprocess.run(
+        [sys.executable, *target, str(ran)],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout == b"['genesyscloud_flow_entries']\n"
+    assert len(ran.read_text().split()) == 1
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+async def test_the_worker_keeps_no_memory_of_its_digests() -> None:
+    """Each large body is digested in a fork of the worker that exits with its memory: the
+    worker weighs the same after three digests as before the first."""
+    digester = Digester(start_worker=True)
+    try:
+        await digester.start()
+        [worker] = workers()
+        before = rss(worker)
+        job = large_job()
+        for _ in range(3):
+            assert await digester.digest(job) == digest(job)
+        assert workers() == {worker}
+        assert rss(worker) - before < 512 * 1024
+    finally:
+        await digester.close()
+
+
+async def test_the_reply_is_read_without_a_copy_of_the_whole(worker_only: Digester) -> None:
+    """The families come back without the daemon ever holding the reply in one buffer: what it
+    allocates beyond the families it keeps is a small part of their text, and each text is read
+    into a mapping of its own."""
+    job = large_job()
+    await worker_only.start()
+    await worker_only.digest(SMALL)  # the worker runs; its start is not counted
+    tracemalloc.start()
+    try:
+        families = await worker_only.digest(job)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert families == digest(job)
+    text = sum(len(family.text) for family in families.values())
+    assert text > 500_000
+    assert peak - held < text // 2
+    # each text is held in a mapping of its own, unmapped when the store lets go of it
+    for family in families.values():
+        assert isinstance(family.text, memoryview)
+        assert isinstance(family.text.obj, mmap.mmap)
+        assert len(family.text.obj) == len(family.text)

@@ -4,12 +4,15 @@ family, and cached plain and gzip bodies. Time is passed in as `now`, so nothing
 from __future__ import annotations
 
 import gzip
+import json
 import math
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poller.config.model import QueryType
+from poller.digest import DigestJob, digest
 from poller.families import Family
 from poller.normalize import Snapshot
 from poller.render import format_value, render_snapshot
@@ -250,6 +253,27 @@ def test_gzip_body_is_the_plain_body_compressed() -> None:
     store.drop("r")
     assert gzip.decompress(store.exposition().gzip) == body(store)
     assert b'query="r"' not in body(store)
+
+
+def test_families_read_from_the_worker_serve_as_rendered_ones() -> None:
+    """A family's text as the worker's reply leaves it (a read-only view of a mapping) gives
+    the same plain and gzip bodies, held zeros included, as the same text in bytes."""
+    rendered = digest(DigestJob("aggregate", "q", json.dumps(flows(a=1, b=2)).encode(), 0.0))
+    viewed = {
+        name: replace(family, text=memoryview(bytearray(family.text)).toreadonly())
+        for name, family in rendered.items()
+    }
+    plain, mapped = SnapshotStore(), SnapshotStore()
+    for store, families in ((plain, rendered), (mapped, viewed)):
+        store.commit(store.prepare("q", families, 0.0))
+        store.commit(store.prepare("q", families, 1.0))
+    assert body(mapped) == body(plain)
+    assert b'flow_id="b"} 2\n' in body(mapped)
+    assert gzip.decompress(mapped.exposition().gzip) == body(plain)
+    # a vanished series is held at 0 after a reply of views too
+    after = digest(DigestJob("aggregate", "q", json.dumps(flows(a=3)).encode(), 2.0))
+    mapped.commit(mapped.prepare("q", after, 2.0))
+    assert b'flow_id="b"} 0\n' in body(mapped)
 
 
 def test_dropping_an_unknown_query_changes_nothing() -> None:
