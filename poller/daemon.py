@@ -267,7 +267,10 @@ class Daemon:
         (a refused change, an unreadable credential)."""
         plan, credentials = self._plan(new)
         if plan.server_ignored:
-            log.warning("config_reload_server_ignored", reason="server.listen needs a restart")
+            log.warning(
+                "config_reload_server_ignored",
+                reason="the server section (listen, decode_worker) takes effect at the next start",
+            )
         self.config = new
         configs = {org.name: org for org in new.org_list()}
         for name in plan.remove:

@@ -219,6 +219,22 @@ async def test_post_reload_answers_and_metrics_say_which(
     assert await stack.daemon.poll_all() == {"flows": True, "active": True, "flows_30m": True}
 
 
+async def test_a_reload_that_changes_the_server_section_waits_for_a_restart(
+    stack_factory: StackFactory, watch: Watch
+) -> None:
+    """A reload that changes server.listen answers 200, logs config_reload_server_ignored with
+    the reason, and the server goes on answering where it listened."""
+    stack = await stack_factory(schedule=False, lifecycle=True)
+    stack.text = config_text(BOTH, listen="127.0.0.1:1")
+    assert (await stack.post("/-/reload"))[0] == 200
+    [event] = watch.events("config_reload_server_ignored")
+    assert event["reason"] == (
+        "the server section (listen, decode_worker) takes effect at the next start"
+    )
+    assert (await stack.get("/healthz"))[0] == 200
+    assert await stack.daemon.poll_all() == {"flows": True, "active": True}
+
+
 async def test_query_removed_mid_poll_does_not_come_back(stack_factory: StackFactory) -> None:
     """A reload that removes a query whose poll is in flight: when that poll would have
     finished, neither its series nor its query_up reappear."""
