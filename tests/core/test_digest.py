@@ -85,8 +85,17 @@ def descendants(pid: int) -> set[int]:
 
 def workers() -> set[int]:
     """Digest workers of this process: the worker process it started and, while a digest runs,
-    the worker's fork for it."""
-    return descendants(os.getpid())
+    the worker's fork for it, known by their program. Other children of the test process (one
+    an earlier test started, still exiting or not yet reaped) are not workers."""
+    out: set[int] = set()
+    for pid in descendants(os.getpid()):
+        try:
+            program = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue  # ended meanwhile
+        if b"serve_worker" in program:
+            out.add(pid)
+    return out
 
 
 async def test_a_small_body_is_digested_without_a_worker_process(digester: Digester) -> None:
