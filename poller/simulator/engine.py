@@ -398,8 +398,9 @@ class Engine:
         outs: list[Block] = [{} for _ in selects]
         for level, a, b in _pieces(lo, hi):
             if level is None:
+                chunks = list(self.activity.records(flow, a, b))
                 for select, out in zip(selects, outs, strict=True):
-                    _reduce(out, self.activity.records(flow, a, b), select)
+                    _reduce(out, chunks, select)
                 continue
             # A block wholly before `now` never changes again, so it is cached.
             for out, block in zip(outs, self._piece(flow, level, a, selects), strict=True):
