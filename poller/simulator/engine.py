@@ -374,8 +374,6 @@ class Engine:
                 base = data.base
                 start = max(first * BASE_MS - base, 0)
                 stop = (last + 1) * BASE_MS - base
-                if stop <= 0:
-                    continue
                 a = bisect_left(recs, start << AT_SHIFT) if start > 0 else 0
                 b = bisect_left(recs, stop << AT_SHIFT)
                 if a < b:
