@@ -34,21 +34,26 @@ any group is `{}`, and a group of an empty `groupBy` has no `group` key. Count m
 `{"count"}`, timers and `oFlowMilestone` `{"max", "min", "count", "sum"}`. Views are
 computed from the executions themselves, per bucket, on the view's target metric.
 
-Speed: per flow, stats are cached per UTC-aligned block of 5 min, 15 min, 1 h, 6 h and 1 day
-(children merge into parents), once a block lies wholly in the past; the rest of a bucket is
-summed from the cached flow-minutes of `activity`. Traffic repeats weekly (see `activity`), so
-a block is cached under its place in the week: a month or a year costs at most one week of
-generated executions per flow, once. A flow fault's blocks are the exception: from its moment
-on they are keyed by their absolute place and the fault (`_slot`). Each level has its own
-cache, so the many small blocks of one long query cannot evict the day blocks that answer the
-next one. Views are blocks too, over the records whose value lies in the view's range.
+Speed: an interval is laid out as UTC-aligned blocks of 5 min, 15 min, 1 h, 6 h and 1 day,
+largest first, and an unaligned rest summed from the cached flow-minutes of `activity`. Per
+flow, the blocks a query asks for are cached, as they lie wholly in the past; one that is not
+cached yet is the sum of its cached sub-blocks (those earlier queries asked for: a growing
+window builds its next hour from its quarter hours) and one sweep over its other flow-minutes.
+Only asked-for blocks are kept, a few per query, so a day of 5-minute blocks times many views
+is never held. Traffic repeats weekly (see `activity`), so a block is cached under its place
+in the week: a month or a year costs at most about a week of generated executions per flow,
+once. A flow fault's blocks are the exception: from its moment on they are keyed by their
+absolute place and the fault (`_slot`). Each level has its own cache, so the many small blocks
+of one long query cannot evict the day blocks that answer the next one. Views are blocks too,
+over the records whose value lies in the view's range; a sweep reduces each record once
+however many views there are.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -158,6 +163,36 @@ def _reduce(out: Block, chunks: Iterable[Sequence[int]], select: Select = None) 
                     stat[3] = value
 
 
+def _cells(select: Select, edges: list[float]) -> frozenset[int]:
+    """The cells of `edges` (cell i is [edges[i-1], edges[i]), unbounded at the ends) whose
+    values `select` keeps: its bounds are edges, so it keeps each cell wholly or not at all."""
+    if select is None:
+        return frozenset(range(len(edges) + 1))
+    gte, lt = select
+    low = 0 if gte is None else bisect_right(edges, gte)
+    high = len(edges) if lt is None else bisect_left(edges, lt)
+    return frozenset(range(low, high + 1))
+
+
+def _reduce_cells(
+    out: dict[int, Stat], chunk: Sequence[int], edges: list[float], cells: int
+) -> None:
+    """`_reduce` keyed by record key * cells + the cell of `edges` the value lies in."""
+    for rec in chunk:
+        value = rec & VALUE_MASK
+        key = ((rec >> KEY_SHIFT) & KEY_MASK) * cells + (bisect_right(edges, value) if edges else 0)
+        stat = out.get(key)
+        if stat is None:
+            out[key] = [1, value, value, value]
+        else:
+            stat[0] += 1
+            stat[1] += value
+            if value < stat[2]:
+                stat[2] = value
+            elif value > stat[3]:
+                stat[3] = value
+
+
 def _merge(out: Block | dict[Any, Stat], key: Any, src: Stat) -> None:
     stat = out.get(key)
     if stat is None:
@@ -252,60 +287,105 @@ class Engine:
             return flow.index, index, select, fault
         return flow.index, index % PER_PERIOD[level], select, None
 
-    def _block(self, flow: Flow, level: int, index: int, select: Select) -> Block:
+    def _cached(
+        self, flow: Flow, level: int, index: int, selects: Sequence[Select]
+    ) -> list[Block] | None:
+        """The cached block of each of `selects`, or None unless all of them are cached."""
         cache = self._blocks[level]
-        slot = self._slot(flow, level, index, select)
-        block = cache.get(slot)
-        if block is None:
-            block = {}
-            if level == 0:
-                self._sweep(flow, index, index, (select,))
-                return cache.get(slot) or {}
+        out = []
+        for select in selects:
+            block = cache.get(self._slot(flow, level, index, select))
+            if block is None:
+                return None
+            out.append(block)
+        return out
+
+    def _collect(
+        self,
+        flow: Flow,
+        level: int,
+        index: int,
+        selects: Sequence[Select],
+        found: list[list[Block]],
+        bases: list[int],
+    ) -> None:
+        """Cover (level, index) with its largest cached descendants (into `found`) and the
+        base blocks that no cached block covers (into `bases`)."""
+        cached = self._cached(flow, level, index, selects)
+        if cached is not None:
+            found.append(cached)
+        elif level == 0:
+            bases.append(index)
+        else:
             per = LEVELS_MS[level] // LEVELS_MS[level - 1]
             for child in range(index * per, index * per + per):
-                for key, stat in self._block(flow, level - 1, child, select).items():
-                    _merge(block, key, stat)
-            cache.put(slot, block)
-        return block
+                self._collect(flow, level - 1, child, selects, found, bases)
 
-    def _missing_bases(
-        self, flow: Flow, level: int, index: int, select: Select, out: list[int]
-    ) -> None:
-        if self._slot(flow, level, index, select) in self._blocks[level]:
-            return
-        if level == 0:
-            out.append(index)
-            return
-        per = LEVELS_MS[level] // LEVELS_MS[level - 1]
-        for child in range(index * per, index * per + per):
-            self._missing_bases(flow, level - 1, child, select, out)
+    def _piece(self, flow: Flow, level: int, index: int, selects: Sequence[Select]) -> list[Block]:
+        """The block of each of `selects` at (level, index), from the cache or built and cached.
 
-    def _sweep(self, flow: Flow, first: int, last: int, selects: Sequence[Select]) -> None:
-        """Build and cache base blocks first..last, for each of `selects`, in one pass over
-        their flow-minutes.
+        Only the blocks a query asks for directly are cached: a growing or sliding window asks
+        for them again, and builds its next larger block from them. A missing block is the
+        sum of its cached descendants and one sweep over the rest, straight into it: a day of
+        base blocks times many views is never built, held or pushed through the cache.
+        """
+        cache = self._blocks[level]
+        slots = [self._slot(flow, level, index, select) for select in selects]
+        blocks = [cache.get(slot) for slot in slots]
+        missing = [select for select, block in zip(selects, blocks, strict=True) if block is None]
+        if not missing:
+            return [block for block in blocks if block is not None]
+        found: list[list[Block]] = []
+        bases: list[int] = []
+        self._collect(flow, level, index, missing, found, bases)
+        built = self._sweep(flow, bases, missing)
+        for parts in found:
+            for target, part in zip(built, parts, strict=True):
+                for key, stat in part.items():
+                    _merge(target, key, stat)
+        fresh = iter(built)
+        out = []
+        for slot, block in zip(slots, blocks, strict=True):
+            if block is None:
+                block = next(fresh)
+                cache.put(slot, block)
+            out.append(block)
+        return out
+
+    def _sweep(self, flow: Flow, bases: list[int], selects: Sequence[Select]) -> list[Block]:
+        """For each of `selects`, one block of the records stamped in the base blocks `bases`,
+        in one pass over their flow-minutes per run of consecutive bases.
 
         Going block by block would visit every flow-minute five times: records land up to
-        20 minutes after their execution starts.
+        20 minutes after their execution starts. Each record is reduced once, under its key
+        and the cell of `edges` its value lies in; a select's block is then the merge of the
+        cells it keeps, not one pass per select.
         """
-        blocks: list[list[Block]] = [[{} for _ in range(last - first + 1)] for _ in selects]
-        lo, hi = first * BASE_MS, (last + 1) * BASE_MS
-        for minute in range(lo // MINUTE_MS - LOOKBACK_MINUTES, hi // MINUTE_MS):
-            data = self.activity.minute(flow, minute)
-            recs = data.records
-            if not recs:
-                continue
-            base = data.base
-            top = min(last, (base + (recs[-1] >> AT_SHIFT)) // BASE_MS)
-            for j in range(max(first, base // BASE_MS), top + 1):
-                start = j * BASE_MS - base
+        edges = sorted({e for select in selects if select for e in select if e is not None})
+        cells = len(edges) + 1
+        swept: dict[int, Stat] = {}
+        per_base = BASE_MS // MINUTE_MS
+        for first, last in _runs(bases):
+            for minute in range(first * per_base - LOOKBACK_MINUTES, (last + 1) * per_base):
+                data = self.activity.minute(flow, minute)
+                recs = data.records
+                if not recs:
+                    continue
+                base = data.base
+                start = max(first * BASE_MS - base, 0)
+                stop = (last + 1) * BASE_MS - base
                 a = bisect_left(recs, start << AT_SHIFT) if start > 0 else 0
-                b = bisect_left(recs, (start + BASE_MS) << AT_SHIFT)
+                b = bisect_left(recs, stop << AT_SHIFT)
                 if a < b:
-                    for select, out in zip(selects, blocks, strict=True):
-                        _reduce(out[j - first], (recs[a:b],), select)
-        for select, out in zip(selects, blocks, strict=True):
-            for j, block in enumerate(out):
-                self._blocks[0].put(self._slot(flow, 0, first + j, select), block)
+                    _reduce_cells(swept, recs[a:b], edges, cells)
+        blocks: list[Block] = [{} for _ in selects]
+        spans = [_cells(select, edges) for select in selects]
+        for cell_key, stat in swept.items():
+            key, cell = divmod(cell_key, cells)
+            for block, span in zip(blocks, spans, strict=True):
+                if cell in span:
+                    _merge(block, key, stat)
+        return blocks
 
     def flow_stats(
         self, flow: Flow, lo: int, hi: int, now: int, selects: Sequence[Select] = (None,)
@@ -313,27 +393,17 @@ class Engine:
         """For each of `selects`: per record key, the stats of `flow`'s records stamped in
         [lo, hi) and not after now, of those whose value the select keeps."""
         hi = min(hi, now + 1)
-        pieces = list(_pieces(lo, hi))
-        missing: list[int] = []
-        for level, a, _ in pieces:
-            if level is not None:
-                for select in selects:
-                    self._missing_bases(flow, level, a, select, missing)
-        # One base block per slot is enough: the others repeat it.
-        distinct = {self._slot(flow, 0, index, None): index for index in reversed(missing)}
-        for first, last in _runs(list(distinct.values())):
-            self._sweep(flow, first, last, selects)
-        outs: list[Block] = []
-        for select in selects:
-            out: Block = {}
-            for level, a, b in pieces:
-                if level is None:
-                    _reduce(out, self.activity.records(flow, a, b), select)
-                else:
-                    # A block wholly before `now` never changes again, so it is cached.
-                    for key, stat in self._block(flow, level, a, select).items():
-                        _merge(out, key, stat)
-            outs.append(out)
+        outs: list[Block] = [{} for _ in selects]
+        for level, a, b in _pieces(lo, hi):
+            if level is None:
+                chunks = list(self.activity.records(flow, a, b))
+                for select, out in zip(selects, outs, strict=True):
+                    _reduce(out, chunks, select)
+                continue
+            # A block wholly before `now` never changes again, so it is cached.
+            for out, block in zip(outs, self._piece(flow, level, a, selects), strict=True):
+                for key, stat in block.items():
+                    _merge(out, key, stat)
         return outs
 
     # -- aggregates -----------------------------------------------------------------------
