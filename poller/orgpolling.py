@@ -55,6 +55,7 @@ class OrgPolling:
     def new_client(
         self, org: OrgConfig, credentials: Credentials, budget: RequestBudget | None = None
     ) -> GenesysClient:
+        self.metrics.api_budget.labels().set(org.genesys.requests_per_minute)
         return GenesysClient(
             org.genesys, credentials, self.metrics, clocks=self._clocks, budget=budget
         )
@@ -71,13 +72,15 @@ class OrgPolling:
             org=self.name,
         )
         self.pollers[name] = poller
+        settling = poller.settling if query.mode == "counter" else None
         if previous is None:
-            self.metrics.add_query(name, query.every)
+            self.metrics.add_query(name, query.every, settling)
         else:
             # A changed query keeps serving its old series, and its up and last-success gauges,
             # until its next poll replaces them.
             poller.state = previous.state
             self.metrics.query_interval.labels(name).set(query.every)
+            self.metrics.show_settling(name, settling)
         return poller
 
     def remove_poller(self, name: str) -> None:

@@ -21,6 +21,7 @@ from poller.digest import Digester, DigestJob
 from poller.errors import ApiError, NormalizeError, PollerError
 from poller.genesys import QueryClient
 from poller.genesys.queries import endpoint_of, request_body
+from poller.periods import shown_period
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
 from poller.timing import Clocks
@@ -164,6 +165,10 @@ class QueryPoller:
             log.error("poll_crashed", **fields, exc_info=err)
         self.state.failing = True
         self.check_stale()
+
+    def settling(self) -> bool:
+        """Whether a counter-mode query shows its closed period now (False in gauge mode)."""
+        return self.query.mode == "counter" and shown_period(self.query, self._clock())[2]
 
     def age(self) -> float:
         """Seconds since the data was last fresh (since start-up before the first success)."""

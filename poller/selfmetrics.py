@@ -24,7 +24,7 @@ import contextlib
 import itertools
 import platform
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, overload
 
 from prometheus_client import (
@@ -77,7 +77,8 @@ class Declared(Generic[M]):
 
     `labels` are the label names after `org` (which per-org families carry when the config lists
     orgs). A `per_query` family starts with the `query` label; add_query makes its series for
-    every combination of `known` values of the labels after `query`, remove_query drops them."""
+    every combination of `known` values of the labels after `query`, remove_query drops them. A
+    `counter_only` one has a series only for counter-mode queries (see show_settling)."""
 
     per_org = False
 
@@ -89,6 +90,7 @@ class Declared(Generic[M]):
         labels: tuple[str, ...] = (),
         *,
         per_query: bool = False,
+        counter_only: bool = False,
         known: Mapping[str, tuple[str, ...]] | None = None,
         buckets: tuple[float, ...] | None = None,
     ) -> None:
@@ -99,6 +101,7 @@ class Declared(Generic[M]):
         self.help = help
         self.labels = labels
         self.per_query = per_query
+        self.counter_only = counter_only
         self.known = dict(known or {})
         self.buckets = buckets
         self.attr = ""
@@ -208,6 +211,17 @@ class SelfMetrics:
         ("query",),
         per_query=True,
     )
+    query_settling = PerOrg(
+        Gauge,
+        "query_settling",
+        "Counter-mode queries only: 1 while the query shows its closed period (for `settle` "
+        "from each period's start: its counters do not include the new period's data yet), "
+        "else 0. Read from the clock at every scrape, so it flips at the period's start and "
+        "at start + settle, between polls too.",
+        ("query",),
+        per_query=True,
+        counter_only=True,
+    )
     polls = PerOrg(Counter, "polls", "Polls started, per query.", ("query",), per_query=True)
     poll_failures = PerOrg(
         Counter, "poll_failures", "Polls that failed, per query.", ("query",), per_query=True
@@ -226,6 +240,22 @@ class SelfMetrics:
         "api_requests",
         "HTTP requests to Genesys Cloud, by endpoint and status code (error: no response).",
         ("endpoint", "code"),
+    )
+    api_budget = PerOrg(
+        Gauge,
+        "api_budget_requests_per_minute",
+        "The request budget: at most this many places are taken in any 60 s "
+        "(genesys.requests_per_minute, or the org's own).",
+    )
+    api_budget_places = PerOrg(
+        Counter,
+        "api_budget_places_taken",
+        "Places taken in the request budget: one per request sent to the API host (query "
+        "POSTs and listing GETs, each retry and the re-send after a 401 included; logins "
+        "are not counted). A place is taken before the token is fetched, so an attempt whose "
+        "login fails takes one and sends nothing; otherwise this equals "
+        'api_requests_total{endpoint!="token"}. rate(...[5m]) * 60 against '
+        "api_budget_requests_per_minute is the budget's use.",
     )
     api_request_duration = PerOrg(
         Histogram,
@@ -333,13 +363,26 @@ class SelfMetrics:
             return self
         return _OrgView(self._shared, org)
 
-    def add_query(self, query: str, every: float) -> None:
-        """Make a query's series exist from the start, so dashboards and alerts see zeros."""
+    def add_query(
+        self, query: str, every: float, settling: Callable[[], bool] | None = None
+    ) -> None:
+        """Make a query's series exist from the start, so dashboards and alerts see zeros.
+        `settling` (counter-mode queries): whether the query shows its closed period now."""
         for row in TABLE:
-            if row.per_query:
+            if row.per_query and not row.counter_only:
                 for values in row.query_values():
                     self._scoped[row.attr].labels(query, *values)
         self.query_interval.labels(query).set(every)
+        self.show_settling(query, settling)
+        self.changed()
+
+    def show_settling(self, query: str, settling: Callable[[], bool] | None) -> None:
+        """query_settling{query} reads `settling` at every rendering; None (not a counter-mode
+        query) drops the series."""
+        if settling is None:
+            self.query_settling.remove(query)
+        else:
+            self.query_settling.labels(query).set_function(lambda: 1.0 if settling() else 0.0)
         self.changed()
 
     def remove_query(self, query: str) -> None:

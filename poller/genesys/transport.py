@@ -101,6 +101,7 @@ class QueryTransport:
                     await acquire()
                 except PausedError as paused:
                     raise self._paused(endpoint, paused.until) from None
+                self._metrics.api_budget_places.labels().inc()
                 token = await self._tokens.token()
                 reply = await send({"Authorization": f"Bearer {token}"})
                 if reply.status == 200:

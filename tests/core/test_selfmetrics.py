@@ -111,6 +111,34 @@ def test_remove_query_drops_its_series() -> None:
     assert 'genesyscloud_poller_query_interval_seconds{query="active"} 15.0' in text
 
 
+def test_settling_series_is_read_at_each_rendering_and_removed_with_its_query() -> None:
+    """query_settling exists only for a query added with a settling reading, shows that reading
+    at every rendering, and goes with remove_query or when the query stops being counter-mode;
+    the budget series go with their org."""
+    metrics = SelfMetrics(process=False, render_max_age=0, org_label=True)
+    acme = metrics.for_org("acme")
+    now = [True]
+    acme.add_query("counted", 30, lambda: now[0])
+    acme.add_query("active", 15)
+    acme.api_budget.labels().set(120)
+    acme.api_budget_places.labels().inc(3)
+    settling = 'genesyscloud_poller_query_settling{org="acme",query="counted"}'
+    text = metrics.render().decode()
+    assert f"{settling} 1.0\n" in text
+    assert 'query_settling{org="acme",query="active"}' not in text
+    assert 'genesyscloud_poller_api_budget_requests_per_minute{org="acme"} 120.0\n' in text
+    assert 'genesyscloud_poller_api_budget_places_taken_total{org="acme"} 3.0\n' in text
+    now[0] = False
+    assert f"{settling} 0.0\n" in metrics.render().decode()
+    acme.show_settling("counted", None)
+    assert settling not in metrics.render().decode()
+    acme.show_settling("counted", lambda: True)
+    acme.remove_query("counted")
+    assert settling not in metrics.render().decode()
+    metrics.remove_org("acme")
+    assert 'org="acme"' not in metrics.render().decode()
+
+
 def test_org_views_share_one_registry_with_org_first() -> None:
     """With org_label, each org's view records into the same families, its org label first."""
     metrics = SelfMetrics(process=False, org_label=True)
