@@ -142,7 +142,6 @@ class Poll:
     at: float  # epoch seconds
     lo: int  # the records it counts: stamped in [lo, hi) ms
     hi: int
-    settling: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +177,8 @@ def polls(query: QueryConfig, span: Span, lag_ms: int) -> list[Poll]:
     at = span.start
     while at <= span.end:
         asked = validate_aggregate(request_body(query, at))
-        _, _, settling = shown_period(query, at)
         visible = int(at * 1000) - lag_ms + 1
-        out.append(Poll(at, asked.bounds[0], min(asked.bounds[-1], visible), settling))
+        out.append(Poll(at, asked.bounds[0], min(asked.bounds[-1], visible)))
         at += query.every
     return out
 
@@ -406,10 +404,12 @@ def generate(
             "query_interval_seconds": [q.config.every] * len(plan),
             "polls_total": [float(i + 1) for i in range(len(plan))],
             "poll_failures_total": [0.0] * len(plan),
-            "query_settling": [1.0 if p.settling else 0.0 for p in plan],
         }
         for name, per_poll in selfs.items():
             out.put((P + name, labels), _at_scrapes(index, per_poll))
+        # Read from the clock at each scrape, not at the polls.
+        settling = [shown_period(q.config, span.scrape(i))[2] for i in range(span.steps)]
+        out.put((P + "query_settling", labels), [1.0 if s else 0.0 for s in settling])
     out.put(("up", ()), [1.0] * span.steps)
     divisions = {d.id: d.name for d in engine.org.divisions}
     for flow in chosen:

@@ -85,8 +85,6 @@ async def test_generated_series_equal_the_real_pollers_scrapes(
         for key, value in list(expected.items()):
             if key[0] == g.P + "query_last_success_timestamp_seconds":
                 expected[key] = value + span.epoch
-        if not any(k[0] == g.P + "query_settling" for k in shown):  # TODO until i20-poller
-            expected = {k: v for k, v in expected.items() if k[0] != g.P + "query_settling"}
         assert shown == expected, f"scrape {step} at {moment}"
         compared += len(shown)
     settling = generated.values(g.P + "query_settling")
