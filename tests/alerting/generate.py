@@ -18,11 +18,12 @@ sorted stamps. A test compares the result with the real poller's /metrics (test_
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from heapq import heappop, heappush
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -33,17 +34,32 @@ import yaml
 from poller.config import parse_config
 from poller.config.model import Config, QueryConfig
 from poller.counters import counter_spec
-from poller.families import counter_families, distribution_family, metric
+from poller.families import (
+    OBSERVATIONS_TRUNCATED,
+    OLDEST_EXECUTION_AGE,
+    count_family,
+    counter_families,
+    distribution_family,
+    metric,
+)
 from poller.genesys.queries import request_body
 from poller.normalize import aggregate_buckets
 from poller.periods import shown_period
 from poller.responses import AggregateResponse
+from poller.scope import series_labels
 from poller.simulator import SimulatorSettings
-from poller.simulator.activity import AT_SHIFT, KEY_MASK, KEY_SHIFT, MINUTE_MS, VALUE_MASK
-from poller.simulator.engine import Engine
+from poller.simulator.activity import (
+    AT_SHIFT,
+    KEY_MASK,
+    KEY_SHIFT,
+    MINUTE_MS,
+    SPAN_SHIFT,
+    VALUE_MASK,
+)
+from poller.simulator.engine import OBSERVATION_DETAIL_LIMIT, Engine
 from poller.simulator.org import MAX_DURATION_MS, Flow, Org
 from poller.simulator.query import AggregateQuery, ViewSpec
-from poller.simulator.validation import validate_aggregate
+from poller.simulator.validation import validate_aggregate, validate_observation
 from poller.store import ZERO_FILL_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -356,16 +372,90 @@ def flow_series(
     return result
 
 
+# -- the observation query with details: executions in progress --------------------------------
+
+
+def observation_series(
+    engine: Engine, query: QueryConfig, span: Span, org: str = "", flows: Sequence[Flow] = ()
+) -> tuple[list[float], dict[SeriesKey, list[float]]]:
+    """An observation query's poll times, and per flow its series after each poll: executions
+    in progress (held at 0 once none are), and with details the list's truncation and the age
+    of the oldest one (both only while some are in progress)."""
+    asked = validate_observation(request_body(query, span.start))
+    ats: list[float] = []
+    at = span.start
+    while at <= span.end:
+        ats.append(at)
+        at += query.every
+    base = series_labels(org, query.name)
+    out: dict[SeriesKey, list[float]] = {}
+    for flow in flows or engine.org.flows:
+        if not asked.filter.test({"flowId": flow.id, "mediaType": flow.media_type}):
+            continue
+        labels: Labels = (*base, ("flow_id", flow.id), ("media_type", flow.media_type))
+        counts, oldest = _in_progress(engine, flow, [round(t * 1000) for t in ats])
+        active: list[float] = []
+        last_seen = -math.inf
+        for t, n in zip(ats, counts, strict=True):
+            if n:
+                last_seen = t
+                active.append(float(n))
+            else:
+                active.append(0.0 if t - last_seen < ZERO_FILL_SECONDS else MISSING)
+        if all(math.isnan(v) for v in active):
+            continue
+        out[count_family("oFlow").name, labels] = active
+        if asked.details:
+            out[OBSERVATIONS_TRUNCATED.name, labels] = [
+                (1.0 if n > OBSERVATION_DETAIL_LIMIT else 0.0) if n else MISSING for n in counts
+            ]
+            out[OLDEST_EXECUTION_AGE.name, labels] = [
+                round(t - first / 1000, 3) if first is not None else MISSING
+                for t, first in zip(ats, oldest, strict=True)
+            ]
+    return ats, out
+
+
+def _in_progress(
+    engine: Engine, flow: Flow, moments: list[int]
+) -> tuple[list[int], list[int | None]]:
+    """Per moment (ms): how many executions of the flow are in progress, and the earliest start
+    among them."""
+    executions: list[tuple[int, int]] = []
+    for minute in range((moments[0] - MAX_DURATION_MS) // MINUTE_MS, moments[-1] // MINUTE_MS + 1):
+        data = engine.activity.minute(flow, minute)
+        for span in data.spans:
+            start = data.base + (span >> SPAN_SHIFT)
+            executions.append((start, start + (span & VALUE_MASK)))
+    executions.sort()
+    starts = [s for s, _ in executions]
+    ends = sorted(e for _, e in executions)
+    counts = [bisect_right(starts, t) - bisect_right(ends, t) for t in moments]
+    oldest: list[int | None] = []
+    running: list[tuple[int, int]] = []  # heap of (start, end) of those started
+    i = 0
+    for t in moments:
+        while i < len(executions) and executions[i][0] <= t:
+            heappush(running, executions[i])
+            i += 1
+        while running and running[0][1] <= t:
+            heappop(running)
+        # The top is the earliest start among those not popped, and it is running: so it is
+        # the earliest running one (ended ones deeper down are popped when they surface).
+        oldest.append(running[0][0] if running else None)
+    return counts, oldest
+
+
 # -- scrapes ------------------------------------------------------------------------------------
 
 
-def _scrape_index(span: Span, plan: Sequence[Poll]) -> list[int]:
-    """Per scrape, the index of the last poll before it (-1: none yet)."""
+def _scrape_index(span: Span, ats: Sequence[float]) -> list[int]:
+    """Per scrape, the index of the last poll (at `ats`) before it (-1: none yet)."""
     out = []
     j = -1
     for step in range(span.steps):
         moment = span.scrape(step)
-        while j + 1 < len(plan) and plan[j + 1].at < moment:
+        while j + 1 < len(ats) and ats[j + 1] < moment:
             j += 1
         out.append(j)
     return out
@@ -376,6 +466,30 @@ def _at_scrapes(index: list[int], per_poll: list[float]) -> list[float]:
     return [per_poll[j] if j >= 0 else MISSING for j in index]
 
 
+def _put_polled(
+    out: Generated,
+    query: QueryConfig,
+    ats: list[float],
+    per_flow: dict[SeriesKey, list[float]],
+    org_labels: Labels,
+) -> None:
+    """A query's flow series and its self-metrics, from its polls at `ats` to the scrapes."""
+    span = out.span
+    index = _scrape_index(span, ats)
+    for key, per_poll in per_flow.items():
+        out.put(key, _at_scrapes(index, per_poll))
+    labels: Labels = (*org_labels, ("query", query.name))
+    selfs = {
+        "query_up": [1.0] * len(ats),
+        "query_last_success_timestamp_seconds": [span.promtool_time(at) for at in ats],
+        "query_interval_seconds": [query.every] * len(ats),
+        "polls_total": [float(i + 1) for i in range(len(ats))],
+        "poll_failures_total": [0.0] * len(ats),
+    }
+    for name, per_poll in selfs.items():
+        out.put((P + name, labels), _at_scrapes(index, per_poll))
+
+
 def generate(
     engine: Engine,
     span: Span,
@@ -384,8 +498,9 @@ def generate(
     flows: Sequence[Flow] = (),
     org: str = "",
 ) -> Generated:
-    """Every series the rules read over `span`, as scraped: the counter queries' flow series,
-    their self-metrics, `up` and `genesyscloud_flow_info` (of `flows`, default all)."""
+    """Every series the rules read over `span`, as scraped: the flow series of the counter
+    queries and of the observation queries, the queries' self-metrics, `up` and
+    `genesyscloud_flow_info` (of `flows`, default all)."""
     config = config or shipped_config()
     out = Generated(span)
     org_labels: Labels = (("org", org),) if org else ()
@@ -393,23 +508,16 @@ def generate(
     queries = [prepare(q, span, engine.lag_ms) for q in counter_queries(config)]
     per_query = flow_series(engine, queries, span, org, chosen)
     for q, per_flow in zip(queries, per_query, strict=True):
-        index = _scrape_index(span, q.polls)
-        for key, per_poll in per_flow.items():
-            out.put(key, _at_scrapes(index, per_poll))
-        plan = q.polls
-        labels: Labels = (*org_labels, ("query", q.config.name))
-        selfs = {
-            "query_up": [1.0] * len(plan),
-            "query_last_success_timestamp_seconds": [span.promtool_time(p.at) for p in plan],
-            "query_interval_seconds": [q.config.every] * len(plan),
-            "polls_total": [float(i + 1) for i in range(len(plan))],
-            "poll_failures_total": [0.0] * len(plan),
-        }
-        for name, per_poll in selfs.items():
-            out.put((P + name, labels), _at_scrapes(index, per_poll))
+        ats = [p.at for p in q.polls]
+        _put_polled(out, q.config, ats, per_flow, org_labels)
         # Read from the clock at each scrape, not at the polls.
         settling = [shown_period(q.config, span.scrape(i))[2] for i in range(span.steps)]
+        labels: Labels = (*org_labels, ("query", q.config.name))
         out.put((P + "query_settling", labels), [1.0 if s else 0.0 for s in settling])
+    for query in config.queries:
+        if query.type == "observation":
+            ats, per_flow = observation_series(engine, query, span, org, chosen)
+            _put_polled(out, query, ats, per_flow, org_labels)
     out.put(("up", ()), [1.0] * span.steps)
     divisions = {d.id: d.name for d in engine.org.divisions}
     for flow in chosen:

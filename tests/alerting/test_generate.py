@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from poller.config.model import Config
+from poller.config.model import Config, QueryConfig
 from poller.families import extreme_families, metric
 from poller.simulator import SimulatorSettings
 from tests.alerting import generate as g
@@ -24,9 +24,14 @@ SPAN_START = "2026-05-13T22:55:00"  # 23:55 in Europe/Dublin (IST)
 SPAN_STEPS = 17 * 4
 
 
-def counter_queries_yaml(config: Config) -> str:
-    """The shipped config's counter queries, as the queries snippet of a test stack."""
-    names = {q.name for q in g.counter_queries(config)}
+def generated_queries(config: Config) -> list[QueryConfig]:
+    """The queries whose series the generator writes: counter and observation ones."""
+    return [*g.counter_queries(config), *(q for q in config.queries if q.type == "observation")]
+
+
+def queries_yaml(config: Config) -> str:
+    """The shipped config's generated queries, as the queries snippet of a test stack."""
+    names = {q.name for q in generated_queries(config)}
     shipped = yaml.safe_load(g.SHIPPED_CONFIG.read_text())["queries"]
     return yaml.safe_dump([q for q in shipped if q["name"] in names], sort_keys=False)
 
@@ -53,9 +58,9 @@ async def test_generated_series_equal_the_real_pollers_scrapes(
     generated = g.generate(g.engine(settings), span, config)
     clock = FakeClock(span.start)
     stack = await stack_factory(
-        counter_queries_yaml(config), schedule=False, clock=clock, settings=settings
+        queries_yaml(config), schedule=False, clock=clock, settings=settings
     )
-    queries = g.counter_queries(config)
+    queries = generated_queries(config)
     due = {q.name: span.start for q in queries}
     skip = extremes(config)
     names = {q.name for q in queries}
