@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from poller import scope
+from poller import alertfeeds, scope
 from poller.config import format_duration
 from poller.config.model import DAY_SECONDS, Config, GenesysSettings, OrgConfig, QueryConfig
 from poller.genesys.listings import LISTINGS, PAGE_SIZE
@@ -147,6 +147,7 @@ def _org_plan(config: Config, budget_key: str) -> list[str]:
     ]
     lines = _table(rows)
     lines += [_settling(q) for q in config.queries if q.mode == "counter"]
+    lines += alertfeeds.report(config)
     lines += _names(config, budget_key)
     lines.append(
         f"Total: {_rate(total)} requests/minute of a budget of {budget} "

@@ -215,6 +215,7 @@ def test_example_config_loads() -> None:
     assert [q.name for q in config.queries] == [
         "flows_today",
         "flows_counted",
+        "milestones_counted",
         "outcomes_today",
         "milestones_today",
         "flows_active",
@@ -232,6 +233,34 @@ def test_example_config_loads() -> None:
     assert query_named(config, "flows_active").type == "observation"
     counted = query_named(config, "flows_counted")
     assert (counted.mode, counted.period, counted.settle) == ("counter", 86400.0, 600.0)
+    assert (counted.every, counted.group_by) == (15.0, ("flowId", "flowName"))
+    assert counted.metrics == (
+        "nFlow",
+        "nFlowOutcome",
+        "nFlowOutcomeFailed",
+        "tFlow",
+        "tFlowDisconnect",
+    )
+    assert [v.lt for v in counted.views] == [
+        10000,
+        20000,
+        30000,
+        45000,
+        60000,
+        90000,
+        120000,
+        180000,
+        300000,
+        600000,
+    ]
+    milestones = query_named(config, "milestones_counted")
+    assert (milestones.mode, milestones.every, milestones.period, milestones.settle) == (
+        "counter",
+        30.0,
+        86400.0,
+        600.0,
+    )
+    assert milestones.group_by == ("flowId", "flowMilestoneId")
     assert config.warnings == ()
 
 

@@ -1,4 +1,5 @@
-"""The query plan `check-config` prints: the table, the cost and the warnings."""
+"""The query plan `check-config` prints: the table, the shipped alerts fed, the cost and the
+warnings."""
 
 from __future__ import annotations
 
@@ -47,6 +48,38 @@ def plan_config(
 
 CONFIG = plan_config()
 
+POLLER_ALERTS = (
+    "GenesysCloudPollerDown, GenesysCloudPollerQueryFailing, GenesysCloudPollerDataStale, "
+    "GenesysCloudPollerThrottled, GenesysCloudPollerTokenExpiring, "
+    "GenesysCloudPollerLoginRefused, "
+)
+# What check-config says of a config that feeds no flow alert (names on).
+FEEDS_NO_FLOW_ALERT = [
+    "Shipped alerts (deploy/prometheus/rules) this config feeds:",
+    f"  {POLLER_ALERTS}GenesysCloudPollerNamesFailing, GenesysCloudPollerBudgetNearLimit: "
+    "the poller's own metrics",
+    "It cannot feed:",
+    "  GenesysCloudFlowNoEntries: needs nFlow in a counter-mode query grouped by flowId",
+    "  GenesysCloudFlowFailureBudgetBurn: needs nFlowOutcome and nFlowOutcomeFailed in a "
+    "counter-mode query grouped by flowId (no outcome dimension in group_by)",
+    "  GenesysCloudFlowDisconnectsHigh: needs tFlow and tFlowDisconnect in a counter-mode query "
+    "grouped by flowId",
+    "  GenesysCloudFlowSlow: needs tFlow with lt views (a histogram) in a counter-mode query "
+    "grouped by flowId",
+    "  GenesysCloudFlowMilestoneDropped: needs nFlowMilestone in a counter-mode query grouped by "
+    "flowId and flowMilestoneId; and nFlow in a counter-mode query grouped by flowId",
+    "  GenesysCloudFlowExecutionStuck: needs an observation query with details: true",
+]
+# The same with names.every: off.
+FEEDS_NOTHING = [
+    FEEDS_NO_FLOW_ALERT[0],
+    f"  {POLLER_ALERTS}GenesysCloudPollerBudgetNearLimit: the poller's own metrics",
+    *FEEDS_NO_FLOW_ALERT[2:],
+    "  GenesysCloudPollerNamesFailing: needs the name listings (names.every not off)",
+    "Note: the flow alerts' summaries name the flow from genesyscloud_flow_info; with "
+    "names.every: off they show its id instead.",
+]
+
 
 def test_plan_text() -> None:
     """The plan names the hosts, the listen address, one row per query and the total cost."""
@@ -64,6 +97,7 @@ def test_plan_text() -> None:
         "nFlow                                0.017",
         "flows_active  observation  15s    now                    -                 "
         "oFlow                                4.0",
+        *FEEDS_NO_FLOW_ALERT,
         "Names: every 1h, 4 listings (/api/v2/flows, /api/v2/flows?deleted=true, "
         "/api/v2/flows/outcomes, /api/v2/flows/milestones), one request per 100 entities "
         "each: 0.067 requests/minute or more, only from what the queries leave (8 a minute "
@@ -160,6 +194,7 @@ def test_plan_with_orgs_has_a_plan_per_org() -> None:
         "(login https://login.mypurecloud.ie), budget 300 requests/minute",
         "QUERY  TYPE       EVERY  WINDOW   GROUP BY  METRICS  REQ/MIN",
         "flows  aggregate  1m     last 1h  -         nFlow    1.0",
+        *FEEDS_NOTHING,
         "Names: off (names.every: off); no _info families.",
         "Total: 1.0 requests/minute of a budget of 300 (0 %).",
         "",
@@ -167,6 +202,7 @@ def test_plan_with_orgs_has_a_plan_per_org() -> None:
         "(login https://login.mypurecloud.com), budget 2 requests/minute",
         "QUERY   TYPE         EVERY  WINDOW  GROUP BY  METRICS  REQ/MIN",
         "active  observation  15s    now     -         oFlow    4.0",
+        *FEEDS_NOTHING,
         "Names: off (names.every: off); no _info families.",
         "Total: 4.0 requests/minute of a budget of 2 (200 %).",
         "WARNING: the queries need 4.0 requests/minute, more than the budget of 2; polls will be "

@@ -73,7 +73,14 @@ SELF_METRICS = [
     "genesyscloud_poller_config_last_reload_success_timestamp_seconds",
     "process_start_time_seconds", "process_resident_memory_bytes",
 ]  # fmt: skip
-DEMO_QUERIES = {"flows_1h", "flows_counted", "outcomes_1h", "milestones_1h", "flows_active"}
+DEMO_QUERIES = {
+    "flows_1h",
+    "flows_counted",
+    "milestones_counted",
+    "outcomes_1h",
+    "milestones_1h",
+    "flows_active",
+}
 DEMO_ORGS = ("acme", "globex")
 
 # How long a query may take to have data: a counter panel's first change may come only after

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from poller.catalog import AGGREGATE_PATH
 from tests.support.clock import FakeClock
 from tests.support.config import aggregate
-from tests.support.stack import StackFactory
+from tests.support.stack import StackFactory, config_text
 
 SETTLING = "genesyscloud_poller_query_settling"
 BUDGET = "genesyscloud_poller_api_budget_requests_per_minute"
@@ -72,3 +72,28 @@ async def test_budget_and_places_taken_match_the_requests(stack_factory: StackFa
     assert scrape.get(REQUESTS, endpoint="aggregates", code="200") == 2.0
     assert scrape.get(REQUESTS, endpoint="token", code="200") == 1.0
     assert scrape.get(PLACES) == 6.0
+
+
+async def test_reload_keeps_budget_and_settling_current(stack_factory: StackFactory) -> None:
+    """A reload that changes requests_per_minute changes the budget gauge; one that turns the
+    counter query into a gauge query drops its settling series, and one that removes it too."""
+    clock = FakeClock(at("2026-05-14T14:04:00"))
+    stack = await stack_factory(QUERIES, schedule=False, clock=clock)
+    assert (await stack.scrape()).get(BUDGET) == 300.0
+    stack.text = config_text(QUERIES, rpm=90)
+    assert (await stack.daemon.reload())[0]
+    scrape = await stack.scrape()
+    assert scrape.get(BUDGET) == 90.0
+    assert scrape.series(SETTLING) == [({"query": "counted"}, 1.0)]
+    as_gauge = aggregate("counted", every="30s", window="1h", group_by=["flowId"])
+    stack.text = config_text(as_gauge, rpm=90)
+    assert (await stack.daemon.reload())[0]
+    scrape = await stack.scrape()
+    assert scrape.series(SETTLING) == []
+    assert scrape.get("genesyscloud_poller_query_up", query="counted") == 0.0
+    stack.text = config_text(QUERIES, rpm=90)
+    assert (await stack.daemon.reload())[0]
+    assert (await stack.scrape()).series(SETTLING) == [({"query": "counted"}, 1.0)]
+    stack.text = config_text(aggregate("hourly", every="1m", window="1h"), rpm=90)
+    assert (await stack.daemon.reload())[0]
+    assert (await stack.scrape()).series(SETTLING) == []

@@ -224,6 +224,12 @@ async def test_bad_credentials_fail_one_org_alone(two_orgs: OrgsFactory) -> None
     assert all("wrong-secret" not in repr(e) for e in logs)
     scrape = await orgs.scrape()
     assert scrape.by("flow_id", "genesyscloud_flow_entries", org="acme") == orgs.truth("acme")
+    # Each poll took its place in its org's budget before logging in: globex's two sent nothing.
+    places = scrape.by("org", "genesyscloud_poller_api_budget_places_taken_total")
+    assert places == {"acme": 2.0, "globex": 2.0}
+    sent = "genesyscloud_poller_api_requests_total"
+    assert scrape.total(sent, org="acme") - scrape.total(sent, org="acme", endpoint="token") == 2
+    assert scrape.total(sent, org="globex") == scrape.total(sent, org="globex", endpoint="token")
 
 
 async def test_a_throttled_org_pauses_alone(two_orgs: OrgsFactory) -> None:
@@ -280,6 +286,10 @@ async def test_reload_adds_and_removes_orgs_without_touching_the_kept_one(
     scrape = await orgs.scrape()
     assert 'org="globex"' not in "".join(str(labels) for _, labels, _ in scrape.samples)
     assert scrape.get("genesyscloud_poller_query_up", org="initech", query="flows") == 0
+    assert scrape.by("org", "genesyscloud_poller_api_budget_requests_per_minute") == {
+        "acme": 300.0,
+        "initech": 300.0,
+    }
     assert await orgs.daemon.poll_all() == {
         "acme/flows": True,
         "acme/active": True,
