@@ -18,6 +18,7 @@ sorted stamps. A test compares the result with the real poller's /metrics (test_
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -594,11 +595,66 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def input_series(generated: Generated) -> list[dict[str, str]]:
+def input_series(generated: Generated, names: set[str] | None = None) -> list[dict[str, str]]:
+    """promtool's input_series, of the series named in `names` (default all)."""
     return [
         {"series": series_text(name, labels), "values": expand_notation(values)}
         for (name, labels), values in sorted(generated.series.items())
+        if names is None or name in names
     ]
+
+
+def rules_read(files: Sequence[Path]) -> set[str]:
+    """Every word of the rules' expressions and templates: a superset of the series names they
+    read, so that series no rule reads (and that would only slow promtool) can be left out."""
+    words: set[str] = set()
+    for path in files:
+        words.update(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", path.read_text()))
+    return words
+
+
+def shipped_rule_files() -> list[Path]:
+    """Every rules file in deploy/prometheus/rules (their unit tests left out)."""
+    return sorted(p for p in RULES_DIR.glob("*.yml") if not p.name.endswith(".test.yml"))
+
+
+_RANGE = re.compile(r"\[(\d+[smhdw])(?::\d*[smhdw]?)?\]|offset\s+(\d+[smhdw])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def rules_lookback(files: Sequence[Path] = ()) -> float:
+    """The longest stretch of history an alert's evaluation reads, in seconds: its longest
+    range selector plus its longest offset, plus the lookback of the recorded series it reads
+    (an upper bound: the generated tests add it as warm-up before what they check)."""
+    exprs: dict[str, str] = {}  # recorded series -> its expression
+    alerts: list[str] = []
+    for path in files or shipped_rule_files():
+        for group in yaml.safe_load(path.read_text()).get("groups", []):
+            for rule in group.get("rules", []):
+                if "record" in rule:
+                    exprs[rule["record"]] = str(rule["expr"])
+                else:
+                    alerts.append(str(rule["expr"]))
+    memo: dict[str, float] = {}
+
+    def reach(expr: str, depth: int = 0) -> float:
+        ranges, offsets = [0.0], [0.0]
+        for window, offset in _RANGE.findall(expr):
+            if window:
+                ranges.append(float(window[:-1]) * _UNIT[window[-1]])
+            if offset:
+                offsets.append(float(offset[:-1]) * _UNIT[offset[-1]])
+        words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr))
+        deeper = [recorded(w, depth) for w in words if w in exprs]
+        return max(ranges) + max(offsets) + max(deeper, default=0.0)
+
+    def recorded(name: str, depth: int) -> float:
+        assert depth < 20, f"recording rules refer to each other in a loop at {name}"
+        if name not in memo:
+            memo[name] = reach(exprs[name], depth + 1)
+        return memo[name]
+
+    return max((reach(e) for e in alerts), default=0.0)
 
 
 def duration(seconds: float) -> str:
@@ -614,12 +670,15 @@ def write_test_file(
     promql_expr_test: Sequence[Mapping[str, Any]] = (),
     rule_files: Sequence[Path] = (),
 ) -> Path:
-    """A `promtool test rules` file: the generated input series and the given checks, run
-    against `rule_files` (default: every shipped rules file)."""
-    files = list(rule_files) or sorted(RULES_DIR.glob("*.rules.yml"))
+    """A `promtool test rules` file: the generated input series that the rules (or the checks)
+    read, and the given checks, run against `rule_files` (default: every shipped rules file)."""
+    files = list(rule_files) or shipped_rule_files()
+    names = rules_read(files)
+    for check in promql_expr_test:
+        names.update(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", str(check["expr"])))
     test: dict[str, Any] = {
         "interval": duration(SCRAPE_SECONDS),
-        "input_series": input_series(generated),
+        "input_series": input_series(generated, names),
     }
     if alert_rule_test:
         test["alert_rule_test"] = list(alert_rule_test)
