@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from poller.config.model import Config, Credentials, GenesysSettings
     from poller.config.webconfig import WebConfig
     from poller.simulator import FaultSettings
+    from poller.simulator.flowfaults import FlowFaultSpec
 
 DEFAULT_CONFIG = "config/poller.yaml"
 DEMO_LISTEN = "127.0.0.1:9864"
@@ -144,7 +145,9 @@ def _parser() -> argparse.ArgumentParser:
         "--faults",
         type=_fault_spec,
         default="",
-        help="fault injection spec, e.g. 503=0.2,latency=200ms",
+        help="fault injection spec, e.g. 503=0.2,latency=200ms; per-flow faults are items "
+        "KIND=FLOW[xFACTOR][@+DELAY|@EPOCH_SECONDS], KIND one of stop, fail, hangup, slow, "
+        "milestone-drop, FLOW a flow id or index, e.g. stop=3@+5m,slow=7x4@+10m (see README)",
     )
     sim.add_argument(
         "--lag",
@@ -223,12 +226,13 @@ def _lag(text: str) -> float:
     return seconds
 
 
-def _fault_spec(text: str) -> FaultSettings:
+def _fault_spec(text: str) -> tuple[FaultSettings, tuple[FlowFaultSpec, ...]]:
     """A bad spec is a usage error (exit 2) that lists every problem, like a bad --flows."""
-    from poller.simulator import SimulatorSettingsError, parse_fault_spec
+    from poller.simulator import SimulatorSettingsError
+    from poller.simulator.settings import parse_simulate_faults
 
     try:
-        return parse_fault_spec(text)
+        return parse_simulate_faults(text)
     except SimulatorSettingsError as exc:
         raise argparse.ArgumentTypeError(
             "; ".join(p.removeprefix("faults: ") for p in exc.problems)
@@ -465,8 +469,9 @@ def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     _setup_logging(args)
     host, port = parse_listen_address(args.sim_listen, where="--listen-address")
+    faults, flow_faults = args.faults
     settings = SimulatorSettings(
-        seed=args.seed, flows=args.flows, faults=args.faults, orgs=args.orgs
+        seed=args.seed, flows=args.flows, faults=faults, orgs=args.orgs, flow_faults=flow_faults
     )
     if args.lag is not None:
         settings = dataclasses.replace(settings, lag=args.lag)
@@ -474,7 +479,13 @@ def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     async def main_() -> int:
         import signal
 
-        simulator = Simulator(settings)
+        from poller.simulator import SimulatorSettingsError
+
+        try:
+            simulator = Simulator(settings)
+        except SimulatorSettingsError as exc:
+            _err("; ".join(p.removeprefix("faults: ") for p in exc.problems))
+            return 2
         await simulator.start(host, port)
         orgs = "" if args.orgs == 1 else f"{args.orgs} orgs of "
         clients = "".join(

@@ -1,8 +1,9 @@
 """Flow executions, generated from (seed, flow, minute) and cached per flow-minute.
 
 Each minute of each flow has its own random generator, so any interval can be answered in any
-order and gets the same executions every time. The load follows a daily curve in UTC with a
-floor: about one execution per flow per minute at night, 10-20 at the early-afternoon peak.
+order and gets the same executions every time. The load is the flow's peak rate (see
+`org.Flow.peak`: from a few an hour to a few a second) times a daily curve in UTC (a night
+floor, business hours, a gradual decline into the night) times a weekly one (weekends quieter).
 
 Traffic repeats weekly: the generator of a flow-minute is seeded by its minute of the week, so
 a week-old minute has the same executions as this week's (conversation ids still differ). That
@@ -11,6 +12,10 @@ is what lets the engine answer a month or a year from at most a week of generate
 A minute is kept as *records* (see `org.Kind`), each `(at_ms, record key, value)` packed into
 one int and sorted by time, plus the span of each execution for observations. Records of executions
 that start in a minute can land up to 20 minutes later (`org.MAX_DURATION_MS`).
+
+A flow fault (`flowfaults`) changes the minutes from its moment on (for `fail`, from 20 minutes
+before, whose outcomes can complete after it). They are generated from the same draws, changed
+as the fault says, and cached apart from the unfaulted ones.
 """
 
 from __future__ import annotations
@@ -26,7 +31,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from poller.simulator.org import MAX_DURATION_MS, Flow, Org, mix
+from poller.simulator.flowfaults import FlowFault, first_changed_minute
+from poller.simulator.org import (
+    END_KINDS,
+    MAX_DURATION_MS,
+    MIN_DURATION_MS,
+    Flow,
+    Kind,
+    Org,
+    mix,
+)
 
 MINUTE_MS = 60_000
 PERIOD_MINUTES = 7 * 24 * 60  # traffic repeats weekly
@@ -49,17 +63,41 @@ def encode(at: int, key: int, value: int) -> int:
     return (at << AT_SHIFT) | (key << KEY_SHIFT) | value
 
 
-def _load_shape() -> tuple[float, ...]:
-    """0 at night, 1 at the peak (14:00 UTC), per minute of the UTC day."""
-    out = []
-    for minute in range(24 * 60):
-        hours = minute / 60.0
-        x = math.sin(math.pi * (hours - 6.0) / 16.0) if 6.0 <= hours <= 22.0 else 0.0
-        out.append(x * x)
-    return tuple(out)
+NIGHT_FLOOR = 0.04  # share of the peak rate at night
+# Monday first; epoch minute 0 was a Thursday.
+WEEKDAY_SHARE: tuple[float, ...] = (1.0, 0.97, 0.95, 0.93, 0.9, 0.45, 0.3)
+EPOCH_WEEKDAY = 3
 
 
-LOAD_SHAPE = _load_shape()
+def _ramp(x: float) -> float:
+    """0 to 1 along a half cosine for x in [0, 1]: no corner where a slope starts."""
+    return (1.0 - math.cos(math.pi * min(max(x, 0.0), 1.0))) / 2.0
+
+
+def daily_share(hours: float) -> float:
+    """The share of the peak rate at this UTC hour of the day: a night floor, a morning rise
+    (06:00-09:00), business hours with a lunch dip, and an evening decline by the same factor
+    every hour (about 1.5) from 17:00 down to the floor at 01:00, so traffic fades into the
+    night instead of falling off a cliff that a flow's recent rate would not foresee."""
+    if 1.0 <= hours < 6.0:
+        return NIGHT_FLOOR
+    if 6.0 <= hours < 9.0:
+        return NIGHT_FLOOR + (1.0 - NIGHT_FLOOR) * _ramp((hours - 6.0) / 3.0)
+    if 9.0 <= hours < 17.0:
+        return 1.0 - 0.12 * math.exp(-(((hours - 12.75) / 0.6) ** 2))
+    return float(NIGHT_FLOOR ** (((hours - 17.0) % 24.0) / 8.0))
+
+
+def _week_shape() -> tuple[float, ...]:
+    """The share of the peak rate per minute of the week, from epoch minute 0 (a Thursday)."""
+    return tuple(
+        daily_share((m % 1440) / 60.0) * WEEKDAY_SHARE[(m // 1440 + EPOCH_WEEKDAY) % 7]
+        for m in range(PERIOD_MINUTES)
+    )
+
+
+WEEK_SHAPE = _week_shape()
+MEAN_SHARE = sum(WEEK_SHAPE) / PERIOD_MINUTES
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -99,12 +137,21 @@ class Minute:
 
 
 def rate(flow: Flow, minute: int) -> float:
-    """Expected executions of `flow` starting in epoch minute `minute`."""
-    return flow.floor + (flow.peak - flow.floor) * LOAD_SHAPE[minute % len(LOAD_SHAPE)]
+    """Expected executions of `flow` starting in epoch minute `minute` (without flow faults)."""
+    return flow.peak * WEEK_SHAPE[minute % PERIOD_MINUTES]
+
+
+def entries_per_hour(flow: Flow) -> float:
+    """The flow's mean executions per hour over a week."""
+    return flow.peak * MEAN_SHARE * 60.0
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
-    # Knuth's method: exact, deterministic, and cheap for the rates used here (< 25).
+    # Knuth's method: exact, deterministic, and cheap for the rates used here (< 200); a sum of
+    # Poissons is one, so big rates are split where exp(-lam) would lose precision.
+    if lam > 400.0:
+        half = lam / 2.0
+        return _poisson(rng, half) + _poisson(rng, lam - half)
     limit = math.exp(-lam)
     k = 0
     p = rng.random()
@@ -158,26 +205,110 @@ def templates(org: Org, flow: Flow, count: int = TEMPLATES_PER_FLOW) -> tuple[Te
     return tuple(out)
 
 
-def generate(org: Org, flow: Flow, minute: int, pool: tuple[Template, ...]) -> Minute:
-    """The executions of `flow` that start in epoch minute `minute`, as records."""
+EMPTY: Template = (0, array("q"))
+
+
+def faulted_templates(
+    org: Org, flow: Flow, pool: tuple[Template, ...], fault: FlowFault
+) -> tuple[Template, ...] | None:
+    """`pool` with each execution changed as `fault` changes the executions that start after
+    its moment (index for index), or None for `fail`, which changes records, not executions."""
+    keys = org.keys
+    if fault.kind == "fail":
+        return None
+    if fault.kind == "stop":
+        # An empty execution of duration 0: no records, never running, and the later
+        # executions of its minute keep their place (and so their conversation ids).
+        return tuple(EMPTY for _ in pool)
+    out: list[Template] = []
+    if fault.kind == "milestone-drop":
+        dropped = (Kind.MILESTONE, Kind.MILESTONE_TOTAL)
+        for duration, recs in pool:
+            kept = [r for r in recs if keys[(r >> KEY_SHIFT) & KEY_MASK].kind not in dropped]
+            out.append((duration, array("q", kept)))
+        return tuple(out)
+    if fault.kind == "slow":
+        for duration, recs in pool:
+            longer = min(int(duration * fault.factor), MAX_DURATION_MS)
+            ratio = longer / duration
+            changed = []
+            for rec in recs:
+                at, key, value = rec >> AT_SHIFT, (rec >> KEY_SHIFT) & KEY_MASK, rec & VALUE_MASK
+                kind = keys[key].kind
+                if kind is Kind.END:
+                    value = longer
+                elif kind is Kind.OUTCOME:
+                    value = int(value * ratio)
+                changed.append(encode(longer if at == duration else int(at * ratio), key, value))
+            out.append((longer, array("q", changed)))
+        return tuple(out)
+    assert fault.kind == "hangup"
+    assert END_KINDS[0].exit_reason == "CUSTOMER_DISCONNECT"
+    rng = random.Random(mix(org.seed, 0x4A9, flow.index))
+    totals = {m.key: m.total_keys[0] for m in flow.milestones}
+    for duration, recs in pool:
+        # The caller hangs up within the first tenth of the execution's normal time.
+        shorter = min(duration, max(MIN_DURATION_MS, int(duration * rng.uniform(0.03, 0.1))))
+        kept = []
+        reached: dict[int, int] = {}
+        for rec in recs:
+            at, key = rec >> AT_SHIFT, (rec >> KEY_SHIFT) & KEY_MASK
+            kind = keys[key].kind
+            if kind is Kind.START or (kind in (Kind.OUTCOME, Kind.MILESTONE) and at < shorter):
+                kept.append(rec)
+                if kind is Kind.MILESTONE:
+                    reached[key] = reached.get(key, 0) + 1
+        kept.append(encode(shorter, flow.end_keys[0], shorter))
+        kept.extend(encode(shorter, totals[key], times) for key, times in reached.items())
+        out.append((shorter, array("q", kept)))
+    return tuple(out)
+
+
+def generate(
+    org: Org,
+    flow: Flow,
+    minute: int,
+    pool: tuple[Template, ...],
+    fault: FlowFault | None = None,
+    faulted: tuple[Template, ...] | None = None,
+) -> Minute:
+    """The executions of `flow` that start in epoch minute `minute`, as records; with `fault`,
+    as it changes them (`faulted`: the pool as the fault changes it, see `faulted_templates`)."""
     rng = random.Random(mix(org.seed, flow.index, minute % PERIOD_MINUTES + (1 << 40)))
     r = rng.random
     count = _poisson(rng, rate(flow, minute))
     size = len(pool)
+    base = minute * MINUTE_MS
     offsets = [int(r() * MINUTE_MS) for _ in range(count)]
-    picks = [pool[int(r() * size)] for _ in range(count)]
+    indices = [int(r() * size) for _ in range(count)]
+    if fault is not None and faulted is not None:
+        # The same draws as without the fault: executions before its moment stay as they were.
+        cut = fault.start_ms - base
+        picks = [
+            faulted[i] if offset >= cut else pool[i]
+            for offset, i in zip(offsets, indices, strict=True)
+        ]
+    else:
+        picks = [pool[i] for i in indices]
     records = [
         (offset << AT_SHIFT) + rec
         for offset, (_, template) in zip(offsets, picks, strict=True)
         for rec in template
     ]
+    if fault is not None and fault.kind == "fail":
+        cut = fault.start_ms - base
+        failing = {o.keys[0]: o.keys[1] for o in flow.outcomes}
+        for n, rec in enumerate(records):
+            key = (rec >> KEY_SHIFT) & KEY_MASK
+            if key in failing and rec >> AT_SHIFT >= cut:
+                records[n] = rec + ((failing[key] - key) << KEY_SHIFT)
     records.sort()
     spans = [
         (offset << SPAN_SHIFT) | duration
         for offset, (duration, _) in zip(offsets, picks, strict=True)
     ]
     # Arrays hold a flow-minute in a fifth of the memory of lists of ints.
-    return Minute(minute * MINUTE_MS, array("q", records), array("q", spans))
+    return Minute(base, array("q", records), array("q", spans))
 
 
 def conversation_ids(seed: int, flow: Flow, minute: int, nth: int) -> tuple[str, str]:
@@ -198,17 +329,48 @@ class Activity:
         # Enough for a sliding hour (plus lookback) of every flow: a poller re-asking for the
         # last hour then generates only the newest minutes.
         size = cache_minutes or max(8192, 100 * len(org.flows))
-        self._cache: LRU[tuple[int, int], Minute] = LRU(size)
+        # Keyed by the fault that changes the minute (None when none does): a faulted minute
+        # and the same minute without its fault are different data.
+        self._cache: LRU[tuple[int, int, FlowFault | None], Minute] = LRU(size)
         self._templates: dict[int, tuple[Template, ...]] = {}
+        self._faulted: dict[tuple[int, str, float], tuple[Template, ...] | None] = {}
+        self._faults: dict[int, FlowFault] = {}  # by flow index
+
+    def set_fault(self, flow: Flow, fault: FlowFault | None) -> None:
+        """Break `flow` as `fault` says from its moment on, or (None) mend it."""
+        if fault is None:
+            self._faults.pop(flow.index, None)
+        else:
+            self._faults[flow.index] = fault
+
+    def fault(self, flow: Flow) -> FlowFault | None:
+        return self._faults.get(flow.index)
+
+    def faults(self) -> dict[int, FlowFault]:
+        """Flow index -> its fault."""
+        return dict(self._faults)
+
+    def _pool(self, flow: Flow) -> tuple[Template, ...]:
+        pool = self._templates.get(flow.index)
+        if pool is None:
+            pool = self._templates[flow.index] = templates(self.org, flow)
+        return pool
 
     def minute(self, flow: Flow, minute: int) -> Minute:
-        key = (flow.index, minute)
+        fault = self._faults.get(flow.index)
+        if fault is not None and minute < first_changed_minute(fault, LOOKBACK_MINUTES):
+            fault = None
+        key = (flow.index, minute, fault)
         got = self._cache.get(key)
         if got is None:
-            pool = self._templates.get(flow.index)
-            if pool is None:
-                pool = self._templates[flow.index] = templates(self.org, flow)
-            got = generate(self.org, flow, minute, pool)
+            pool = self._pool(flow)
+            faulted = None
+            if fault is not None:
+                variant = (flow.index, fault.kind, fault.factor)
+                if variant not in self._faulted:
+                    self._faulted[variant] = faulted_templates(self.org, flow, pool, fault)
+                faulted = self._faulted[variant]
+            got = generate(self.org, flow, minute, pool, fault, faulted)
             self._cache.put(key, got)
         return got
 

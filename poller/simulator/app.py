@@ -1,5 +1,6 @@
 """The simulator as an aiohttp application: OAuth token, both flow analytics endpoints, and a
-small control API (`/simulator/faults`, `/simulator/stats`, `/simulator/org`, `/simulator/names`,
+small control API (`/simulator/faults`, `/simulator/flows/{flow_id}/fault`,
+`/simulator/flows/faults`, `/simulator/stats`, `/simulator/org`, `/simulator/names`,
 `/simulator/truth`).
 
 It serves one or more orgs, one per OAuth client, kept apart as Genesys keeps them: each has its
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
 import uuid
@@ -28,8 +30,15 @@ import structlog
 from aiohttp import web
 
 from poller.simulator import contract
+from poller.simulator.activity import entries_per_hour
 from poller.simulator.engine import Engine
 from poller.simulator.errors import SimulatorSettingsError
+from poller.simulator.flowfaults import (
+    DEFAULT_FACTOR,
+    FlowFault,
+    FlowFaultSpec,
+    fault_problem,
+)
 from poller.simulator.injector import FaultInjector
 from poller.simulator.listings import (
     LISTING_KINDS,
@@ -38,7 +47,7 @@ from poller.simulator.listings import (
     entities,
     page,
 )
-from poller.simulator.org import Org
+from poller.simulator.org import Flow, Org
 from poller.simulator.ratelimit import RateLimiter
 from poller.simulator.replies import (
     AUTH_REQUIRED,
@@ -172,10 +181,11 @@ def build_simulator_app(
         orgs[own.client_id] = OrgState(
             settings=own,
             org=org,
-            engine=Engine(org, lag_ms=round(own.lag * 1000)),
+            engine=Engine(org, lag_ms=round(own.lag * 1000), client_id=own.client_id),
             limiter=RateLimiter(own.requests_per_minute),
             faults=FaultInjector(own.faults, clock, draws, own.client_id),
         )
+        _install_flow_faults(orgs[own.client_id], own.flow_faults, clock())
     state = SimulatorState(
         settings=settings,
         clock=clock,
@@ -195,6 +205,9 @@ def build_simulator_app(
     app.router.add_delete("/simulator/faults", _delete_faults)
     app.router.add_get("/simulator/stats", _get_stats)
     app.router.add_get("/simulator/org", _get_org)
+    app.router.add_get("/simulator/flows/faults", _get_flow_faults)
+    app.router.add_put("/simulator/flows/{flow_id}/fault", _put_flow_fault)
+    app.router.add_delete("/simulator/flows/{flow_id}/fault", _delete_flow_fault)
     app.router.add_put("/simulator/names", _put_names)
     app.router.add_post("/simulator/truth", _post_truth)
     return app
@@ -202,6 +215,31 @@ def build_simulator_app(
 
 def state_of(app: web.Application) -> SimulatorState:
     return app[STATE]
+
+
+def find_flow(org: Org, ident: str) -> Flow | None:
+    """The flow with this id, or at this index in the org."""
+    found = org.by_id.get(ident)
+    if found is None and ident.isdigit() and int(ident) < len(org.flows):
+        found = org.flows[int(ident)]
+    return found
+
+
+def _install_flow_faults(org: OrgState, specs: tuple[FlowFaultSpec, ...], now: float) -> None:
+    problems = []
+    for spec in specs:
+        flow = find_flow(org.org, spec.flow)
+        if flow is None:
+            problems.append(
+                f"faults: {spec.kind}={spec.flow}: no flow has that id, and the org's flows are "
+                f"numbered 0 to {len(org.org.flows) - 1}"
+            )
+            continue
+        at = spec.at if spec.at is not None else now + spec.delay
+        factor = spec.factor if spec.kind == "slow" else DEFAULT_FACTOR
+        org.engine.set_flow_fault(flow.id, FlowFault(spec.kind, round(at * 1000), factor))
+    if problems:
+        raise SimulatorSettingsError(problems)
 
 
 # -- envelope: correlation id, rate-limit headers, Genesys error bodies, stats ----------------
@@ -453,6 +491,93 @@ async def _delete_faults(request: web.Request) -> web.StreamResponse:
     return json_response(org.faults.settings.to_json())
 
 
+def _bad_request(message: str) -> web.Response:
+    return json_response({"message": message, "code": "bad.request", "status": 400}, status=400)
+
+
+def _target_flow(request: web.Request) -> tuple[OrgState, Flow]:
+    """The org and flow a `/simulator/flows/{flow_id}/...` request names (404 when unknown)."""
+    org = _target(request)
+    ident = request.match_info["flow_id"]
+    flow = find_flow(org.org, ident)
+    if flow is None:
+        raise web.HTTPNotFound(
+            text=json.dumps(
+                {
+                    "message": f"no simulated flow has id {ident!r}; give a flow id or an "
+                    f"index from 0 to {len(org.org.flows) - 1} (see GET /simulator/org)",
+                    "code": "not.found",
+                    "status": 404,
+                }
+            ),
+            content_type="application/json",
+        )
+    return org, flow
+
+
+def _flow_fault_json(flow: Flow, fault: FlowFault | None) -> dict[str, object]:
+    out: dict[str, object] = {"flow_id": flow.id, "flow_name": flow.name, "index": flow.index}
+    out.update(fault.to_json() if fault is not None else {"fault": None})
+    return out
+
+
+def _flow_fault_from_json(body: object, now: float) -> FlowFault | str:
+    """The body of `PUT /simulator/flows/{flow_id}/fault` as a FlowFault, or its problem."""
+    if not isinstance(body, dict):
+        return 'flow fault: expected a JSON object such as {"fault": "stop", "at": 1700000000}'
+    unknown = sorted(set(body) - {"fault", "at", "factor"})
+    if unknown:
+        return f"flow fault: unknown keys {', '.join(map(repr, unknown))}; known: fault, at, factor"
+    kind = body.get("fault")
+    factor = body.get("factor", DEFAULT_FACTOR)
+    problem = fault_problem(kind, factor)
+    if problem:
+        return f"flow fault: {problem}"
+    at = body.get("at", now)
+    if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at) or at < 0:
+        return f"flow fault: at {at!r}: expected epoch seconds (a number), default now"
+    assert isinstance(kind, str)
+    assert isinstance(factor, int | float)
+    return FlowFault(kind, round(at * 1000), float(factor) if kind == "slow" else DEFAULT_FACTOR)
+
+
+async def _put_flow_fault(request: web.Request) -> web.StreamResponse:
+    """Break one flow from a moment on: `{"fault": KIND, "at": EPOCH_SECONDS, "factor": N}`."""
+    org, flow = _target_flow(request)
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        return _bad_request("flow fault: the body is not JSON")
+    fault = _flow_fault_from_json(body, request.app[STATE].clock())
+    if isinstance(fault, str):
+        return _bad_request(fault)
+    # The engine's caches are not thread-safe: wait for a query in the worker thread to end.
+    async with _busy(org):
+        org.engine.set_flow_fault(flow.id, fault)
+    return json_response(_flow_fault_json(flow, fault))
+
+
+async def _delete_flow_fault(request: web.Request) -> web.StreamResponse:
+    org, flow = _target_flow(request)
+    async with _busy(org):
+        org.engine.set_flow_fault(flow.id, None)
+    return json_response(_flow_fault_json(flow, None))
+
+
+async def _get_flow_faults(request: web.Request) -> web.StreamResponse:
+    org = _target(request)
+    faults = org.engine.flow_faults()
+    return json_response(
+        {"faults": [_flow_fault_json(org.org.by_id[i], f) for i, f in faults.items()]}
+    )
+
+
+def _busy(org: OrgState) -> asyncio.Lock:
+    if org.busy is None:
+        org.busy = asyncio.Lock()
+    return org.busy
+
+
 async def _get_stats(request: web.Request) -> web.StreamResponse:
     return json_response(_target(request).stats.to_json())
 
@@ -513,14 +638,17 @@ def _truth_of(engine: Engine) -> Callable[[Any, int], object]:
 
 
 def org_summary(org: Org) -> dict[str, object]:
-    """The synthetic org as JSON: what a test needs to write filters and expected labels."""
+    """The synthetic org as JSON: what a test needs to write filters and expected labels, and
+    each flow's mean entries per hour over a week (to pick flows by volume)."""
     gone = deleted_flow_ids(org)
     return {
         "divisions": [{"id": d.id, "name": d.name} for d in org.divisions],
         "flows": [
             {
                 "id": f.id,
+                "index": f.index,
                 "name": f.name,
+                "entries_per_hour": round(entries_per_hour(f), 3),
                 "type": f.type,
                 "mediaType": f.media_type,
                 "version": f.version,

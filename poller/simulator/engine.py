@@ -38,17 +38,22 @@ Speed: per flow, stats are cached per UTC-aligned block of 5 min, 15 min, 1 h, 6
 (children merge into parents), once a block lies wholly in the past; the rest of a bucket is
 summed from the cached flow-minutes of `activity`. Traffic repeats weekly (see `activity`), so
 a block is cached under its place in the week: a month or a year costs at most one week of
-generated executions per flow, once. Each level has its own cache, so the many small blocks of
-one long query cannot evict the day blocks that answer the next one. Views are blocks too,
+generated executions per flow, once. A flow fault's blocks are the exception: from its moment
+on they are keyed by their absolute place and the fault (`_slot`). Each level has its own
+cache, so the many small blocks of one long query cannot evict the day blocks that answer the
+next one. Views are blocks too,
 over the records whose value lies in the view's range.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+
+import structlog
 
 from poller.simulator.activity import (
     AT_SHIFT,
@@ -62,6 +67,7 @@ from poller.simulator.activity import (
     Activity,
     conversation_ids,
 )
+from poller.simulator.flowfaults import FlowFault
 from poller.simulator.org import Flow, Kind, Org, RecordKey
 from poller.simulator.query import AggregateQuery, ObservationQuery
 from poller.simulator.timeparse import format_interval, format_ms
@@ -71,6 +77,10 @@ Block = dict[int, Stat]  # record key -> stat
 Group = tuple[tuple[str, str], ...]
 # Which records a block sums: all (None), or those whose value lies in [gte, lt) for a view.
 Select = tuple[float | None, float | None] | None
+# A cached block's key: (flow index, block index or its place in the week, select, fault).
+Slot = tuple[int, int, Select, FlowFault | None]
+
+log = structlog.get_logger("poller.simulator")
 
 LEVELS_MS: tuple[int, ...] = tuple(m * MINUTE_MS for m in (5, 15, 60, 360, 1440))
 BASE_MS = LEVELS_MS[0]
@@ -172,22 +182,76 @@ class Engine:
     """Query answering over one org; caches are bounded, so memory stays flat."""
 
     def __init__(
-        self, org: Org, activity: Activity | None = None, blocks: int = 30_000, lag_ms: int = 0
+        self,
+        org: Org,
+        activity: Activity | None = None,
+        blocks: int = 30_000,
+        lag_ms: int = 0,
+        client_id: str | None = None,
     ) -> None:
         self.org = org
+        self.client_id = client_id  # whose org, for the log
+        # Held by every answer and by set_flow_fault: a fault set from another thread while a
+        # query runs could otherwise cache a block computed without it under its key.
+        self._lock = threading.RLock()
         self.lag_ms = lag_ms
         self.activity = activity or Activity(org)
-        self._blocks: list[LRU[tuple[int, int, Select], Block]] = [LRU(blocks) for _ in LEVELS_MS]
+        self._blocks: list[LRU[Slot, Block]] = [LRU(blocks) for _ in LEVELS_MS]
         self._fed = [metrics_fed(k) for k in org.keys]
 
     def cached_blocks(self) -> int:
         return sum(len(level) for level in self._blocks)
 
+    # -- flow faults ----------------------------------------------------------------------
+
+    def set_flow_fault(self, flow_id: str, fault: FlowFault | None) -> None:
+        """Break the flow with id `flow_id` as `fault` says from its moment on (replacing any
+        fault it had), or (None) mend it; KeyError for an unknown flow.
+
+        Aggregates, truth and observations all follow: the caches key faulted data apart
+        (see `_slot` and `Activity.minute`), so nothing cached before is answered wrongly.
+        """
+        flow = self.org.by_id.get(flow_id)
+        if flow is None:
+            raise KeyError(f"no simulated flow has id {flow_id!r}")
+        with self._lock:
+            previous = self.activity.fault(flow)
+            self.activity.set_fault(flow, fault)
+        if fault is not None:
+            log.info(
+                "simulator.flow_fault",
+                client_id=self.client_id,
+                flow_id=flow.id,
+                flow_name=flow.name,
+                fault=fault.kind,
+                at=format_ms(fault.start_ms),
+                **({"factor": fault.factor} if fault.kind == "slow" else {}),
+            )
+        elif previous is not None:
+            log.info(
+                "simulator.flow_fault_cleared",
+                client_id=self.client_id,
+                flow_id=flow.id,
+                flow_name=flow.name,
+                fault=previous.kind,
+            )
+
+    def flow_faults(self) -> dict[str, FlowFault]:
+        """Flow id -> its fault, for the flows that have one."""
+        flows = self.org.flows
+        return {flows[index].id: fault for index, fault in sorted(self.activity.faults().items())}
+
     # -- stats per flow -------------------------------------------------------------------
 
-    @staticmethod
-    def _slot(flow: Flow, level: int, index: int, select: Select) -> tuple[int, int, Select]:
-        return flow.index, index % PER_PERIOD[level], select
+    def _slot(self, flow: Flow, level: int, index: int, select: Select) -> Slot:
+        fault = self.activity.fault(flow)
+        if fault is not None and (index + 1) * LEVELS_MS[level] > fault.start_ms:
+            # A fault changes only records stamped at or after its moment, so a block that
+            # ends by then is normal traffic and shares its place in the week. One that does
+            # not is this week's alone: keyed by its absolute index and the fault, it is never
+            # answered for another week or without the fault, nor the other way round.
+            return flow.index, index, select, fault
+        return flow.index, index % PER_PERIOD[level], select, None
 
     def _block(self, flow: Flow, level: int, index: int, select: Select) -> Block:
         cache = self._blocks[level]
@@ -256,8 +320,8 @@ class Engine:
             if level is not None:
                 for select in selects:
                     self._missing_bases(flow, level, a, select, missing)
-        # One base block per slot of the week is enough: the others repeat it.
-        distinct = {index % PER_PERIOD[0]: index for index in reversed(missing)}
+        # One base block per slot is enough: the others repeat it.
+        distinct = {self._slot(flow, 0, index, None): index for index in reversed(missing)}
         for first, last in _runs(list(distinct.values())):
             self._sweep(flow, first, last, selects)
         outs: list[Block] = []
@@ -304,6 +368,10 @@ class Engine:
         return self._aggregate(query, now - self.lag_ms)
 
     def _aggregate(self, query: AggregateQuery, now: int) -> dict[str, Any]:
+        with self._lock:
+            return self._aggregate_locked(query, now)
+
+    def _aggregate_locked(self, query: AggregateQuery, now: int) -> dict[str, Any]:
         metrics_out: dict[Group, dict[int, dict[str, Stat]]] = {}
         views_out: dict[Group, dict[int, dict[str, Stat]]] = {}
         bounds = query.bounds
@@ -378,6 +446,10 @@ class Engine:
 
     def observe(self, query: ObservationQuery, now: int) -> dict[str, Any]:
         """The `FlowObservationQueryResponse` body: executions running at `now` (epoch ms)."""
+        with self._lock:
+            return self._observe_locked(query, now)
+
+    def _observe_locked(self, query: ObservationQuery, now: int) -> dict[str, Any]:
         results = []
         for flow in sorted(self.org.flows, key=lambda f: f.id):
             group = {"flowId": flow.id, "mediaType": flow.media_type}

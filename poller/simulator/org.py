@@ -84,8 +84,7 @@ class Flow:
     version: str
     division_id: str
     dims: tuple[tuple[str, str], ...]  # the flow-level dimensions every record carries
-    floor: float  # executions per minute at night
-    peak: float  # executions per minute at the daily peak
+    peak: float  # executions per minute at a weekday's peak (see `activity.rate`)
     durations: tuple[int, ...]  # duration quantiles in ms (a lognormal), evenly spaced in p
     end_weights: tuple[float, ...]  # cumulative thresholds over END_KINDS
     end_keys: tuple[int, ...]
@@ -188,6 +187,12 @@ MILESTONE_NAMES: tuple[str, ...] = (
 )
 DIVISION_NAMES: tuple[str, ...] = ("Home", "Customer Service", "Sales")
 
+# Executions per minute at a weekday's peak: from about 3 an hour to about 3 a second.
+PEAK_RANGE = (0.05, 180.0)
+GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+# Share of the outcomes that fail: low enough for a 95% objective to hold on normal traffic.
+OUTCOME_FAILURE = (0.01, 0.03)
+
 MAX_DURATION_MS = 20 * 60_000 - 1  # executions end within 20 minutes of their start
 MIN_DURATION_MS = 1_000
 
@@ -232,6 +237,7 @@ class Org:
         self.outcomes = tuple(Entity(_uuid(org_rng), n) for n in OUTCOME_NAMES)
         self.milestones = tuple(Entity(_uuid(org_rng), n) for n in MILESTONE_NAMES)
         self.start_key = self._key(RecordKey(Kind.START, ()))
+        self._volume_offset = random.Random(mix(seed, 0x7011)).random()
         self.flows = tuple(self._flow(i) for i in range(max(0, flows)))
         self.by_id = {f.id: f for f in self.flows}
 
@@ -287,7 +293,7 @@ class Org:
                 outcome=o,
                 keys=(self._outcome_key(o, failed=False), self._outcome_key(o, failed=True)),
                 reach=rng.uniform(0.3, 0.8),
-                failure=rng.uniform(0.05, 0.15),
+                failure=rng.uniform(*OUTCOME_FAILURE),
             )
             for o in rng.sample(self.outcomes, rng.randint(2, 4))
         )
@@ -322,8 +328,7 @@ class Org:
             version=version,
             division_id=division.id,
             dims=dims,
-            floor=rng.uniform(0.9, 1.3),
-            peak=rng.uniform(10.0, 20.0),
+            peak=self._peak(index, rng.random()),
             durations=_quantiles(
                 math.log(profile.median_seconds * 1000.0 * rng.uniform(0.7, 1.4)), profile.sigma
             ),
@@ -332,6 +337,17 @@ class Org:
             outcomes=outcomes,
             milestones=milestones,
         )
+
+    def _peak(self, index: int, jitter: float) -> float:
+        """The flow's peak executions per minute, spread log-uniformly over PEAK_RANGE.
+
+        The flows' places on the log scale follow the golden-ratio sequence from an offset per
+        seed, with a little jitter: any few dozen consecutive flows cover the whole range
+        evenly, where independent draws would leave gaps and clumps.
+        """
+        place = (self._volume_offset + index * GOLDEN + 0.02 * (jitter - 0.5)) % 1.0
+        low, high = PEAK_RANGE
+        return math.exp(math.log(low) + place * (math.log(high) - math.log(low)))
 
     def _outcome_key(self, outcome: Entity, *, failed: bool) -> int:
         dims = (

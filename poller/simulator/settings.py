@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from poller.simulator.errors import SimulatorSettingsError
+from poller.simulator.flowfaults import FAULT_KINDS, FlowFaultSpec, parse_flow_fault_item
 
 ForbiddenEndpoint = Literal["aggregates", "observations", "flows", "outcomes", "milestones", "all"]
 
@@ -119,6 +120,8 @@ class SimulatorSettings:
     lag: float = 5.0
     faults: FaultSettings = field(default_factory=FaultSettings)
     orgs: int = 1
+    # The first org's flow faults, installed at start-up (`simulate --faults stop=3@+5m`).
+    flow_faults: tuple[FlowFaultSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.orgs <= MAX_ORGS:
@@ -144,6 +147,7 @@ class SimulatorSettings:
                 client_secret=f"{self.client_secret}-{k}",
                 seed=self.seed + k - 1,
                 faults=FaultSettings(),
+                flow_faults=(),
             )
             for k in range(2, self.orgs + 1)
         ]
@@ -349,6 +353,38 @@ def _size(value: str) -> int | None:
     if not m:
         return None
     return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+
+
+def parse_simulate_faults(spec: str) -> tuple[FaultSettings, tuple[FlowFaultSpec, ...]]:
+    """`simulate --faults`: the items of `parse_fault_spec` and per-flow faults, mixed.
+
+    A per-flow item is `KIND=FLOW[xFACTOR][@WHEN]` with KIND one of `flowfaults.FAULT_KINDS`
+    (see `flowfaults.parse_flow_fault_item`), one per flow; e.g.
+    `503=0.1,stop=3@+5m,slow=7x4@+10m`. All problems are reported at once.
+    """
+    problems: list[str] = []
+    rest: list[str] = []
+    flows: dict[str, FlowFaultSpec] = {}
+    for raw in spec.split(","):
+        key, sep, value = (part.strip() for part in raw.partition("="))
+        if key.lower() not in FAULT_KINDS:
+            rest.append(raw)
+            continue
+        parsed = parse_flow_fault_item(key.lower(), value if sep else None)
+        if isinstance(parsed, str):
+            problems.append(f"faults: {parsed}")
+        elif parsed.flow in flows:
+            problems.append(f"faults: flow {parsed.flow} has two faults; give one per flow")
+        else:
+            flows[parsed.flow] = parsed
+    try:
+        faults = parse_fault_spec(",".join(rest)) if rest else FaultSettings()
+    except SimulatorSettingsError as exc:
+        problems = exc.problems + problems
+        faults = FaultSettings()
+    if problems:
+        raise SimulatorSettingsError(problems)
+    return faults, tuple(flows.values())
 
 
 def faults_from_json(body: object) -> FaultSettings:

@@ -122,27 +122,13 @@ def test_org_is_realistic_and_stable_as_it_grows() -> None:
     assert {f.division_id for f in small.flows} <= {d.id for d in small.divisions}
 
 
-async def test_daily_curve_with_a_night_floor(make_sim: MakeSim) -> None:
-    """Every flow sees about one execution a minute at night and 10-20 a minute at the peak."""
-    sim = await make_sim(flows=8)
-    body = {"groupBy": ["flowId"], "metrics": ["nFlow"]}
-    night = totals(await sim.results({**body, "interval": hours_before_now(12, 11)}))  # 02:00
-    peak = totals(await sim.results({**body, "interval": hours_before_now(1)}))  # 13:00
-    assert len(night) == len(peak) == 8
-    for group, metrics in night.items():
-        per_minute_night = metrics["nFlow"]["count"] / 60
-        per_minute_peak = peak[group]["nFlow"]["count"] / 60
-        assert 0.6 <= per_minute_night <= 1.6
-        assert 8.0 <= per_minute_peak <= 22.0
-
-
 async def test_outcome_failures_and_endings_are_plausible(make_sim: MakeSim) -> None:
-    """5-15 % of outcomes fail, and every ended execution is either a disconnect or an exit."""
+    """1-3 % of outcomes fail, and every ended execution is either a disconnect or an exit."""
     sim = await make_sim(flows=10)
     got = totals(await sim.results({"interval": hours_before_now(3), "metrics": ALL_METRICS}))
     metrics = got[()]
     failed = metrics["nFlowOutcomeFailed"]["count"] / metrics["nFlowOutcome"]["count"]
-    assert 0.05 <= failed <= 0.15
+    assert 0.01 <= failed <= 0.03
     ended = metrics["tFlow"]["count"]
     assert ended == metrics["tFlowDisconnect"]["count"] + metrics["tFlowExit"]["count"]
     assert metrics["tFlow"]["sum"] == (
@@ -448,9 +434,10 @@ async def test_observations_match_the_aggregates(make_sim: MakeSim) -> None:
     )
     assert sum(after.values()) > 0
     for flow in sim.state.org.flows:
-        metrics = flows[(("flowId", flow.id),)]
-        started = metrics["nFlow"]["count"]
-        ended = metrics["tFlow"]["count"]
+        # A quiet flow can have no execution starting or ending in the half hour.
+        metrics = flows.get((("flowId", flow.id),), {})
+        started = metrics.get("nFlow", {"count": 0})["count"]
+        ended = metrics.get("tFlow", {"count": 0})["count"]
         assert after.get(flow.id, 0) == before.get(flow.id, 0) + started - ended
 
 
