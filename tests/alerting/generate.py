@@ -618,14 +618,22 @@ def shipped_rule_files() -> list[Path]:
     return sorted(p for p in RULES_DIR.glob("*.yml") if not p.name.endswith(".test.yml"))
 
 
-_RANGE = re.compile(r"\[(\d+[smhdw])(?::\d*[smhdw]?)?\]|offset\s+(\d+[smhdw])")
+# A selector: a name (not a function's), its matchers, its range (or subquery), its offset.
+_SELECTOR = re.compile(
+    r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?!\s*\()\s*(?:\{[^}]*\})?\s*"
+    r"(?:\[(\d+[smhdw])(?::\d*[smhdw]?)?\])?\s*(?:offset\s+(\d+[smhdw]))?"
+)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+def _seconds(text: str) -> float:
+    return float(text[:-1]) * _UNIT[text[-1]] if text else 0.0
+
+
 def rules_lookback(files: Sequence[Path] = ()) -> float:
-    """The longest stretch of history an alert's evaluation reads, in seconds: its longest
-    range selector plus its longest offset, plus the lookback of the recorded series it reads
-    (an upper bound: the generated tests add it as warm-up before what they check)."""
+    """The longest stretch of raw history an alert's evaluation reads, in seconds: over its
+    selectors, range plus offset, plus (for a recorded series) that series' own lookback. The
+    generated tests add it as warm-up before what they check."""
     exprs: dict[str, str] = {}  # recorded series -> its expression
     alerts: list[str] = []
     for path in files or shipped_rule_files():
@@ -637,24 +645,19 @@ def rules_lookback(files: Sequence[Path] = ()) -> float:
                     alerts.append(str(rule["expr"]))
     memo: dict[str, float] = {}
 
-    def reach(expr: str, depth: int = 0) -> float:
-        ranges, offsets = [0.0], [0.0]
-        for window, offset in _RANGE.findall(expr):
-            if window:
-                ranges.append(float(window[:-1]) * _UNIT[window[-1]])
-            if offset:
-                offsets.append(float(offset[:-1]) * _UNIT[offset[-1]])
-        words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr))
-        deeper = [recorded(w, depth) for w in words if w in exprs]
-        return max(ranges) + max(offsets) + max(deeper, default=0.0)
+    def reach(expr: str, depth: int) -> float:
+        assert depth < 20, "recording rules refer to each other in a loop"
+        longest = 0.0
+        for name, window, offset in _SELECTOR.findall(expr):
+            own = _seconds(window) + _seconds(offset)
+            if name in exprs:
+                if name not in memo:
+                    memo[name] = reach(exprs[name], depth + 1)
+                own += memo[name]
+            longest = max(longest, own)
+        return longest
 
-    def recorded(name: str, depth: int) -> float:
-        assert depth < 20, f"recording rules refer to each other in a loop at {name}"
-        if name not in memo:
-            memo[name] = reach(exprs[name], depth + 1)
-        return memo[name]
-
-    return max((reach(e) for e in alerts), default=0.0)
+    return max((reach(e, 0) for e in alerts), default=0.0)
 
 
 def duration(seconds: float) -> str:

@@ -11,6 +11,7 @@ import yaml
 from poller.config.model import Config, QueryConfig
 from poller.families import extreme_families, metric
 from poller.simulator import SimulatorSettings
+from poller.simulator.flowfaults import FAULT_KINDS, FlowFault
 from tests.alerting import generate as g
 from tests.support.clock import FakeClock
 from tests.support.ruletests import run_promtool
@@ -22,6 +23,7 @@ FLOWS = 12
 # minutes after: the closed period settling, then the new one from its start.
 SPAN_START = "2026-05-13T22:55:00"  # 23:55 in Europe/Dublin (IST)
 SPAN_STEPS = 17 * 4
+FAULT_AFTER = 8 * 60.0  # seconds after the span's start
 
 
 def generated_queries(config: Config) -> list[QueryConfig]:
@@ -50,12 +52,20 @@ async def test_generated_series_equal_the_real_pollers_scrapes(
     stack_factory: StackFactory,
 ) -> None:
     """For 17 minutes across the counter queries' period start (the closed period settling,
-    then the new one), every scrape of the real daemon polling the simulator at the shipped
-    cadence shows exactly the generator's counter series and self-metrics at that step."""
+    then the new one), with every kind of flow fault starting on a flow of its own in the
+    middle, every scrape of the real daemon polling the simulator at the shipped cadence shows
+    exactly the generator's flow series and self-metrics at that step."""
     config = g.shipped_config()
     settings = SimulatorSettings(seed=SEED, flows=FLOWS)
     span = g.Span(g.utc(SPAN_START), SPAN_STEPS)
-    generated = g.generate(g.engine(settings), span, config)
+    engine = g.engine(settings)
+    faults = {
+        engine.org.flows[i].id: FlowFault(kind, round((span.start + FAULT_AFTER) * 1000))
+        for i, kind in enumerate(FAULT_KINDS)
+    }
+    for flow_id, fault in faults.items():
+        engine.set_flow_fault(flow_id, fault)
+    generated = g.generate(engine, span, config)
     clock = FakeClock(span.start)
     stack = await stack_factory(
         queries_yaml(config),
@@ -67,6 +77,8 @@ async def test_generated_series_equal_the_real_pollers_scrapes(
         # A day's answer can take seconds of real time on a loaded machine: no retry, please.
         timeout="60s",
     )
+    for flow_id, fault in faults.items():
+        stack.simulator.state.engine.set_flow_fault(flow_id, fault)
     queries = generated_queries(config)
     due = {q.name: span.start for q in queries}
     skip = extremes(config)
