@@ -17,7 +17,11 @@ interval, the simulator's indexing lag, a scrape and a rule evaluation.
 from __future__ import annotations
 
 import math
+import os
+import re
+import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +32,7 @@ from poller.simulator.flowfaults import FAULT_KINDS, FlowFault
 from poller.simulator.org import Flow
 from tests.alerting import generate as g
 from tests.alerting.week import FLOWS, MARGIN, SEED
+from tests.support.ruletests import PromtoolResult, run_all
 
 DAY = "2026-05-13"  # a Wednesday
 TIMES = ("03:00", "10:00", "14:00", "20:00")  # UTC
@@ -146,16 +151,24 @@ class Scenario:
     fault_at: float  # epoch s
     span: g.Span
     expectations: tuple[Expectation, ...]
+    flows: tuple[Flow, ...]  # those in the test: the broken ones and unbroken ones beside them
+
+
+# Unbroken flows in each test beside the broken ones, spread over the volume range (None: all):
+# every other flow in the org costs promtool time and is watched by the week's test anyway.
+CONTROLS: int | None = 6
 
 
 def scenario(
-    time: str,
+    at: str,
     settings: SimulatorSettings | None = None,
     lookback: float | None = None,
+    controls: int | None = CONTROLS,
 ) -> tuple[Scenario, Engine]:
+    """The faults at `at` on the org's flows (see `plan`), and the engine that has them."""
     settings = settings or SimulatorSettings(seed=SEED, flows=FLOWS)
     engine = g.engine(settings)
-    fault_at = g.utc(f"{DAY}T{time}:00")
+    fault_at = g.utc(f"{DAY}T{at}:00")
     expectations = plan(engine, fault_at, settings.lag)
     for e in expectations:
         fault = FlowFault(e.kind, round(fault_at * 1000), SLOW_FACTOR)
@@ -164,7 +177,15 @@ def scenario(
     longest = max((e.target or 0.0) for e in expectations)
     start = fault_at - history
     steps = int((history + longest + 2 * MIN) // g.SCRAPE_SECONDS) + 1
-    return Scenario(time, fault_at, g.Span(start, steps), tuple(expectations)), engine
+    broken = {e.flow.id for e in expectations}
+    others = sorted(
+        (f for f in engine.org.flows if f.id not in broken), key=lambda f: f.peak, reverse=True
+    )
+    if controls is not None:
+        stride = max(1, len(others) // max(controls, 1))
+        others = others[::stride][:controls]
+    flows = tuple(f for f in engine.org.flows if f.id in broken or f in others)
+    return Scenario(at, fault_at, g.Span(start, steps), tuple(expectations), flows), engine
 
 
 def _firing(matchers: str, window: float) -> str:
@@ -206,15 +227,145 @@ def checks(s: Scenario) -> list[dict[str, object]]:
 
 
 def write_scenario(
-    time: str,
+    at: str,
     directory: Path,
     settings: SimulatorSettings | None = None,
     rule_files: tuple[Path, ...] = (),
 ) -> tuple[Path, Scenario]:
-    """The promtool test of the faults at `time` (its own process may run this)."""
+    """The promtool test of the faults at `at` (its own process may run this)."""
     lookback = g.rules_lookback(rule_files) if rule_files else None
-    s, engine = scenario(time, settings, lookback)
-    generated = g.generate(engine, s.span)
-    path = directory / f"faults-{time.replace(':', '')}.test.yml"
+    s, engine = scenario(at, settings, lookback)
+    generated = g.generate(engine, s.span, flows=s.flows)
+    path = directory / f"faults-{at.replace(':', '')}.test.yml"
     g.write_test_file(path, generated, promql_expr_test=checks(s), rule_files=rule_files)
     return path, s
+
+
+@dataclass(frozen=True, slots=True)
+class FaultsResult:
+    scenarios: list[Scenario]
+    results: list[PromtoolResult]
+    generate_seconds: float
+    promtool_seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def failures(self) -> str:
+        return "\n".join(f"{r.path.name}:\n{r.output}" for r in self.results if not r.ok)
+
+
+def run_faults(
+    directory: Path,
+    *,
+    times: tuple[str, ...] = TIMES,
+    workers: int | None = None,
+    rule_files: tuple[Path, ...] = (),
+) -> FaultsResult:
+    """Writes each time of day's test (in parallel processes) and runs them through promtool
+    (in parallel too), timing both."""
+    workers = workers or os.cpu_count() or 1
+    begun = time.monotonic()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        written = list(
+            pool.map(
+                write_scenario,
+                times,
+                [directory] * len(times),
+                [None] * len(times),
+                [rule_files] * len(times),
+            )
+        )
+    generated = time.monotonic()
+    results = run_all([path for path, _ in written], workers)
+    return FaultsResult(
+        [s for _, s in written], results, generated - begun, time.monotonic() - generated
+    )
+
+
+def table(scenarios: list[Scenario]) -> str:
+    """The asserted targets, one line per fault: time of day, kind, volume, flow, target."""
+    lines = []
+    for s in scenarios:
+        for e in s.expectations:
+            rate_lo = _rates(e.flow, s.fault_at - 3600.0, s.fault_at + 45 * MIN)[0]
+            limit = "never" if e.target is None else f"<= {e.target / 60:.1f} min"
+            lines.append(
+                f"{s.time} {e.kind:<15} {e.volume:<6} {e.flow.name:<24} "
+                f"{rate_lo:7.2f}/min  {ALERT_OF[e.kind]:<34} {limit}  ({e.why})"
+            )
+    return "\n".join(lines)
+
+
+# -- measured, for the benchmark ---------------------------------------------------------------
+
+_GOT = re.compile(r'\{alertname="([^"]+)", flow_id="([^"]+)"\} ([0-9.eE+-]+)')
+
+
+def probes(s: Scenario) -> list[dict[str, object]]:
+    """promql_expr_test entries that fail on purpose, for their output: per broken flow, the
+    seconds from the fault to the first evaluation its alert fired at (none: never fired)."""
+    at = s.span.promtool_time(s.fault_at)
+    end = s.span.promtool_time(s.span.end)
+    out: list[dict[str, object]] = []
+    for e in s.expectations:
+        matchers = f'alertstate="firing",alertname="{ALERT_OF[e.kind]}",flow_id="{e.flow.id}"'
+        first = f"min_over_time(timestamp(ALERTS{{{matchers}}})[{g.duration(end - at)}:15s])"
+        out.append(
+            {
+                "expr": f"min by (alertname, flow_id) ({first}) - {at:.0f}",
+                "eval_time": g.duration(end),
+                "exp_samples": [{"labels": "{}", "value": -1}],
+            }
+        )
+    return out
+
+
+def measured(output: str) -> dict[tuple[str, str], float]:
+    """(alert, flow id) -> seconds to fire, from the output of a run with `probes`."""
+    return {(a, f): float(v) for a, f, v in _GOT.findall(output)}
+
+
+def write_probes(
+    at: str,
+    directory: Path,
+    settings: SimulatorSettings | None = None,
+    rule_files: tuple[Path, ...] = (),
+) -> tuple[Path, Scenario]:
+    """The scenario at `at` with the probes instead of the checks."""
+    lookback = g.rules_lookback(rule_files) if rule_files else None
+    s, engine = scenario(at, settings, lookback)
+    generated = g.generate(engine, s.span, flows=s.flows)
+    path = directory / f"probes-{at.replace(':', '')}.test.yml"
+    g.write_test_file(path, generated, promql_expr_test=probes(s), rule_files=rule_files)
+    return path, s
+
+
+def measure_faults(
+    directory: Path,
+    *,
+    times: tuple[str, ...] = TIMES,
+    workers: int | None = None,
+    rule_files: tuple[Path, ...] = (),
+) -> list[tuple[Scenario, Expectation, float | None]]:
+    """Per scenario and fault: the measured seconds from the fault to its alert firing (None:
+    it never fired in the scenario's span), for the benchmark's table beside the targets."""
+    workers = workers or os.cpu_count() or 1
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        written = list(
+            pool.map(
+                write_probes,
+                times,
+                [directory] * len(times),
+                [None] * len(times),
+                [rule_files] * len(times),
+            )
+        )
+    results = run_all([path for path, _ in written], workers)
+    out: list[tuple[Scenario, Expectation, float | None]] = []
+    for (_, s), result in zip(written, results, strict=True):
+        got = measured(result.output)
+        for e in s.expectations:
+            out.append((s, e, got.get((ALERT_OF[e.kind], e.flow.id))))
+    return out
