@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -195,13 +194,20 @@ def _firing(matchers: str, window: float) -> str:
     )
 
 
+def _none(matchers: str, at: float) -> dict[str, object]:
+    """Nothing matching `matchers` fired at any evaluation up to `at` (promtool time)."""
+    return {
+        "expr": g.first_firing(matchers, at + g.SCRAPE_SECONDS),
+        "eval_time": g.duration(at),
+        "exp_samples": [],
+    }
+
+
 def checks(s: Scenario) -> list[dict[str, object]]:
     """The scenario's promql_expr_test entries (see the module's docstring)."""
     at = s.span.promtool_time(s.fault_at)
     end = s.span.promtool_time(s.span.end)
-    out: list[dict[str, object]] = [
-        {"expr": _firing("", at), "eval_time": g.duration(at), "exp_samples": []}
-    ]
+    out: list[dict[str, object]] = [_none("", at)]
     seen = [e for e in s.expectations if e.target is not None]
     for e in seen:
         assert e.target is not None
@@ -222,7 +228,7 @@ def checks(s: Scenario) -> list[dict[str, object]]:
         )
     allowed = "|".join(e.flow.id for e in seen)
     others = f',flow_id!~"{allowed}"' if allowed else ""
-    out.append({"expr": _firing(others, end + 1), "eval_time": g.duration(end), "exp_samples": []})
+    out.append(_none(others, end))
     return out
 
 
@@ -253,7 +259,12 @@ class FaultsResult:
         return all(r.ok for r in self.results)
 
     def failures(self) -> str:
-        return "\n".join(f"{r.path.name}:\n{r.output}" for r in self.results if not r.ok)
+        """The failed scenarios' promtool output, with what fired when and on which flow."""
+        return "\n".join(
+            f"{r.path.name}:\n{g.describe(r.output, s.span, {f.id: f.name for f in s.flows})}"
+            for s, r in zip(self.scenarios, self.results, strict=True)
+            if not r.ok
+        )
 
 
 def run_faults(
@@ -300,8 +311,6 @@ def table(scenarios: list[Scenario]) -> str:
 
 # -- measured, for the benchmark ---------------------------------------------------------------
 
-_GOT = re.compile(r'\{alertname="([^"]+)", flow_id="([^"]+)"\} ([0-9.eE+-]+)')
-
 
 def probes(s: Scenario) -> list[dict[str, object]]:
     """promql_expr_test entries that fail on purpose, for their output: per broken flow, the
@@ -324,7 +333,7 @@ def probes(s: Scenario) -> list[dict[str, object]]:
 
 def measured(output: str) -> dict[tuple[str, str], float]:
     """(alert, flow id) -> seconds to fire, from the output of a run with `probes`."""
-    return {(a, f): float(v) for a, f, v in _GOT.findall(output)}
+    return {(a, f): v for a, f, v in g.fired(output)}
 
 
 def write_probes(

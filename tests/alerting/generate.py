@@ -696,6 +696,34 @@ def write_test_file(
     return path
 
 
+def first_firing(matchers: str, window: float) -> str:
+    """PromQL: per alert and flow, the promtool time of the first evaluation in the last
+    `window` seconds at which an alert matching `matchers` was firing (nothing if none was)."""
+    selector = f'ALERTS{{alertstate="firing"{matchers}}}'
+    return (
+        f"min by (alertname, flow_id) "
+        f"(min_over_time(timestamp({selector})[{duration(window)}:{duration(SCRAPE_SECONDS)}]))"
+    )
+
+
+_GOT = re.compile(r'\{alertname="([^"]+)"(?:, flow_id="([^"]*)")?\} ([0-9.eE+-]+)')
+
+
+def fired(output: str) -> list[tuple[str, str, float]]:
+    """(alert, flow id, promtool time) of every `first_firing` sample in promtool's output."""
+    return [(a, f, float(v)) for a, f, v in _GOT.findall(output)]
+
+
+def describe(output: str, span: Span, names: Mapping[str, str]) -> str:
+    """promtool's output, then each alert it saw firing: the flow's name and when it first
+    fired (UTC), for a failure message a person can act on."""
+    lines = [output, "Fired (first evaluation):"]
+    for alert, flow_id, at in sorted(set(fired(output)), key=lambda x: x[2]):
+        moment = datetime.fromtimestamp(span.epoch + at, UTC).strftime("%a %H:%M:%S")
+        lines.append(f"  {moment} UTC  {alert}  {names.get(flow_id, flow_id)}")
+    return "\n".join(lines)
+
+
 def utc(text: str) -> float:
     """Epoch seconds of an ISO UTC time such as 2026-05-11T00:00:00."""
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()

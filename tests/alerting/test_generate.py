@@ -141,3 +141,28 @@ def test_notation_expands_to_the_values(tmp_path: Path) -> None:
     )
     result = run_promtool(test)
     assert result.ok, result.output
+
+
+def test_first_firing_names_the_first_evaluation_an_alert_fired_at(tmp_path: Path) -> None:
+    """The check the generated tests use for "nothing fired" fails with, per alert and flow,
+    the first evaluation it fired at, which the failure message turns into a UTC time and the
+    flow's name."""
+    rules = tmp_path / "x.rules.yml"
+    rules.write_text(
+        "groups:\n- name: x\n  rules:\n  - alert: XHigh\n    expr: x > 5\n"
+        "    annotations: {summary: 'x is {{ $value }}'}\n"
+    )
+    span = g.Span(g.utc("2026-05-13T10:00:00") - g.SCRAPE_AFTER_POLL, 20)
+    values = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 1.0, 1.0] + [math.nan] * 10
+    generated = g.Generated(span, {("x", (("flow_id", "f-1"),)): values})
+    end = span.promtool_time(span.end)
+    check = {"expr": g.first_firing("", end), "eval_time": g.duration(end), "exp_samples": []}
+    test = g.write_test_file(
+        tmp_path / "t.yml", generated, promql_expr_test=[check], rule_files=[rules]
+    )
+    result = run_promtool(test)
+    assert not result.ok
+    assert g.fired(result.output) == [("XHigh", "f-1", 6 * g.SCRAPE_SECONDS)]
+    assert "Wed 10:01:30 UTC  XHigh  Main IVR" in g.describe(
+        result.output, span, {"f-1": "Main IVR"}
+    )

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from poller.config.model import Config
 from poller.periods import period_at
 from poller.simulator import SimulatorSettings
+from poller.simulator.org import Org
 from tests.alerting import generate as g
 from tests.support.ruletests import PromtoolResult, run_all
 
@@ -61,7 +62,7 @@ def no_alert_check(span: g.Span) -> dict[str, object]:
     """A promql_expr_test: at the span's end, no alert was firing at any evaluation in it."""
     seconds = span.promtool_time(span.end)
     return {
-        "expr": f'max_over_time(ALERTS{{alertstate="firing"}}[{g.duration(seconds + 1)}])',
+        "expr": g.first_firing("", seconds + g.SCRAPE_SECONDS),
         "eval_time": g.duration(seconds),
         "exp_samples": [],
     }
@@ -114,7 +115,13 @@ class WeekResult:
         return all(r.ok for r in self.results)
 
     def failures(self) -> str:
-        return "\n".join(f"{r.path.name}:\n{r.output}" for r in self.results if not r.ok)
+        """The failed days' promtool output, with what fired when and on which flow."""
+        names = {f.id: f.name for f in Org(SEED, FLOWS).flows}
+        return "\n".join(
+            f"{r.path.name}:\n{g.describe(r.output, c.span, names)}"
+            for c, r in zip(self.chunks, self.results, strict=True)
+            if not r.ok
+        )
 
 
 def run_week(
