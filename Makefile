@@ -4,11 +4,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Debian packages the test suite drives for real: Prometheus and promtool, the container
-# toolchain for the image test, docker-compose to validate the compose file, Chromium to load
-# the web pages in a real headless browser (tests/browser).
-APT_PACKAGES := prometheus podman buildah runc uidmap slirp4netns fuse-overlayfs mmdebstrap \
-	docker-compose chromium
+# Debian packages the test suite drives for real: Prometheus and promtool, Alertmanager and
+# amtool, the container toolchain for the image test, docker-compose to validate the compose
+# file, Chromium to load the web pages in a real headless browser (tests/browser).
+APT_PACKAGES := prometheus prometheus-alertmanager podman buildah runc uidmap slirp4netns \
+	fuse-overlayfs mmdebstrap docker-compose chromium
 
 .PHONY: demo test lint typecheck unit all-tiers tools bench clean
 

@@ -88,12 +88,21 @@ def daily_share(hours: float) -> float:
     return float(NIGHT_FLOOR ** (((hours - 17.0) % 24.0) / 8.0))
 
 
+def weekly_share(minute_of_week: int) -> float:
+    """The share of a weekday's traffic at this minute of the week (from epoch minute 0, a
+    Thursday): each day's WEEKDAY_SHARE holds at its noon, and the share moves linearly from one
+    noon to the next, so no midnight halves the traffic at once (Friday to Saturday)."""
+    x = minute_of_week / 1440.0 - 0.5
+    day = math.floor(x)
+    frac = x - day
+    today = WEEKDAY_SHARE[(day + EPOCH_WEEKDAY) % 7]
+    tomorrow = WEEKDAY_SHARE[(day + 1 + EPOCH_WEEKDAY) % 7]
+    return today + (tomorrow - today) * frac
+
+
 def _week_shape() -> tuple[float, ...]:
     """The share of the peak rate per minute of the week, from epoch minute 0 (a Thursday)."""
-    return tuple(
-        daily_share((m % 1440) / 60.0) * WEEKDAY_SHARE[(m // 1440 + EPOCH_WEEKDAY) % 7]
-        for m in range(PERIOD_MINUTES)
-    )
+    return tuple(daily_share((m % 1440) / 60.0) * weekly_share(m) for m in range(PERIOD_MINUTES))
 
 
 WEEK_SHAPE = _week_shape()

@@ -41,8 +41,7 @@ a block is cached under its place in the week: a month or a year costs at most o
 generated executions per flow, once. A flow fault's blocks are the exception: from its moment
 on they are keyed by their absolute place and the fault (`_slot`). Each level has its own
 cache, so the many small blocks of one long query cannot evict the day blocks that answer the
-next one. Views are blocks too,
-over the records whose value lies in the view's range.
+next one. Views are blocks too, over the records whose value lies in the view's range.
 """
 
 from __future__ import annotations

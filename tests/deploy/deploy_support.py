@@ -29,6 +29,7 @@ GRAFANA_SCHEMA = Path(__file__).parent / "fixtures" / "grafana-dashboard-v11.6.j
 KUBERNETES = DEPLOY / "kubernetes"
 KUBERNETES_SHARDED = DEPLOY / "kubernetes-sharded"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+ALERTMANAGER_CONFIG = DEPLOY / "alertmanager" / "alertmanager.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
 

@@ -1,5 +1,5 @@
 """deploy/docker-compose.yml: docker-compose accepts it, every file it mounts exists, and the
-demo poller, Prometheus and Grafana are wired to each other."""
+demo poller, Prometheus, Alertmanager and Grafana are wired to each other."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from typing import Any
 
 import yaml
 
-from tests.deploy.deploy_support import COMPOSE_FILE, DEPLOY, load_yaml, run
+from tests.deploy.deploy_support import (
+    ALERTMANAGER_CONFIG,
+    COMPOSE_FILE,
+    DEPLOY,
+    PROMETHEUS_CONFIG,
+    load_yaml,
+    run,
+)
 from tests.support.tools import require_tool
 
 GRAFANA = DEPLOY / "grafana" / "provisioning"
@@ -49,9 +56,9 @@ def test_docker_compose_config_accepts_the_file() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_stack_has_poller_prometheus_and_grafana() -> None:
-    """The stack runs the poller, Prometheus and Grafana."""
-    assert set(_services()) == {"poller", "prometheus", "grafana"}
+def test_stack_has_poller_prometheus_alertmanager_and_grafana() -> None:
+    """The stack runs the poller, Prometheus, Alertmanager and Grafana."""
+    assert set(_services()) == {"poller", "prometheus", "alertmanager", "grafana"}
 
 
 def test_every_mounted_file_and_the_build_context_exist() -> None:
@@ -113,6 +120,26 @@ def test_prometheus_gets_the_shipped_config_and_rules() -> None:
         assert host.is_file(), rule_file
     (job,) = config["scrape_configs"]
     assert job["static_configs"][0]["targets"] == ["poller:9864"]
+
+
+def test_prometheus_sends_alerts_to_the_alertmanager_service() -> None:
+    """prometheus.yml's alerting target is the alertmanager service on its port 9093."""
+    (alertmanagers,) = load_yaml(PROMETHEUS_CONFIG)["alerting"]["alertmanagers"]
+    (static,) = alertmanagers["static_configs"]
+    assert static["targets"] == ["alertmanager:9093"]
+    assert "9093:9093" in _services()["alertmanager"]["ports"]
+    assert "alertmanager" in _services()["prometheus"]["depends_on"]
+
+
+def test_alertmanager_gets_the_shipped_config_without_clustering() -> None:
+    """Alertmanager mounts deploy/alertmanager/alertmanager.yml where --config.file points, and
+    runs alone (an empty cluster address turns gossip off)."""
+    alertmanager = _services()["alertmanager"]
+    assert alertmanager["image"].startswith("prom/alertmanager:")
+    flags = dict(a.split("=", 1) for a in alertmanager["command"])
+    mounts = _bind_mounts(alertmanager)
+    assert (DEPLOY / mounts[flags["--config.file"]]).resolve() == ALERTMANAGER_CONFIG
+    assert flags["--cluster.listen-address"] == ""
 
 
 def test_grafana_provisioning_matches_the_mounts() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # ships no type information
 import pytest
+import yaml
 
 from tests.deploy.deploy_support import (
     DASHBOARDS,
@@ -20,7 +21,9 @@ from tests.deploy.deploy_support import (
     load_dashboard,
     load_yaml,
     panels,
+    run,
 )
+from tests.support.tools import require_tool
 
 FLOWS = FLOWS_DASHBOARD
 HEALTH = HEALTH_DASHBOARD
@@ -284,3 +287,108 @@ def test_health_instance_variable_follows_the_org_variable() -> None:
     assert variables["instance"]["query"] == (
         'label_values(genesyscloud_poller_query_up{job=~"$job", org=~"$org"}, instance)'
     )
+
+
+# ------------------------------------------------------------------ alert annotations
+
+
+def _annotation(name: str) -> dict[str, Any]:
+    annotations: list[dict[str, Any]] = load_dashboard(FLOWS)["annotations"]["list"]
+    (annotation,) = [a for a in annotations if a["name"] == name]
+    return annotation
+
+
+def test_flows_dashboard_annotates_firing_flow_and_poller_alerts() -> None:
+    """The flows dashboard marks firing flow alerts (narrowed by $org and $flow) and the poller's
+    alerts (by $org), both from Prometheus's ALERTS series, shown by default."""
+    flows = _annotation("Flow alerts")
+    poller = _annotation("Poller alerts")
+    for annotation in (flows, poller):
+        assert annotation["datasource"] == {"type": "prometheus", "uid": _datasource_uid()}
+        assert (annotation["enable"], annotation["hide"]) == (True, False)
+    assert flows["expr"] == (
+        'ALERTS{alertstate="firing", component="flow", org=~"$org", flow_name=~"$flow"}'
+    )
+    assert 'component="poller", org=~"$org"' in poller["expr"]
+
+
+# The alerts Prometheus would hold: a flow alert firing for the picked org and flow, the same
+# alert pending, for another org, for another flow, and without org (a config without orgs:);
+# poller alerts of the picked and another org, and GenesysCloudPollerDown (no org).
+_ALERTS = {
+    "picked": 'alertname="GenesysCloudFlowNoEntries", alertstate="firing", component="flow", '
+    'org="acme", flow_name="Main menu (1)", flow_id="f1", severity="page"',
+    "pending": 'alertname="GenesysCloudFlowSlow", alertstate="pending", component="flow", '
+    'org="acme", flow_name="Main menu (1)", flow_id="f1", severity="warning"',
+    "other org": 'alertname="GenesysCloudFlowNoEntries", alertstate="firing", component="flow", '
+    'org="globex", flow_name="Main menu (1)", flow_id="f9", severity="page"',
+    "other flow": 'alertname="GenesysCloudFlowNoEntries", alertstate="firing", component="flow", '
+    'org="acme", flow_name="Billing", flow_id="f2", severity="page"',
+    "no org": 'alertname="GenesysCloudFlowNoEntries", alertstate="firing", component="flow", '
+    'flow_name="Main menu (1)", flow_id="f1", severity="page"',
+    "poller": 'alertname="GenesysCloudPollerQueryFailing", alertstate="firing", '
+    'component="poller", org="acme", severity="warning"',
+    "other poller": 'alertname="GenesysCloudPollerQueryFailing", alertstate="firing", '
+    'component="poller", org="globex", severity="warning"',
+    "down": 'alertname="GenesysCloudPollerDown", alertstate="firing", component="poller", '
+    'severity="critical"',
+}
+
+
+def _grafana_regex(values: list[str]) -> str:
+    """What Grafana puts in place of a multi-value variable in a Prometheus regex matcher:
+    the values with regex metacharacters escaped (twice, for the PromQL string), or-ed."""
+    escaped = [re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\\\1", v) for v in values]
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+
+
+@pytest.mark.parametrize(
+    ("annotation", "org", "flow", "shown"),
+    [
+        pytest.param("Flow alerts", ["acme"], ["Main menu (1)"], ["picked"], id="flows-picked"),
+        pytest.param(
+            "Flow alerts", [".*"], [".*"], ["picked", "other org", "other flow", "no org"],
+            id="flows-all",
+        ),
+        pytest.param("Poller alerts", ["acme"], [".*"], ["poller", "down"], id="poller-picked"),
+        pytest.param(
+            "Poller alerts", [".*"], [".*"], ["poller", "other poller", "down"], id="poller-all"
+        ),
+    ],
+)  # fmt: skip
+def test_alert_annotation_shows_the_alerts_of_the_picked_org_and_flow(
+    tmp_path: Path, annotation: str, org: list[str], flow: list[str], shown: list[str]
+) -> None:
+    """Prometheus's engine (promtool test rules) evaluates the annotation's query, its variables
+    replaced as Grafana does, over ALERTS series: only the firing alerts of the picked org and
+    flow come out; All (`.*`) also keeps alerts without org."""
+    expr = _annotation(annotation)["expr"]
+    for name, values in (("org", org), ("flow", flow)):
+        replacement = ".*" if values == [".*"] else _grafana_regex(values)
+        expr = expr.replace(f"${name}", replacement)
+    tests = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f"ALERTS{{{labels}}}", "values": "1x10"}
+                    for labels in _ALERTS.values()
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": expr,
+                        "eval_time": "5m",
+                        "exp_samples": [
+                            {"labels": f"ALERTS{{{_ALERTS[key]}}}", "value": 1} for key in shown
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "annotation.test.yml"
+    path.write_text(yaml.safe_dump(tests, sort_keys=False))
+    result = run([require_tool("promtool"), "test", "rules", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr

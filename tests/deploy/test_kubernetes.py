@@ -1,18 +1,21 @@
 """deploy/kubernetes and its sharded overlay deploy/kubernetes-sharded: core objects validate
-strictly, the Prometheus Operator objects are well formed and carry the shipped rules, and the
-pieces agree with each other and with the image."""
+strictly, the Prometheus Operator objects are well formed and carry the shipped rules and
+Alertmanager routes, and the pieces agree with each other and with the image."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]  # ships no type information
 import pytest
 import yaml
 
 from tests.deploy.deploy_support import (
+    ALERTMANAGER_CONFIG,
     DOCKERFILE,
     KUBERNETES,
     KUBERNETES_SHARDED,
@@ -56,9 +59,11 @@ def _container() -> dict[str, Any]:
 
 
 def test_all_expected_objects_are_shipped() -> None:
-    """Deployment, Service, ConfigMap, Secret example, ServiceMonitor and PrometheusRule exist."""
+    """Deployment, Service, ConfigMap, Secret example, ServiceMonitor, PrometheusRule and
+    AlertmanagerConfig exist."""
     assert set(_objects()) == {
         "Deployment", "Service", "ConfigMap", "Secret", "ServiceMonitor", "PrometheusRule",
+        "AlertmanagerConfig",
     }  # fmt: skip
 
 
@@ -198,6 +203,170 @@ def test_prometheus_rule_carries_exactly_the_shipped_rules() -> None:
     assert rule["spec"]["groups"] == rule_groups()
 
 
+# The fields of monitoring.coreos.com/v1alpha1 AlertmanagerConfig (Prometheus Operator CRD,
+# v0.93) that the shipped object uses, each object closed to others: a misspelt or misplaced key
+# fails here as it would at `kubectl apply` (the operator decodes child routes, which the CRD
+# leaves open, strictly too).
+_DURATION = {"type": "string", "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?"
+             r"(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"}  # fmt: skip
+_MATCHERS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "value": {"type": "string"},
+            "matchType": {"enum": ["!=", "=", "=~", "!~"]},
+        },
+    },
+}
+_ROUTE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "receiver": {"type": "string"},
+        "groupBy": {"type": "array", "items": {"type": "string"}},
+        "groupWait": _DURATION,
+        "groupInterval": _DURATION,
+        "repeatInterval": _DURATION,
+        "matchers": _MATCHERS,
+        "continue": {"type": "boolean"},
+        "routes": {"type": "array", "items": {"$ref": "#/$defs/route"}},
+    },
+}
+ALERTMANAGER_CONFIG_SCHEMA = {
+    "$defs": {"route": _ROUTE},
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1alpha1"},
+        "kind": {"const": "AlertmanagerConfig"},
+        "metadata": {"type": "object"},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "route": {"$ref": "#/$defs/route"},
+                "receivers": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "webhookConfigs": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "url": {"type": "string", "pattern": "^https?://.+$"},
+                                        "sendResolved": {"type": "boolean"},
+                                        "maxAlerts": {"type": "integer", "minimum": 0},
+                                        "timeout": _DURATION,
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+                "inhibitRules": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "sourceMatch": _MATCHERS,
+                            "targetMatch": _MATCHERS,
+                            "equal": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def test_alertmanager_config_matches_the_operator_schema() -> None:
+    """The AlertmanagerConfig validates against the CRD's fields for what it uses."""
+    jsonschema.validate(_obj("AlertmanagerConfig"), ALERTMANAGER_CONFIG_SCHEMA)
+
+
+def test_alertmanager_config_schema_rejects_a_misspelt_field() -> None:
+    """The schema is closed: snake_case from alertmanager.yml in a child route fails."""
+    config = _obj("AlertmanagerConfig")
+    config["spec"]["route"]["routes"][0]["group_wait"] = "10s"
+    with pytest.raises(jsonschema.ValidationError, match="group_wait"):
+        jsonschema.validate(config, ALERTMANAGER_CONFIG_SCHEMA)
+
+
+_MATCHER = re.compile(r'^(\w+)(=~|!~|!=|=)"(.*)"$')
+
+
+def _plain_matchers(matchers: list[str]) -> list[tuple[str, str, str]]:
+    """alertmanager.yml's `name="value"` matchers as (name, operator, value)."""
+    out = []
+    for matcher in matchers:
+        found = _MATCHER.match(matcher)
+        assert found is not None, matcher
+        out.append((found[1], found[2], found[3]))
+    return out
+
+
+def _operator_matchers(matchers: list[dict[str, str]]) -> list[tuple[str, str, str]]:
+    return [(m["name"], m.get("matchType", "="), m.get("value", "")) for m in matchers]
+
+
+def _plain_route(route: dict[str, Any]) -> dict[str, Any]:
+    """alertmanager.yml's route in one comparable form."""
+    return {
+        "matchers": _plain_matchers(route.get("matchers", [])),
+        "receiver": route.get("receiver"),
+        "group_by": route.get("group_by"),
+        "timing": [route.get(k) for k in ("group_wait", "group_interval", "repeat_interval")],
+        "routes": [_plain_route(r) for r in route.get("routes", [])],
+    }
+
+
+def _operator_route(route: dict[str, Any]) -> dict[str, Any]:
+    """The AlertmanagerConfig's route in the same form."""
+    return {
+        "matchers": _operator_matchers(route.get("matchers", [])),
+        "receiver": route.get("receiver"),
+        "group_by": route.get("groupBy"),
+        "timing": [route.get(k) for k in ("groupWait", "groupInterval", "repeatInterval")],
+        "routes": [_operator_route(r) for r in route.get("routes", [])],
+    }
+
+
+def test_alertmanager_config_routes_and_inhibitions_equal_alertmanager_yml() -> None:
+    """Routes, timings, receivers' webhooks and inhibitions are those of
+    deploy/alertmanager/alertmanager.yml, the one source of truth."""
+    plain = load_yaml(ALERTMANAGER_CONFIG)
+    spec = _obj("AlertmanagerConfig")["spec"]
+    assert _operator_route(spec["route"]) == _plain_route(plain["route"])
+    assert [
+        (r["name"], [(w["url"], w.get("sendResolved")) for w in r.get("webhookConfigs", [])])
+        for r in spec["receivers"]
+    ] == [
+        (r["name"], [(w["url"], w.get("send_resolved")) for w in r.get("webhook_configs", [])])
+        for r in plain["receivers"]
+    ]
+    assert [
+        (_operator_matchers(i["sourceMatch"]), _operator_matchers(i["targetMatch"]), i["equal"])
+        for i in spec["inhibitRules"]
+    ] == [
+        (_plain_matchers(i["source_matchers"]), _plain_matchers(i["target_matchers"]), i["equal"])
+        for i in plain["inhibit_rules"]
+    ]
+    assert len(spec["inhibitRules"]) == 2
+
+
 def test_kustomization_lists_existing_manifests_but_not_the_secret_example() -> None:
     """kubectl apply -k applies real files, and never the placeholder Secret."""
     resources = load_yaml(KUBERNETES / "kustomization.yaml")["resources"]
@@ -254,12 +423,20 @@ def _sharded_secret_example() -> dict[str, Any]:
     [
         pytest.param(
             KUBERNETES,
-            ["ConfigMap", "Deployment", "PrometheusRule", "Service", "ServiceMonitor"],
+            [
+                "AlertmanagerConfig",
+                "ConfigMap",
+                "Deployment",
+                "PrometheusRule",
+                "Service",
+                "ServiceMonitor",
+            ],
             id="kubernetes",
         ),
         pytest.param(
             KUBERNETES_SHARDED,
             [
+                "AlertmanagerConfig",
                 "ConfigMap",
                 "PodDisruptionBudget",
                 "PrometheusRule",
@@ -292,9 +469,11 @@ def test_rendered_core_objects_pass_kubernetes_validate_strict(
 
 
 def test_sharded_operator_objects_are_the_base_ones() -> None:
-    """The sharded variant ships the base's ServiceMonitor and PrometheusRule unchanged."""
+    """The sharded variant ships the base's ServiceMonitor, PrometheusRule and
+    AlertmanagerConfig unchanged."""
     sharded = _sharded()
     assert sharded["ServiceMonitor"] == _obj("ServiceMonitor")
+    assert sharded["AlertmanagerConfig"] == _obj("AlertmanagerConfig")
     assert sharded["PrometheusRule"]["spec"]["groups"] == rule_groups()
 
 

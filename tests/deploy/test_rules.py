@@ -8,6 +8,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+
 from tests.deploy.deploy_support import (
     PROMETHEUS_CONFIG,
     ROOT,
@@ -21,6 +24,22 @@ from tests.deploy.deploy_support import (
 from tests.support.tools import require_tool
 
 RUNBOOK_PREFIX = "https://github.com/genesyscloud-poller/genesyscloud-poller/blob/main/README.md#"
+# The rules' unit tests: the poller's alerts and the gauge rules at a 1-minute evaluation, and the
+# IVR alert pack at the shipped 15-second cadence.
+FLOW_ALERTS_TEST_FILE = RULES_TEST_FILE.with_name("genesyscloud-flow-alerts.rules.test.yml")
+RULES_TEST_FILES = (RULES_TEST_FILE, FLOW_ALERTS_TEST_FILE)
+FLOW_SEVERITIES = ("page", "ticket", "warning")
+POLLER_SEVERITIES = ("critical", "warning")
+
+
+def _promtool_test(directory: Path, *files: Path) -> str:
+    """promtool test rules over `files` (names) in `directory`; the combined output."""
+    result = run(
+        [require_tool("promtool"), "test", "rules", *(f.name for f in files)],
+        cwd=directory,
+        timeout=300,
+    )
+    return f"rc={result.returncode}\n{result.stdout}{result.stderr}"
 
 
 def test_promtool_check_rules_accepts_the_rules_file() -> None:
@@ -31,26 +50,68 @@ def test_promtool_check_rules_accepts_the_rules_file() -> None:
 
 
 def test_promtool_unit_tests_of_the_rules_pass() -> None:
-    """promtool test rules passes the shipped rule unit tests."""
-    result = run(
-        [require_tool("promtool"), "test", "rules", RULES_TEST_FILE.name],
-        cwd=RULES_TEST_FILE.parent,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
+    """promtool test rules passes both files of shipped rule unit tests."""
+    output = _promtool_test(RULES_FILE.parent, *RULES_TEST_FILES)
+    assert output.startswith("rc=0"), output
+    assert output.count("SUCCESS") == 2, output
 
 
-def test_promtool_unit_tests_catch_a_broken_rule(tmp_path: Path) -> None:
-    """The unit tests fail when an alert threshold changes (they pin the rules down)."""
-    for path in (RULES_FILE, RULES_TEST_FILE):
-        shutil.copy(path, tmp_path / path.name)
-    rules = tmp_path / RULES_FILE.name
-    text = rules.read_text()
-    assert "ratio > 0.2" in text
-    rules.write_text(text.replace("ratio > 0.2", "ratio > 0.3"))
-    result = run([require_tool("promtool"), "test", "rules", RULES_TEST_FILE.name], cwd=tmp_path)
-    assert result.returncode != 0
-    assert "GenesysCloudFlowFailedOutcomesHigh" in result.stdout + result.stderr
+@pytest.mark.parametrize(
+    ("old", "new", "alert"),
+    [
+        # A silence threshold: 16 entries expected in the busy flow's silent minute.
+        ("expected1m >= 12", "expected1m >= 20", "GenesysCloudFlowNoEntries"),
+        # The settle guard: a settling poller's frozen counters would read as silence.
+        (
+            "(max_over_time(genesyscloud_poller_query_settling[1m]) == 0)",
+            "(max_over_time(genesyscloud_poller_query_settling[1m]) >= 0)",
+            "GenesysCloudFlowNoEntries",
+        ),
+        # The poll guard: a 429 pause (no polls) would read as silence.
+        (
+            "genesyscloud_poller_query_interval_seconds >= 45)",
+            "genesyscloud_poller_query_interval_seconds >= 0)",
+            "GenesysCloudFlowNoEntries",
+        ),
+        # A burn tier's threshold.
+        ("clamp_max(7 *", "clamp_max(12 *", "GenesysCloudFlowFailureBudgetBurn"),
+        # The short window of the page tier must agree too.
+        (
+            "and flow:genesyscloud_flow_outcomes_failed:ratio_increase1m > ",
+            "or flow:genesyscloud_flow_outcomes_failed:ratio_increase1m > ",
+            "GenesysCloudFlowFailureBudgetBurn",
+        ),
+        ("ratio6h_before15m + 0.15", "ratio6h_before15m + 0.7", "GenesysCloudFlowDisconnectsHigh"),
+        ("p90_6h_before10m + 30", "p90_6h_before10m + 300", "GenesysCloudFlowSlow"),
+        ("< 0.5 * flow_milestone", "< 0.01 * flow_milestone", "GenesysCloudFlowMilestoneDropped"),
+        ("names_up == 0", "names_up == 2", "GenesysCloudPollerNamesFailing"),
+        ("0.9 * max by", "0.95 * max by", "GenesysCloudPollerBudgetNearLimit"),
+    ],
+)
+def test_promtool_unit_tests_catch_a_broken_rule(
+    tmp_path: Path, old: str, new: str, alert: str
+) -> None:
+    """The unit tests fail when a threshold or a guard of an alert changes (they pin it down)."""
+    text = RULES_FILE.read_text()
+    assert text.count(old) >= 1, old
+    (tmp_path / RULES_FILE.name).write_text(text.replace(old, new))
+    # Only the unit tests that check this alert: each file's whole run takes tens of seconds.
+    cases = [
+        case
+        for case in _unit_tests()
+        if any(check["alertname"] == alert for check in case.get("alert_rule_test", []))
+    ]
+    assert cases
+    evaluation = {c["name"]: path for path in RULES_TEST_FILES for c in load_yaml(path)["tests"]}
+    for path in RULES_TEST_FILES:
+        mine = [c for c in cases if evaluation[c["name"]] == path]
+        if mine:
+            document = {**load_yaml(path), "tests": mine}
+            (tmp_path / path.name).write_text(yaml.safe_dump(document, sort_keys=False))
+    files = [tmp_path / p.name for p in RULES_TEST_FILES if (tmp_path / p.name).exists()]
+    output = _promtool_test(tmp_path, *files)
+    assert not output.startswith("rc=0"), output
+    assert alert in output
 
 
 def test_promtool_unit_tests_catch_a_rule_that_merges_orgs(tmp_path: Path) -> None:
@@ -63,9 +124,9 @@ def test_promtool_unit_tests_catch_a_rule_that_merges_orgs(tmp_path: Path) -> No
     rules.write_text(
         text.replace("by (job, instance, org, endpoint)", "by (job, instance, endpoint)")
     )
-    result = run([require_tool("promtool"), "test", "rules", RULES_TEST_FILE.name], cwd=tmp_path)
-    assert result.returncode != 0
-    assert "of two orgs on one endpoint, only the throttled one fires" in result.stderr
+    output = _promtool_test(tmp_path, RULES_TEST_FILE)
+    assert not output.startswith("rc=0"), output
+    assert "of two orgs on one endpoint, only the throttled one fires" in output
 
 
 def test_promtool_check_config_accepts_prometheus_yml_with_its_rule_files() -> None:
@@ -86,17 +147,61 @@ def test_prometheus_yml_scrapes_the_poller_job() -> None:
     assert 'job="genesyscloud-poller"' in down["expr"]
 
 
-def test_every_alert_has_summary_description_severity_and_runbook() -> None:
-    """Each alert carries summary, description, severity and a runbook URL to its README anchor."""
+def test_every_alert_has_summary_description_severity_component_and_runbook() -> None:
+    """Each alert carries summary, description, a severity and a component (flow or poller, which
+    Alertmanager's inhibitions select on), and a runbook URL to its README anchor."""
     alerts = alert_rules()
-    assert len(alerts) >= 6
+    assert len(alerts) >= 14
     for rule in alerts:
         name = rule["alert"]
         annotations = rule.get("annotations", {})
+        labels = rule.get("labels", {})
         assert annotations.get("summary"), name
         assert annotations.get("description"), name
-        assert rule.get("labels", {}).get("severity") in ("critical", "warning", "info"), name
+        flow = name.startswith("GenesysCloudFlow")
+        assert labels.get("component") == ("flow" if flow else "poller"), name
+        assert labels.get("severity") in (FLOW_SEVERITIES if flow else POLLER_SEVERITIES), name
         assert annotations.get("runbook_url") == RUNBOOK_PREFIX + name.lower(), name
+
+
+def test_every_flow_alert_names_the_flow_from_its_info_series() -> None:
+    """Each flow alert's summary looks the flow's name up in genesyscloud_flow_info, and falls
+    back to the series' flow_name, then its flow_id."""
+    lookup = (
+        'printf "genesyscloud_flow_info{org=%q,flow_id=%q}" $labels.org $labels.flow_id | query'
+    )
+    flow_alerts = [r for r in alert_rules() if r["alert"].startswith("GenesysCloudFlow")]
+    assert len(flow_alerts) >= 7
+    for rule in flow_alerts:
+        assert lookup in rule["annotations"]["summary"], rule["alert"]
+
+
+def test_the_pack_has_the_alerts_the_issue_names() -> None:
+    """The IVR alert pack and the poller's alerts are all there, and the fixed-ratio alert the
+    budget burn supersedes is gone."""
+    names = {r["alert"] for r in alert_rules()}
+    assert names == {
+        "GenesysCloudFlowNoEntries",
+        "GenesysCloudFlowFailureBudgetBurn",
+        "GenesysCloudFlowDisconnectsHigh",
+        "GenesysCloudFlowSlow",
+        "GenesysCloudFlowMilestoneDropped",
+        "GenesysCloudFlowExecutionStuck",
+        "GenesysCloudPollerDown",
+        "GenesysCloudPollerQueryFailing",
+        "GenesysCloudPollerDataStale",
+        "GenesysCloudPollerThrottled",
+        "GenesysCloudPollerTokenExpiring",
+        "GenesysCloudPollerLoginRefused",
+        "GenesysCloudPollerNamesFailing",
+        "GenesysCloudPollerBudgetNearLimit",
+    }
+
+
+def test_budget_burn_pages_fast_and_tickets_slow() -> None:
+    """The budget burn has a page rule (fast tiers) and a ticket rule (the slow tier)."""
+    burns = [r for r in alert_rules() if r["alert"] == "GenesysCloudFlowFailureBudgetBurn"]
+    assert sorted(r["labels"]["severity"] for r in burns) == ["page", "ticket"]
 
 
 def test_readme_runbook_has_a_heading_per_alert() -> None:
@@ -110,8 +215,7 @@ def test_readme_runbook_has_a_heading_per_alert() -> None:
 
 
 def _unit_tests() -> list[dict[str, Any]]:
-    tests: list[dict[str, Any]] = load_yaml(RULES_TEST_FILE)["tests"]
-    return tests
+    return [case for path in RULES_TEST_FILES for case in load_yaml(path)["tests"]]
 
 
 def test_every_alert_is_unit_tested_firing_and_not_firing() -> None:
@@ -122,7 +226,7 @@ def test_every_alert_is_unit_tested_firing_and_not_firing() -> None:
         for check in case.get("alert_rule_test", []):
             (firing if check.get("exp_alerts") else silent).add(check["alertname"])
     names = {r["alert"] for r in alert_rules()}
-    assert len(names) >= 6
+    assert len(names) >= 14
     assert names - firing == set(), "alerts never tested firing"
     assert names - silent == set(), "alerts never tested silent"
 
@@ -130,7 +234,8 @@ def test_every_alert_is_unit_tested_firing_and_not_firing() -> None:
 def test_every_recording_rule_is_unit_tested() -> None:
     """Each recording rule's output is asserted on in a promtool expression test."""
     asserted = {
-        check["expr"].strip()
+        # The record itself, or the record narrowed by a label selector.
+        re.sub(r"\{[^}]*\}$", "", check["expr"].strip())
         for case in _unit_tests()
         for check in case.get("promql_expr_test", [])
         if check.get("exp_samples")
@@ -190,6 +295,6 @@ def test_every_org_alert_is_unit_tested_firing_with_and_without_org() -> None:
                 labels = alert["exp_labels"]
                 (with_org if "org" in labels else without_org).add(check["alertname"])
     names = {r["alert"] for r in alert_rules()}
-    assert len(names) >= 6
+    assert len(names) >= 14
     assert with_org == names - {"GenesysCloudPollerDown"}
     assert without_org == names

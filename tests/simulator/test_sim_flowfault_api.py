@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -187,12 +189,11 @@ async def test_start_up_flow_faults_are_installed(make_sim: MakeSim) -> None:
         )
 
 
-def test_simulate_refuses_a_flow_the_org_lacks(capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulate_refuses_a_flow_the_org_lacks() -> None:
     """`simulate --faults stop=N` with N past the org's flows exits 2 naming the range."""
-    from poller.cli import main
-
     argv = ["simulate", "--listen-address", "127.0.0.1:0", "--flows", "4", "--faults", "stop=4"]
-    assert main(argv, env={}) == 2
-    assert "stop=4: no flow has that id, and the org's flows are numbered 0 to 3" in (
-        capsys.readouterr().err
+    done = subprocess.run(
+        [sys.executable, "-m", "poller", *argv], capture_output=True, text=True, timeout=60
     )
+    assert done.returncode == 2
+    assert "stop=4: no flow has that id, and the org's flows are numbered 0 to 3" in done.stderr

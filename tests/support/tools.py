@@ -17,6 +17,8 @@ PIP_EXTRA = "pip install -e '.[test]' (the project's test extra holds {})"
 INSTALL: dict[str, str] = {
     "promtool": APT.format("prometheus"),
     "prometheus": APT.format("prometheus"),
+    "prometheus-alertmanager": APT.format("prometheus-alertmanager"),
+    "amtool": APT.format("prometheus-alertmanager"),
     "docker-compose": APT.format("docker-compose"),
     "podman": APT.format("podman buildah runc"),
     "buildah": APT.format("podman buildah runc"),
