@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 
 from poller.alertfeeds import FEEDS, report
@@ -28,11 +27,6 @@ def rule_alerts() -> set[str]:
     return names
 
 
-# The rules before issue 20 still hold the alert it retires; the lead's rules replace it.
-OLD_RULES = "GenesysCloudFlowFailedOutcomesHigh" in rule_alerts()
-
-
-@pytest.mark.xfail(OLD_RULES, reason="the issue 20 rules have not landed yet", strict=True)
 def test_table_names_exactly_the_shipped_alerts() -> None:
     """Every alert in deploy/prometheus/rules has a row in the feeds table, and every row is a
     shipped alert: check-config never vouches for an alert that does not exist."""
