@@ -6,8 +6,9 @@ fault kind on one flow of each volume class), with the rules' lookback of normal
 before. Its checks:
 - nothing fires anywhere before the fault;
 - each fault on a flow whose volume lets its alert see it fires that alert by its target;
-- nothing else ever fires: not on the unbroken flows, not on the broken flows too quiet for
-  their fault to be told from chance, and no poller alert.
+- nothing fires on a broken flow with a few entries an hour for as long as a flow of a minute
+  may take to fire (later a long window may rightly see it);
+- nothing ever fires elsewhere: not on the unbroken flows, and no poller alert.
 
 Targets are worked out here from the fault's moment and the alerts' windows as the design
 states them (never read from the rule text), plus the pipeline: the shipped config's poll
@@ -62,8 +63,9 @@ class Expectation:
     kind: str
     volume: str  # "5s", "minute" or "hour"
     flow: Flow
-    target: float | None  # seconds from the fault to firing at the latest; None: never fires
+    target: float | None  # seconds from the fault to firing at the latest; None: must not fire
     why: str
+    quiet: float = 0.0  # target None: seconds after the fault during which nothing may fire
 
 
 def _p90_seconds(flow: Flow) -> float:
@@ -77,7 +79,7 @@ def target(kind: str, volume: str, flow: Flow, lag: float) -> tuple[float | None
     milestones = pipeline(30.0, lag)
     tail = 3 * MIN  # executions begun before the fault leaving the window's completions
     if volume == "hour":
-        return None, "a few entries an hour: too few for any window to tell the fault from chance"
+        return None, "a few entries an hour: too few to tell the fault from chance that soon"
     if kind in ("stop", "fail"):
         if volume == "5s":
             return 2 * MIN, "issue target for >= 1 entry per 5 s"
@@ -140,7 +142,10 @@ def plan(engine: Engine, fault_at: float, lag: float) -> list[Expectation]:
             pick = (max if busiest else min)(fits, key=lambda f: rates[f.id][0])
             used.add(pick.id)
             limit, why = target(kind, volume, pick, lag)
-            out.append(Expectation(kind, volume, pick, limit, why))
+            # A quiet flow must stay quiet at least as long as a flow of the next class up may
+            # take to fire: later, a long window may see its fault (not a false alarm).
+            quiet = target(kind, "minute", pick, lag)[0] or 0.0
+            out.append(Expectation(kind, volume, pick, limit, why, quiet if limit is None else 0.0))
     return out
 
 
@@ -226,9 +231,11 @@ def checks(s: Scenario) -> list[dict[str, object]]:
                 ],
             }
         )
-    allowed = "|".join(e.flow.id for e in seen)
-    others = f',flow_id!~"{allowed}"' if allowed else ""
-    out.append(_none(others, end))
+    for e in s.expectations:
+        if e.target is None:
+            out.append(_none(f',flow_id="{e.flow.id}"', at + e.quiet))
+    broken = "|".join(e.flow.id for e in s.expectations)
+    out.append(_none(f',flow_id!~"{broken}"', end))
     return out
 
 
@@ -301,7 +308,11 @@ def table(scenarios: list[Scenario]) -> str:
     for s in scenarios:
         for e in s.expectations:
             rate_lo = _rates(e.flow, s.fault_at - 3600.0, s.fault_at + 45 * MIN)[0]
-            limit = "never" if e.target is None else f"<= {e.target / 60:.1f} min"
+            limit = (
+                f"nothing for {e.quiet / 60:.1f} min"
+                if e.target is None
+                else f"<= {e.target / 60:.1f} min"
+            )
             lines.append(
                 f"{s.time} {e.kind:<15} {e.volume:<6} {e.flow.name:<24} "
                 f"{rate_lo:7.2f}/min  {ALERT_OF[e.kind]:<34} {limit}  ({e.why})"
