@@ -160,7 +160,7 @@ class Scenario:
 
 # Unbroken flows in each test beside the broken ones, spread over the volume range (None: all):
 # every other flow in the org costs promtool time and is watched by the week's test anyway.
-CONTROLS: int | None = 6
+CONTROLS: int | None = 3
 
 
 def scenario(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ MARGIN = 3600.0  # history beyond the rules' own lookback: the guards' "enough h
 class Chunk:
     day: int  # 0 = Monday
     span: g.Span
+    flows: tuple[int, ...] = ()  # indices of the org's flows in it (none: all)
 
 
 def day_chunks(
@@ -91,10 +93,14 @@ def write_chunk(
     flows: int = FLOWS,
     rule_files: tuple[Path, ...] = (),
 ) -> Path:
-    """The promtool test of one day (its own process may run this: everything is rebuilt)."""
+    """The promtool test of one day, or of some of its flows (its own process may run this:
+    everything is rebuilt)."""
     settings = SimulatorSettings(seed=seed, flows=flows)
-    generated = g.generate(g.engine(settings), chunk.span)
-    path = directory / f"week-day{chunk.day}.test.yml"
+    engine = g.engine(settings)
+    chosen = [engine.org.flows[i] for i in chunk.flows]
+    generated = g.generate(engine, chunk.span, flows=chosen)
+    part = f"-flows{chunk.flows[0]}" if chunk.flows else ""
+    path = directory / f"week-day{chunk.day}{part}.test.yml"
     return g.write_test_file(
         path,
         generated,
@@ -116,12 +122,20 @@ class WeekResult:
 
     def failures(self) -> str:
         """The failed days' promtool output, with what fired when and on which flow."""
-        names = {f.id: f.name for f in Org(SEED, FLOWS).flows}
+        names = {f.id: f.name for f in Org(SEED, FLOWS).flows}  # the default org's
         return "\n".join(
             f"{r.path.name}:\n{g.describe(r.output, c.span, names)}"
             for c, r in zip(self.chunks, self.results, strict=True)
             if not r.ok
         )
+
+
+def by_volume(seed: int = SEED, flows: int = FLOWS, every: int = 1) -> list[int]:
+    """Indices of the org's flows from the busiest to the quietest, every `every`-th one: a
+    subset that still spans the whole volume range."""
+    org = Org(seed, flows)
+    ranked = sorted(range(len(org.flows)), key=lambda i: org.flows[i].peak, reverse=True)
+    return ranked[::every]
 
 
 def run_week(
@@ -132,13 +146,23 @@ def run_week(
     workers: int | None = None,
     seed: int = SEED,
     flows: int = FLOWS,
+    subset: Sequence[int] = (),
+    groups: int = 1,
     rule_files: tuple[Path, ...] = (),
 ) -> WeekResult:
     """Writes the days' tests (in parallel processes) and runs them through promtool (in
-    parallel too), timing both."""
+    parallel too), timing both. `subset`: only these flows (indices; default all); `groups`:
+    each day's flows split into that many tests, which run in parallel with no warm-up twice
+    (promtool's cost grows with series x rules x evaluations, the flows are independent)."""
     workers = workers or os.cpu_count() or 1
     lookback = g.rules_lookback(rule_files)
-    chunks = day_chunks(g.shipped_config(), days, lookback, first=first)
+    indices = list(subset) or list(range(flows))
+    parts = [tuple(sorted(indices[k::groups])) for k in range(groups)]
+    chunks = [
+        Chunk(c.day, c.span, part)
+        for c in day_chunks(g.shipped_config(), days, lookback, first=first)
+        for part in parts
+    ]
     begun = time.monotonic()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         paths = list(
