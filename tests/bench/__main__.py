@@ -10,7 +10,14 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from tests.bench import bench_budget, bench_memory, bench_normalize, bench_orgs, bench_scrape
+from tests.bench import (
+    bench_alerts,
+    bench_budget,
+    bench_memory,
+    bench_normalize,
+    bench_orgs,
+    bench_scrape,
+)
 from tests.bench.common import RESULTS, BenchError, Section, load_average, quiet_logs, write_results
 
 BENCHES: dict[str, tuple[str, Callable[[Section], Coroutine[Any, Any, None]]]] = {
@@ -22,6 +29,7 @@ BENCHES: dict[str, tuple[str, Callable[[Section], Coroutine[Any, Any, None]]]] =
     "memory": ("3. Memory per series", bench_memory.run),
     "budget": ("4. API request budget", bench_budget.run),
     "orgs": ("5. Many orgs in one process", bench_orgs.run),
+    "alerts": ("6. Alert detection, fault to notification", bench_alerts.run),
 }
 
 

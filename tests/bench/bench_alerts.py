@@ -1,0 +1,318 @@
+"""Benchmark 6: alert detection time, from a fault in the simulator to a notification out of a
+real Alertmanager, and no flow alert while only the poller is broken.
+
+The pipeline is the end-to-end test's (tests/support/alertstack.py): `simulate` -> one `run`
+per org with the shipped config/poller.yaml -> Prometheus with the shipped prometheus.yml and
+rules -> Alertmanager with the shipped alertmanager.yml -> a webhook receiver in this process.
+Once Prometheus holds the history the rules need, every fault goes in at one moment, each on
+its own flow of the `flows` org: each kind (stop, fail, hangup, slow, milestone-drop) at each
+traffic level (at least one entry every 5 s; at least one a minute; a few an hour), the levels
+read from the simulator's own rate function for the minutes ahead. At the same moment three
+other orgs lose their poller's side: every API request answers 503 (`stormed`), the OAuth client
+is disabled and the poller restarted (`refused`), the poller is SIGKILLed (`killed`).
+
+Figures: per fault and level, the seconds from the fault's moment to its alert firing in
+Prometheus (the first evaluation with ALERTS firing) and to its notification arriving, beside
+the predicted worst case from the shipped intervals and the rule's window; per broken org, the
+poller alerts notified and when, and the count of flow-level notifications (target 0), with
+every flow alert of those orgs pending or firing in Prometheus over the watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.bench.common import BenchError, Section, table
+from tests.support.alertstack import AlertStack, SimFlow, alert_stack
+from tests.support.detection import (
+    ALERT,
+    Intervals,
+    history_needed,
+    predicted,
+    shipped_intervals,
+)
+
+FLOWS_ORG = "flows"
+BROKEN = ("stormed", "refused", "killed")
+FLOWS = 60
+BROKEN_FLOWS = 12  # enough for a busy flow in each broken org, whose silence would page
+LAG = 2.0  # the simulator's indexing lag, seconds
+# History in Prometheus before the faults: what the baselines of the ticket alerts need on the
+# busiest flows (their 6 hours end 15 minutes before the window). --quick measures stop and fail
+# on busy flows only, whose rules need 7 minutes (10: a baseline of 15 minutes, not 7).
+HISTORY = 17 * 60.0
+QUICK_HISTORY = 10 * 60.0
+# After the faults: the slowest fault the run can see (a milestone dropped: half of a 15-minute
+# window, `for: 5m`) plus a margin; PollerDown's `for: 5m` is inside it.
+WATCH = 16 * 60.0
+QUICK_WATCH = 6 * 60.0
+KINDS = ("stop", "fail", "hangup", "slow", "milestone-drop")
+SLOW_FACTOR = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    name: str
+    low: float  # entries per second, inclusive
+    high: float  # exclusive
+    target: float | None  # seconds, for stop and fail
+
+
+LEVELS = (
+    Level(">= 1 per 5 s", 0.2, math.inf, 120.0),
+    Level(">= 1 per minute", 1 / 60, 0.2, 900.0),
+    Level("a few per hour", 2 / 3600, 1 / 60, None),
+)
+
+
+@dataclass
+class Cell:
+    kind: str
+    level: Level
+    flow: SimFlow
+    predicted: float | None  # seconds, None: no rule can see it at this volume
+    history: float | None  # seconds of history its rule needs first
+    armed: bool  # the run had that history when the faults went in
+    fired: float | None = None  # seconds from the fault to ALERTS firing
+    notified: float | None = None  # seconds from the fault to the notification
+
+
+def _pick(flows: list[SimFlow], quick: bool, history: float) -> list[Cell]:
+    """A flow per (kind, level). stop and fail take the level's quietest flows (the targets are
+    about the least traffic they name); the others its busiest, whose baselines fill first."""
+    taken: set[str] = set()
+    cells: list[Cell] = []
+    iv = shipped_intervals()
+    for level in LEVELS[:1] if quick else LEVELS:
+        pool = sorted(
+            (f for f in flows if level.low <= f.per_second < level.high),
+            key=lambda f: f.per_second,
+        )
+        for kind in ("stop", "fail") if quick else KINDS:
+            ordered = pool if kind in ("stop", "fail") else pool[::-1]
+            flow = next((f for f in ordered if f.id not in taken), None)
+            if flow is None:
+                continue
+            taken.add(flow.id)
+            needed = history_needed(kind, flow.per_second)
+            cells.append(
+                Cell(
+                    kind,
+                    level,
+                    flow,
+                    predicted(kind, flow.per_second, iv, LAG, flow.duration),
+                    needed,
+                    needed is not None and needed <= history,
+                )
+            )
+    return cells
+
+
+def _wait_history(stack: AlertStack, history: float) -> None:
+    """Until Prometheus holds `history` seconds of every org's scrapes."""
+    expr = f"min(count_over_time(up[{int(history)}s]) * 15) >= {history - 30:g}"
+    while not stack.prom.vector(expr):
+        for org_poller in stack.pollers.values():
+            if (why := org_poller.child.died()) is not None:
+                raise BenchError(why)
+        time.sleep(5)
+
+
+def _first_firing(stack: AlertStack, alertname: str, flow_id: str, since: float) -> float | None:
+    """When Prometheus first evaluated the alert as firing (time.time()), if it did."""
+    answer = stack.prom.api(
+        "query_range",
+        query=f'ALERTS{{alertname="{alertname}", flow_id="{flow_id}", alertstate="firing"}}',
+        start=f"{since:.3f}",
+        end=f"{time.time():.3f}",
+        step="5s",
+    )
+    stamps = [float(t) for s in answer["data"]["result"] for t, _ in s["values"]]
+    return min(stamps) if stamps else None
+
+
+def _measure(section: Section, tmp: Path) -> None:
+    iv = shipped_intervals()
+    history = QUICK_HISTORY if section.quick else HISTORY
+    watch = QUICK_WATCH if section.quick else WATCH
+    orgs = {FLOWS_ORG: FLOWS} | dict.fromkeys(BROKEN, BROKEN_FLOWS)
+    with alert_stack(tmp, orgs, lag=LAG) as stack:
+        print(f"  waiting for {history / 60:g} min of history in Prometheus ...", flush=True)
+        _wait_history(stack, history)
+        faulted = time.time()
+        cells = _pick(stack.flows_by_rate(FLOWS_ORG, faulted), section.quick, history)
+        for cell in cells:
+            factor = SLOW_FACTOR if cell.kind == "slow" else None
+            stack.flow_fault(cell.flow, cell.kind, faulted, factor)
+        stack.org_faults("stormed", {"503": 1})
+        stack.org_faults("refused", {"client_disabled": True})
+        stack.restart_poller("refused")  # a running poller keeps its token; a new one logs in
+        stack.kill_poller("killed")
+        print(f"  {len(cells)} flow faults and 3 broken pollers; watching up to "
+              f"{watch / 60:g} min ...", flush=True)  # fmt: skip
+        _watch(stack, cells, faulted, watch)
+        ended = time.time()
+        _report_cells(section, cells, iv)
+        _report_breaks(section, stack, faulted, ended)
+        faulted_ids = {c.flow.id for c in cells}
+        false = sorted(
+            {
+                (alert["labels"].get("flow_id", ""), name)
+                for name in ALERT.values()
+                for _, alert in stack.notified(stack.started, org=FLOWS_ORG, alertname=name)
+                if alert["labels"].get("flow_id") not in faulted_ids
+            }
+        )
+        section.figures["unfaulted_flows_notified"] = false
+        section.target(
+            "no fault alert for a flow without a fault",
+            not false,
+            f"{len({f for f, _ in false})} of {FLOWS - len(faulted_ids)} flows: "
+            + (", ".join(f"{name} on {flow}" for flow, name in false) or "none"),
+        )
+        # The simulator's normal traffic holds executions of up to 20 minutes, which
+        # GenesysCloudFlowExecutionStuck (over 15) reports: counted, not a fault's.
+        stuck = {
+            alert["labels"].get("flow_id")
+            for _, alert in stack.notified(
+                stack.started, org=FLOWS_ORG, alertname="GenesysCloudFlowExecutionStuck"
+            )
+        }
+        section.figures["execution_stuck_flows"] = len(stuck)
+        section.note(
+            f"GenesysCloudFlowExecutionStuck notified for {len(stuck)} of {FLOWS} flows "
+            "(executions over 15 min in the simulator's normal traffic)"
+        )
+
+
+def _watch(stack: AlertStack, cells: list[Cell], faulted: float, watch: float) -> None:
+    """Until every armed cell is notified and the killed org's PollerDown too, or the watch
+    is over."""
+    end = faulted + watch
+    while time.time() < end:
+        for cell in cells:
+            if cell.notified is None:
+                labels = {"alertname": ALERT[cell.kind], "flow_id": cell.flow.id}
+                found = stack.notified(faulted, **labels)
+                if found:
+                    cell.notified = found[0][0] - faulted
+                    fired = _first_firing(stack, ALERT[cell.kind], cell.flow.id, faulted)
+                    cell.fired = None if fired is None else fired - faulted
+                    print(f"  {cell.kind} at {cell.level.name}: notified after "
+                          f"{cell.notified:.0f} s", flush=True)  # fmt: skip
+        poller_down = stack.notified(faulted, alertname="GenesysCloudPollerDown", org="killed")
+        if all(c.notified is not None for c in cells if c.armed) and poller_down:
+            return
+        time.sleep(5)
+
+
+def _fmt(value: float | None) -> object:
+    return "-" if value is None else round(value)
+
+
+def _report_cells(section: Section, cells: list[Cell], iv: Intervals) -> None:
+    print(
+        f"\n  shipped intervals: poll {iv.poll:g} s (milestones {iv.milestone_poll:g} s), "
+        f"scrape {iv.scrape:g} s, evaluation {iv.evaluation:g} s, group_wait "
+        + ", ".join(f"{k} {v:g} s" for k, v in sorted(iv.group_wait.items()))
+        + f"; simulator lag {LAG:g} s"
+    )
+    rows = []
+    for cell in cells:
+        if cell.history is None:
+            seen = "no rule can see it at this volume"
+        elif not cell.armed:
+            seen = f"needs {cell.history / 60:.0f} min of history first"
+        else:
+            seen = ""
+        rows.append(
+            [
+                cell.kind,
+                cell.level.name,
+                round(cell.flow.per_second * 3600),
+                _fmt(cell.fired),
+                _fmt(cell.notified),
+                _fmt(cell.predicted),
+                _fmt(cell.level.target) if cell.kind in ("stop", "fail") else "",
+                seen,
+            ]
+        )
+    headers = ["fault", "traffic", "entries/h", "fired s", "notified s", "predicted s",
+               "target s", ""]  # fmt: skip
+    print("\n" + table(headers, rows))
+    section.figures["intervals"] = {
+        "poll": iv.poll,
+        "milestone_poll": iv.milestone_poll,
+        "scrape": iv.scrape,
+        "evaluation": iv.evaluation,
+        "group_wait": iv.group_wait,
+        "lag": LAG,
+    }
+    section.figures["detection"] = [
+        {
+            "fault": c.kind,
+            "traffic": c.level.name,
+            "entries_per_hour": round(c.flow.per_second * 3600, 1),
+            "fired_s": c.fired,
+            "notified_s": c.notified,
+            "predicted_s": c.predicted,
+            "history_needed_s": c.history,
+            "armed": c.armed,
+        }
+        for c in cells
+    ]
+    for cell in cells:
+        if cell.kind in ("stop", "fail") and cell.level.target is not None:
+            met = cell.notified is not None and cell.notified <= cell.level.target
+            section.target(
+                f"{cell.kind} notified within {cell.level.target:g} s at {cell.level.name}",
+                met,
+                f"{_fmt(cell.notified)} s",
+            )
+
+
+def _report_breaks(section: Section, stack: AlertStack, faulted: float, ended: float) -> None:
+    """Per broken org: the poller alerts that started since the break and when each was first
+    notified, and the flow alerts that started (notified; pending or firing in Prometheus)."""
+    rows = []
+    figures = {}
+    for org in BROKEN:
+        about = [(at - faulted, alert["labels"]) for at, alert in stack.notified(faulted, org=org)]
+        flow_notes = [a for _, a in about if a.get("component") != "poller"]
+        started = stack.alerts_started(f'component="flow", org="{org}"', faulted, ended)
+        first: dict[str, float] = {}
+        for after, labels in about:
+            first.setdefault(labels.get("alertname", "?"), after)
+        rows.append(
+            [
+                org,
+                ", ".join(f"{name} {after:.0f} s" for name, after in sorted(first.items())) or "-",
+                len(flow_notes),
+                len(started),
+            ]
+        )
+        figures[org] = {
+            "poller_alerts_notified_s": {k: round(v) for k, v in first.items()},
+            "flow_notifications": len(flow_notes),
+            "flow_alerts_started": started,
+        }
+        section.target(
+            f"no flow alert while {org}'s poller is broken",
+            not flow_notes and not started,
+            f"{len(flow_notes)} notified, {len(started)} pending or firing",
+        )
+    headers = ["broken org", "poller alerts, first notified after", "flow notified",
+               "flow pending or firing"]  # fmt: skip
+    print("\n" + table(headers, rows))
+    section.figures["breaks"] = figures
+    section.figures["watched_s"] = round(ended - faulted)
+
+
+async def run(section: Section) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp:
+        await asyncio.to_thread(_measure, section, Path(tmp))
