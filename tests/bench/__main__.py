@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from tests.bench import (
+    bench_alert_rules,
     bench_alerts,
     bench_budget,
     bench_memory,
@@ -30,6 +31,10 @@ BENCHES: dict[str, tuple[str, Callable[[Section], Coroutine[Any, Any, None]]]] =
     "budget": ("4. API request budget", bench_budget.run),
     "orgs": ("5. Many orgs in one process", bench_orgs.run),
     "alerts": ("6. Alert detection, fault to notification", bench_alerts.run),
+    "alert-rules": (
+        "7. The rules over generated traffic: false alarms and faults",
+        bench_alert_rules.run,
+    ),
 }
 
 
