@@ -19,8 +19,8 @@ The rules judge a silence against the flow's own recent rate, so the faults go i
 know enough of every watched flow's past to page for its silence (the recorded expected entries
 over the NoEntries window its rate calls for: 7 minutes of history for a busy flow in business
 hours, more at night). With the simulators' start (each builds its org's day so far) the
-module takes 11 to 13 minutes, most of it that wait. One module-scoped run serves every
-test."""
+module takes 11 to 13 minutes, most of it that wait: too long for `make test`, so `make bench`
+runs it (tests/bench is not collected by default). One module-scoped run serves every test."""
 
 from __future__ import annotations
 
