@@ -245,6 +245,22 @@ def checks(s: Scenario) -> list[dict[str, object]]:
     return out
 
 
+def _write(
+    prefix: str,
+    expr_tests: Callable[[Scenario], list[dict[str, object]]],
+    at: str,
+    directory: Path,
+    settings: SimulatorSettings | None,
+    rule_files: tuple[Path, ...],
+) -> tuple[Path, Scenario]:
+    lookback = g.rules_lookback(rule_files) if rule_files else None
+    s, engine = scenario(at, settings, lookback)
+    generated = g.generate(engine, s.span, flows=s.flows)
+    path = directory / f"{prefix}-{at.replace(':', '')}.test.yml"
+    g.write_test_file(path, generated, promql_expr_test=expr_tests(s), rule_files=rule_files)
+    return path, s
+
+
 def write_scenario(
     at: str,
     directory: Path,
@@ -252,12 +268,7 @@ def write_scenario(
     rule_files: tuple[Path, ...] = (),
 ) -> tuple[Path, Scenario]:
     """The promtool test of the faults at `at` (its own process may run this)."""
-    lookback = g.rules_lookback(rule_files) if rule_files else None
-    s, engine = scenario(at, settings, lookback)
-    generated = g.generate(engine, s.span, flows=s.flows)
-    path = directory / f"faults-{at.replace(':', '')}.test.yml"
-    g.write_test_file(path, generated, promql_expr_test=checks(s), rule_files=rule_files)
-    return path, s
+    return _write("faults", checks, at, directory, settings, rule_files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,12 +372,7 @@ def write_probes(
     rule_files: tuple[Path, ...] = (),
 ) -> tuple[Path, Scenario]:
     """The scenario at `at` with the probes instead of the checks."""
-    lookback = g.rules_lookback(rule_files) if rule_files else None
-    s, engine = scenario(at, settings, lookback)
-    generated = g.generate(engine, s.span, flows=s.flows)
-    path = directory / f"probes-{at.replace(':', '')}.test.yml"
-    g.write_test_file(path, generated, promql_expr_test=probes(s), rule_files=rule_files)
-    return path, s
+    return _write("probes", probes, at, directory, settings, rule_files)
 
 
 def measure_faults(
