@@ -424,9 +424,16 @@ def test_division_variable_narrows_every_joined_panel_to_its_flows(stack: Stack)
 # ------------------------------------------------------------------ rules
 
 
-@pytest.mark.parametrize("rule", recording_rules(), ids=lambda r: r["record"])
+# Rules that read the past through `offset` (the alert pack's baselines: the hours before a
+# window) have data only after that much history, longer than this module runs; their promtool
+# unit tests cover them.
+RECENT_RULES = [r for r in recording_rules() if "offset" not in r["expr"]]
+
+
+@pytest.mark.parametrize("rule", RECENT_RULES, ids=lambda r: r["record"])
 def test_recording_rule_returns_data(stack: Stack, rule: dict[str, Any]) -> None:
-    """Prometheus evaluates each recording rule into finite samples from the demo."""
+    """Prometheus evaluates each recording rule that needs no long history into finite samples
+    from the demo."""
     recorded = _wait_finite(stack.prometheus, rule["record"])
     assert all(s["metric"]["job"] == JOB for s in recorded)
 
