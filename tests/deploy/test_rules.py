@@ -59,8 +59,8 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "alert"),
     [
-        # A silence threshold: 16 entries expected in the busy flow's silent minute.
-        ("expected1m >= 12", "expected1m >= 20", "GenesysCloudFlowNoEntries"),
+        # A silence threshold: 15.2 entries expected in the busy flow's silent minute.
+        ("expected1m >= 11", "expected1m >= 20", "GenesysCloudFlowNoEntries"),
         # The settle guard: a settling poller's frozen counters would read as silence.
         (
             "(max_over_time(genesyscloud_poller_query_settling[1m]) == 0)",
@@ -75,6 +75,8 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
         ),
         # A burn tier's threshold.
         ("clamp_max(7 *", "clamp_max(12 *", "GenesysCloudFlowFailureBudgetBurn"),
+        # The page tier's least number of failures: 9 of 24 must not page.
+        ("failed_total[2m])) >= 10", "failed_total[2m])) >= 5", "GenesysCloudFlowFailureBudgetBurn"),
         # The short window of the page tier must agree too.
         (
             "and flow:genesyscloud_flow_outcomes_failed:ratio_increase1m > ",
@@ -82,8 +84,10 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
             "GenesysCloudFlowFailureBudgetBurn",
         ),
         ("ratio6h_before15m + 0.15", "ratio6h_before15m + 0.7", "GenesysCloudFlowDisconnectsHigh"),
-        ("p90_6h_before10m + 30", "p90_6h_before10m + 300", "GenesysCloudFlowSlow"),
-        ("< 0.5 * flow_milestone", "< 0.01 * flow_milestone", "GenesysCloudFlowMilestoneDropped"),
+        # The significance floor: 5 standard deviations of a binomial count.
+        ("> 5 * sqrt(", "> 50 * sqrt(", "GenesysCloudFlowDisconnectsHigh"),
+        ("p90_6h_before10m + 60", "p90_6h_before10m + 300", "GenesysCloudFlowSlow"),
+        ("< 0.3 * flow_milestone", "< 0.01 * flow_milestone", "GenesysCloudFlowMilestoneDropped"),
         ("names_up == 0", "names_up == 2", "GenesysCloudPollerNamesFailing"),
         ("0.9 * max by", "0.95 * max by", "GenesysCloudPollerBudgetNearLimit"),
     ],
