@@ -76,7 +76,11 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
         # A burn tier's threshold.
         ("clamp_max(7 *", "clamp_max(12 *", "GenesysCloudFlowFailureBudgetBurn"),
         # The page tier's least number of failures: 9 of 24 must not page.
-        ("failed_total[2m])) >= 10", "failed_total[2m])) >= 5", "GenesysCloudFlowFailureBudgetBurn"),
+        (
+            "failed_total[2m])) >= 10",
+            "failed_total[2m])) >= 5",
+            "GenesysCloudFlowFailureBudgetBurn",
+        ),
         # The short window of the page tier must agree too.
         (
             "and flow:genesyscloud_flow_outcomes_failed:ratio_increase1m > ",
