@@ -90,21 +90,22 @@ def target(kind: str, volume: str, flow: Flow, lag: float) -> tuple[float | None
         if volume == "5s":
             return 2 * MIN, "issue target for >= 1 entry per 5 s"
         return 15 * MIN, "issue target for >= 1 entry per minute"
+    held = 5 * MIN  # the alerts' `for`
     if kind == "hangup":
         return (
-            15 * MIN + tail + counted,
-            "15m window of completions all after the fault, + 3m tail + pipeline",
+            15 * MIN + tail + held + counted,
+            "15m window of completions all after the fault, + 3m tail + 5m for + pipeline",
         )
     if kind == "milestone-drop":
         return (
-            15 * MIN + tail + milestones,
-            "15m window of entries all after the fault, + 3m tail + pipeline (30 s poll)",
+            15 * MIN + tail + held + milestones,
+            "15m window of entries all after the fault, + 3m tail + 5m for + pipeline (30 s poll)",
         )
     assert kind == "slow"
     slowed = _slowed_p90_seconds(flow)
     return (
-        slowed + 10 * MIN + 10 * MIN + counted,
-        f"slowed p90 completes ({slowed:.0f}s) + 10m window + 10m for + pipeline",
+        slowed + 10 * MIN + held + counted,
+        f"slowed p90 completes ({slowed:.0f}s) + 10m window + 5m for + pipeline",
     )
 
 
