@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from poller.config.checker import MISSING, Checker, Missing
-from poller.config.genesys import check_genesys
+from poller.config.genesys import check_genesys, env_gives_hosts
 from poller.config.messages import Loc
 from poller.config.model import (
     Config,
@@ -49,10 +49,15 @@ def _check_config(c: Checker, data: object, source: str, env: Mapping[str, str])
     genesys: GenesysSettings | None = None
     if "genesys" in root:
         genesys = check_genesys(c, root["genesys"], env, region_required=not with_orgs)
-    elif with_orgs:
-        genesys = check_genesys(c, {}, env, region_required=False)
+    elif with_orgs or env_gives_hosts(env):
+        # Every setting but the hosts has a default, and the environment gives those.
+        genesys = check_genesys(c, {}, env, region_required=not with_orgs)
     else:
-        c.missing((), "genesys", "the Genesys Cloud region and API settings")
+        c.missing(
+            (),
+            "genesys",
+            "the Genesys Cloud region and API settings; or set GENESYS_REGION",
+        )
     server = _check_server(c, root.get("server", MISSING))
     queries: tuple[QueryConfig, ...] | Missing | None = MISSING
     if "queries" in root or not with_orgs:
