@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine (see README.md): `make demo` and `make test`.
-# Each creates the virtualenv it needs in .venv and installs into it.
+# Each creates the virtualenv it needs in .venv and installs into it; `make venv` creates it alone.
+# Run as root, `make test` installs Debian packages first (`tools`, below).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := prometheus prometheus-alertmanager podman buildah runc uidmap slirp4netns \
 	fuse-overlayfs mmdebstrap docker-compose chromium
 
-.PHONY: demo test lint typecheck unit all-tiers tools bench clean
+.PHONY: venv demo test lint typecheck unit all-tiers tools bench clean
 
 # Extra arguments for `make demo`, e.g. DEMO_ARGS="--web.listen-address 127.0.0.1:0".
 DEMO_ARGS ?=
@@ -24,6 +25,9 @@ $(VENV)/.runtime: pyproject.toml
 $(VENV)/.test: $(VENV)/.runtime pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
+
+# The virtualenv with the poller in it, alone (`make demo` makes it first too).
+venv: $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
 	$(VENV)/bin/genesyscloud-poller demo $(DEMO_ARGS)

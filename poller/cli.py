@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from poller import __version__
 from poller.errors import ConfigError, PollerError
@@ -39,7 +39,9 @@ def demo_config_path() -> Path:
     return Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The whole command line. Every flag's help ends with "(default: ...)", which the README's
+    flag table repeats (tests/cli/test_commands_table.py compares the two)."""
     p = argparse.ArgumentParser(
         prog="genesyscloud-poller",
         description="Polls Genesys Cloud flow analytics and serves them as Prometheus metrics.",
@@ -47,18 +49,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def logging_flags(cmd: argparse.ArgumentParser) -> None:
+    def logging_flags(cmd: argparse.ArgumentParser, stream: str = "stdout") -> None:
         cmd.add_argument(
             "--log.level",
             dest="log_level",
             default="info",
             choices=["debug", "info", "warning", "error"],
+            metavar="LEVEL",
+            help="the least severe events logged: debug, info, warning or error "
+            "(default: %(default)s)",
         )
         cmd.add_argument(
             "--log.format",
             dest="log_format",
             choices=["json", "console"],
-            help="default: json when stdout is not a terminal, console otherwise",
+            metavar="json|console",
+            help=f"how log events are written to {stream} "
+            f"(default: json when {stream} is not a terminal, console otherwise)",
         )
 
     def lifecycle_flag(cmd: argparse.ArgumentParser) -> None:
@@ -66,105 +73,163 @@ def _parser() -> argparse.ArgumentParser:
             "--web.enable-lifecycle",
             dest="enable_lifecycle",
             action="store_true",
-            help="allow POST /-/reload (off by default: it answers 403); SIGHUP reloads either way",
+            help="allow POST /-/reload; without it the endpoint answers 403, and SIGHUP reloads "
+            "either way (default: off)",
         )
 
-    config_help = f"YAML config (default: $POLLER_CONFIG, then {DEFAULT_CONFIG})"
+    def web_config_flag(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument(
+            "--web.config.file",
+            dest="web_config",
+            metavar="PATH",
+            help="exporter-toolkit web config file: TLS and basic auth "
+            "(default: none, plain HTTP without auth)",
+        )
+
+    def config_flag(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument(
+            "--config",
+            metavar="PATH",
+            help=f"the YAML config (default: $POLLER_CONFIG, then {DEFAULT_CONFIG})",
+        )
+
+    def org_flags(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument(
+            "--seed",
+            type=int,
+            default=1,
+            metavar="N",
+            help="the simulated traffic's seed: the same seed, the same traffic "
+            "(default: %(default)s)",
+        )
+        cmd.add_argument(
+            "--flows",
+            type=_org_size,
+            default=DEFAULT_FLOWS,
+            metavar="N",
+            help=FLOWS_HELP,
+        )
+
     run = sub.add_parser("run", help="poll on schedule and serve /metrics")
-    run.add_argument("--config", help=config_help)
+    config_flag(run)
     run.add_argument(
         "--web.listen-address",
         dest="listen",
-        help="HOST:PORT to serve on (default: server.listen from the config)",
+        metavar="HOST:PORT",
+        help="the address to serve on (default: server.listen from the config)",
     )
-    run.add_argument(
-        "--web.config.file",
-        dest="web_config",
-        help="exporter-toolkit web config: TLS and basic auth",
-    )
+    web_config_flag(run)
+    lifecycle_flag(run)
     run.add_argument(
         "--shard.index",
         dest="shard_index",
-        help="this replica's shard, 0 to count-1, or auto for a StatefulSet pod's ordinal "
-        "(default: $POLLER_SHARD_INDEX)",
+        metavar="N|auto",
+        help="this replica's shard, 0 to M-1, or auto for a StatefulSet pod's ordinal "
+        "(default: $POLLER_SHARD_INDEX, then 0)",
     )
     run.add_argument(
         "--shard.count",
         dest="shard_count",
+        metavar="M",
         help="how many replicas split the orgs between them (default: $POLLER_SHARD_COUNT, then 1)",
     )
-    lifecycle_flag(run)
     logging_flags(run)
 
     check = sub.add_parser("check-config", help="validate a config and print its query plan")
-    check.add_argument("--config", help=config_help)
+    config_flag(check)
     check.add_argument(
         "--login",
         action="store_true",
         help="also log in to Genesys Cloud once with the credentials and report (no polling); "
-        "with orgs:, once per org",
+        "with orgs:, once per org (default: off)",
     )
     check.add_argument(
         "--shard.count",
         dest="shard_count",
         type=_shard_count,
-        help="also print which orgs each of this many shards (replicas) polls",
+        metavar="M",
+        help="also print which orgs each of M shards (replicas) polls (default: none)",
     )
+    logging_flags(check, "stderr")
 
     once = sub.add_parser("once", help="run every query once and print the metrics")
-    once.add_argument("--config", help=config_help)
-    logging_flags(once)
+    config_flag(once)
+    logging_flags(once, "stderr")
 
     demo = sub.add_parser("demo", help="run the daemon against the built-in simulator")
-    demo.add_argument("--web.listen-address", dest="listen", default=DEMO_LISTEN)
-    demo.add_argument("--simulator.listen-address", dest="sim_listen", default=SIMULATOR_LISTEN)
-    demo.add_argument("--seed", type=int, default=1)
-    demo.add_argument("--flows", type=_org_size, default=DEFAULT_FLOWS, help=FLOWS_HELP)
     demo.add_argument(
-        "--web.config.file",
-        dest="web_config",
-        help="exporter-toolkit web config: TLS and basic auth",
+        "--web.listen-address",
+        dest="listen",
+        default=DEMO_LISTEN,
+        metavar="HOST:PORT",
+        help="the address the daemon serves on (default: %(default)s)",
     )
+    demo.add_argument(
+        "--simulator.listen-address",
+        dest="sim_listen",
+        default=SIMULATOR_LISTEN,
+        metavar="HOST:PORT",
+        help="the address the simulated Genesys Cloud serves on (default: %(default)s)",
+    )
+    org_flags(demo)
+    web_config_flag(demo)
     lifecycle_flag(demo)
     logging_flags(demo)
 
     sim = sub.add_parser(
         "simulate", help="run the Genesys Cloud simulator alone", formatter_class=_SimulatorHelp
     )
-    sim.add_argument("--listen-address", dest="sim_listen", default=SIMULATOR_LISTEN)
-    sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--flows", type=_org_size, default=DEFAULT_FLOWS, help=FLOWS_HELP)
+    sim.add_argument(
+        "--listen-address",
+        dest="sim_listen",
+        default=SIMULATOR_LISTEN,
+        metavar="HOST:PORT",
+        help="the address to serve on (default: %(default)s)",
+    )
+    org_flags(sim)
     sim.add_argument(
         "--orgs",
         type=_org_count,
         default=1,
-        help=f"orgs to serve, 1 to {MAX_ORGS_MARK}, one per OAuth client (default 1); org k has "
-        "client id and secret suffixed -k and its own data, rate budget and faults",
+        metavar="N",
+        help=f"orgs to serve, 1 to {MAX_ORGS_MARK}, one per OAuth client; org k has client id "
+        "and secret suffixed -k and its own data, rate budget and faults (default: %(default)s)",
     )
     sim.add_argument(
         "--faults",
         type=_fault_spec,
         default="",
+        metavar="SPEC",
         help="fault injection spec, e.g. 503=0.2,latency=200ms; per-flow faults are items "
         "KIND=FLOW[xFACTOR][@+DELAY|@EPOCH_SECONDS], KIND one of stop, fail, hangup, slow, "
-        "milestone-drop, FLOW a flow id or index, e.g. stop=3@+5m,slow=7x4@+10m (see README)",
+        "milestone-drop, FLOW a flow id or index, e.g. stop=3@+5m,slow=7x4@+10m (see README) "
+        "(default: none)",
     )
     sim.add_argument(
         "--lag",
         type=_lag,
         default=None,
-        help="seconds between a metric's moment and its being visible to aggregate queries "
-        "(Genesys' indexing lag; default 5)",
+        metavar="SECONDS",
+        help="seconds between a metric's moment and its being visible to aggregate queries, "
+        "Genesys' indexing lag (default: 5)",
     )
     logging_flags(sim)
     return p
 
 
+def subcommands(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """{command: its parser}, in the order `--help` lists them."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 DEFAULT_FLOWS = 20
 MAX_FLOWS = 5000
 FLOWS_HELP = (
-    f"flows in the simulated org, 1 to {MAX_FLOWS} (default {DEFAULT_FLOWS}); a large org "
-    "answers with many series, e.g. to try the poller at the size of a large contact centre"
+    f"flows in the simulated org, 1 to {MAX_FLOWS}; a large org answers with many series, e.g. "
+    "to try the poller at the size of a large contact centre (default: %(default)s)"
 )
 
 
@@ -244,7 +309,7 @@ def _err(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     env = os.environ if env is None else env
     commands: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], int]] = {
         "run": cmd_run,
@@ -268,10 +333,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 130
 
 
-def _setup_logging(args: argparse.Namespace) -> None:
+def _setup_logging(args: argparse.Namespace, stream: TextIO | None = None) -> None:
+    """Logs to stdout (default), or to `stream`: stderr for the commands whose stdout is their
+    product, so that a pipe (`once | promtool check metrics`) carries nothing else."""
     from poller.logsetup import configure_logging
 
-    configure_logging(args.log_level, args.log_format)
+    configure_logging(args.log_level, args.log_format, stream)
 
 
 def _web_config(args: argparse.Namespace) -> WebConfig | None:
@@ -285,6 +352,7 @@ def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from poller.checkreport import format_report
     from poller.config import all_credentials, load_config
 
+    _setup_logging(args, sys.stderr)
     config = load_config(_config_path(args, env), env)
     if args.shard_count is not None and not config.orgs:
         _err(
@@ -349,7 +417,7 @@ def _format_shards(config: Config, count: int) -> str:
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from poller.config import load_config, org_credentials, parse_listen_address
     from poller.daemon import Daemon
-    from poller.serving import run_until_signalled
+    from poller.serving import LISTEN_FIX, run_until_signalled
 
     _setup_logging(args)
     shard = _shard(args, env)
@@ -358,8 +426,10 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     web_config = _web_config(args)
     if args.listen:
         host, port = parse_listen_address(args.listen, where="--web.listen-address")
+        in_use = LISTEN_FIX
     else:
         host, port = config.server.host, config.server.port
+        in_use = f"change server.listen in {config.source}, or {LISTEN_FIX}"
 
     async def main_() -> int:
         daemon = Daemon(
@@ -369,7 +439,12 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             shard=shard,
         )
         return await run_until_signalled(
-            daemon, host, port, web_config, enable_lifecycle=args.enable_lifecycle
+            daemon,
+            host,
+            port,
+            web_config,
+            enable_lifecycle=args.enable_lifecycle,
+            in_use=in_use,
         )
 
     return asyncio.run(main_())
@@ -379,7 +454,7 @@ def cmd_once(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from poller.config import load_config, org_credentials
     from poller.daemon import Daemon
 
-    _setup_logging(args)
+    _setup_logging(args, sys.stderr)
     config = load_config(_config_path(args, env), env)
 
     async def main_() -> int:
@@ -403,6 +478,7 @@ def cmd_once(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from poller.binding import binding
     from poller.config import load_config, org_credentials, parse_listen_address
     from poller.daemon import Daemon
     from poller.serving import run_until_signalled
@@ -420,7 +496,8 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     async def main_() -> int:
         simulator = Simulator(settings)
-        await simulator.start(sim_host, sim_port)
+        with binding(args.sim_listen, _demo_fix("--simulator.listen-address")):
+            await simulator.start(sim_host, sim_port)
         try:
             demo_env = {
                 **env,
@@ -455,7 +532,13 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 )
 
             return await run_until_signalled(
-                daemon, host, port, web_config, announce, enable_lifecycle=args.enable_lifecycle
+                daemon,
+                host,
+                port,
+                web_config,
+                announce,
+                enable_lifecycle=args.enable_lifecycle,
+                in_use=_demo_fix("--web.listen-address"),
             )
         finally:
             await simulator.stop()
@@ -463,7 +546,16 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return asyncio.run(main_())
 
 
+def _demo_fix(flag: str) -> str:
+    """How to move the demo's server behind `flag` elsewhere, run directly or by make."""
+    return (
+        f"choose a free address with {flag} HOST:PORT "
+        f"(with make: make demo DEMO_ARGS='{flag} HOST:PORT')"
+    )
+
+
 def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from poller.binding import binding
     from poller.config import parse_listen_address
     from poller.simulator import Simulator, SimulatorSettings
 
@@ -486,7 +578,8 @@ def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         except SimulatorSettingsError as exc:
             _err("; ".join(p.removeprefix("faults: ") for p in exc.problems))
             return 2
-        await simulator.start(host, port)
+        with binding(args.sim_listen, "choose a free address with --listen-address HOST:PORT"):
+            await simulator.start(host, port)
         orgs = "" if args.orgs == 1 else f"{args.orgs} orgs of "
         clients = "".join(
             f"  client id: {client_id}  client secret: {secret}\n"

@@ -21,7 +21,7 @@ from poller.errors import ConfigError
 from poller.logsetup import register_secret
 from poller.orgpolling import OrgPolling
 from poller.poll import QueryPoller
-from poller.reload import OrgSteps, ReloadPlan, plan_reload
+from poller.reload import SERVER_AT_RESTART, OrgSteps, ReloadPlan, plan_reload, server_changes
 from poller.scheduler import Scheduler
 from poller.selfmetrics import SelfMetrics
 from poller.server import ServerState
@@ -246,6 +246,7 @@ class Daemon:
         """Re-read the config; apply it if valid, keep the running one if not."""
         if self._loader is None:
             return False, "this daemon has no config file to reload"
+        running = self.config.server
         try:
             new = self._loader()
             await self.apply(new)
@@ -253,14 +254,19 @@ class Daemon:
             self._mark_reload(ok=False, message=str(err))
             log.error("config_reload_failed", problems=err.problems, source=err.source)
             return False, str(err)
-        self._mark_reload(ok=True, message="reloaded")
+        message = "reloaded"
+        waiting = server_changes(running, new.server)
+        if waiting:
+            # Whoever asked for the reload must not take the 200 for the new address.
+            message += f", except {waiting}: {SERVER_AT_RESTART}; restart the poller to apply it"
+        self._mark_reload(ok=True, message=message)
         log.info(
             "config_reloaded",
             source=new.source,
             queries=list(self.pollers),
             **scope.labelled_fields(new, orgs=sorted(self.orgs)),
         )
-        return True, "reloaded"
+        return True, message
 
     async def apply(self, new: Config) -> None:
         """Switch to `new` as `plan_reload` says, or raise ConfigError before anything changes
@@ -269,7 +275,8 @@ class Daemon:
         if plan.server_ignored:
             log.warning(
                 "config_reload_server_ignored",
-                reason="the server section (listen, decode_worker) takes effect at the next start",
+                reason=SERVER_AT_RESTART,
+                changed=server_changes(self.config.server, new.server),
             )
         self.config = new
         configs = {org.name: org for org in new.org_list()}

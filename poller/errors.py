@@ -57,14 +57,17 @@ class ApiError(PollerError):
         super().__init__(self.describe())
 
     def describe(self) -> str:
-        parts = [f"{self.endpoint}: {self.message}"]
+        """The words, then the fields in brackets: Genesys' messages end without punctuation,
+        and a field run into them would read as part of the sentence."""
+        fields = []
         if self.status is not None:
-            parts.append(f"status={self.status}")
+            fields.append(f"status={self.status}")
         if self.code:
-            parts.append(f"code={self.code}")
+            fields.append(f"code={self.code}")
         if self.context_id:
-            parts.append(f"contextId={self.context_id}")
-        return " ".join(parts)
+            fields.append(f"contextId={self.context_id}")
+        said = f"{self.endpoint}: {self.message}"
+        return f"{said} [{' '.join(fields)}]" if fields else said
 
 
 class TransportError(ApiError):

@@ -1,4 +1,7 @@
-"""structlog set-up: JSON lines when stdout is not a terminal, readable console otherwise.
+"""structlog set-up: JSON lines when the log stream is not a terminal, readable console otherwise.
+
+The stream is stdout for the serving commands, stderr for those whose stdout is their product
+(`once` prints the exposition, `check-config` the plan), so a pipe carries that product alone.
 
 A last processor scrubs every registered secret (client secret, access tokens) from whatever an
 event carries, tracebacks included, as a second line of defence behind code that never logs them.
@@ -9,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import structlog
 
@@ -51,18 +54,22 @@ def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
-def default_format() -> LogFormat:
-    return "console" if sys.stdout.isatty() else "json"
+def default_format(stream: TextIO | None = None) -> LogFormat:
+    return "console" if (stream or sys.stdout).isatty() else "json"
 
 
-def configure_logging(level: str = "info", fmt: LogFormat | None = None) -> None:
+def configure_logging(
+    level: str = "info", fmt: LogFormat | None = None, stream: TextIO | None = None
+) -> None:
     """structlog for our events, and the same rendering (and redaction) for what aiohttp,
-    asyncio and APScheduler log through the standard library, so stdout is one format."""
-    fmt = fmt or default_format()
+    asyncio and APScheduler log through the standard library, so `stream` (default stdout) is
+    one format."""
+    stream = stream or sys.stdout
+    fmt = fmt or default_format(stream)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
     numeric = getattr(logging, level.upper(), logging.INFO)
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
@@ -76,10 +83,10 @@ def configure_logging(level: str = "info", fmt: LogFormat | None = None) -> None
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[

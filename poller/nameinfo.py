@@ -90,7 +90,7 @@ class KindStatus:
     state: str  # ok, failing, waiting (no refresh yet)
     entities: int
     last_success: float | None
-    error: str
+    error: str | None  # None unless failing
     changes: tuple[Change, ...]  # newest first
 
 
@@ -176,7 +176,7 @@ class NamesRefresher:
                     word,
                     len(state.names or {}),
                     state.ok_at,
-                    state.error if state.failing else "",
+                    state.error if state.failing else None,
                     tuple(reversed(state.changes)),
                 )
             )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from poller import scope
-from poller.config.model import Config, OrgConfig
+from poller.config.model import Config, OrgConfig, ServerSettings
 from poller.shard import Shard
 
 ORGS_SWITCH: Final = (
@@ -19,6 +19,9 @@ ORGS_SWITCH: Final = (
     "restart the poller to apply it"
 )
 UNSHARDED: Final = Shard()  # the only replica: it owns every org
+SERVER_AT_RESTART: Final = (
+    "the server section (listen, decode_worker) takes effect at the next start"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,4 +114,21 @@ def _plan_org(
         rebuild_client=rebuild_client,
         rate_changed=new.genesys.requests_per_minute != old.genesys.requests_per_minute,
         names_changed=names_changed,
+    )
+
+
+def server_changes(running: ServerSettings, new: ServerSettings) -> str:
+    """What a reload leaves for the next start, in words ("" when the server section is the
+    same): each changed key of `server`, from the running value to the new one."""
+    changes = []
+    if (new.host, new.port) != (running.host, running.port):
+        changes.append(f"server.listen {_listen(running)} -> {_listen(new)}")
+    if new.decode_worker != running.decode_worker:
+        changes.append(f"server.decode_worker {running.decode_worker} -> {new.decode_worker}")
+    return ", ".join(changes)
+
+
+def _listen(server: ServerSettings) -> str:
+    return (
+        f"[{server.host}]:{server.port}" if ":" in server.host else f"{server.host}:{server.port}"
     )

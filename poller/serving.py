@@ -12,11 +12,13 @@ import structlog
 from aiohttp import web
 
 from poller import scope
+from poller.binding import binding
 from poller.config.webconfig import WebConfig
 from poller.daemon import Daemon
 from poller.server import build_app
 
 log = structlog.get_logger("poller.serving")
+LISTEN_FIX = "choose a free address with --web.listen-address HOST:PORT"
 
 
 async def serve(
@@ -27,26 +29,37 @@ async def serve(
     *,
     schedule: bool = True,
     enable_lifecycle: bool = False,
+    in_use: str = LISTEN_FIX,
 ) -> web.AppRunner:
     """Start the HTTP server and (unless told not to) the schedule; returns the runner, its
-    sockets bound."""
+    sockets bound. An address already in use raises AddressInUse, which ends with `in_use`."""
     await daemon.digester.start()
     state = daemon.server_state(enable_lifecycle=enable_lifecycle)
     runner = web.AppRunner(build_app(state, web_config), access_log=None)
     await runner.setup()
     ssl_context = web_config.ssl_context if web_config else None
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-    await site.start()
+    try:
+        with binding(listen_text(host, port), in_use):
+            await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     if schedule:
         daemon.start_schedule()
     return runner
+
+
+def listen_text(host: str, port: int) -> str:
+    """HOST:PORT as a user writes it ([::1]:9864 for IPv6)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def bound_addresses(runner: web.AppRunner) -> list[str]:
     out = []
     for addr in runner.addresses:
         host, port = addr[0], addr[1]
-        out.append(f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}")
+        out.append(listen_text(str(host), port))
     return out
 
 
@@ -58,12 +71,19 @@ async def run_until_signalled(
     on_started: Callable[[list[str]], None] | None = None,
     *,
     enable_lifecycle: bool = False,
+    in_use: str = LISTEN_FIX,
 ) -> int:
     """Serve until SIGTERM or SIGINT; SIGHUP reloads the config (and POST /-/reload too, with
-    `enable_lifecycle`). Returns the exit code."""
+    `enable_lifecycle`). Returns the exit code. `in_use` as in `serve`."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    runner = await serve(daemon, host, port, web_config, enable_lifecycle=enable_lifecycle)
+    try:
+        runner = await serve(
+            daemon, host, port, web_config, enable_lifecycle=enable_lifecycle, in_use=in_use
+        )
+    except BaseException:
+        await daemon.stop()
+        raise
     if on_started is not None:
         on_started(bound_addresses(runner))
     log.info(

@@ -3,7 +3,8 @@
 The region gives both hosts (api.<domain>, login.<domain>). The environment can replace them:
 GENESYS_REGION wins over the file's region, and GENESYS_API_BASE_URL / GENESYS_LOGIN_BASE_URL
 over either host (with both set, no region is needed, which is how tests and the simulator point
-the poller elsewhere). Problems with those variables are named by the variable, without a line.
+the poller elsewhere). When the environment gives the hosts, the section may be left out.
+Problems with those variables are named by the variable, without a line.
 With `orgs:`, the section holds the defaults every org starts from, and the region is optional.
 """
 
@@ -132,6 +133,13 @@ def _base_urls(
     if domain is None or api is None or login is None:
         return None
     return domain, region_host(api, "api", domain), region_host(login, "login", domain)
+
+
+def env_gives_hosts(env: Mapping[str, str]) -> bool:
+    """Whether the environment names the hosts without the file: GENESYS_REGION, or both base
+    URLs."""
+    urls = ("GENESYS_API_BASE_URL", "GENESYS_LOGIN_BASE_URL")
+    return bool(env.get("GENESYS_REGION")) or all(env.get(name) for name in urls)
 
 
 def region_host(url: str | Missing, prefix: str, domain: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from poller.config.checker import MISSING, Checker, Missing
-from poller.config.genesys import check_genesys
+from poller.config.genesys import check_genesys, env_gives_hosts
 from poller.config.messages import Loc
 from poller.config.model import (
     Config,
@@ -27,11 +27,12 @@ from poller.config.model import (
 from poller.config.names import check_names
 from poller.config.orgs import check_orgs
 from poller.config.queries import check_queries
+from poller.config.schedule import check_time_zone
 from poller.config.values import listen_address
 from poller.config.yamlsource import read_yaml
 from poller.errors import ConfigError
 
-TOP_KEYS: Final = ("genesys", "server", "queries", "names", "orgs")
+TOP_KEYS: Final = ("genesys", "server", "time_zone", "queries", "names", "orgs")
 SERVER_KEYS: Final = ("listen", "decode_worker")
 DECODE_WORKER: Final[tuple[DecodeWorker, ...]] = ("on_demand", "at_start")
 
@@ -49,18 +50,26 @@ def _check_config(c: Checker, data: object, source: str, env: Mapping[str, str])
     genesys: GenesysSettings | None = None
     if "genesys" in root:
         genesys = check_genesys(c, root["genesys"], env, region_required=not with_orgs)
-    elif with_orgs:
-        genesys = check_genesys(c, {}, env, region_required=False)
+    elif with_orgs or env_gives_hosts(env):
+        # Every setting but the hosts has a default, and the environment gives those.
+        genesys = check_genesys(c, {}, env, region_required=not with_orgs)
     else:
-        c.missing((), "genesys", "the Genesys Cloud region and API settings")
+        c.missing(
+            (),
+            "genesys",
+            "the Genesys Cloud region and API settings; or set GENESYS_REGION",
+        )
     server = _check_server(c, root.get("server", MISSING))
+    # The zone of every aggregate query that names none; a bad one is reported here, and the
+    # queries are checked against UTC meanwhile.
+    time_zone = check_time_zone(c, (), root) or "UTC"
     queries: tuple[QueryConfig, ...] | Missing | None = MISSING
     if "queries" in root or not with_orgs:
-        queries = check_queries(c, root.get("queries", MISSING))
+        queries = check_queries(c, root.get("queries", MISSING), time_zone=time_zone)
     names = check_names(c, root.get("names", MISSING))
     orgs: tuple[OrgConfig, ...] | None = ()
     if with_orgs:
-        orgs = check_orgs(c, root["orgs"], genesys, queries, env)
+        orgs = check_orgs(c, root["orgs"], genesys, queries, env, time_zone=time_zone)
     if genesys is None or server is None or queries is None or names is None or orgs is None:
         return None
     if c.problems:

@@ -59,11 +59,14 @@ def check_orgs(
     defaults: GenesysSettings | None,
     queries: tuple[QueryConfig, ...] | Missing | None,
     env: Mapping[str, str],
+    *,
+    time_zone: str = "UTC",
 ) -> tuple[OrgConfig, ...] | None:
     """Every org of `orgs:`, or None if any is invalid.
 
     `defaults` is the checked `genesys` section (None if invalid); `queries` the top-level list
-    for orgs without their own (MISSING when absent, None when invalid).
+    for orgs without their own (MISSING when absent, None when invalid); `time_zone` the
+    top-level default zone, for an org's own queries too.
     """
     loc: Loc = ("orgs",)
     items = c.sequence(loc, raw, " of orgs")
@@ -74,7 +77,9 @@ def check_orgs(
         return None
     hosts = _Hosts(defaults, *env_base_urls(env))
     names: dict[str, Loc] = {}
-    out = [_org(c, (*loc, i), item, names, hosts, queries) for i, item in enumerate(items)]
+    out = [
+        _org(c, (*loc, i), item, names, hosts, queries, time_zone) for i, item in enumerate(items)
+    ]
     checked = [org for org in out if org is not None]
     return tuple(checked) if len(checked) == len(out) else None
 
@@ -86,6 +91,7 @@ def _org(
     names: dict[str, Loc],
     hosts: _Hosts,
     top_queries: tuple[QueryConfig, ...] | Missing | None,
+    time_zone: str,
 ) -> OrgConfig | None:
     m = c.section(loc, raw, ORG_KEYS, " with name, region and the client's keys", _SECRET_KEYS)
     if m is None:
@@ -104,7 +110,7 @@ def _org(
         rpm = c.integer((*loc, "requests_per_minute"), m["requests_per_minute"], 1, 100_000)
     queries: tuple[QueryConfig, ...] | Missing | None = top_queries
     if "queries" in m:
-        queries = check_queries(c, m["queries"], (*loc, "queries"))
+        queries = check_queries(c, m["queries"], (*loc, "queries"), time_zone=time_zone)
     elif isinstance(top_queries, Missing):
         c.error(
             loc,

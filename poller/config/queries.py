@@ -73,10 +73,11 @@ _QUERY_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def check_queries(
-    c: Checker, raw: object, loc: Loc = ("queries",)
+    c: Checker, raw: object, loc: Loc = ("queries",), *, time_zone: str = "UTC"
 ) -> tuple[QueryConfig, ...] | None:
     """All queries of the list at `loc` (the top level's, or an org's), or None if any of them
-    is invalid (or the list is missing or empty). Names are unique within one list."""
+    is invalid (or the list is missing or empty). Names are unique within one list.
+    `time_zone` is the zone of the aggregate queries that name none (the top-level one)."""
     if raw is MISSING:
         c.missing((), "queries", "the list of queries to poll")
         return None
@@ -87,12 +88,14 @@ def check_queries(
         c.error(loc, "is empty; define at least one query")
         return None
     names: dict[str, Loc] = {}
-    out = [_query(c, (*loc, i), item, names) for i, item in enumerate(items)]
+    out = [_query(c, (*loc, i), item, names, time_zone) for i, item in enumerate(items)]
     checked = [q for q in out if q is not None]
     return tuple(checked) if len(checked) == len(out) else None
 
 
-def _query(c: Checker, loc: Loc, raw: object, names: dict[str, Loc]) -> QueryConfig | None:
+def _query(
+    c: Checker, loc: Loc, raw: object, names: dict[str, Loc], default_zone: str
+) -> QueryConfig | None:
     m = c.mapping(loc, raw, " with name, type, every and metrics")
     if m is None:
         return None
@@ -123,7 +126,7 @@ def _query(c: Checker, loc: Loc, raw: object, names: dict[str, Loc]) -> QueryCon
         else:
             window = check_window(c, loc, m)
             delay = check_delay(c, loc, m, window)
-        time_zone = check_time_zone(c, loc, m)
+        time_zone = check_time_zone(c, loc, m, default_zone)
         group_by = check_group_by(c, loc, m)
     metrics = check_metrics(c, loc, m, qtype)
     filter_ = check_filter(c, loc, m, qtype)

@@ -61,9 +61,12 @@ def check_window(c: Checker, loc: Loc, m: Mapping[object, object]) -> Window | N
     return Window(today=False, seconds=seconds)
 
 
-def check_time_zone(c: Checker, loc: Loc, m: Mapping[object, object]) -> str | None:
+def check_time_zone(
+    c: Checker, loc: Loc, m: Mapping[object, object], default: str = "UTC"
+) -> str | None:
+    """The IANA zone of `m`'s time_zone, `default` without one; None after reporting a bad one."""
     if "time_zone" not in m:
-        return "UTC"
+        return default
     zloc = (*loc, "time_zone")
     name = c.string(zloc, m["time_zone"], " such as Europe/Dublin or UTC")
     if name is None:

@@ -227,8 +227,8 @@ async def test_retries_exhausted_carry_genesys_code_message_and_context_id(
     assert (err.status, err.code, err.context_id) == (503, "service.unavailable", "ctx-abc-123")
     assert err.message == "Service is in maintenance"
     assert str(err) == (
-        "aggregates: Service is in maintenance status=503 code=service.unavailable "
-        "contextId=ctx-abc-123"
+        "aggregates: Service is in maintenance [status=503 code=service.unavailable "
+        "contextId=ctx-abc-123]"
     )
     assert len(genesys.requests_to(genesys.AGGREGATES)) == 4
     assert clock.sleeps == [0.75, 1.5, 3.0]

@@ -106,6 +106,36 @@ def test_region_env_stands_in_for_a_missing_region() -> None:
     assert config.genesys.api_base_url == "https://api.mypurecloud.jp"
 
 
+def test_region_env_stands_in_for_a_missing_genesys_section() -> None:
+    """GENESYS_REGION alone is enough without a genesys: section; its settings keep their
+    defaults."""
+    text = poller_yaml(FLOWS, region=None)
+    assert not text.startswith("genesys")
+    config = parse_config(text, env={"GENESYS_REGION": "mypurecloud.jp"})
+    assert config.genesys.api_base_url == "https://api.mypurecloud.jp"
+    assert config.genesys.login_base_url == "https://login.mypurecloud.jp"
+    assert (config.genesys.requests_per_minute, config.genesys.timeout) == (300, 30.0)
+
+
+def test_base_url_envs_stand_in_for_a_missing_genesys_section() -> None:
+    """Both base-URL variables are enough without a genesys: section, as with one."""
+    env = {"GENESYS_API_BASE_URL": "http://sim:1", "GENESYS_LOGIN_BASE_URL": "http://sim:1"}
+    config = parse_config(poller_yaml(FLOWS, region=None), env=env)
+    assert (config.genesys.api_base_url, config.genesys.login_base_url) == (
+        "http://sim:1",
+        "http://sim:1",
+    )
+
+
+def test_a_bad_region_env_without_a_genesys_section_names_the_variable() -> None:
+    """Without genesys:, an unknown GENESYS_REGION is reported as the variable's problem."""
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            poller_yaml(FLOWS, region=None), source="p.yaml", env={"GENESYS_REGION": "nowhere"}
+        )
+    assert [p.split(":")[0] for p in err.value.problems] == ["GENESYS_REGION"]
+
+
 @pytest.mark.parametrize(
     ("url", "problem"),
     [

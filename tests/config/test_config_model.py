@@ -222,6 +222,9 @@ def test_example_config_loads() -> None:
     ]
     today = query_named(config, "flows_today")
     assert (today.window, today.time_zone) == (Window(today=True), "Europe/Dublin")
+    # One top-level time_zone, not one per query, sets the zone of every aggregate query.
+    assert {q.time_zone for q in config.queries if q.type == "aggregate"} == {"Europe/Dublin"}
+    assert "time_zone: Europe/Dublin" in (ROOT / "config" / "poller.yaml").read_text().splitlines()
     assert today.group_by == ("flowId", "flowName", "flowType")
     assert query_named(config, "outcomes_today").group_by == (
         "flowId",
@@ -329,8 +332,8 @@ def test_keys_yaml_reads_as_other_types_are_shown_as_written() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(MINIMAL + "on: yes\n~: 1\n", env={})
     assert caught.value.problems == [
-        "unknown key true; allowed: genesys, server, queries, names, orgs",
-        "unknown key null; allowed: genesys, server, queries, names, orgs",
+        "unknown key true; allowed: genesys, server, time_zone, queries, names, orgs",
+        "unknown key null; allowed: genesys, server, time_zone, queries, names, orgs",
     ]
 
 

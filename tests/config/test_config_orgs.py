@@ -345,9 +345,11 @@ def test_org_without_queries_needs_top_level_queries() -> None:
 
 
 def test_without_orgs_genesys_and_region_stay_required() -> None:
-    """Without orgs:, a config without genesys: or without a region is refused as before."""
+    """Without orgs: (and without GENESYS_REGION), a config without genesys: or without a
+    region is refused as before."""
     assert problems(QUERIES) == [
-        "p.yaml:1: missing required key 'genesys' (the Genesys Cloud region and API settings)"
+        "p.yaml:1: missing required key 'genesys' (the Genesys Cloud region and API settings; "
+        "or set GENESYS_REGION)"
     ]
     assert problems("genesys:\n  timeout: 5s\n" + QUERIES) == [
         "p.yaml:1: genesys: missing required key 'region' (a region domain such as "

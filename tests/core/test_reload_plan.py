@@ -16,7 +16,7 @@ from poller.config.model import (
     QueryConfig,
     ServerSettings,
 )
-from poller.reload import OrgSteps, ReloadPlan, plan_reload
+from poller.reload import OrgSteps, ReloadPlan, plan_reload, server_changes
 from poller.shard import Shard
 
 GENESYS = GenesysSettings(
@@ -190,3 +190,12 @@ def test_switching_between_orgs_and_one_org_is_refused(running: Config, new: Con
     (problem,) = plan.refused
     assert problem.startswith("adding or removing orgs: changes the labels of every series (org)")
     assert problem.endswith("restart the poller to apply it")
+
+
+def test_server_changes_name_each_changed_key_from_old_to_new() -> None:
+    """What waits for a restart, in words: each changed server key, IPv6 hosts in brackets."""
+    running = ServerSettings()
+    assert server_changes(running, ServerSettings()) == ""
+    assert server_changes(
+        running, ServerSettings(host="::1", port=9999, decode_worker="at_start")
+    ) == ("server.listen 0.0.0.0:9864 -> [::1]:9999, server.decode_worker on_demand -> at_start")

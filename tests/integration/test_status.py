@@ -70,7 +70,7 @@ async def test_before_any_poll_every_query_is_waiting(stack_factory: StackFactor
     }
     assert (flows["every"], flows["window"], flows["stale_after"]) == (60.0, "last 1h", 300.0)
     assert queries(answer)["active"]["window"] == "now"
-    assert [k["state"] for k in org["names"]] == ["waiting"] * 3
+    assert [(k["state"], k["error"]) for k in org["names"]] == [("waiting", None)] * 3
 
 
 async def test_after_good_polls_ok_with_fresh_data_and_the_api_counted(
@@ -108,7 +108,7 @@ async def test_a_503_storm_shows_failing_with_the_correlation_id(
         assert (error["status"], error["code"]) == (503, "service.unavailable")
         assert error["correlation_id"] == logged[name]["context_id"] is not None
         # The words of the log line's error, without the status, code and id shown apart.
-        assert logged[name]["error"].startswith(error["message"] + " status=503 ")
+        assert logged[name]["error"].startswith(error["message"] + " [status=503 ")
     codes = [m["codes"] for m in answer["orgs"][0]["api"]["answers"]]
     assert sum(c.get("503", 0) for c in codes) == 8
     assert sum(c.get("200", 0) for c in codes) == 1  # the login
@@ -180,7 +180,7 @@ async def test_a_renamed_flow_shows_among_the_names_changes(stack_factory: Stack
     await stack.daemon.refresh_names()
     (org,) = (await status(stack))["orgs"]
     flows = {k["kind"]: k for k in org["names"]}["flows"]
-    assert flows["state"] == "ok"
+    assert (flows["state"], flows["error"]) == ("ok", None)  # null: the README's "none"
     assert [(c["id"], c["change"], c["before"], c["name"]) for c in flows["changes"]] == [
         (flow.id, "renamed", flow.name, "Renamed <flow>")
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -222,15 +223,27 @@ async def test_post_reload_answers_and_metrics_say_which(
 async def test_a_reload_that_changes_the_server_section_waits_for_a_restart(
     stack_factory: StackFactory, watch: Watch
 ) -> None:
-    """A reload that changes server.listen answers 200, logs config_reload_server_ignored with
-    the reason, and the server goes on answering where it listened."""
+    """A reload that changes server.listen answers 200 with a body that says the new address
+    waits for a restart, logs config_reload_server_ignored with the reason, and the server goes
+    on answering where it listened."""
     stack = await stack_factory(schedule=False, lifecycle=True)
+    running = stack.daemon.config.server
     stack.text = config_text(BOTH, listen="127.0.0.1:1")
-    assert (await stack.post("/-/reload"))[0] == 200
+    status, body = await stack.post("/-/reload")
+    assert (status, json.loads(body)) == (
+        200,
+        {
+            "status": "ok",
+            "message": f"reloaded, except server.listen {running.host}:{running.port} -> "
+            "127.0.0.1:1: the server section (listen, decode_worker) takes effect at the next "
+            "start; restart the poller to apply it",
+        },
+    )
     [event] = watch.events("config_reload_server_ignored")
     assert event["reason"] == (
         "the server section (listen, decode_worker) takes effect at the next start"
     )
+    assert event["changed"] == f"server.listen {running.host}:{running.port} -> 127.0.0.1:1"
     assert (await stack.get("/healthz"))[0] == 200
     assert await stack.daemon.poll_all() == {"flows": True, "active": True}
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from tests.support.exposition import Exposition
 from tests.support.http import http_get, wait_for_status
 from tests.support.process import Child
 
@@ -50,6 +52,21 @@ class Demo(Child):
         status, answer = http_get(url, method="PUT", body=body)
         assert status == 200, answer
 
+    def flows_with_entries(self, org: str, start: float, end: float) -> set[str]:
+        """The ids of the flows of the demo org `org` that the simulator says had an execution
+        start between `start` and `end` (Unix seconds), every late one included."""
+        iso = "%Y-%m-%dT%H:%M:%S.000Z"
+        interval = "/".join(time.strftime(iso, time.gmtime(t)) for t in (start, end))
+        body = {"interval": interval, "groupBy": ["flowId"], "metrics": ["nFlow"]}
+        url = f"{self.simulator_url}/simulator/truth?client_id={DEMO_CLIENTS[org]}"
+        status, answer = http_get(url, method="POST", body=body)
+        assert status == 200, answer
+        return {
+            result["group"]["flowId"]
+            for result in json.loads(answer).get("results", [])
+            if any(m["stats"]["count"] > 0 for d in result["data"] for m in d["metrics"])
+        }
+
     def org(self, name: str = "acme") -> dict[str, Any]:
         """The simulated org the demo's org `name` polls, from the simulator's control API."""
         client = DEMO_CLIENTS[name]
@@ -62,3 +79,14 @@ class Demo(Child):
 def demo_command(*extra: str) -> list[str]:
     """`python -m poller demo` on port 0."""
     return [sys.executable, "-m", "poller", "demo", *FREE_PORTS, *extra]
+
+
+def busy_flows(demo: Demo, scrape: Exposition, org: str) -> set[str]:
+    """The flows of the demo org `org` that had an execution inside the hour of its last
+    flows_1h poll, a margin (longer than the simulator's lag) off either end: each must have
+    its series, while a flow without one has none (Genesys never zero-fills)."""
+    polled = scrape.get(
+        "genesyscloud_poller_query_last_success_timestamp_seconds", org=org, query="flows_1h"
+    )
+    assert polled is not None, f"{org}/flows_1h has not succeeded"
+    return demo.flows_with_entries(org, polled - 3600 + 120, polled - 120)
