@@ -34,8 +34,16 @@ def generated_queries(config: Config) -> list[QueryConfig]:
 def queries_yaml(config: Config) -> str:
     """The shipped config's generated queries, as the queries snippet of a test stack."""
     names = {q.name for q in generated_queries(config)}
+    # The counter queries with the zone they have in the shipped config (their own or the
+    # top-level default).
+    zones = {q.name: q.time_zone for q in g.counter_queries(config)}
     shipped = yaml.safe_load(g.SHIPPED_CONFIG.read_text())["queries"]
-    return yaml.safe_dump([q for q in shipped if q["name"] in names], sort_keys=False)
+    chosen = [
+        {**q, "time_zone": zones[q["name"]]} if q["name"] in zones else q
+        for q in shipped
+        if q["name"] in names
+    ]
+    return yaml.safe_dump(chosen, sort_keys=False)
 
 
 def extremes(config: Config) -> set[str]:

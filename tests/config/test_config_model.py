@@ -246,15 +246,15 @@ def test_example_config_loads() -> None:
     )
     assert [v.lt for v in counted.views] == [
         10000,
-        20000,
         30000,
-        45000,
         60000,
         90000,
         120000,
         180000,
         300000,
         600000,
+        900000,
+        1200000,
     ]
     milestones = query_named(config, "milestones_counted")
     assert (milestones.mode, milestones.every, milestones.period, milestones.settle) == (
