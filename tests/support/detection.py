@@ -7,6 +7,7 @@ beside what it measured.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,24 +24,24 @@ ALERT = {
     "milestone-drop": "GenesysCloudFlowMilestoneDropped",
 }
 # GenesysCloudFlowNoEntries: (window label, seconds, entries the flow's rate must have expected).
-SILENCE_WINDOWS = (
-    ("1m", 60, 12),
-    ("5m", 300, 12),
-    ("10m", 600, 10),
-    ("30m", 1800, 10),
-    ("1h", 3600, 10),
-    ("3h", 10800, 10),
-)
+SILENCE_WINDOWS = (("1m", 60, 11), ("5m", 300, 13), ("13m30s", 810, 12), ("1h", 3600, 16))
+# The rule's rate is the hour's mean less this many standard deviations of its Poisson count.
+RATE_LOWER_SD = 1.5
 # GenesysCloudFlowFailureBudgetBurn at the default 95% objective (budget 5%): (long window,
-# short window, burn threshold, severity); each tier needs 5 failed outcomes in its long window.
-BURN_TIERS = ((120, 60, 7.0, "page"), (900, 300, 10.0, "page"), (21600, 1800, 2.0, "ticket"))
+# short window, burn threshold, severity, failed outcomes its long window needs).
+BURN_TIERS = (
+    (120, 60, 7.0, "page", 10),
+    (900, 300, 10.0, "page", 10),
+    (21600, 1800, 2.0, "ticket", 20),
+)
 BUDGET = 0.05
-MIN_FAILED = 5
-# The warning-style flow alerts: `for`, their window, and their baseline's minimum volume.
+# The warning-style flow alerts: `for`, their window, and their baseline's minimum volume (in
+# entries; a milestone needs 100 reached in its baseline and 20 expected in its window, 334 and
+# 67 entries at a share of 0.3 per entry).
 HELD = 300.0  # `for: 5m`
 BASELINE_OFFSET = {"hangup": 900.0, "slow": 600.0, "milestone-drop": 900.0}
-BASELINE_COUNT = {"hangup": 100, "slow": 20, "milestone-drop": 20}
-WINDOW_COUNT = {"hangup": (900, 20), "slow": (600, 20), "milestone-drop": (900, 20)}
+BASELINE_COUNT = {"hangup": 100, "slow": 200, "milestone-drop": 334}
+WINDOW_COUNT = {"hangup": (900, 30), "slow": (600, 30), "milestone-drop": (900, 67)}
 SEVERITY = {"stop": "page", "hangup": "ticket", "slow": "ticket", "milestone-drop": "ticket"}
 
 
@@ -111,9 +112,11 @@ def _group_waits(config: dict[str, Any]) -> dict[str, float]:
 
 
 def silence_window(per_second: float) -> tuple[str, int, int] | None:
-    """The shortest NoEntries window over which the flow's rate expects enough entries."""
+    """The shortest NoEntries window over which the flow's rate, as the rule takes it (the
+    hour's mean less its noise), expects enough entries."""
+    lower = max(per_second - RATE_LOWER_SD * math.sqrt(per_second / 3600), 0.0)
     for label, window, needed in SILENCE_WINDOWS:
-        if per_second * window >= needed:
+        if lower * window >= needed:
             return label, window, needed
     return None
 
@@ -140,12 +143,12 @@ def history_needed(kind: str, per_second: float) -> float | None:
 def _burn_tier(r: float) -> tuple[float, float, str] | None:
     """(seconds until the burn shows, long window, severity) of the first tier that sees a
     flow failing everything at `r` outcomes a second."""
-    for long, _short, burn, severity in BURN_TIERS:
+    for long, _short, burn, severity, failed in BURN_TIERS:
         share = min(burn * BUDGET, 0.9)
-        if r > 0 and MIN_FAILED / r <= long:
+        if r > 0 and failed / r <= long:
             # The long window's failed share passes the threshold after share * long (the short
-            # window's, after share * short, sooner), with 5 failed outcomes in it.
-            return max(share * long, MIN_FAILED / r), long, severity
+            # window's, after share * short, sooner), with enough failed outcomes in it.
+            return max(share * long, failed / r), long, severity
     return None
 
 
@@ -166,16 +169,16 @@ def predicted(
         return None
     if kind == "hangup":
         # Callers hanging up early end their executions within a tenth of their time: the
-        # window's share of disconnects passes the baseline + 15 points after ~0.15 of its 15
-        # minutes (a baseline near 0), then `for`.
-        seen = 0.15 * 900 + 0.1 * duration
+        # window's share of disconnects passes twice a baseline of about a quarter once ~0.45
+        # of its 15 minutes are after the fault, then `for`.
+        seen = 0.45 * 900 + 0.1 * duration
     elif kind == "slow":
         # The first slowed executions end after 3x their time; the p90 over 10 minutes moves once
         # a tenth of the window's completions are slow ones, then `for`.
         seen = 3 * duration + 0.1 * 600
     else:
-        # Entries without the milestone halve its share per entry once half the 15-minute window
-        # is after the fault, then `for`.
-        seen = 0.5 * 900
+        # Entries without the milestone take its share per entry under 30% once 70% of the
+        # 15-minute window is after the fault, then `for`.
+        seen = 0.7 * 900
     poll = iv.milestone_poll if kind == "milestone-drop" else iv.poll
     return seen + HELD + iv.pipeline(SEVERITY[kind], poll) + lag
