@@ -18,6 +18,7 @@ from tests.bench import (
     bench_normalize,
     bench_orgs,
     bench_scrape,
+    bench_silence,
 )
 from tests.bench.common import RESULTS, BenchError, Section, load_average, quiet_logs, write_results
 
@@ -35,6 +36,7 @@ BENCHES: dict[str, tuple[str, Callable[[Section], Coroutine[Any, Any, None]]]] =
         "7. The rules over generated traffic: false alarms and faults",
         bench_alert_rules.run,
     ),
+    "silence": ("8. GenesysCloudFlowNoEntries as a statistical test, simulated", bench_silence.run),
 }
 
 

@@ -1,0 +1,145 @@
+"""GenesysCloudFlowNoEntries as a statistical test, simulated: how often it would fire on flows
+without a fault, and how often a flow that stops is "armed" (its window's threshold met) by the
+time the issue's targets ask. The model behind the rule's thresholds (the README's runbook):
+the default org's 50 flows (tests/alerting/week.py) at the simulator's own rates, Poisson
+arrivals every 15 s evaluation for weeks of several seeds, the rule's arithmetic as
+tests/support/detection.py states it (windows, thresholds, the hour's lower rate and the 15
+minutes' mean, each as it stood when the window began). No poll, scrape or lag: the promtool
+week (`--only alert-rules`) runs the real rules over the poller's real series; this one runs
+ten times as many weeks in seconds, which is what a rate of rare false alarms needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from poller.simulator import activity
+from poller.simulator.org import Org
+from tests.alerting import week
+from tests.bench.common import Section
+from tests.support.detection import RATE_LOWER_SD, SILENCE_WINDOWS
+
+STEP = 15  # seconds between evaluations
+PER_MINUTE = 60 // STEP
+DAY_STEPS = 86400 // STEP
+DAYS = 8  # a day of warm-up, then a week
+START = datetime(2026, 5, 10, tzinfo=UTC)  # the Sunday before week.WEEK_START
+BUSY = 12.0  # entries a minute: at least one every 5 s
+MINUTE = 1.0
+TARGET_MINUTE = 15 * 60  # a flow of one a minute: notified within 15 minutes
+RAMP = (6.0, 9.5)  # UTC hours of the morning rise, when the hour before is quieter than now
+
+Array = npt.NDArray[np.float64]
+
+
+@dataclass
+class Tally:
+    false_alarms: int = 0
+    weeks: int = 0
+    # [armed, stops] per class: >= 1 entry per 5 s, >= 1 a minute, 1 to 1.2 a minute
+    busy: list[int] = field(default_factory=lambda: [0, 0])
+    minute: list[int] = field(default_factory=lambda: [0, 0])
+    boundary: list[int] = field(default_factory=lambda: [0, 0])
+
+
+def _moving_mean(x: Array, n: int) -> Array:
+    """Mean of the last n samples at each step (NaN before n)."""
+    sums = np.nancumsum(x, axis=1)
+    out = np.full(x.shape, np.nan)
+    out[:, n:] = (sums[:, n:] - sums[:, :-n]) / n
+    return out
+
+
+def _expected(rate5m: Array, window: int) -> Array:
+    """Entries the rule expects in `window` steps ending at each step."""
+    recent = _moving_mean(rate5m, 15 * PER_MINUTE)
+    hour = _moving_mean(rate5m, 60 * PER_MINUTE)
+    lower = np.maximum(hour - RATE_LOWER_SD * np.sqrt(hour / 3600), 0)
+    out = np.full(rate5m.shape, np.nan)
+    out[:, window:] = np.fmin(recent[:, :-window], lower[:, :-window]) * window * STEP
+    return out
+
+
+def simulate(seeds: range) -> Tally:
+    flows = Org(week.SEED, week.FLOWS).flows
+    first = int(START.timestamp()) // 60
+    per_minute = np.array(
+        [[activity.rate(f, first + m) for m in range(DAYS * 1440)] for f in flows]
+    )
+    windows = [(int(seconds) // STEP, needed) for _, seconds, needed in SILENCE_WINDOWS]
+    tally = Tally()
+    for seed in seeds:
+        arrivals = np.random.default_rng(seed).poisson(np.repeat(per_minute / PER_MINUTE, 4, 1))
+        counts = np.cumsum(arrivals, axis=1).astype(np.float64)
+        rate5m = np.full(counts.shape, np.nan)
+        rate5m[:, 20:] = (counts[:, 20:] - counts[:, :-20]) / 300
+        firing = np.zeros(counts.shape, bool)
+        expected: dict[int, Array] = {}
+        for window, needed in windows:
+            expected[window] = _expected(rate5m, window)
+            silent = np.zeros(counts.shape, bool)
+            silent[:, window:] = counts[:, window:] == counts[:, :-window]
+            firing |= (expected[window] >= needed) & silent
+        firing[:, :DAY_STEPS] = False
+        tally.false_alarms += int((firing[:, 1:] & ~firing[:, :-1]).sum())
+        tally.weeks += 1
+        _arming(tally, per_minute, expected, windows)
+    return tally
+
+
+def _arming(
+    tally: Tally, per_minute: Array, expected: dict[int, Array], windows: list[tuple[int, int]]
+) -> None:
+    """A flow stopping at each quarter hour (not in the morning rise): whether the rule would
+    fire within the target, from the history before the stop. Classes as tests/alerting/faults
+    forms them: the flow's lowest rate over the hour before and the 45 minutes after."""
+    shortest = windows[0]
+    within = [w for w in windows if w[0] * STEP <= TARGET_MINUTE - 90]
+    busy, minute, boundary = tally.busy, tally.minute, tally.boundary
+    for t0 in range(DAY_STEPS, per_minute.shape[1] * PER_MINUTE - 240, 60):
+        if RAMP[0] <= (t0 % DAY_STEPS) / 240 < RAMP[1]:
+            continue
+        m0 = t0 // PER_MINUTE
+        lowest = per_minute[:, m0 - 60 : m0 + 45].min(axis=1)
+        for f, rate in enumerate(lowest):
+            if rate >= BUSY:
+                busy[1] += 1
+                busy[0] += bool(expected[shortest[0]][f, t0 + shortest[0]] >= shortest[1])
+            elif rate >= MINUTE:
+                armed = any(expected[w][f, t0 + w] >= needed for w, needed in within)
+                minute[1] += 1
+                minute[0] += armed
+                if rate < 1.2 * MINUTE:
+                    boundary[1] += 1
+                    boundary[0] += armed
+
+
+def _share(pair: list[int]) -> str:
+    armed, total = pair
+    return f"{100 * armed / total:.2f} % of {total:,}" if total else "none"
+
+
+async def run(section: Section) -> None:
+    seeds = range(1, 3 if section.quick else 11)
+    tally = simulate(seeds)
+    per_week = tally.false_alarms / tally.weeks
+    section.figures.update(
+        weeks=tally.weeks,
+        false_alarms=tally.false_alarms,
+        false_alarms_per_week=round(per_week, 2),
+        armed_busy=_share(tally.busy),
+        armed_minute=_share(tally.minute),
+        armed_minute_boundary=_share(tally.boundary),
+    )
+    print(
+        f"  {tally.weeks} simulated weeks of 50 flows: {tally.false_alarms} false alarms "
+        f"({per_week:.2f} a week)\n"
+        f"  stopped flows armed in time: >= 1 entry per 5 s (1m window) {_share(tally.busy)}; "
+        f">= 1 a minute (a window of 13m30s or less) {_share(tally.minute)}, of which 1 to 1.2 a "
+        f"minute {_share(tally.boundary)} (outside the morning rise)",
+        flush=True,
+    )
