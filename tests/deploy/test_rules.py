@@ -92,6 +92,12 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
         ("> 5 * sqrt(", "> 50 * sqrt(", "GenesysCloudFlowDisconnectsHigh"),
         ("p90_6h_before10m + 60", "p90_6h_before10m + 300", "GenesysCloudFlowSlow"),
         ("< 0.3 * flow_milestone", "< 0.01 * flow_milestone", "GenesysCloudFlowMilestoneDropped"),
+        # A flow's own long calls: twice its p99 before a 17-minute call is stuck.
+        (
+            "2 * max by (org, flow_id) (flow:genesyscloud_flow_duration_seconds:p99_6h)",
+            "1 * max by (org, flow_id) (flow:genesyscloud_flow_duration_seconds:p99_6h)",
+            "GenesysCloudFlowExecutionStuck",
+        ),
         ("names_up == 0", "names_up == 2", "GenesysCloudPollerNamesFailing"),
         ("0.9 * max by", "0.95 * max by", "GenesysCloudPollerBudgetNearLimit"),
     ],
