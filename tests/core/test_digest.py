@@ -22,6 +22,7 @@ from poller.daemon import Daemon
 from poller.digest import INLINE_LIMIT, Digester, DigestJob, digest
 from poller.errors import ConfigError, NormalizeError, PollerError
 from tests.support.demo import START_TIMEOUT, Demo, demo_command
+from tests.support.process import Child, listen_url, poller
 from tests.support.wait import wait_for
 
 RESPONSE = json.dumps(
@@ -35,8 +36,6 @@ RESPONSE = json.dumps(
     }
 ).encode()
 SMALL = DigestJob("aggregate", "flows", RESPONSE, 0.0)
-# A simulated org this large answers its outcomes query with more than INLINE_LIMIT bytes.
-LARGE_ORG_FLOWS = 300
 
 
 def large_job() -> DigestJob:
@@ -173,28 +172,44 @@ def test_a_daemon_with_small_responses_runs_no_worker_process() -> None:
         assert demo.stop() == 0
 
 
-def test_worker_does_not_outlive_a_killed_daemon() -> None:
-    """A daemon polling a large org runs a worker; SIGKILL of the daemon leaves no worker or
-    forkserver behind holding its output."""
-    demo = Demo(demo_command("--flows", str(LARGE_ORG_FLOWS)))
+def test_worker_does_not_outlive_a_killed_daemon(tmp_path: Path) -> None:
+    """A daemon running its worker (`decode_worker: at_start`); SIGKILL of the daemon leaves no
+    worker behind holding its output."""
+    # The worker runs from the daemon's start, whatever the API answers: no poll or org size
+    # decides when it starts (a large demo org's first poll, late in the day, took minutes).
+    config = tmp_path / "poller.yaml"
+    config.write_text(
+        "server: {listen: '127.0.0.1:0', decode_worker: at_start}\n"
+        "queries:\n  - {name: flows, type: aggregate, every: 1h, metrics: [nFlow]}\n"
+    )
+    closed = "http://127.0.0.1:9"  # the discard port: nothing answers there
+    env = {
+        **os.environ,
+        "GENESYS_CLIENT_ID": "id",
+        "GENESYS_CLIENT_SECRET": "secret",
+        "GENESYS_API_BASE_URL": closed,
+        "GENESYS_LOGIN_BASE_URL": closed,
+    }
+    daemon = Child(poller("run", "--config", str(config)), env=env, name="run")
 
     def started() -> set[int] | None:
-        return descendants(demo.proc.pid) or None
+        return descendants(daemon.proc.pid) or None
 
     try:
-        helpers = wait_for(started, timeout=START_TIMEOUT, what="the demo's worker process")
-        os.kill(demo.proc.pid, signal.SIGKILL)
-        demo.proc.wait(10)
+        listen_url(daemon, START_TIMEOUT)
+        helpers = wait_for(started, timeout=START_TIMEOUT, what="the daemon's worker process")
+        os.kill(daemon.proc.pid, signal.SIGKILL)
+        daemon.proc.wait(10)
     finally:
-        if demo.proc.poll() is None:
-            demo.stop()
+        if daemon.proc.poll() is None:
+            daemon.stop()
 
     def gone() -> bool | None:
         alive = {pid for pid in helpers if Path(f"/proc/{pid}").exists()}
         return True if not alive else None
 
     wait_for(gone, timeout=10, what="the worker processes to end")
-    assert demo.output_closed(10), "something still holds the daemon's stdout"
+    assert daemon.output_closed(10), "something still holds the daemon's stdout"
 
 
 CONFIG = """
