@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Any
 
 from poller.catalog import (
     AGGREGATE_PATH,
@@ -74,12 +75,18 @@ async def test_no_secret_or_token_in_any_output_through_every_fault(
     # scan the others); 1 s tokens keep it logging in throughout. Each phase lasts until the
     # simulator has served its fault.
     # A names listing may take the storm's only 429 (the pause then outlasts the storm for the
-    # queries), so that phase ends at a 429 on any API path; the others at a query's answer.
+    # queries), so that phase ends at a 429 on any API path; the others at a query's answer
+    # and the daemon's failed poll with that status (under BODIES a truncated or oversized 200
+    # fails without one: only an unusable body fails with status 200).
     phases = [
         (BODIES, 200, QUERY_PATHS),
         ("forbidden=all", 403, QUERY_PATHS),
         ("storm429=1.5s,retry_after=1", 429, API_PATHS),
     ]
+
+    def failed_polls() -> list[dict[str, Any]]:
+        return proc.named("poll_failing") + proc.named("poll_failed_again")
+
     for spec, status, paths in phases:
         simulator.set_faults(spec)
         before = len(simulator.stats.requests(paths=paths))
@@ -91,6 +98,12 @@ async def test_no_secret_or_token_in_any_output_through_every_fault(
             return any(r.status == status for r in seen)
 
         await wait_until(served, within=WITHIN, what=f"an answer under {spec}")
+        if status != 429:
+
+            async def failed(status: int = status) -> bool:
+                return any(e.get("status") == status for e in failed_polls())
+
+            await wait_until(failed, within=WITHIN, what=f"a poll failed with {status}")
         await pages()
     simulator.clear_faults()
 
@@ -135,8 +148,7 @@ async def test_no_secret_or_token_in_any_output_through_every_fault(
     assert {r.status for r in logins} >= {200, 401}
     seen = "\n".join(text for _, text in watch.leaks.texts)
     assert WRONG_SECRET not in seen
-    failed = proc.named("poll_failing") + proc.named("poll_failed_again")
-    assert {e.get("status") for e in failed} >= {200, 403}, "the faults really failed polls"
+    assert {e.get("status") for e in failed_polls()} >= {200, 403}, "the faults failed polls"
 
 
 ORGS_CONFIG = """\
