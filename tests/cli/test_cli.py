@@ -450,7 +450,9 @@ def test_demo_serves_flow_metrics() -> None:
         durations = scrape.by(
             "flow_id", "genesyscloud_flow_duration_sum_seconds", org=name, query="flows_1h"
         )
-        assert set(durations) == set(shown)
+        # A duration counts only an execution that ended: an entry still in the flow has none.
+        assert durations
+        assert set(durations) <= set(shown)
         active = scrape.series("genesyscloud_flow_active", org=name, query="flows_active")
         assert active
         assert {(lab["flow_id"], lab["media_type"]) for lab, _ in active} <= set(media.items())
