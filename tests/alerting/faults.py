@@ -301,6 +301,26 @@ class FaultsResult:
         )
 
 
+def _write_all(
+    writer: Callable[..., tuple[Path, Scenario]],
+    directory: Path,
+    times: tuple[str, ...],
+    workers: int,
+    rule_files: tuple[Path, ...],
+) -> list[tuple[Path, Scenario]]:
+    """Each time of day's file by `writer`, in parallel processes: the engine is the cost."""
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(
+            pool.map(
+                writer,
+                times,
+                [directory] * len(times),
+                [None] * len(times),
+                [rule_files] * len(times),
+            )
+        )
+
+
 def run_faults(
     directory: Path,
     *,
@@ -308,20 +328,11 @@ def run_faults(
     workers: int | None = None,
     rule_files: tuple[Path, ...] = (),
 ) -> FaultsResult:
-    """Writes each time of day's test (in parallel processes) and runs them through promtool
-    (in parallel too), timing both."""
+    """Writes each time of day's test and runs them through promtool (both in parallel),
+    timing both."""
     workers = workers or os.cpu_count() or 1
     begun = time.monotonic()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        written = list(
-            pool.map(
-                write_scenario,
-                times,
-                [directory] * len(times),
-                [None] * len(times),
-                [rule_files] * len(times),
-            )
-        )
+    written = _write_all(write_scenario, directory, times, workers, rule_files)
     generated = time.monotonic()
     results = run_all([path for path, _ in written], workers)
     return FaultsResult(
@@ -395,16 +406,7 @@ def measure_faults(
     """Per scenario and fault: the measured seconds from the fault to its alert firing (None:
     it never fired in the scenario's span), for the benchmark's table beside the targets."""
     workers = workers or os.cpu_count() or 1
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        written = list(
-            pool.map(
-                write_probes,
-                times,
-                [directory] * len(times),
-                [None] * len(times),
-                [rule_files] * len(times),
-            )
-        )
+    written = _write_all(write_probes, directory, times, workers, rule_files)
     results = run_all([path for path, _ in written], workers)
     out: list[tuple[Scenario, Expectation, float | None]] = []
     for (_, s), result in zip(written, results, strict=True):
