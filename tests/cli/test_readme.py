@@ -8,6 +8,7 @@ import shlex
 import signal
 from pathlib import Path
 
+from poller.catalog import HIGH_CARDINALITY_DIMENSIONS
 from poller.cli import DEMO_LISTEN
 from poller.config import load_config
 from poller.families import view_families
@@ -137,3 +138,10 @@ def test_readme_warns_that_make_test_as_root_installs_packages_before_the_comman
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: tools ", makefile, re.M)
     assert 'if [ "$$(id -u)" = 0 ] && command -v apt-get' in makefile
+
+
+def test_cardinality_lists_exactly_the_refused_per_conversation_dimensions() -> None:
+    """The README's list of dimensions refused in group_by is the checker's own list."""
+    text = " ".join(section("Cardinality").split())
+    refused = text.split("stay refused in `group_by`, whatever the limit: ", 1)[1].split(".")[0]
+    assert set(re.findall(r"`(\w+)`", refused)) == HIGH_CARDINALITY_DIMENSIONS

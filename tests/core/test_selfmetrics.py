@@ -204,7 +204,7 @@ async def test_daemon_start_turns_created_series_off_process_wide() -> None:
 
 def test_add_query_makes_every_per_query_series_at_zero() -> None:
     """add_query makes each per-query family's series, polls_skipped once per reason, at 0
-    but for the configured interval."""
+    but for the configured interval and the series limit (max_series' default)."""
     metrics = SelfMetrics(process=False)
     metrics.add_query("flows", 60)
     samples = {
@@ -219,6 +219,7 @@ def test_add_query_makes_every_per_query_series_at_zero() -> None:
         (P + "query_last_success_timestamp_seconds", q): 0.0,
         (P + "query_duration_seconds", q): 0.0,
         (P + "query_series", q): 0.0,
+        (P + "query_series_limit", q): 20000.0,
         (P + "query_interval_seconds", q): 60.0,
         (P + "polls_total", q): 0.0,
         (P + "poll_failures_total", q): 0.0,
