@@ -9,7 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from poller.catalog import AGGREGATE_PATH
-from poller.simulator.listings import deleted_flow_ids
+from poller.simulator.listings import deleted_flow_ids, entities
 from tests.support.clock import PEAK, FakeClock
 from tests.support.config import aggregate
 from tests.support.exposition import Exposition
@@ -55,6 +55,11 @@ async def test_every_flow_outcome_and_milestone_gets_its_info_series(
     divisions = {d.id: d.name for d in org.divisions}
     gone = deleted_flow_ids(org)
     assert gone  # the simulated org has a deleted flow
+    # The version each flow's listing entry publishes, as the simulator serves it.
+    published = {
+        item["id"]: (item.get("publishedVersion") or {}).get("id", "")
+        for item in entities(org, "flows", {}, deleted=True)
+    }
     flows = {
         labels["flow_id"]: (labels, value)
         for labels, value in scrape.series("genesyscloud_flow_info")
@@ -68,6 +73,7 @@ async def test_every_flow_outcome_and_milestone_gets_its_info_series(
                 "division_id": f.division_id,
                 "division_name": divisions[f.division_id],
                 "deleted": "true" if f.id in gone else "false",
+                "published_version": published[f.id],
             },
             1.0,
         )
