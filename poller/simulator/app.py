@@ -48,7 +48,7 @@ from poller.simulator.listings import (
     entities,
     page,
 )
-from poller.simulator.org import Flow, Org
+from poller.simulator.org import TRANSFER_TARGETS, Flow, Org
 from poller.simulator.publishing import Publish, PublishSpec
 from poller.simulator.ratelimit import RateLimiter
 from poller.simulator.replies import (
@@ -727,12 +727,18 @@ def org_summary(org: Org) -> dict[str, object]:
                 "type": f.type,
                 "mediaType": f.media_type,
                 "version": f.version,
+                "nextVersion": f.next_version,
                 "divisionId": f.division_id,
                 "deleted": f.id in gone,
                 "outcomes": [{"id": o.outcome.id, "name": o.outcome.name} for o in f.outcomes],
                 "milestones": [
                     {"id": m.milestone.id, "name": m.milestone.name} for m in f.milestones
                 ],
+                "transferTargets": [
+                    {"type": TRANSFER_TARGETS[t].type, "name": TRANSFER_TARGETS[t].name}
+                    for t in f.targets
+                ],
+                "recognitionFailureShare": round(f.recognition, 4),
             }
             for f in org.flows
         ],

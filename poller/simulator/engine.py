@@ -64,7 +64,7 @@ from __future__ import annotations
 import math
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -95,8 +95,10 @@ Select = tuple[float | None, float | None] | None
 # A cached block's key: (flow index, block index or its place in the week, select, fault,
 # publish).
 Slot = tuple[int, int, Select, FlowFault | None, Publish | None]
-# A flow's plan for a query: record key -> (its group, the requested metrics it feeds).
+# A flow's plan for a query: record key -> (its group, the requested metrics it feeds), cached
+# by (flow index, group_by, filter, metrics, whether the flow has a publish).
 Plan = dict[int, tuple["Group", tuple[str, ...]]]
+PlanKey = tuple[int, tuple[str, ...], "Filter | None", frozenset[str], bool]
 
 log = structlog.get_logger("poller.simulator")
 
@@ -220,6 +222,30 @@ def _merge(out: Block | dict[Any, Stat], key: Any, src: Stat) -> None:
             stat[3] = src[3]
 
 
+class _Dims(Mapping[str, str]):
+    """A record's dimensions: its key's own over the flow's, read without merging them."""
+
+    __slots__ = ("_flow", "_key")
+
+    def __init__(self, key: dict[str, str], flow: dict[str, str]) -> None:
+        self._key = key
+        self._flow = flow
+
+    def __getitem__(self, name: str) -> str:
+        got = self._key.get(name)
+        return self._flow[name] if got is None else got
+
+    def get(self, name: str, default: Any = None) -> Any:
+        got = self._key.get(name)
+        return self._flow.get(name, default) if got is None else got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._flow, **self._key})
+
+    def __len__(self) -> int:
+        return len({**self._flow, **self._key})
+
+
 def _stats(metric: str, stat: Stat) -> dict[str, int]:
     if metric in COUNT_METRICS:
         return {"count": stat[0]}
@@ -247,9 +273,8 @@ class Engine:
         self._blocks: list[LRU[Slot, Block]] = [LRU(blocks) for _ in LEVELS_MS]
         self._fed = [metrics_fed(k) for k in org.keys]
         # A flow has hundreds of record keys; a poller asks the same few queries again.
-        self._plans: LRU[tuple[int, tuple[str, ...], Filter | None, frozenset[str]], Plan] = LRU(
-            4096
-        )
+        self._plans: LRU[PlanKey, Plan] = LRU(2048)
+        self._key_dims = [dict(k.dims) for k in org.keys]
 
     def cached_blocks(self) -> int:
         return sum(len(level) for level in self._blocks)
@@ -478,26 +503,28 @@ class Engine:
     # -- aggregates -----------------------------------------------------------------------
 
     def _plan(self, flow: Flow, query: AggregateQuery, wanted: Iterable[str]) -> Plan:
-        """Record key -> (its group, the requested metrics it feeds), for keys the filter keeps."""
+        """Record key -> (its group, the requested metrics it feeds), for keys the filter keeps;
+        the published version's keys only while the flow has a publish."""
         wanted = frozenset(wanted)
-        cache_key = (flow.index, query.group_by, query.filter, wanted)
+        published = self.activity.publish(flow) is not None
+        cache_key = (flow.index, query.group_by, query.filter, wanted, published)
         plan = self._plans.get(cache_key)
         if plan is not None:
             return plan
         plan = {}
-        versioned = dict(flow.dims)
-        versioned["flowVersion"] = flow.next_version
-        for key in self.org.flow_keys(flow):
+        own = dict(flow.dims)
+        versioned = {**own, "flowVersion": flow.next_version}
+        groups: dict[Group, Group] = {}  # one tuple per distinct group: plans stay small
+        keys = self.org.keys
+        for key in self.org.flow_keys(flow, published):
             fed = tuple(m for m in self._fed[key] if m in wanted)
             if not fed:
                 continue
-            record = self.org.keys[key]
-            dims = dict(versioned if record.version else flow.dims)
-            dims.update(record.dims)
+            dims = _Dims(self._key_dims[key], versioned if keys[key].version else own)
             if query.filter is not None and not query.filter.test(dims):
                 continue
-            group = tuple((d, dims[d]) for d in query.group_by if d in dims)
-            plan[key] = (group, fed)
+            group = tuple((d, v) for d in query.group_by if (v := dims.get(d)) is not None)
+            plan[key] = (groups.setdefault(group, group), fed)
         self._plans.put(cache_key, plan)
         return plan
 

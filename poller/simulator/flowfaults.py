@@ -1,9 +1,11 @@
 """Per-flow faults: one flow of an org breaks from a given moment, the way real IVR flows break.
 
 - `stop`: no execution starts at or after the moment (the flow takes no calls).
-- `fail`: every outcome completing at or after the moment is FAILURE.
+- `fail`: every outcome completing at or after the moment is FAILURE (so a customer hang-up
+  after it is self-served only if an earlier outcome succeeded).
 - `hangup`: executions starting at or after the moment end early, within about a tenth of their
-  normal time, by CUSTOMER_DISCONNECT (peer); what would have happened later never happens.
+  normal time, by CUSTOMER_DISCONNECT (peer); what would have happened later never happens (no
+  transfer; self-served only if an outcome succeeded in that time; a recognition failure stays).
 - `slow`: executions starting at or after the moment last `factor` times as long (at most
   20 minutes); everything in them happens proportionally later.
 - `milestone-drop`: executions starting at or after the moment reach no milestone.

@@ -462,13 +462,13 @@ class Org:
         )
         return self._key(RecordKey(Kind.OUTCOME, dims, failed=failed))
 
-    def flow_keys(self, flow: Flow) -> list[int]:
-        """Every record key this flow can produce, for both versions."""
+    def flow_keys(self, flow: Flow, published: bool = True) -> list[int]:
+        """Every record key this flow can produce, with the published version's if asked."""
         keys = [self.start_key, *flow.end_key.values(), *flow.total_key.values()]
         for o in flow.outcomes:
             keys.extend(o.keys)
         keys.extend(m.key for m in flow.milestones)
-        return keys + [key + self.version_offset for key in keys]
+        return keys + [key + self.version_offset for key in keys] if published else keys
 
 
 def _variants(targets: tuple[int, ...], recognizing: bool) -> list[EndVariant]:

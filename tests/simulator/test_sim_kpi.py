@@ -21,7 +21,7 @@ from poller.simulator.org import (
     Org,
 )
 from poller.simulator.validation import validate_aggregate
-from tests.simulator.sim_support import NOW, interval, totals
+from tests.simulator.sim_support import NOW, MakeSim, interval, totals
 
 ORG = Org(1, 12)
 ENGINE = Engine(ORG)
@@ -244,3 +244,27 @@ def test_hangups_carry_no_transfer() -> None:
     groups = truth(["tFlow"], ("exitReason", "transferType"), engine, later, flow)
     assert {dict(g)["exitReason"] for g in groups} == {END_KINDS[0].exit_reason}
     assert all("transferType" not in dict(g) for g in groups)
+
+
+async def test_org_summary_names_what_the_data_shows(make_sim: MakeSim) -> None:
+    """GET /simulator/org lists each flow's transfer targets, exactly those its TRANSFER ends
+    name over a day, its next version, and a recognition share only for recognizing flows."""
+    sim = await make_sim(flows=6)
+    summary = (await sim.send("/simulator/org", method="GET")).json["flows"]
+    body = {
+        "interval": interval(*DAY),
+        "metrics": ["tFlowExit"],
+        "groupBy": ["flowId", "transferType", "transferTargetName"],
+    }
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for result in (await sim.send("/simulator/truth", body=body)).json["results"]:
+        group = result["group"]
+        if "transferType" in group:
+            pair = (group["transferType"], group["transferTargetName"])
+            seen.setdefault(group["flowId"], set()).add(pair)
+    for flow in summary:
+        targets = {(t["type"], t["name"]) for t in flow["transferTargets"]}
+        assert targets == seen[flow["id"]], flow["name"]
+        assert float(flow["nextVersion"]) == float(flow["version"]) + 1
+        recognizing = flow["type"] in RECOGNIZING_TYPES
+        assert (flow["recognitionFailureShare"] > 0) == recognizing
