@@ -3,6 +3,8 @@ the listing's publishedVersion, the control API and the `--faults` item."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -297,3 +299,22 @@ async def test_faults_items_publish_at_start_up(make_sim: MakeSim) -> None:
     assert sim.state.engine.publishes() == {
         flow.id: Publish(int(NOW.timestamp() * 1000) + 300_000, worse=True)
     }
+
+
+async def test_publishing_an_unknown_flow_at_start_up_is_refused(make_sim: MakeSim) -> None:
+    """A publish item naming a flow the org lacks stops the start with the org's range."""
+    with pytest.raises(SimulatorSettingsError) as caught:
+        await make_sim(flows=3, flow_faults=(PublishSpec("7"),))
+    assert caught.value.problems == [
+        "faults: publish:7: no flow has that id, and the org's flows are numbered 0 to 2"
+    ]
+
+
+def test_simulate_refuses_a_bad_publish_item() -> None:
+    """`simulate --faults publish:1:better` is a usage error (exit 2) naming the item and fix."""
+    argv = ["simulate", "--listen-address", "127.0.0.1:0", "--faults", "publish:1:better"]
+    done = subprocess.run(
+        [sys.executable, "-m", "poller", *argv], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "'publish:1:better': after the flow only :worse may follow" in done.stderr
