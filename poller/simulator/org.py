@@ -311,6 +311,7 @@ class Org:
         self.seed = seed
         self.keys: list[RecordKey] = []
         self._key_index: dict[RecordKey, int] = {}
+        self._end_keys: dict[tuple[EndVariant, str | None], int] = {}
         org_rng = random.Random(mix(seed, 0x0A6))
         self.divisions = tuple(Entity(_uuid(org_rng), n) for n in DIVISION_NAMES)
         self.outcomes = tuple(Entity(_uuid(org_rng), n) for n in OUTCOME_NAMES)
@@ -418,20 +419,27 @@ class Org:
         )
 
     def _end_key(self, variant: EndVariant, milestone: Entity | None = None) -> int:
+        # Flows share most variants: a big org builds each key once, not once per flow.
+        memo = (variant, None if milestone is None else milestone.id)
+        key = self._end_keys.get(memo)
+        if key is not None:
+            return key
         dims = end_dims(variant)
+        end = END_KINDS[variant.ending]
         if milestone is None:
-            return self._key(
-                RecordKey(Kind.END, dims, end=END_KINDS[variant.ending], variant=variant)
+            key = self._key(RecordKey(Kind.END, dims, end=end, variant=variant))
+        else:
+            key = self._key(
+                RecordKey(
+                    Kind.MILESTONE_TOTAL,
+                    (("flowMilestoneId", milestone.id), *dims),
+                    end=end,
+                    variant=variant,
+                    milestone=milestone.id,
+                )
             )
-        return self._key(
-            RecordKey(
-                Kind.MILESTONE_TOTAL,
-                (("flowMilestoneId", milestone.id), *dims),
-                end=END_KINDS[variant.ending],
-                variant=variant,
-                milestone=milestone.id,
-            )
-        )
+        self._end_keys[memo] = key
+        return key
 
     def with_variant(self, key: int, variant: EndVariant) -> int:
         """The END or MILESTONE_TOTAL key like `key` (same kind, milestone and version) for an
