@@ -15,7 +15,10 @@ that start in a minute can land up to 20 minutes later (`org.MAX_DURATION_MS`).
 
 A flow fault (`flowfaults`) changes the minutes from its moment on (for `fail`, from 20 minutes
 before, whose outcomes can complete after it). They are generated from the same draws, changed
-as the fault says, and cached apart from the unfaulted ones.
+as the fault says, and cached apart from the unfaulted ones. A publish (`publishing`) does the
+same from its moment: executions starting after it pick the same template from the published
+version's pool (its own record keys; changed outcomes and endings if worse), and a fault
+changes either pool alike.
 """
 
 from __future__ import annotations
