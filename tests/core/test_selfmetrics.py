@@ -139,6 +139,25 @@ def test_settling_series_is_read_at_each_rendering_and_removed_with_its_query() 
     assert 'org="acme"' not in metrics.render().decode()
 
 
+def test_series_limit_is_per_org_and_query_and_follows_a_reload() -> None:
+    """query_series_limit carries the org and the query, reads the limit add_query was given,
+    the new one after show_settings (a reload), and goes with remove_query."""
+    metrics = SelfMetrics(process=False, render_max_age=0, org_label=True)
+    acme, globex = metrics.for_org("acme"), metrics.for_org("globex")
+    acme.add_query("flows", 60, series_limit=500)
+    globex.add_query("flows", 60)
+    limit = "genesyscloud_poller_query_series_limit"
+    text = metrics.render().decode()
+    assert f'{limit}{{org="acme",query="flows"}} 500.0\n' in text
+    assert f'{limit}{{org="globex",query="flows"}} 20000.0\n' in text
+    acme.show_settings("flows", 30, 750)
+    text = metrics.render().decode()
+    assert f'{limit}{{org="acme",query="flows"}} 750.0\n' in text
+    assert 'genesyscloud_poller_query_interval_seconds{org="acme",query="flows"} 30.0\n' in text
+    acme.remove_query("flows")
+    assert f'{limit}{{org="acme"' not in metrics.render().decode()
+
+
 def test_org_views_share_one_registry_with_org_first() -> None:
     """With org_label, each org's view records into the same families, its org label first."""
     metrics = SelfMetrics(process=False, org_label=True)
