@@ -15,10 +15,15 @@ from poller.config import format_duration
 from poller.config.model import DAY_SECONDS, Config, GenesysSettings, OrgConfig, QueryConfig
 from poller.genesys.listings import LISTINGS, PAGE_SIZE
 from poller.nameinfo import query_reserve
+from poller.seriesplan import expected_series
 
 LIST_WIDTH = 40  # list cells longer than this are cut, with a count of what was left out
 NAMES_LISTINGS = tuple(read for listing in LISTINGS for read in listing.reads)
 NAMES_PERMISSIONS = tuple(listing.permission for listing in LISTINGS)
+SERIES_HEADING = (
+    "Series expected per flow, from each group_by dimension's typical values per flow "
+    "(a poll over a query's max_series fails):"
+)
 HEADERS = ("QUERY", "TYPE", "EVERY", "WINDOW", "GROUP BY", "METRICS", "REQ/MIN")
 
 
@@ -147,6 +152,8 @@ def _org_plan(config: Config, budget_key: str) -> list[str]:
     ]
     lines = _table(rows)
     lines += [_settling(q) for q in config.queries if q.mode == "counter"]
+    lines.append(SERIES_HEADING)
+    lines += [f"  {expected_series(q)}" for q in config.queries]
     lines += alertfeeds.report(config)
     lines += _names(config, budget_key)
     lines.append(

@@ -34,6 +34,7 @@ from poller.errors import PollerError
 from poller.normalize import normalize_aggregate, normalize_observation
 from poller.render import RenderedFamily, Text, render_snapshot
 from poller.responses import ObservationResponse, decode
+from poller.serieslimit import check_series_limit
 
 Digested = dict[str, RenderedFamily]
 
@@ -50,7 +51,8 @@ INLINE_LIMIT = 1 << 20
 @dataclass(frozen=True, slots=True)
 class DigestJob:
     """One query's raw 200 body, answered at `now` (Unix seconds); `counter` for a counter-mode
-    query, `org` for an org of `orgs:`."""
+    query, `org` for an org of `orgs:`; `max_series` the query's limit (None: no limit),
+    `group_by` its dimensions (to name the one to drop past the limit)."""
 
     kind: QueryType
     query: str
@@ -58,10 +60,13 @@ class DigestJob:
     now: float
     counter: CounterSpec | None = None
     org: str = ""
+    max_series: int | None = None
+    group_by: tuple[str, ...] = ()
 
 
 def digest(job: DigestJob) -> Digested:
-    """A job's body -> its families, rendered. Pure; raises NormalizeError."""
+    """A job's body -> its families, rendered. Pure; raises NormalizeError, or
+    SeriesLimitError when the result has more series than the job's max_series."""
     response = decode(job.kind, job.body)
     if isinstance(response, ObservationResponse):
         snapshot = normalize_observation(job.query, response, job.now, job.org)
@@ -69,6 +74,8 @@ def digest(job: DigestJob) -> Digested:
         snapshot = normalize_counter(job.query, response, job.counter, job.org)
     else:
         snapshot = normalize_aggregate(job.query, response, job.org)
+    if job.max_series is not None:
+        check_series_limit(snapshot, job.max_series, job.group_by)
     return render_snapshot(snapshot)
 
 

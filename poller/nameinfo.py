@@ -56,6 +56,7 @@ def labels_of(listing: Listing, entity: Entity, org: str = "") -> Labels:
         ("division_id", entity.division_id),
         ("division_name", entity.division_name),
         ("deleted", "true" if entity.deleted else "false"),
+        ("published_version", entity.published_version),
     )
 
 

@@ -59,7 +59,7 @@ class Snapshot:
 _RESERVED_LABELS = frozenset({"org", "query", "qualifier", "le", "quantile"})
 
 
-def _label_name(dimension: str) -> str:
+def label_name(dimension: str) -> str:
     name = snake_case(dimension)
     # A group key must never overwrite our own labels or use the reserved `__` prefix.
     if name in _RESERVED_LABELS or name.startswith("__"):
@@ -86,7 +86,7 @@ def _key_labels(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...] | str:
     when two keys would become one label. Cached: every result of a response has the same keys."""
     names: dict[str, str] = {}
     for key in keys:
-        name = _label_name(key)
+        name = label_name(key)
         other = names.setdefault(name, key)
         if other != key:
             # Two labels with one name make the whole exposition unparseable.

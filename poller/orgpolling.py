@@ -74,12 +74,12 @@ class OrgPolling:
         self.pollers[name] = poller
         settling = poller.settling if query.mode == "counter" else None
         if previous is None:
-            self.metrics.add_query(name, query.every, settling)
+            self.metrics.add_query(name, query.every, settling, series_limit=query.max_series)
         else:
             # A changed query keeps serving its old series, and its up and last-success gauges,
             # until its next poll replaces them.
             poller.state = previous.state
-            self.metrics.query_interval.labels(name).set(query.every)
+            self.metrics.show_settings(name, query.every, query.max_series)
             self.metrics.show_settling(name, settling)
         return poller
 

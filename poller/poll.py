@@ -23,10 +23,22 @@ from poller.genesys import QueryClient
 from poller.genesys.queries import endpoint_of, request_body
 from poller.periods import shown_period
 from poller.selfmetrics import SelfMetrics
+from poller.serieslimit import SeriesLimitError
 from poller.store import SnapshotStore
 from poller.timing import Clocks
 
 log = structlog.get_logger("poller.poll")
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesLimit:
+    """A result refused by max_series: the series that came back, the limit, and the group_by
+    dimension to drop (None without group_by) with its distinct values."""
+
+    series: int
+    limit: int
+    drop: str | None
+    distinct: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +50,7 @@ class Failure:
     status: int | None = None  # HTTP status, when an answer came
     code: str | None = None  # Genesys' (or the OAuth) error code
     correlation_id: str | None = None  # Genesys' contextId / ININ-Correlation-Id
+    series_limit: SeriesLimit | None = None  # a result refused for its number of series
 
 
 @dataclass(slots=True)
@@ -100,7 +113,16 @@ class QueryPoller:
             # Execution ages are counted to when the answer came, after any wait for the budget.
             answered = self._clock()
             families = await self._digester.digest(
-                DigestJob(q.type, q.name, reply.body, answered, self._counter_spec, self.org)
+                DigestJob(
+                    q.type,
+                    q.name,
+                    reply.body,
+                    answered,
+                    self._counter_spec,
+                    self.org,
+                    q.max_series,
+                    q.group_by,
+                )
             )
             now = self._clock()
             prepared = await asyncio.to_thread(self._store.prepare, self.key, families, now)
@@ -136,9 +158,14 @@ class QueryPoller:
             "endpoint": endpoint_of(q),
             "error": str(err),
         }
+        limit: SeriesLimit | None = None
         if isinstance(err, ApiError):
             fields.update(endpoint=err.endpoint, status=err.status, code=err.code)
             fields["context_id"] = err.context_id
+        elif isinstance(err, SeriesLimitError):
+            limit = SeriesLimit(err.series, err.limit, err.dimension, err.distinct)
+            fields.update(status=200, context_id=correlation_id)
+            fields.update(series=err.series, max_series=err.limit, drop_dimension=err.dimension)
         elif isinstance(err, NormalizeError):
             fields.update(status=200, context_id=correlation_id)
             fields["error"] = f"unusable response: {err}"
@@ -155,6 +182,7 @@ class QueryPoller:
             fields.get("status"),
             fields.get("code"),
             fields.get("context_id"),
+            limit,
         )
         if self.state.failing:
             log.debug("poll_failed_again", **fields)

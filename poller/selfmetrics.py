@@ -38,6 +38,7 @@ from prometheus_client import (
 )
 
 from poller import __version__
+from poller.config.model import DEFAULT_MAX_SERIES
 from poller.render import gzip_member
 from poller.timing import Clock
 
@@ -204,6 +205,13 @@ class SelfMetrics:
     query_series = PerOrg(
         Gauge, "query_series", "Series the query currently exports.", ("query",), per_query=True
     )
+    query_series_limit = PerOrg(
+        Gauge,
+        "query_series_limit",
+        "The query's max_series: a poll whose result has more series fails.",
+        ("query",),
+        per_query=True,
+    )
     query_interval = PerOrg(
         Gauge,
         "query_interval_seconds",
@@ -364,7 +372,12 @@ class SelfMetrics:
         return _OrgView(self._shared, org)
 
     def add_query(
-        self, query: str, every: float, settling: Callable[[], bool] | None = None
+        self,
+        query: str,
+        every: float,
+        settling: Callable[[], bool] | None = None,
+        *,
+        series_limit: int = DEFAULT_MAX_SERIES,
     ) -> None:
         """Make a query's series exist from the start, so dashboards and alerts see zeros.
         `settling` (counter-mode queries): whether the query shows its closed period now."""
@@ -372,8 +385,14 @@ class SelfMetrics:
             if row.per_query and not row.counter_only:
                 for values in row.query_values():
                     self._scoped[row.attr].labels(query, *values)
-        self.query_interval.labels(query).set(every)
+        self.show_settings(query, every, series_limit)
         self.show_settling(query, settling)
+        self.changed()
+
+    def show_settings(self, query: str, every: float, series_limit: int) -> None:
+        """The query's configured interval and max_series, at add_query and on a reload."""
+        self.query_interval.labels(query).set(every)
+        self.query_series_limit.labels(query).set(series_limit)
         self.changed()
 
     def show_settling(self, query: str, settling: Callable[[], bool] | None) -> None:

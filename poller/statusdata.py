@@ -98,6 +98,7 @@ def _query(daemon: Daemon, poller: QueryPoller, paused: float, now: float) -> di
         "age": now - state.last_success if state.succeeded_once else None,
         "last_duration": state.last_duration,
         "series": state.series,
+        "max_series": q.max_series,
         "next_run": daemon.next_run(poller.key),
         "error": None if failure is None else asdict(failure),
         "failing_now": state.failing,

@@ -198,9 +198,23 @@ def _error(error: Mapping[str, Any] | None, now_failing: bool, now: float) -> st
         if error[key] is not None
     ]
     extra = f'<br><span class="muted">{", ".join(details)}</span>' if details else ""
+    extra += _series_limit(error.get("series_limit"))
     when = relative(error["at"], now)
     earlier = "" if now_failing else " (recovered since)"
     return f'{e(error["message"])}{extra}<br><span class="muted">{when}{earlier}</span>'
+
+
+def _series_limit(limit: Mapping[str, Any] | None) -> str:
+    """What a result refused by max_series came to, and what to drop."""
+    if limit is None:
+        return ""
+    words = f"{e(limit['series'])} series came back, max_series is {e(limit['limit'])}"
+    if limit["drop"] is not None:
+        words += (
+            f": drop <code>{e(limit['drop'])}</code> from group_by "
+            f"({e(limit['distinct'])} distinct values), or filter it"
+        )
+    return f"<br><strong>{words}</strong>"
 
 
 def _answers(minutes: list[Mapping[str, Any]]) -> str:

@@ -10,6 +10,8 @@ QueryMode = Literal["gauge", "counter"]
 DecodeWorker = Literal["on_demand", "at_start"]
 DAY_SECONDS = 86400.0
 DEFAULT_SETTLE = 600.0  # seconds a closed counter period keeps settling
+# Series one poll of a query may publish, as Prometheus' sample_limit: past it, the poll fails.
+DEFAULT_MAX_SERIES = 20000
 
 
 class Secret:
@@ -97,6 +99,7 @@ class QueryConfig:
     mode: QueryMode = "gauge"
     period: float = DAY_SECONDS
     settle: float = DEFAULT_SETTLE
+    max_series: int = DEFAULT_MAX_SERIES  # a poll whose result has more series fails
 
     @property
     def stale_after_seconds(self) -> float:

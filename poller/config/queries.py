@@ -18,7 +18,7 @@ from poller.config.counter import CounterTiming, check_counter
 from poller.config.filters import check_filter
 from poller.config.messages import Loc, quote, where
 from poller.config.metrics import check_group_by, check_metrics
-from poller.config.model import QueryConfig, QueryType, Window
+from poller.config.model import DEFAULT_MAX_SERIES, QueryConfig, QueryType, Window
 from poller.config.schedule import (
     DEFAULT_WINDOW,
     check_delay,
@@ -44,6 +44,7 @@ AGGREGATE_KEYS: Final = (
     "mode",
     "period",
     "settle",
+    "max_series",
 )
 AGGREGATE_ONLY_KEYS: Final = (
     "window",
@@ -132,6 +133,7 @@ def _query(
     filter_ = check_filter(c, loc, m, qtype)
     views = check_views(c, loc, m) if qtype == "aggregate" else ()
     stale_after = check_stale_after(c, loc, m, every)
+    max_series = _max_series(c, loc, m)
     details: bool | None = False
     if qtype == "observation" and "details" in m:
         details = c.boolean((*loc, "details"), m["details"])
@@ -146,6 +148,7 @@ def _query(
     assert delay is not None
     assert details is not None
     assert counter is not None
+    assert max_series is not None
     return QueryConfig(
         name=name,
         type=qtype,
@@ -162,7 +165,20 @@ def _query(
         mode=counter.mode,
         period=counter.period,
         settle=counter.settle,
+        max_series=max_series,
     )
+
+
+# Far above what one Genesys answer can hold (a poll's body stops at max_response_bytes first):
+# a value past it is a typo, not a plan.
+MAX_SERIES_LIMIT: Final = 10_000_000
+
+
+def _max_series(c: Checker, loc: Loc, m: Mapping[object, object]) -> int | None:
+    """The most series a poll of the query may publish (see poller.serieslimit)."""
+    if "max_series" not in m:
+        return DEFAULT_MAX_SERIES
+    return c.integer((*loc, "max_series"), m["max_series"], 1, MAX_SERIES_LIMIT)
 
 
 def _query_name(

@@ -66,7 +66,8 @@ LISTINGS: Final = (
         FLOWS_PERMISSION,
         True,
         "genesyscloud_flow_info",
-        'A flow\'s name, type and division; deleted="true" for a flow deleted since. ' + NOTE,
+        "A flow's name, type, division and published version (empty when the listing gives "
+        'none); deleted="true" for a flow deleted since. ' + NOTE,
         "flow_id",
         "flow_name",
     ),
@@ -105,6 +106,7 @@ class Entity:
     division_id: str = ""
     division_name: str = ""
     deleted: bool = False
+    published_version: str = ""  # flows only: the version Architect publishes, such as "12.0"
 
 
 async def list_all(
@@ -185,7 +187,20 @@ def _entity(item: Any) -> Entity | None:
         division_id=division_id,
         division_name=division_name,
         deleted=item.get("deleted") is True,
+        published_version=_version(item.get("publishedVersion")),
     )
+
+
+def _version(published: object) -> str:
+    """A flow's `publishedVersion` (a FlowVersion): its `id`, or its `name` when the id is not
+    a string; "" when there is none (a flow never published, an outcome)."""
+    if not isinstance(published, dict):
+        return ""
+    for key in ("id", "name"):
+        value = published.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 def _text(value: object) -> str:

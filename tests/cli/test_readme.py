@@ -8,9 +8,11 @@ import shlex
 import signal
 from pathlib import Path
 
+from poller.catalog import HIGH_CARDINALITY_DIMENSIONS
 from poller.cli import DEMO_LISTEN
 from poller.config import load_config
 from poller.families import view_families
+from poller.seriesplan import SPREADS
 from tests.support.demo import FREE_PORTS, Demo, busy_flows
 from tests.support.exposition import Exposition
 from tests.support.process import Child, poller
@@ -137,3 +139,26 @@ def test_readme_warns_that_make_test_as_root_installs_packages_before_the_comman
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: tools ", makefile, re.M)
     assert 'if [ "$$(id -u)" = 0 ] && command -v apt-get' in makefile
+
+
+def test_cardinality_lists_exactly_the_refused_per_conversation_dimensions() -> None:
+    """The README's list of dimensions refused in group_by is the checker's own list."""
+    text = " ".join(section("Cardinality").split())
+    refused = text.split("stay refused in `group_by`, whatever the limit: ", 1)[1].split(".")[0]
+    assert set(re.findall(r"`(\w+)`", refused)) == HIGH_CARDINALITY_DIMENSIONS
+
+
+def test_cardinality_table_is_the_series_plans_table() -> None:
+    """The README's typical values per flow are check-config's: the same dimensions, each with
+    its most values per flow (the last number of its cell), or none for an unbounded one."""
+    text = section("Cardinality")
+    rows = re.findall(r"^\| (`\w+`(?:, `\w+`)*) \| ([^|]+) \|$", text, re.M)
+    shown = {
+        dimension: [int(n) for n in re.findall(r"\d+", cell)]
+        for dimensions, cell in rows
+        for dimension in re.findall(r"`(\w+)`", dimensions)
+    }
+    assert set(shown) == set(SPREADS)
+    assert {d: n[-1] if n else None for d, n in shown.items()} == {
+        d: None if spread.per else spread.high for d, spread in SPREADS.items()
+    }

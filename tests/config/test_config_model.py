@@ -399,3 +399,33 @@ def test_names_section_errors_name_their_place() -> None:
     assert exc.value.problems == [
         "names: unknown key 'evry' (did you mean 'every'?); allowed: every"
     ]
+
+
+def test_max_series_defaults_to_20000_and_takes_a_positive_integer() -> None:
+    """max_series: 20000 when left out, the given count when set, on both query types."""
+    assert parse_config(MINIMAL, env={}).queries[0].max_series == 20000
+    text = MINIMAL + "    max_series: 500\n"
+    assert parse_config(text, env={}).queries[0].max_series == 500
+    observed = MINIMAL.replace("aggregate", "observation").replace("[nFlow]", "[oFlow]")
+    observed += "    filter: {type: or, predicates: [{dimension: mediaType, value: voice}]}\n"
+    assert parse_config(observed + "    max_series: 7\n", env={}).queries[0].max_series == 7
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("0", "0 is out of range; use 1 to 10000000"),
+        ("-3", "-3 is out of range; use 1 to 10000000"),
+        ("2.5", "expected an integer from 1 to 10000000, found the number 2.5"),
+        ("lots", "expected an integer from 1 to 10000000, found the string 'lots'"),
+        ("true", "expected an integer from 1 to 10000000, found the boolean true"),
+    ],
+)
+def test_max_series_that_is_not_a_positive_integer_is_refused_at_its_line(
+    value: str, problem: str
+) -> None:
+    """A max_series of 0, negative, fractional or not a number is one problem at its line."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(MINIMAL + f"    max_series: {value}\n", source="p.yaml", env={})
+    assert caught.value.problems == [f"queries[0].max_series: {problem}"]
+    assert str(caught.value) == f"p.yaml:8: queries[0].max_series: {problem}"

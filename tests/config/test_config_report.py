@@ -69,7 +69,16 @@ FEEDS_NO_FLOW_ALERT = [
     "  GenesysCloudFlowMilestoneDropped: needs nFlowMilestone in a counter-mode query grouped by "
     "flowId and flowMilestoneId; and nFlow in a counter-mode query grouped by flowId",
     "  GenesysCloudFlowExecutionStuck: needs an observation query with details: true",
+    "  GenesysCloudFlowSelfServiceDropped: needs tFlow in a counter-mode query grouped by flowId "
+    "and selfServed",
+    "  GenesysCloudFlowVersionRegression: needs nFlowOutcome and nFlowOutcomeFailed in a "
+    "counter-mode query grouped by flowId and flowVersion (no outcome dimension in group_by); "
+    "and tFlow and tFlowDisconnect in a counter-mode query grouped by flowId and flowVersion",
 ]
+SERIES = (
+    "Series expected per flow, from each group_by dimension's typical values per flow "
+    "(a poll over a query's max_series fails):"
+)
 # The same with names.every: off.
 FEEDS_NOTHING = [
     FEEDS_NO_FLOW_ALERT[0],
@@ -97,6 +106,12 @@ def test_plan_text() -> None:
         "nFlow                                0.017",
         "flows_active  observation  15s    now                    -                 "
         "oFlow                                4.0",
+        SERIES,
+        # Gauge mode, one group per flow: nFlow, nFlowOutcome and nFlowOutcomeFailed 1 each,
+        # tFlow, tFlowOutcome and tFlowExit 4 each (sum, max, min, measurements): 15.
+        "  flows_today: about 15 series per flow",
+        "  flows_hour: about 1 series in all, not split by flow",
+        "  flows_active: about 1 series per flow",
         *FEEDS_NO_FLOW_ALERT,
         "Names: every 1h, 4 listings (/api/v2/flows, /api/v2/flows?deleted=true, "
         "/api/v2/flows/outcomes, /api/v2/flows/milestones), one request per 100 entities "
@@ -194,6 +209,8 @@ def test_plan_with_orgs_has_a_plan_per_org() -> None:
         "(login https://login.mypurecloud.ie), budget 300 requests/minute",
         "QUERY  TYPE       EVERY  WINDOW   GROUP BY  METRICS  REQ/MIN",
         "flows  aggregate  1m     last 1h  -         nFlow    1.0",
+        SERIES,
+        "  flows: about 1 series in all, not split by flow",
         *FEEDS_NOTHING,
         "Names: off (names.every: off); no _info families.",
         "Total: 1.0 requests/minute of a budget of 300 (0 %).",
@@ -202,6 +219,8 @@ def test_plan_with_orgs_has_a_plan_per_org() -> None:
         "(login https://login.mypurecloud.com), budget 2 requests/minute",
         "QUERY   TYPE         EVERY  WINDOW  GROUP BY  METRICS  REQ/MIN",
         "active  observation  15s    now     -         oFlow    4.0",
+        SERIES,
+        "  active: about 1 series per flow",
         *FEEDS_NOTHING,
         "Names: off (names.every: off); no _info families.",
         "Total: 4.0 requests/minute of a budget of 2 (200 %).",

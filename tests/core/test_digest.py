@@ -21,6 +21,7 @@ from poller.config.model import Credentials, Secret
 from poller.daemon import Daemon
 from poller.digest import INLINE_LIMIT, Digester, DigestJob, digest
 from poller.errors import ConfigError, NormalizeError, PollerError
+from poller.serieslimit import SeriesLimitError
 from tests.support.demo import START_TIMEOUT, Demo, demo_command
 from tests.support.process import Child, listen_url, poller
 from tests.support.wait import wait_for
@@ -329,3 +330,59 @@ async def test_the_reply_is_read_without_a_copy_of_the_whole(worker_only: Digest
         assert isinstance(family.text, memoryview)
         assert isinstance(family.text.obj, mmap.mmap)
         assert len(family.text.obj) == len(family.text)
+
+
+def counted_job(max_series: int, group_by: tuple[str, ...] = ("flowId", "mediaType")) -> DigestJob:
+    """Six series of nFlow: f1 and f2 on voice and chat, f3 on voice (sent twice, merged into
+    one series), f4 on chat (2 + 2 + 1 + 1 = 6), so flowId has 4 distinct values and mediaType
+    2."""
+    results = [
+        {
+            "group": {"flowId": flow, "mediaType": media},
+            "data": [{"metrics": [{"metric": "nFlow", "stats": {"count": 1}}]}],
+        }
+        for flow, media in (
+            ("f1", "voice"),
+            ("f1", "chat"),
+            ("f2", "voice"),
+            ("f2", "chat"),
+            ("f3", "voice"),
+            ("f3", "voice"),  # the same group twice: one series
+            ("f4", "chat"),
+        )
+    ]
+    body = json.dumps({"results": results}).encode()
+    return DigestJob("aggregate", "flows", body, 0.0, max_series=max_series, group_by=group_by)
+
+
+def test_a_result_at_its_max_series_is_digested() -> None:
+    """Six distinct groups under max_series 6: all six series, no refusal."""
+    families = digest(counted_job(6))
+    assert sum(f.series for f in families.values()) == 6
+
+
+def test_a_result_over_its_max_series_is_refused_naming_the_widest_dimension() -> None:
+    """Six series against max_series 5: SeriesLimitError with the count, the limit and flowId
+    (4 distinct values against mediaType's 2) as the dimension to drop."""
+    with pytest.raises(SeriesLimitError) as refused:
+        digest(counted_job(5))
+    err = refused.value
+    assert (err.series, err.limit, err.dimension, err.distinct) == (6, 5, "flowId", 4)
+    assert str(err) == (
+        "6 series, more than max_series 5; drop group_by dimension flowId "
+        "(4 distinct values), filter it, or raise max_series"
+    )
+
+
+def test_a_refusal_without_group_by_names_no_dimension() -> None:
+    """A refused result of a query without group_by says to filter or raise the limit."""
+    with pytest.raises(SeriesLimitError, match=r"^6 series, more than max_series 1; filter"):
+        digest(counted_job(1, group_by=()))
+
+
+async def test_a_refusal_crosses_the_process_boundary(worker_only: Digester) -> None:
+    """The worker's SeriesLimitError arrives here whole: count, limit, dimension, values."""
+    with pytest.raises(SeriesLimitError) as refused:
+        await worker_only.digest(counted_job(2))
+    err = refused.value
+    assert (err.series, err.limit, err.dimension, err.distinct) == (6, 2, "flowId", 4)

@@ -139,6 +139,25 @@ def test_settling_series_is_read_at_each_rendering_and_removed_with_its_query() 
     assert 'org="acme"' not in metrics.render().decode()
 
 
+def test_series_limit_is_per_org_and_query_and_follows_a_reload() -> None:
+    """query_series_limit carries the org and the query, reads the limit add_query was given,
+    the new one after show_settings (a reload), and goes with remove_query."""
+    metrics = SelfMetrics(process=False, render_max_age=0, org_label=True)
+    acme, globex = metrics.for_org("acme"), metrics.for_org("globex")
+    acme.add_query("flows", 60, series_limit=500)
+    globex.add_query("flows", 60)
+    limit = "genesyscloud_poller_query_series_limit"
+    text = metrics.render().decode()
+    assert f'{limit}{{org="acme",query="flows"}} 500.0\n' in text
+    assert f'{limit}{{org="globex",query="flows"}} 20000.0\n' in text
+    acme.show_settings("flows", 30, 750)
+    text = metrics.render().decode()
+    assert f'{limit}{{org="acme",query="flows"}} 750.0\n' in text
+    assert 'genesyscloud_poller_query_interval_seconds{org="acme",query="flows"} 30.0\n' in text
+    acme.remove_query("flows")
+    assert f'{limit}{{org="acme"' not in metrics.render().decode()
+
+
 def test_org_views_share_one_registry_with_org_first() -> None:
     """With org_label, each org's view records into the same families, its org label first."""
     metrics = SelfMetrics(process=False, org_label=True)
@@ -204,7 +223,7 @@ async def test_daemon_start_turns_created_series_off_process_wide() -> None:
 
 def test_add_query_makes_every_per_query_series_at_zero() -> None:
     """add_query makes each per-query family's series, polls_skipped once per reason, at 0
-    but for the configured interval."""
+    but for the configured interval and the series limit (max_series' default)."""
     metrics = SelfMetrics(process=False)
     metrics.add_query("flows", 60)
     samples = {
@@ -219,6 +238,7 @@ def test_add_query_makes_every_per_query_series_at_zero() -> None:
         (P + "query_last_success_timestamp_seconds", q): 0.0,
         (P + "query_duration_seconds", q): 0.0,
         (P + "query_series", q): 0.0,
+        (P + "query_series_limit", q): 20000.0,
         (P + "query_interval_seconds", q): 60.0,
         (P + "polls_total", q): 0.0,
         (P + "poll_failures_total", q): 0.0,

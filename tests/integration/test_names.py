@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 
 from poller.catalog import AGGREGATE_PATH
 from poller.simulator.listings import deleted_flow_ids
+from poller.simulator.publishing import Publish
 from tests.support.clock import PEAK, FakeClock
 from tests.support.config import aggregate
 from tests.support.exposition import Exposition
@@ -68,6 +69,7 @@ async def test_every_flow_outcome_and_milestone_gets_its_info_series(
                 "division_id": f.division_id,
                 "division_name": divisions[f.division_id],
                 "deleted": "true" if f.id in gone else "false",
+                "published_version": f.version,
             },
             1.0,
         )
@@ -235,3 +237,30 @@ async def test_names_off_exports_no_info_series(stack_factory: StackFactory) -> 
     scrape = await stack.scrape()
     assert info_names(scrape) == {"genesyscloud_poller_build_info", "python_info"}
     assert scrape.series(UP) == []
+
+
+async def test_a_publish_changes_the_published_version_from_its_moment(
+    stack_factory: StackFactory,
+) -> None:
+    """A flow published a minute from now keeps its own version in flow_info until then; the
+    first refresh after the moment shows the next version, the other flows keep theirs."""
+    clock = FakeClock(PEAK)
+    stack = await stack_factory(QUERIES, schedule=False, clock=clock)
+    org = stack.simulator.org
+    flow, other = org.flows[0], org.flows[1]
+    assert flow.next_version != flow.version
+    stack.simulator.state.engine.set_publish(flow.id, Publish(round((clock.now + 60) * 1000)))
+
+    async def published() -> dict[str, str]:
+        assert (await stack.daemon.refresh_names())["flows"]
+        scrape = await stack.scrape()
+        return {
+            labels["flow_id"]: labels["published_version"]
+            for labels, _ in scrape.series("genesyscloud_flow_info")
+        }
+
+    before = await published()
+    assert (before[flow.id], before[other.id]) == (flow.version, other.version)
+    clock.advance(60)
+    after = await published()
+    assert (after[flow.id], after[other.id]) == (flow.next_version, other.version)

@@ -157,3 +157,28 @@ async def test_csp_allows_only_the_style_block_with_a_new_nonce_each_time() -> N
         assert resp.status == 200
         assert await resp.json() == status
     assert nonces[0] != nonces[1]
+
+
+def test_a_result_refused_by_max_series_says_the_count_the_limit_and_what_to_drop() -> None:
+    """A failure from max_series shows how many series came back against the limit and the
+    group_by dimension to drop with its distinct values; without group_by, no dimension."""
+    status = copy.deepcopy(STATUS)
+    (query,) = status["orgs"][0]["queries"]
+    limit = {"series": 25001, "limit": 20000, "drop": "transferTargetName", "distinct": 4100}
+    query["error"] = {
+        "message": "25001 series, more than max_series 20000; ...",
+        "at": NOW - 10,
+        "status": 200,
+        "code": None,
+        "correlation_id": "c0ffee",
+        "series_limit": limit,
+    }
+    text = re.sub(r"\s+", " ", Dom(render(status, "n0nce")).text)
+    assert (
+        "25001 series came back, max_series is 20000: drop transferTargetName from group_by "
+        "(4100 distinct values), or filter it"
+    ) in text
+    limit["drop"] = None
+    text = re.sub(r"\s+", " ", Dom(render(status, "n0nce")).text)
+    assert "25001 series came back, max_series is 20000" in text
+    assert "from group_by" not in text
