@@ -18,6 +18,16 @@ from poller.counters import counter_spec
 # A failure share per flow must count every outcome of the flow in one series: a query split by
 # outcome gives a share per outcome instead.
 OUTCOME_DIMENSIONS = ("flowOutcomeId", "flowOutcome", "flowOutcomeValue")
+# The per-flow rules read only series without a KPI label (the KPI queries' series carry one, see
+# deploy/prometheus/rules), so a query grouped by a KPI dimension feeds only the KPI rules.
+KPI_DIMENSIONS = (
+    "selfServed",
+    "flowVersion",
+    "exitReason",
+    "disconnectType",
+    "transferType",
+    "recognitionFailureReason",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +64,12 @@ class Need:
             histogram = f"{self.histogram} with lt views (a histogram)"
             what = f"{what} and {histogram}" if what else histogram
         text = f"{what} in a counter-mode query grouped by {' and '.join(self.group_by)}"
-        if self.without:
+        if set(self.without) & set(OUTCOME_DIMENSIONS):
             text += " (no outcome dimension in group_by)"
         return text
 
 
-ENTRIES = Need(metrics=("nFlow",), group_by=("flowId",))
+ENTRIES = Need(metrics=("nFlow",), group_by=("flowId",), without=KPI_DIMENSIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,21 +90,35 @@ FEEDS: tuple[Feed, ...] = (
             Need(
                 metrics=("nFlowOutcome", "nFlowOutcomeFailed"),
                 group_by=("flowId",),
-                without=OUTCOME_DIMENSIONS,
+                without=OUTCOME_DIMENSIONS + KPI_DIMENSIONS,
             ),
         ),
     ),
     Feed(
         "GenesysCloudFlowDisconnectsHigh",
-        (Need(metrics=("tFlow", "tFlowDisconnect"), group_by=("flowId",)),),
+        (Need(metrics=("tFlow", "tFlowDisconnect"), group_by=("flowId",), without=KPI_DIMENSIONS),),
     ),
     Feed(
         "GenesysCloudFlowSlow",
-        (Need(metrics=("tFlow",), group_by=("flowId",), histogram="tFlow"),),
+        (
+            Need(
+                metrics=("tFlow",),
+                group_by=("flowId",),
+                without=KPI_DIMENSIONS,
+                histogram="tFlow",
+            ),
+        ),
     ),
     Feed(
         "GenesysCloudFlowMilestoneDropped",
-        (Need(metrics=("nFlowMilestone",), group_by=("flowId", "flowMilestoneId")), ENTRIES),
+        (
+            Need(
+                metrics=("nFlowMilestone",),
+                group_by=("flowId", "flowMilestoneId"),
+                without=KPI_DIMENSIONS,
+            ),
+            ENTRIES,
+        ),
     ),
     Feed("GenesysCloudFlowExecutionStuck", (Need(details=True),)),
     Feed("GenesysCloudPollerDown"),
