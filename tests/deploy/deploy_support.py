@@ -25,6 +25,7 @@ PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 FLOWS_DASHBOARD = DEPLOY / "grafana" / "dashboards" / "genesyscloud-flows.json"
 HEALTH_DASHBOARD = DEPLOY / "grafana" / "dashboards" / "genesyscloud-poller-health.json"
+IVR_DASHBOARD = DEPLOY / "grafana" / "dashboards" / "genesyscloud-ivr-outcomes.json"
 GRAFANA_SCHEMA = Path(__file__).parent / "fixtures" / "grafana-dashboard-v11.6.jsonschema.json"
 KUBERNETES = DEPLOY / "kubernetes"
 KUBERNETES_SHARDED = DEPLOY / "kubernetes-sharded"
