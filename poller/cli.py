@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from poller.config.webconfig import WebConfig
     from poller.simulator import FaultSettings
     from poller.simulator.flowfaults import FlowFaultSpec
+    from poller.simulator.publishing import PublishSpec
 
 DEFAULT_CONFIG = "config/poller.yaml"
 DEMO_LISTEN = "127.0.0.1:9864"
@@ -202,8 +203,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="fault injection spec, e.g. 503=0.2,latency=200ms; per-flow faults are items "
         "KIND=FLOW[xFACTOR][@+DELAY|@EPOCH_SECONDS], KIND one of stop, fail, hangup, slow, "
-        "milestone-drop, FLOW a flow id or index, e.g. stop=3@+5m,slow=7x4@+10m (see README) "
-        "(default: none)",
+        "milestone-drop, FLOW a flow id or index, e.g. stop=3@+5m,slow=7x4@+10m; publishing a "
+        "flow's next version is publish:FLOW[:worse][@WHEN], e.g. publish:3:worse@+10m "
+        "(see README) (default: none)",
     )
     sim.add_argument(
         "--lag",
@@ -291,7 +293,7 @@ def _lag(text: str) -> float:
     return seconds
 
 
-def _fault_spec(text: str) -> tuple[FaultSettings, tuple[FlowFaultSpec, ...]]:
+def _fault_spec(text: str) -> tuple[FaultSettings, tuple[FlowFaultSpec | PublishSpec, ...]]:
     """A bad spec is a usage error (exit 2) that lists every problem, like a bad --flows."""
     from poller.simulator import SimulatorSettingsError
     from poller.simulator.settings import parse_simulate_faults

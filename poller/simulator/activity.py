@@ -15,7 +15,10 @@ that start in a minute can land up to 20 minutes later (`org.MAX_DURATION_MS`).
 
 A flow fault (`flowfaults`) changes the minutes from its moment on (for `fail`, from 20 minutes
 before, whose outcomes can complete after it). They are generated from the same draws, changed
-as the fault says, and cached apart from the unfaulted ones.
+as the fault says, and cached apart from the unfaulted ones. A publish (`publishing`) does the
+same from its moment: executions starting after it pick the same template from the published
+version's pool (its own record keys; changed outcomes and endings if worse), and a fault
+changes either pool alike.
 """
 
 from __future__ import annotations
@@ -33,14 +36,20 @@ from typing import Generic, TypeVar
 
 from poller.simulator.flowfaults import FlowFault, first_changed_minute
 from poller.simulator.org import (
+    CUSTOMER_DISCONNECT,
     END_KINDS,
     MAX_DURATION_MS,
     MIN_DURATION_MS,
+    TRANSFER,
+    WORSE_FAILURE,
+    EndVariant,
     Flow,
     Kind,
     Org,
     mix,
+    self_served,
 )
+from poller.simulator.publishing import Publish
 
 MINUTE_MS = 60_000
 PERIOD_MINUTES = 7 * 24 * 60  # traffic repeats weekly
@@ -53,7 +62,7 @@ TEMPLATES_PER_FLOW = 256
 # Plain ints sort in C, bisect by time, and are invisible to the garbage collector, which
 # tuples are not: with a million cached tuples, collections alone doubled generation time.
 KEY_SHIFT = 21
-AT_SHIFT = 33
+AT_SHIFT = 37  # 16 bits of keys: the KPI dimensions and versions multiply them
 VALUE_MASK = (1 << KEY_SHIFT) - 1
 KEY_MASK = (1 << (AT_SHIFT - KEY_SHIFT)) - 1
 SPAN_SHIFT = 21  # spans: (ms since the start-minute << SPAN_SHIFT) | duration
@@ -174,15 +183,30 @@ def _poisson(rng: random.Random, lam: float) -> int:
 Template = tuple[int, "array[int]"]
 
 
-def templates(org: Org, flow: Flow, count: int = TEMPLATES_PER_FLOW) -> tuple[Template, ...]:
+def templates(
+    org: Org,
+    flow: Flow,
+    count: int = TEMPLATES_PER_FLOW,
+    version: int = 0,
+    worse: bool = False,
+) -> tuple[Template, ...]:
     """Executions of `flow` relative to their start, drawn from the flow's distributions.
 
     Minutes pick from these instead of drawing every detail afresh: three times faster, and
     with a few hundred per flow nobody sees the repeats in sums, minima or maxima.
+
+    `version` 1 is the version a publish makes: the same executions under its record keys,
+    unless `worse`: then outcomes fail WORSE_FAILURE of the time and a share of the executions
+    that would not have hung up hang up early instead (as under the `hangup` fault), so
+    hang-ups double and self-service falls. The same draws decide both, execution for execution.
     """
     assert len(org.keys) <= KEY_MASK
     rng = random.Random(mix(org.seed, 0x7E, flow.index))
     r = rng.random
+    # The KPI dimensions' own draws, five per execution whatever they decide, so the draws
+    # above stay what they were and a worse version differs only where it says.
+    kpi = random.Random(mix(org.seed, 0x7E5, flow.index)).random
+    shift = org.version_offset * version
     quantiles = flow.durations
     steps = len(quantiles) - 1
     ends = flow.end_weights
@@ -196,25 +220,78 @@ def templates(org: Org, flow: Flow, count: int = TEMPLATES_PER_FLOW) -> tuple[Te
         ending = 0
         while ending < len(ends) - 1 and u >= ends[ending]:
             ending += 1
-        records = [encode(0, org.start_key, 0), encode(duration, flow.end_keys[ending], duration)]
+        failing, recognized, which, early, cut = kpi(), kpi(), kpi(), kpi(), kpi()
+        outcomes: list[tuple[int, int, int]] = []  # (done, key, duration)
         for outcome in flow.outcomes:
             if r() < outcome.reach:
                 begun = int(duration * 0.6 * r())
                 done = begun + int((duration - begun) * r())
-                key = outcome.keys[r() < outcome.failure]
-                records.append(encode(done, key, done - begun))
+                failure = WORSE_FAILURE if worse else outcome.failure
+                outcomes.append((done, outcome.keys[r() < failure], done - begun))
+        reached: list[tuple[int, list[int]]] = []  # (MILESTONE key, when reached)
         for milestone in flow.milestones:
             if r() < milestone.reach:
                 times = 1
                 while times < MAX_MILESTONE_REPEATS and r() < MILESTONE_REPEAT:
                     times += 1
-                records.extend(encode(int(duration * r()), milestone.key, 0) for _ in range(times))
-                records.append(encode(duration, milestone.total_keys[ending], times))
+                reached.append((milestone.key, [int(duration * r()) for _ in range(times)]))
+        if worse and ending != CUSTOMER_DISCONNECT and early < flow.worse_hangup:
+            ending = CUSTOMER_DISCONNECT
+            duration = min(duration, max(MIN_DURATION_MS, int(duration * (0.03 + 0.07 * cut))))
+            outcomes = [o for o in outcomes if o[0] < duration]
+            reached = [(key, [at for at in ats if at < duration]) for key, ats in reached]
+            reached = [(key, ats) for key, ats in reached if ats]
+        success = any(not org.keys[key].failed for _, key, _ in outcomes)
+        target = -1
+        if ending == TRANSFER:
+            target = flow.targets[_pick(flow.target_weights, which)]
+        reason = _pick(flow.reason_weights, failing) if recognized < flow.recognition else -1
+        variant = EndVariant(ending, self_served(ending, success), target, reason)
+        records = [
+            encode(0, org.start_key + shift, 0),
+            encode(duration, flow.end_key[variant] + shift, duration),
+        ]
+        records.extend(encode(done, key + shift, value) for done, key, value in outcomes)
+        for key, ats in reached:
+            records.extend(encode(at, key + shift, 0) for at in ats)
+            records.append(encode(duration, flow.total_key[key, variant] + shift, len(ats)))
         out.append((duration, array("q", records)))
     return tuple(out)
 
 
+def _pick(cumulative: tuple[float, ...], u: float) -> int:
+    """The index whose cumulative threshold first exceeds u."""
+    i = 0
+    while i < len(cumulative) - 1 and u >= cumulative[i]:
+        i += 1
+    return i
+
+
 EMPTY: Template = (0, array("q"))
+
+
+def _refit(org: Org, recs: list[int]) -> list[int]:
+    """An execution's records with the self-served dimension of its END and MILESTONE_TOTAL
+    records made true to its outcomes again, after a fault turned or cut them."""
+    keys = org.keys
+    success = False
+    variant = None
+    for rec in recs:
+        key = keys[(rec >> KEY_SHIFT) & KEY_MASK]
+        if key.kind is Kind.OUTCOME and not key.failed:
+            success = True
+        elif key.kind is Kind.END:
+            variant = key.variant
+    if variant is None or variant.self_served == self_served(variant.ending, success):
+        return recs
+    new = variant._replace(self_served=not variant.self_served)
+    out = []
+    for rec in recs:
+        k = (rec >> KEY_SHIFT) & KEY_MASK
+        if keys[k].variant is not None:
+            rec += (org.with_variant(k, new) - k) << KEY_SHIFT
+        out.append(rec)
+    return out
 
 
 def faulted_templates(
@@ -252,65 +329,107 @@ def faulted_templates(
             out.append((longer, array("q", changed)))
         return tuple(out)
     assert fault.kind == "hangup"
-    assert END_KINDS[0].exit_reason == "CUSTOMER_DISCONNECT"
+    assert END_KINDS[CUSTOMER_DISCONNECT].exit_reason == "CUSTOMER_DISCONNECT"
     rng = random.Random(mix(org.seed, 0x4A9, flow.index))
-    totals = {m.key: m.total_keys[0] for m in flow.milestones}
     for duration, recs in pool:
         # The caller hangs up within the first tenth of the execution's normal time.
         shorter = min(duration, max(MIN_DURATION_MS, int(duration * rng.uniform(0.03, 0.1))))
         kept = []
         reached: dict[int, int] = {}
+        end = None
         for rec in recs:
             at, key = rec >> AT_SHIFT, (rec >> KEY_SHIFT) & KEY_MASK
             kind = keys[key].kind
-            if kind is Kind.START or (kind in (Kind.OUTCOME, Kind.MILESTONE) and at < shorter):
+            if kind is Kind.END:
+                end = key
+            elif kind is Kind.START or (kind in (Kind.OUTCOME, Kind.MILESTONE) and at < shorter):
                 kept.append(rec)
                 if kind is Kind.MILESTONE:
                     reached[key] = reached.get(key, 0) + 1
-        kept.append(encode(shorter, flow.end_keys[0], shorter))
-        kept.extend(encode(shorter, totals[key], times) for key, times in reached.items())
+        if end is None:  # an empty execution of another pool: nothing to hang up
+            out.append((duration, recs))
+            continue
+        # A hang-up: no transfer; recognition may still have failed before it.
+        old = keys[end]
+        assert old.variant is not None
+        success = any(
+            keys[(rec >> KEY_SHIFT) & KEY_MASK].kind is Kind.OUTCOME
+            and not keys[(rec >> KEY_SHIFT) & KEY_MASK].failed
+            for rec in kept
+        )
+        variant = EndVariant(
+            CUSTOMER_DISCONNECT,
+            self_served(CUSTOMER_DISCONNECT, success),
+            -1,
+            old.variant.reason,
+        )
+        shift = org.version_offset * old.version
+        kept.append(encode(shorter, org.with_variant(end, variant), shorter))
+        kept.extend(
+            encode(shorter, flow.total_key[key - shift, variant] + shift, times)
+            for key, times in reached.items()
+        )
         out.append((shorter, array("q", kept)))
     return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Pools:
+    """The template pools a flow-minute picks from: the flow's own version and the published
+    one, each as it is and as the flow's fault changes it (None where not needed)."""
+
+    normal: tuple[Template, ...]
+    faulted: tuple[Template, ...] | None = None
+    published: tuple[Template, ...] | None = None
+    published_faulted: tuple[Template, ...] | None = None
 
 
 def generate(
     org: Org,
     flow: Flow,
     minute: int,
-    pool: tuple[Template, ...],
+    pools: Pools,
     fault: FlowFault | None = None,
-    faulted: tuple[Template, ...] | None = None,
+    publish: Publish | None = None,
 ) -> Minute:
     """The executions of `flow` that start in epoch minute `minute`, as records; with `fault`,
-    as it changes them (`faulted`: the pool as the fault changes it, see `faulted_templates`)."""
+    as it changes them; with `publish`, those starting at or after its moment run the
+    published version (`pools` holds the templates of each case)."""
     rng = random.Random(mix(org.seed, flow.index, minute % PERIOD_MINUTES + (1 << 40)))
     r = rng.random
     count = _poisson(rng, rate(flow, minute))
+    pool = pools.normal
     size = len(pool)
     base = minute * MINUTE_MS
     offsets = [int(r() * MINUTE_MS) for _ in range(count)]
     indices = [int(r() * size) for _ in range(count)]
-    if fault is not None and faulted is not None:
-        # The same draws as without the fault: executions before its moment stay as they were.
-        cut = fault.start_ms - base
+    if fault is None and publish is None:
+        picks = [pool[i] for i in indices]
+    else:
+        # The same draws as without them: executions before a moment stay as they were.
+        published = pools.published or pool
+        faulted = pools.faulted or pool
+        published_faulted = pools.published_faulted or published
+        pub_cut = publish.start_ms - base if publish is not None else math.inf
+        fault_cut = (
+            fault.start_ms - base if fault is not None and pools.faulted is not None else math.inf
+        )
         picks = [
-            faulted[i] if offset >= cut else pool[i]
+            (
+                (published_faulted if offset >= fault_cut else published)
+                if offset >= pub_cut
+                else (faulted if offset >= fault_cut else pool)
+            )[i]
             for offset, i in zip(offsets, indices, strict=True)
         ]
-    else:
-        picks = [pool[i] for i in indices]
-    records = [
-        (offset << AT_SHIFT) + rec
-        for offset, (_, template) in zip(offsets, picks, strict=True)
-        for rec in template
-    ]
     if fault is not None and fault.kind == "fail":
-        cut = fault.start_ms - base
-        failing = {o.keys[0]: o.keys[1] for o in flow.outcomes}
-        for n, rec in enumerate(records):
-            key = (rec >> KEY_SHIFT) & KEY_MASK
-            if key in failing and rec >> AT_SHIFT >= cut:
-                records[n] = rec + ((failing[key] - key) << KEY_SHIFT)
+        records = _failing(org, flow, base, fault.start_ms - base, offsets, picks)
+    else:
+        records = [
+            (offset << AT_SHIFT) + rec
+            for offset, (_, template) in zip(offsets, picks, strict=True)
+            for rec in template
+        ]
     records.sort()
     spans = [
         (offset << SPAN_SHIFT) | duration
@@ -318,6 +437,31 @@ def generate(
     ]
     # Arrays hold a flow-minute in a fifth of the memory of lists of ints.
     return Minute(base, array("q", records), array("q", spans))
+
+
+def _failing(
+    org: Org, flow: Flow, base: int, cut: int, offsets: list[int], picks: list[Template]
+) -> list[int]:
+    """The records of a minute's executions with every outcome completing at or after `cut`
+    (ms after the minute's start) turned to FAILURE, and self-service judged again."""
+    failing = {o.keys[0]: o.keys[1] for o in flow.outcomes}
+    failing.update({s + org.version_offset: f + org.version_offset for s, f in failing.items()})
+    records: list[int] = []
+    for offset, (duration, template) in zip(offsets, picks, strict=True):
+        if offset + duration < cut:
+            records.extend((offset << AT_SHIFT) + rec for rec in template)
+            continue
+        recs = list(template)
+        changed = False
+        for n, rec in enumerate(recs):
+            key = (rec >> KEY_SHIFT) & KEY_MASK
+            if key in failing and offset + (rec >> AT_SHIFT) >= cut:
+                recs[n] = rec + ((failing[key] - key) << KEY_SHIFT)
+                changed = True
+        if changed:
+            recs = _refit(org, recs)
+        records.extend((offset << AT_SHIFT) + rec for rec in recs)
+    return records
 
 
 def conversation_ids(seed: int, flow: Flow, minute: int, nth: int) -> tuple[str, str]:
@@ -338,12 +482,14 @@ class Activity:
         # Enough for a sliding hour (plus lookback) of every flow: a poller re-asking for the
         # last hour then generates only the newest minutes.
         size = cache_minutes or max(8192, 100 * len(org.flows))
-        # Keyed by the fault that changes the minute (None when none does): a faulted minute
-        # and the same minute without its fault are different data.
-        self._cache: LRU[tuple[int, int, FlowFault | None], Minute] = LRU(size)
-        self._templates: dict[int, tuple[Template, ...]] = {}
-        self._faulted: dict[tuple[int, str, float], tuple[Template, ...] | None] = {}
+        # Keyed by the fault and the publish that change the minute (None when none does): a
+        # changed minute and the same minute unchanged are different data.
+        self._cache: LRU[tuple[int, int, FlowFault | None, Publish | None], Minute] = LRU(size)
+        # By (flow index, pool): 0 the flow's version, 1 the published one, 2 a worse one.
+        self._templates: dict[tuple[int, int], tuple[Template, ...]] = {}
+        self._faulted: dict[tuple[int, str, float, int], tuple[Template, ...] | None] = {}
         self._faults: dict[int, FlowFault] = {}  # by flow index
+        self._publishes: dict[int, Publish] = {}  # by flow index
 
     def set_fault(self, flow: Flow, fault: FlowFault | None) -> None:
         """Break `flow` as `fault` says from its moment on, or (None) mend it."""
@@ -359,27 +505,59 @@ class Activity:
         """Flow index -> its fault."""
         return dict(self._faults)
 
-    def _pool(self, flow: Flow) -> tuple[Template, ...]:
-        pool = self._templates.get(flow.index)
+    def set_publish(self, flow: Flow, publish: Publish | None) -> None:
+        """Publish `flow`'s next version from the moment of `publish`, or (None) undo it."""
+        if publish is None:
+            self._publishes.pop(flow.index, None)
+        else:
+            self._publishes[flow.index] = publish
+
+    def publish(self, flow: Flow) -> Publish | None:
+        return self._publishes.get(flow.index)
+
+    def publishes(self) -> dict[int, Publish]:
+        """Flow index -> its publish."""
+        return dict(self._publishes)
+
+    def _pool(self, flow: Flow, which: int = 0) -> tuple[Template, ...]:
+        pool = self._templates.get((flow.index, which))
         if pool is None:
-            pool = self._templates[flow.index] = templates(self.org, flow)
+            pool = self._templates[flow.index, which] = templates(
+                self.org, flow, version=min(which, 1), worse=which == 2
+            )
         return pool
+
+    def _faulted_pool(
+        self, flow: Flow, which: int, fault: FlowFault
+    ) -> tuple[Template, ...] | None:
+        variant = (flow.index, fault.kind, fault.factor, which)
+        if variant not in self._faulted:
+            pool = self._pool(flow, which)
+            self._faulted[variant] = faulted_templates(self.org, flow, pool, fault)
+        return self._faulted[variant]
 
     def minute(self, flow: Flow, minute: int) -> Minute:
         fault = self._faults.get(flow.index)
         if fault is not None and minute < first_changed_minute(fault, LOOKBACK_MINUTES):
             fault = None
-        key = (flow.index, minute, fault)
+        publish = self._publishes.get(flow.index)
+        if publish is not None and minute < publish.start_ms // MINUTE_MS:
+            publish = None
+        key = (flow.index, minute, fault, publish)
         got = self._cache.get(key)
         if got is None:
-            pool = self._pool(flow)
-            faulted = None
+            pools = Pools(self._pool(flow))
+            which = 2 if publish is not None and publish.worse else 1
             if fault is not None:
-                variant = (flow.index, fault.kind, fault.factor)
-                if variant not in self._faulted:
-                    self._faulted[variant] = faulted_templates(self.org, flow, pool, fault)
-                faulted = self._faulted[variant]
-            got = generate(self.org, flow, minute, pool, fault, faulted)
+                pools = Pools(pools.normal, self._faulted_pool(flow, 0, fault))
+            if publish is not None:
+                pools = Pools(
+                    pools.normal,
+                    pools.faulted,
+                    self._pool(flow, which),
+                    self._faulted_pool(flow, which, fault) if fault is not None else None,
+                )
+            got = generate(self.org, flow, minute, pools, fault, publish)
             self._cache.put(key, got)
         return got
 

@@ -1,6 +1,7 @@
 """The simulator as an aiohttp application: OAuth token, both flow analytics endpoints, and a
 small control API (`/simulator/faults`, `/simulator/flows/{flow_id}/fault`,
-`/simulator/flows/faults`, `/simulator/stats`, `/simulator/org`, `/simulator/names`,
+`/simulator/flows/faults`, `/simulator/flows/{flow_id}/publish`, `/simulator/flows/publishes`,
+`/simulator/stats`, `/simulator/org`, `/simulator/names`,
 `/simulator/truth`).
 
 It serves one or more orgs, one per OAuth client, kept apart as Genesys keeps them: each has its
@@ -47,7 +48,8 @@ from poller.simulator.listings import (
     entities,
     page,
 )
-from poller.simulator.org import Flow, Org
+from poller.simulator.org import TRANSFER_TARGETS, Flow, Org
+from poller.simulator.publishing import Publish, PublishSpec
 from poller.simulator.ratelimit import RateLimiter
 from poller.simulator.replies import (
     AUTH_REQUIRED,
@@ -208,6 +210,9 @@ def build_simulator_app(
     app.router.add_get("/simulator/flows/faults", _get_flow_faults)
     app.router.add_put("/simulator/flows/{flow_id}/fault", _put_flow_fault)
     app.router.add_delete("/simulator/flows/{flow_id}/fault", _delete_flow_fault)
+    app.router.add_get("/simulator/flows/publishes", _get_publishes)
+    app.router.add_put("/simulator/flows/{flow_id}/publish", _put_publish)
+    app.router.add_delete("/simulator/flows/{flow_id}/publish", _delete_publish)
     app.router.add_put("/simulator/names", _put_names)
     app.router.add_post("/simulator/truth", _post_truth)
     return app
@@ -225,17 +230,27 @@ def find_flow(org: Org, ident: str) -> Flow | None:
     return found
 
 
-def _install_flow_faults(org: OrgState, specs: tuple[FlowFaultSpec, ...], now: float) -> None:
+def _install_flow_faults(
+    org: OrgState, specs: tuple[FlowFaultSpec | PublishSpec, ...], now: float
+) -> None:
     problems = []
     for spec in specs:
         flow = find_flow(org.org, spec.flow)
         if flow is None:
+            item = (
+                f"publish:{spec.flow}"
+                if isinstance(spec, PublishSpec)
+                else f"{spec.kind}={spec.flow}"
+            )
             problems.append(
-                f"faults: {spec.kind}={spec.flow}: no flow has that id, and the org's flows are "
+                f"faults: {item}: no flow has that id, and the org's flows are "
                 f"numbered 0 to {len(org.org.flows) - 1}"
             )
             continue
         at = spec.at if spec.at is not None else now + spec.delay
+        if isinstance(spec, PublishSpec):
+            org.engine.set_publish(flow.id, Publish(round(at * 1000), spec.worse))
+            continue
         factor = spec.factor if spec.kind == "slow" else DEFAULT_FACTOR
         org.engine.set_flow_fault(flow.id, FlowFault(spec.kind, round(at * 1000), factor))
     if problems:
@@ -369,7 +384,8 @@ async def _listing(request: web.Request) -> web.StreamResponse:
     org, _ = await _admit(request, kind, LISTING_PERMISSIONS[kind])
     query = dict(request.query)
     deleted = query.get("deleted", "false").lower() == "true"
-    items = entities(org.org, kind, org.renames, deleted)
+    published = org.engine.published_versions(round(state_of(request.app).clock() * 1000))
+    items = entities(org.org, kind, org.renames, deleted, published)
     return json_response(page(request.path, query, items))
 
 
@@ -572,6 +588,65 @@ async def _get_flow_faults(request: web.Request) -> web.StreamResponse:
     )
 
 
+def _publish_json(flow: Flow, publish: Publish | None) -> dict[str, object]:
+    out: dict[str, object] = {"flow_id": flow.id, "flow_name": flow.name, "index": flow.index}
+    if publish is None:
+        out.update({"version": flow.version, "publish": None})
+    else:
+        out.update({"version": flow.next_version, "previous_version": flow.version})
+        out.update(publish.to_json())
+    return out
+
+
+def _publish_from_json(body: object, now: float) -> Publish | str:
+    """The body of `PUT /simulator/flows/{flow_id}/publish` as a Publish, or its problem."""
+    if not isinstance(body, dict):
+        return 'publish: expected a JSON object such as {"at": 1700000000, "worse": true}'
+    unknown = sorted(set(body) - {"at", "worse"})
+    if unknown:
+        return f"publish: unknown keys {', '.join(map(repr, unknown))}; known: at, worse"
+    worse = body.get("worse", False)
+    if not isinstance(worse, bool):
+        return f"publish: worse {worse!r}: expected true or false"
+    at = body.get("at", now)
+    if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at) or at < 0:
+        return f"publish: at {at!r}: expected epoch seconds (a number), default now"
+    return Publish(round(at * 1000), worse)
+
+
+async def _put_publish(request: web.Request) -> web.StreamResponse:
+    """Publish a flow's next version from a moment on: `{"at": EPOCH_SECONDS, "worse": BOOL}`
+    (both optional: now, not worse). Publishing again replaces the moment and `worse`."""
+    org, flow = _target_flow(request)
+    raw = await request.read()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return _bad_request("publish: the body is not JSON")
+    publish = _publish_from_json(body, request.app[STATE].clock())
+    if isinstance(publish, str):
+        return _bad_request(publish)
+    async with _busy(org):
+        org.engine.set_publish(flow.id, publish)
+    return json_response(_publish_json(flow, publish))
+
+
+async def _delete_publish(request: web.Request) -> web.StreamResponse:
+    """Undo a flow's publish: its executions run its own version again, at every time."""
+    org, flow = _target_flow(request)
+    async with _busy(org):
+        org.engine.set_publish(flow.id, None)
+    return json_response(_publish_json(flow, None))
+
+
+async def _get_publishes(request: web.Request) -> web.StreamResponse:
+    org = _target(request)
+    publishes = org.engine.publishes()
+    return json_response(
+        {"publishes": [_publish_json(org.org.by_id[i], p) for i, p in publishes.items()]}
+    )
+
+
 def _busy(org: OrgState) -> asyncio.Lock:
     if org.busy is None:
         org.busy = asyncio.Lock()
@@ -652,12 +727,18 @@ def org_summary(org: Org) -> dict[str, object]:
                 "type": f.type,
                 "mediaType": f.media_type,
                 "version": f.version,
+                "nextVersion": f.next_version,
                 "divisionId": f.division_id,
                 "deleted": f.id in gone,
                 "outcomes": [{"id": o.outcome.id, "name": o.outcome.name} for o in f.outcomes],
                 "milestones": [
                     {"id": m.milestone.id, "name": m.milestone.name} for m in f.milestones
                 ],
+                "transferTargets": [
+                    {"type": TRANSFER_TARGETS[t].type, "name": TRANSFER_TARGETS[t].name}
+                    for t in f.targets
+                ],
+                "recognitionFailureShare": round(f.recognition, 4),
             }
             for f in org.flows
         ],

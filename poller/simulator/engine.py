@@ -18,15 +18,25 @@ How metrics are emitted (one record per fact, stamped with when it happened):
   Executions still running are seen by observations only, without lag. `truth` answers as
   if everything had become visible: the total a bucket ends with.
 
-Dimensions: every metric carries the flow's `flowId`, `flowName`, `flowType`, `flowVersion`,
-`mediaType` and `divisionId`. A metric carries only what is known when it is emitted: the
-outcome metrics also carry `flowOutcomeId`, `flowOutcome` and `flowOutcomeValue`;
-`nFlowMilestone` carries `flowMilestoneId`; the metrics emitted at the end (`tFlow`,
-`tFlowDisconnect`, `tFlowExit`, `oFlowMilestone`) carry `exitReason` and `disconnectType`.
-So an execution-level metric such as `nFlow` grouped by an outcome dimension comes back in a
-group *without* that key (one group holding all executions), and a filter on an outcome
-dimension matches none of its records (`notExists` matches all of them). Any other catalog
-dimension is absent on every record in the same way. No dimension is multi-valued here, so
+Dimensions (the rule: a metric carries what is known when it is emitted; Genesys does not
+document which metric carries which dimension, so this placement is assumed):
+
+- Every metric carries the flow's `flowId`, `flowName`, `flowType`, `mediaType`, `divisionId`
+  and `flowVersion`: the version the execution ran, which a publish (`publishing`) changes for
+  executions that start after its moment; earlier ones keep the old version to their end.
+- The metrics emitted at the end (`tFlow`, `tFlowDisconnect`, `tFlowExit`, `oFlowMilestone`)
+  also carry `exitReason`, `disconnectType`, `selfServed` ("true"/"false" on every
+  execution), `transferType` and `transferTargetName` (only when it ended by TRANSFER), and
+  `recognitionFailureReason` (only when its speech, DTMF or NLU recognition failed).
+- The outcome metrics also carry `flowOutcomeId`, `flowOutcome` and `flowOutcomeValue`;
+  `nFlowMilestone` carries `flowMilestoneId`, and so does `oFlowMilestone`.
+- `nFlow` carries only the flow-level ones.
+
+So a metric grouped by a dimension it does not carry (`nFlow` by `selfServed`, `tFlow` by an
+outcome dimension) comes back in a group *without* that key, and so do the executions without
+it (`tFlowExit` by `transferType` for the EXIT ends); a filter on such a dimension matches none
+of those records (`notExists` matches all of them). Any other catalog dimension is absent on
+every record in the same way. No dimension is multi-valued here, so
 `flattenMultivaluedDimensions` changes nothing, and neither does `alternateTimeDimension`.
 
 Shapes: groups and buckets without data are omitted, never zero-filled; a response without
@@ -42,11 +52,11 @@ window builds its next hour from its quarter hours) and one sweep over its other
 Only asked-for blocks are kept, a few per query, so a day of 5-minute blocks times many views
 is never held. Traffic repeats weekly (see `activity`), so a block is cached under its place
 in the week: a month or a year costs at most about a week of generated executions per flow,
-once. A flow fault's blocks are the exception: from its moment on they are keyed by their
-absolute place and the fault (`_slot`). Each level has its own cache, so the many small blocks
-of one long query cannot evict the day blocks that answer the next one. Views are blocks too,
-over the records whose value lies in the view's range; a sweep reduces each record once
-however many views there are.
+once. A flow fault's or publish's blocks are the exception: from its moment on they are keyed
+by their absolute place, the fault and the publish (`_slot`). Each level has its own cache, so
+the many small blocks of one long query cannot evict the day blocks that answer the next one.
+Views are blocks too, over the records whose value lies in the view's range; a sweep reduces
+each record once however many views there are.
 """
 
 from __future__ import annotations
@@ -54,7 +64,7 @@ from __future__ import annotations
 import math
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -73,7 +83,8 @@ from poller.simulator.activity import (
 )
 from poller.simulator.flowfaults import FlowFault
 from poller.simulator.org import Flow, Kind, Org, RecordKey
-from poller.simulator.query import AggregateQuery, ObservationQuery
+from poller.simulator.publishing import Publish
+from poller.simulator.query import AggregateQuery, Filter, ObservationQuery
 from poller.simulator.timeparse import format_interval, format_ms
 
 Stat = list[int]  # [count, sum, min, max]
@@ -81,8 +92,13 @@ Block = dict[int, Stat]  # record key -> stat
 Group = tuple[tuple[str, str], ...]
 # Which records a block sums: all (None), or those whose value lies in [gte, lt) for a view.
 Select = tuple[float | None, float | None] | None
-# A cached block's key: (flow index, block index or its place in the week, select, fault).
-Slot = tuple[int, int, Select, FlowFault | None]
+# A cached block's key: (flow index, block index or its place in the week, select, fault,
+# publish).
+Slot = tuple[int, int, Select, FlowFault | None, Publish | None]
+# A flow's plan for a query: record key -> (its group, the requested metrics it feeds), cached
+# by (flow index, group_by, filter, metrics, whether the flow has a publish).
+Plan = dict[int, tuple["Group", tuple[str, ...]]]
+PlanKey = tuple[int, tuple[str, ...], "Filter | None", frozenset[str], bool]
 
 log = structlog.get_logger("poller.simulator")
 
@@ -206,6 +222,30 @@ def _merge(out: Block | dict[Any, Stat], key: Any, src: Stat) -> None:
             stat[3] = src[3]
 
 
+class _Dims(Mapping[str, str]):
+    """A record's dimensions: its key's own over the flow's, read without merging them."""
+
+    __slots__ = ("_flow", "_key")
+
+    def __init__(self, key: dict[str, str], flow: dict[str, str]) -> None:
+        self._key = key
+        self._flow = flow
+
+    def __getitem__(self, name: str) -> str:
+        got = self._key.get(name)
+        return self._flow[name] if got is None else got
+
+    def get(self, name: str, default: Any = None) -> Any:
+        got = self._key.get(name)
+        return self._flow.get(name, default) if got is None else got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._flow, **self._key})
+
+    def __len__(self) -> int:
+        return len({**self._flow, **self._key})
+
+
 def _stats(metric: str, stat: Stat) -> dict[str, int]:
     if metric in COUNT_METRICS:
         return {"count": stat[0]}
@@ -232,6 +272,9 @@ class Engine:
         self.activity = activity or Activity(org)
         self._blocks: list[LRU[Slot, Block]] = [LRU(blocks) for _ in LEVELS_MS]
         self._fed = [metrics_fed(k) for k in org.keys]
+        # A flow has hundreds of record keys; a poller asks the same few queries again.
+        self._plans: LRU[PlanKey, Plan] = LRU(2048)
+        self._key_dims = [dict(k.dims) for k in org.keys]
 
     def cached_blocks(self) -> int:
         return sum(len(level) for level in self._blocks)
@@ -270,6 +313,51 @@ class Engine:
                 fault=previous.kind,
             )
 
+    def set_publish(self, flow_id: str, publish: Publish | None) -> None:
+        """Publish the next version of the flow with id `flow_id` from the moment of `publish`
+        (replacing an earlier publish), or (None) undo it; KeyError for an unknown flow.
+        Like a fault, it changes only what happens from its moment on."""
+        flow = self.org.by_id.get(flow_id)
+        if flow is None:
+            raise KeyError(f"no simulated flow has id {flow_id!r}")
+        with self._lock:
+            previous = self.activity.publish(flow)
+            self.activity.set_publish(flow, publish)
+        if publish is not None:
+            log.info(
+                "simulator.flow_published",
+                client_id=self.client_id,
+                flow_id=flow.id,
+                flow_name=flow.name,
+                version=flow.next_version,
+                worse=publish.worse,
+                at=format_ms(publish.start_ms),
+            )
+        elif previous is not None:
+            log.info(
+                "simulator.flow_publish_undone",
+                client_id=self.client_id,
+                flow_id=flow.id,
+                flow_name=flow.name,
+                version=flow.version,
+            )
+
+    def publishes(self) -> dict[str, Publish]:
+        """Flow id -> its publish, for the flows that have one."""
+        flows = self.org.flows
+        return {flows[i].id: p for i, p in sorted(self.activity.publishes().items())}
+
+    def published_versions(self, now_ms: int) -> dict[str, str]:
+        """Flow id -> the version published at `now_ms`: the next one from a publish's
+        moment on, the flow's own before."""
+        with self._lock:
+            return {
+                flow.id: flow.next_version
+                if (p := self.activity.publish(flow)) is not None and now_ms >= p.start_ms
+                else flow.version
+                for flow in self.org.flows
+            }
+
     def flow_faults(self) -> dict[str, FlowFault]:
         """Flow id -> its fault, for the flows that have one."""
         flows = self.org.flows
@@ -278,14 +366,20 @@ class Engine:
     # -- stats per flow -------------------------------------------------------------------
 
     def _slot(self, flow: Flow, level: int, index: int, select: Select) -> Slot:
+        # A fault or a publish changes only records stamped at or after its moment, so a block
+        # that ends by then is normal traffic and shares its place in the week. One that does
+        # not is this week's alone: keyed by its absolute index, the fault and the publish, it
+        # is never answered for another week or without them, nor the other way round.
+        end = (index + 1) * LEVELS_MS[level]
         fault = self.activity.fault(flow)
-        if fault is not None and (index + 1) * LEVELS_MS[level] > fault.start_ms:
-            # A fault changes only records stamped at or after its moment, so a block that
-            # ends by then is normal traffic and shares its place in the week. One that does
-            # not is this week's alone: keyed by its absolute index and the fault, it is never
-            # answered for another week or without the fault, nor the other way round.
-            return flow.index, index, select, fault
-        return flow.index, index % PER_PERIOD[level], select, None
+        if fault is not None and end <= fault.start_ms:
+            fault = None
+        publish = self.activity.publish(flow)
+        if publish is not None and end <= publish.start_ms:
+            publish = None
+        if fault is None and publish is None:
+            return flow.index, index % PER_PERIOD[level], select, None, None
+        return flow.index, index, select, fault, publish
 
     def _cached(
         self, flow: Flow, level: int, index: int, selects: Sequence[Select]
@@ -408,22 +502,30 @@ class Engine:
 
     # -- aggregates -----------------------------------------------------------------------
 
-    def _plan(
-        self, flow: Flow, query: AggregateQuery, wanted: Iterable[str]
-    ) -> dict[int, tuple[Group, tuple[str, ...]]]:
-        """Record key -> (its group, the requested metrics it feeds), for keys the filter keeps."""
-        wanted = set(wanted)
+    def _plan(self, flow: Flow, query: AggregateQuery, wanted: Iterable[str]) -> Plan:
+        """Record key -> (its group, the requested metrics it feeds), for keys the filter keeps;
+        the published version's keys only while the flow has a publish."""
+        wanted = frozenset(wanted)
+        published = self.activity.publish(flow) is not None
+        cache_key = (flow.index, query.group_by, query.filter, wanted, published)
+        plan = self._plans.get(cache_key)
+        if plan is not None:
+            return plan
         plan = {}
-        for key in self.org.flow_keys(flow):
+        own = dict(flow.dims)
+        versioned = {**own, "flowVersion": flow.next_version}
+        groups: dict[Group, Group] = {}  # one tuple per distinct group: plans stay small
+        keys = self.org.keys
+        for key in self.org.flow_keys(flow, published):
             fed = tuple(m for m in self._fed[key] if m in wanted)
             if not fed:
                 continue
-            dims = dict(flow.dims)
-            dims.update(self.org.keys[key].dims)
+            dims = _Dims(self._key_dims[key], versioned if keys[key].version else own)
             if query.filter is not None and not query.filter.test(dims):
                 continue
-            group = tuple((d, dims[d]) for d in query.group_by if d in dims)
-            plan[key] = (group, fed)
+            group = tuple((d, v) for d in query.group_by if (v := dims.get(d)) is not None)
+            plan[key] = (groups.setdefault(group, group), fed)
+        self._plans.put(cache_key, plan)
         return plan
 
     def truth(self, query: AggregateQuery) -> dict[str, Any]:

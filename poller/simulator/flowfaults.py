@@ -1,9 +1,11 @@
 """Per-flow faults: one flow of an org breaks from a given moment, the way real IVR flows break.
 
 - `stop`: no execution starts at or after the moment (the flow takes no calls).
-- `fail`: every outcome completing at or after the moment is FAILURE.
+- `fail`: every outcome completing at or after the moment is FAILURE (so a customer hang-up
+  after it is self-served only if an earlier outcome succeeded).
 - `hangup`: executions starting at or after the moment end early, within about a tenth of their
-  normal time, by CUSTOMER_DISCONNECT (peer); what would have happened later never happens.
+  normal time, by CUSTOMER_DISCONNECT (peer); what would have happened later never happens (no
+  transfer; self-served only if an outcome succeeded in that time; a recognition failure stays).
 - `slow`: executions starting at or after the moment last `factor` times as long (at most
   20 minutes); everything in them happens proportionally later.
 - `milestone-drop`: executions starting at or after the moment reach no milestone.
@@ -115,15 +117,23 @@ def parse_flow_fault_item(kind: str, value: str | None) -> FlowFaultSpec | str:
     delay = 0.0
     when = m.group("when")
     if when is not None:
-        number = _WHEN.match(when.strip())
-        if number is None or (number.group(1) is None and number.group(3) is not None):
+        parsed = parse_when(when)
+        if parsed is None:
             return (
                 f"{kind}={value!r}: expected @+DURATION after start-up (e.g. @+5m) "
                 "or @EPOCH_SECONDS"
             )
-        seconds = float(number.group(2)) * _UNITS[number.group(3) or ""]
-        if number.group(1):
-            delay = seconds
-        else:
-            at = seconds
+        at, delay = parsed
     return FlowFaultSpec(kind, m.group("flow").strip(), factor, at, delay)
+
+
+def parse_when(when: str) -> tuple[float | None, float] | None:
+    """`@WHEN` of an item: (epoch seconds, None for start-up relative; seconds after start-up),
+    or None when it is neither `+DURATION` nor epoch seconds."""
+    number = _WHEN.match(when.strip())
+    if number is None or (number.group(1) is None and number.group(3) is not None):
+        return None
+    seconds = float(number.group(2)) * _UNITS[number.group(3) or ""]
+    if number.group(1):
+        return None, seconds
+    return seconds, 0.0

@@ -5,7 +5,9 @@ as Genesys pages (`pageSize` default 25, `pageNumber` from 1, `total`, `pageCoun
 They list the same flows, outcomes and milestones the analytics data reports. The org's last
 flow (of two or more) counts as deleted: it is listed only with `deleted=true`, which lists every
 flow, deleted or not. Outcomes and milestones belong to the org's first division (Home). A rename
-(`PUT /simulator/names`) changes what the listings say, not the recorded analytics data.
+(`PUT /simulator/names`) changes what the listings say, not the recorded analytics data. Every
+flow has a `publishedVersion` (`{"id": "12.0", "name": "12.0"}`): its own version, or the next
+one from the moment a publish (`publishing`) takes effect.
 """
 
 from __future__ import annotations
@@ -36,9 +38,15 @@ def deleted_flow_ids(org: Org) -> frozenset[str]:
 
 
 def entities(
-    org: Org, kind: str, renames: Mapping[str, str], deleted: bool
+    org: Org,
+    kind: str,
+    renames: Mapping[str, str],
+    deleted: bool,
+    published: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every entity of the listing, in id order."""
+    """Every entity of the listing, in id order; `published`: flow id -> its published
+    version, when a publish changed it (default: each flow's own)."""
+    published = published or {}
     home = org.divisions[0]
     divisions = {d.id: d for d in org.divisions}
     gone = deleted_flow_ids(org)
@@ -57,6 +65,7 @@ def entities(
                     "active": f.id not in gone,
                     "system": False,
                     "deleted": f.id in gone,
+                    "publishedVersion": _version(published.get(f.id, f.version)),
                     "selfUri": f"{contract.FLOWS_PATH}/{f.id}",
                 }
             )
@@ -74,6 +83,10 @@ def entities(
             )
     out.sort(key=lambda item: str(item["id"]))
     return out
+
+
+def _version(version: str) -> dict[str, str]:
+    return {"id": version, "name": version}
 
 
 def _division(division: Entity) -> dict[str, str]:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from poller.simulator.errors import SimulatorSettingsError
 from poller.simulator.flowfaults import FAULT_KINDS, FlowFaultSpec, parse_flow_fault_item
+from poller.simulator.publishing import PublishSpec, is_publish_item, parse_publish_item
 
 ForbiddenEndpoint = Literal["aggregates", "observations", "flows", "outcomes", "milestones", "all"]
 
@@ -120,8 +121,9 @@ class SimulatorSettings:
     lag: float = 5.0
     faults: FaultSettings = field(default_factory=FaultSettings)
     orgs: int = 1
-    # The first org's flow faults, installed at start-up (`simulate --faults stop=3@+5m`).
-    flow_faults: tuple[FlowFaultSpec, ...] = ()
+    # The first org's flow faults and publishes, installed at start-up (`simulate --faults
+    # stop=3@+5m,publish:4:worse@+10m`).
+    flow_faults: tuple[FlowFaultSpec | PublishSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.orgs <= MAX_ORGS:
@@ -355,17 +357,30 @@ def _size(value: str) -> int | None:
     return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
 
 
-def parse_simulate_faults(spec: str) -> tuple[FaultSettings, tuple[FlowFaultSpec, ...]]:
-    """`simulate --faults`: the items of `parse_fault_spec` and per-flow faults, mixed.
+def parse_simulate_faults(
+    spec: str,
+) -> tuple[FaultSettings, tuple[FlowFaultSpec | PublishSpec, ...]]:
+    """`simulate --faults`: the items of `parse_fault_spec`, per-flow faults and publishes, mixed.
 
     A per-flow item is `KIND=FLOW[xFACTOR][@WHEN]` with KIND one of `flowfaults.FAULT_KINDS`
-    (see `flowfaults.parse_flow_fault_item`), one per flow; e.g.
-    `503=0.1,stop=3@+5m,slow=7x4@+10m`. All problems are reported at once.
+    (see `flowfaults.parse_flow_fault_item`), one per flow; a publish is
+    `publish:FLOW[:worse][@WHEN]` (see `publishing.parse_publish_item`), one per flow; e.g.
+    `503=0.1,stop=3@+5m,slow=7x4@+10m,publish:3:worse@+10m`. All problems are reported at once.
     """
     problems: list[str] = []
     rest: list[str] = []
     flows: dict[str, FlowFaultSpec] = {}
+    publishes: dict[str, PublishSpec] = {}
     for raw in spec.split(","):
+        if is_publish_item(raw):
+            published = parse_publish_item(raw)
+            if isinstance(published, str):
+                problems.append(f"faults: {published}")
+            elif published.flow in publishes:
+                problems.append(f"faults: flow {published.flow} is published twice; give one")
+            else:
+                publishes[published.flow] = published
+            continue
         key, sep, value = (part.strip() for part in raw.partition("="))
         if key.lower() not in FAULT_KINDS:
             rest.append(raw)
@@ -384,7 +399,7 @@ def parse_simulate_faults(spec: str) -> tuple[FaultSettings, tuple[FlowFaultSpec
         faults = FaultSettings()
     if problems:
         raise SimulatorSettingsError(problems)
-    return faults, tuple(flows.values())
+    return faults, (*flows.values(), *publishes.values())
 
 
 def faults_from_json(body: object) -> FaultSettings:
