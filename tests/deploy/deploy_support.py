@@ -97,7 +97,7 @@ def demo_counters_quiet() -> float:
 # Grafana's built-in variables, replaced by values that Prometheus accepts in their places. The
 # range of an "over the range" panel must hold a change of the demo's counters, or a ratio of
 # them is empty: twice their longest quiet stretch holds one whatever the phase of their period
-# (2 x (2m settle + 2 x 15s) = 5m with config/demo.yaml).
+# (2 x (10m settle + 2 x 60s) = 24m with config/demo.yaml's KPI queries).
 DASHBOARD_RANGE = round(2 * demo_counters_quiet())
 GRAFANA_BUILTINS = {
     "$__rate_interval": "1m",
