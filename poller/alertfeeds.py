@@ -96,7 +96,13 @@ FEEDS: tuple[Feed, ...] = (
     ),
     Feed(
         "GenesysCloudFlowDisconnectsHigh",
-        (Need(metrics=("tFlow", "tFlowDisconnect"), group_by=("flowId",), without=KPI_DIMENSIONS),),
+        (
+            Need(
+                metrics=("tFlow", "tFlowDisconnect"),
+                group_by=("flowId",),
+                without=KPI_DIMENSIONS,
+            ),
+        ),
     ),
     Feed(
         "GenesysCloudFlowSlow",
