@@ -127,6 +127,25 @@ FEEDS: tuple[Feed, ...] = (
         ),
     ),
     Feed("GenesysCloudFlowExecutionStuck", (Need(details=True),)),
+    # The share of completed executions that were self-served: time in flow counts each
+    # completed execution once, split by selfServed.
+    Feed(
+        "GenesysCloudFlowSelfServiceDropped",
+        (Need(metrics=("tFlow",), group_by=("flowId", "selfServed")),),
+    ),
+    # A version against the one before it: its failed-outcome share (every outcome of the
+    # version in one series) and its hang-up share of completed executions.
+    Feed(
+        "GenesysCloudFlowVersionRegression",
+        (
+            Need(
+                metrics=("nFlowOutcome", "nFlowOutcomeFailed"),
+                group_by=("flowId", "flowVersion"),
+                without=OUTCOME_DIMENSIONS,
+            ),
+            Need(metrics=("tFlow", "tFlowDisconnect"), group_by=("flowId", "flowVersion")),
+        ),
+    ),
     Feed("GenesysCloudPollerDown"),
     Feed("GenesysCloudPollerQueryFailing"),
     Feed("GenesysCloudPollerDataStale"),
@@ -163,7 +182,9 @@ def report(config: Config) -> list[str]:
         if missing:
             unfed.append(f"  {feed.alert}: needs " + "; and ".join(missing))
         else:
-            fed.append(f"  {feed.alert}: " + " + ".join(" or ".join(s) for s in sources))
+            # One query may meet several needs: named once.
+            named = dict.fromkeys(" or ".join(s) for s in sources)
+            fed.append(f"  {feed.alert}: " + " + ".join(named))
     lines = ["Shipped alerts (deploy/prometheus/rules) this config feeds:", *fed]
     lines.append(f"  {', '.join(own)}: the poller's own metrics")
     if unfed:

@@ -39,7 +39,8 @@ def feeds_lines(text: str) -> list[str]:
 
 
 def test_shipped_config_feeds_every_alert() -> None:
-    """config/poller.yaml feeds every shipped alert, each from the queries named."""
+    """config/poller.yaml feeds every shipped alert, each from the queries named: the IVR KPI
+    queries feed the KPI alerts, and only those (their series carry a KPI label)."""
     config = load_config(ROOT / "config" / "poller.yaml", env={})
     assert report(config) == [
         "Shipped alerts (deploy/prometheus/rules) this config feeds:",
@@ -49,6 +50,8 @@ def test_shipped_config_feeds_every_alert() -> None:
         "  GenesysCloudFlowSlow: flows_counted",
         "  GenesysCloudFlowMilestoneDropped: milestones_counted + flows_counted",
         "  GenesysCloudFlowExecutionStuck: flows_active",
+        "  GenesysCloudFlowSelfServiceDropped: ivr_self_service or ivr_versions",
+        "  GenesysCloudFlowVersionRegression: ivr_versions",
         "  GenesysCloudPollerDown, GenesysCloudPollerQueryFailing, GenesysCloudPollerDataStale, "
         "GenesysCloudPollerThrottled, GenesysCloudPollerTokenExpiring, "
         "GenesysCloudPollerLoginRefused, GenesysCloudPollerNamesFailing, "
@@ -139,3 +142,62 @@ def test_milestones_need_entries_and_details_need_details() -> None:
     )
     fed = feeds_lines(observation("active", details=True))
     assert "  GenesysCloudFlowExecutionStuck: active" in fed
+
+
+VERSIONS = aggregate(
+    "ivr_versions",
+    mode="counter",
+    group_by=["flowId", "flowVersion", "selfServed"],
+    metrics=["tFlow", "tFlowDisconnect", "nFlowOutcome", "nFlowOutcomeFailed"],
+)
+
+
+def test_kpi_queries_feed_the_kpi_alerts_and_no_per_flow_one() -> None:
+    """tFlow by selfServed feeds SelfServiceDropped; outcomes, failed outcomes, tFlow and
+    tFlowDisconnect by flowVersion feed VersionRegression, named once; grouped by a KPI
+    dimension they feed none of the per-flow alerts (their rules read unlabelled series)."""
+    self_service = aggregate(
+        "ivr_self_service", mode="counter", group_by=["flowId", "selfServed"], metrics=["tFlow"]
+    )
+    lines = feeds_lines(self_service + VERSIONS)
+    assert lines[1:3] == [
+        "  GenesysCloudFlowSelfServiceDropped: ivr_self_service or ivr_versions",
+        "  GenesysCloudFlowVersionRegression: ivr_versions",
+    ]
+    assert [line.split(":")[0] for line in unfed(VERSIONS)][:5] == [
+        "  GenesysCloudFlowNoEntries",
+        "  GenesysCloudFlowFailureBudgetBurn",
+        "  GenesysCloudFlowDisconnectsHigh",
+        "  GenesysCloudFlowSlow",
+        "  GenesysCloudFlowMilestoneDropped",
+    ]
+
+
+def test_kpi_alerts_need_counter_mode_and_versions_need_every_outcome_of_a_version() -> None:
+    """In gauge mode neither KPI alert is fed; a versions query split by outcome, or without
+    tFlowDisconnect, does not feed VersionRegression, and says what is missing."""
+    gauge = unfed(VERSIONS.replace("mode: counter", "mode: gauge"))
+    assert [line.split(":")[0] for line in gauge if "SelfService" in line or "Version" in line] == [
+        "  GenesysCloudFlowSelfServiceDropped",
+        "  GenesysCloudFlowVersionRegression",
+    ]
+    by_outcome = aggregate(
+        "versions",
+        mode="counter",
+        group_by=["flowId", "flowVersion", "flowOutcomeId"],
+        metrics=["tFlow", "tFlowDisconnect", "nFlowOutcome", "nFlowOutcomeFailed"],
+    )
+    assert (
+        "  GenesysCloudFlowVersionRegression: needs nFlowOutcome and nFlowOutcomeFailed in a "
+        "counter-mode query grouped by flowId and flowVersion (no outcome dimension in group_by)"
+    ) in unfed(by_outcome)
+    no_disconnects = aggregate(
+        "versions",
+        mode="counter",
+        group_by=["flowId", "flowVersion"],
+        metrics=["tFlow", "nFlowOutcome", "nFlowOutcomeFailed"],
+    )
+    assert (
+        "  GenesysCloudFlowVersionRegression: needs tFlow and tFlowDisconnect in a counter-mode "
+        "query grouped by flowId and flowVersion"
+    ) in unfed(no_disconnects)

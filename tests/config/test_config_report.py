@@ -69,6 +69,11 @@ FEEDS_NO_FLOW_ALERT = [
     "  GenesysCloudFlowMilestoneDropped: needs nFlowMilestone in a counter-mode query grouped by "
     "flowId and flowMilestoneId; and nFlow in a counter-mode query grouped by flowId",
     "  GenesysCloudFlowExecutionStuck: needs an observation query with details: true",
+    "  GenesysCloudFlowSelfServiceDropped: needs tFlow in a counter-mode query grouped by flowId "
+    "and selfServed",
+    "  GenesysCloudFlowVersionRegression: needs nFlowOutcome and nFlowOutcomeFailed in a "
+    "counter-mode query grouped by flowId and flowVersion (no outcome dimension in group_by); "
+    "and tFlow and tFlowDisconnect in a counter-mode query grouped by flowId and flowVersion",
 ]
 # The same with names.every: off.
 FEEDS_NOTHING = [
