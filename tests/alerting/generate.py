@@ -32,6 +32,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from poller.alertfeeds import KPI_DIMENSIONS
 from poller.config import parse_config
 from poller.config.model import Config, QueryConfig
 from poller.counters import counter_spec
@@ -101,8 +102,15 @@ def engine(settings: SimulatorSettings) -> Engine:
 
 
 def counter_queries(config: Config) -> tuple[QueryConfig, ...]:
-    """The config's counter-mode aggregate queries: the ones the flow alerts read."""
-    return tuple(q for q in config.queries if q.type == "aggregate" and q.mode == "counter")
+    """The config's counter-mode aggregate queries the flow alerts read: the KPI queries (grouped
+    by a KPI dimension) feed only the KPI rules, so their series are left out."""
+    return tuple(
+        q
+        for q in config.queries
+        if q.type == "aggregate"
+        and q.mode == "counter"
+        and not set(q.group_by) & set(KPI_DIMENSIONS)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from tests.deploy.deploy_support import (
     FLOWS_DASHBOARD,
     GRAFANA_SCHEMA,
     HEALTH_DASHBOARD,
+    IVR_DASHBOARD,
     load_dashboard,
     load_yaml,
     panels,
@@ -27,6 +28,7 @@ from tests.support.tools import require_tool
 
 FLOWS = FLOWS_DASHBOARD
 HEALTH = HEALTH_DASHBOARD
+IVR = IVR_DASHBOARD
 
 
 def _datasource_uid() -> str:
@@ -45,12 +47,17 @@ def _legends(dashboard: dict[str, Any]) -> str:
     return "\n".join(t.get("legendFormat", "") for p in panels(dashboard) for t in p["targets"])
 
 
-def test_both_dashboards_are_shipped() -> None:
-    """The flows and the health dashboards exist, with distinct uids and titles."""
-    assert set(DASHBOARDS) == {FLOWS, HEALTH}
+def test_the_three_dashboards_are_shipped() -> None:
+    """The flows, the health and the IVR outcomes dashboards exist, with distinct uids and
+    titles."""
+    assert set(DASHBOARDS) == {FLOWS, HEALTH, IVR}
     loaded = [load_dashboard(p) for p in DASHBOARDS]
-    assert {d["title"] for d in loaded} == {"Genesys Cloud flows", "genesyscloud-poller health"}
-    assert len({d["uid"] for d in loaded}) == 2
+    assert {d["title"] for d in loaded} == {
+        "Genesys Cloud flows",
+        "genesyscloud-poller health",
+        "IVR outcomes",
+    }
+    assert len({d["uid"] for d in loaded}) == 3
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
@@ -185,6 +192,74 @@ def test_flows_dashboard_division_filters_every_panel_joined_to_an_info_family()
     assert len(exprs) == len(joined)
     for expr in exprs:
         assert 'genesyscloud_flow_info{org=~"$org", division_name=~"$division"}' in expr
+
+
+def test_ivr_dashboard_has_the_kpi_panels_and_the_flows_dashboards_variables() -> None:
+    """The IVR outcomes dashboard has the org and division variables of the flows dashboard, a
+    flow variable by name, and a panel per KPI: self-service, transfers, disconnects,
+    recognition failures and the version comparison."""
+    dashboard = load_dashboard(IVR)
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert list(variables) == ["org", "division", "flow"]
+    flows = {v["name"]: v for v in load_dashboard(FLOWS)["templating"]["list"]}
+    for name in ("org", "division"):
+        assert variables[name]["query"] == flows[name]["query"], name
+    assert variables["flow"]["query"].endswith(", flow_name)")
+    titles = [p["title"] for p in panels(dashboard)]
+    assert titles[:4] == [
+        "Self-service share by flow",
+        "Transfers by type and target",
+        "Why callers leave: disconnects by type",
+        "Recognition failures by reason",
+    ]
+    assert [t for t in titles if t.startswith("Versions: ")] == titles[4:]
+    exprs = _exprs(dashboard)
+    for label in (
+        'self_served="true"', 'transfer_type!=""', 'disconnect_type!=""',
+        'recognition_failure_reason!=""', 'flow_version!=""',
+    ):  # fmt: skip
+        assert label in exprs, label
+    used = exprs + "\n".join(v["query"] for v in variables.values())
+    for name in variables:
+        assert f"${name}" in used, f"variable {name} is never used"
+
+
+def test_ivr_dashboard_names_flows_and_targets_never_bare_ids() -> None:
+    """Every IVR panel joins the flow's name (narrowed by division and flow) and shows it; no
+    legend shows an id; transfers show the target's name."""
+    dashboard = load_dashboard(IVR)
+    targets = [t for p in panels(dashboard) for t in p["targets"]]
+    assert len(targets) >= 8
+    join = (
+        "* on (org, flow_id) group_left (flow_name)\n"
+        "topk by (org, flow_id) (1, group by (org, flow_id, flow_name) (genesyscloud_flow_info"
+        '{org=~"$org", division_name=~"$division", flow_name=~"$flow"}))'
+    )
+    for target in targets:
+        assert target["expr"].endswith(join), target["refId"]
+        assert target["legendFormat"].startswith("{{flow_name}}"), target["legendFormat"]
+    assert not re.search(r"\{\{\w*_id\}\}", _legends(dashboard))
+    (transfers,) = _targets_titled(dashboard, "Transfers by type and target")
+    assert "{{transfer_target_name}}" in transfers["legendFormat"]
+
+
+def test_ivr_dashboard_marks_the_live_version_from_published_version() -> None:
+    """Each version panel has the published version's series, marked (live), and the other
+    versions' series, split on genesyscloud_flow_info's published_version."""
+    dashboard = load_dashboard(IVR)
+    version_panels = [p for p in panels(dashboard) if p["title"].startswith("Versions: ")]
+    assert len(version_panels) == 4
+    live_join = (
+        "label_replace(group by (org, flow_id, published_version) "
+        '(genesyscloud_flow_info{org=~"$org", published_version!=""}), '
+        '"flow_version", "$1", "published_version", "(.+)")'
+    )
+    for panel in version_panels:
+        live, other = panel["targets"]
+        assert f"and on (org, flow_id, flow_version)\n  {live_join}" in live["expr"]
+        assert live["legendFormat"] == "{{flow_name}} {{flow_version}} (live) {{org}}"
+        assert f"unless on (org, flow_id, flow_version)\n  {live_join}" in other["expr"]
+        assert other["legendFormat"] == "{{flow_name}} {{flow_version}} {{org}}"
 
 
 def test_health_dashboard_covers_the_poller_self_metrics() -> None:

@@ -24,10 +24,17 @@ from tests.deploy.deploy_support import (
 from tests.support.tools import require_tool
 
 RUNBOOK_PREFIX = "https://github.com/genesyscloud-poller/genesyscloud-poller/blob/main/README.md#"
-# The rules' unit tests: the poller's alerts and the gauge rules at a 1-minute evaluation, and the
-# IVR alert pack at the shipped 15-second cadence.
+# The rules' unit tests: the poller's alerts and the gauge rules at a 1-minute evaluation, the
+# IVR alert pack at the shipped 15-second cadence, and the KPI rules over hours of history at the
+# KPI queries' 1-minute cadence.
 FLOW_ALERTS_TEST_FILE = RULES_TEST_FILE.with_name("genesyscloud-flow-alerts.rules.test.yml")
-RULES_TEST_FILES = (RULES_TEST_FILE, FLOW_ALERTS_TEST_FILE)
+KPI_TEST_FILE = RULES_TEST_FILE.with_name("genesyscloud-kpi.rules.test.yml")
+RULES_TEST_FILES = (RULES_TEST_FILE, FLOW_ALERTS_TEST_FILE, KPI_TEST_FILE)
+# The matchers that keep the KPI queries' series out of the per-flow rules.
+KPI_GUARD = (
+    '{self_served="",flow_version="",exit_reason="",disconnect_type="",transfer_type="",'
+    'recognition_failure_reason=""}'
+)
 FLOW_SEVERITIES = ("page", "ticket", "warning")
 POLLER_SEVERITIES = ("critical", "warning")
 
@@ -50,10 +57,10 @@ def test_promtool_check_rules_accepts_the_rules_file() -> None:
 
 
 def test_promtool_unit_tests_of_the_rules_pass() -> None:
-    """promtool test rules passes both files of shipped rule unit tests."""
+    """promtool test rules passes the three files of shipped rule unit tests."""
     output = _promtool_test(RULES_FILE.parent, *RULES_TEST_FILES)
     assert output.startswith("rc=0"), output
-    assert output.count("SUCCESS") == 2, output
+    assert output.count("SUCCESS") == 3, output
 
 
 @pytest.mark.parametrize(
@@ -77,8 +84,8 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
         ("clamp_max(7 *", "clamp_max(12 *", "GenesysCloudFlowFailureBudgetBurn"),
         # The page tier's least number of failures: 9 of 24 must not page.
         (
-            "failed_total[2m])) >= 10",
-            "failed_total[2m])) >= 5",
+            "failed_total" + KPI_GUARD + "[2m])) >= 10",
+            "failed_total" + KPI_GUARD + "[2m])) >= 5",
             "GenesysCloudFlowFailureBudgetBurn",
         ),
         # The short window of the page tier must agree too.
@@ -99,6 +106,32 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
             "GenesysCloudFlowExecutionStuck",
         ),
         ("names_up == 0", "names_up == 2", "GenesysCloudPollerNamesFailing"),
+        # The KPI guard: without it, the KPI queries' series raise DisconnectsHigh per self_served.
+        (KPI_GUARD, "", "GenesysCloudFlowDisconnectsHigh"),
+        # Self-service: the drop under 70% of the baseline, and the hour's minimum volume (the
+        # quiet flow has 48 executions).
+        (
+            "< 0.7 * flow:genesyscloud_flow_self_served:ratio6h_before1h",
+            "< 0.9 * flow:genesyscloud_flow_self_served:ratio6h_before1h",
+            "GenesysCloudFlowSelfServiceDropped",
+        ),
+        (
+            "self_service_executions:increase1h >= 50",
+            "self_service_executions:increase1h >= 40",
+            "GenesysCloudFlowSelfServiceDropped",
+        ),
+        # Versions: twice the other versions' failed share, and the published version's 30
+        # outcomes (the quiet flow's bad version has 24).
+        (
+            "> 2 * flow:genesyscloud_flow_outcomes_failed:ratio6h_other_versions",
+            "> 9 * flow:genesyscloud_flow_outcomes_failed:ratio6h_other_versions",
+            "GenesysCloudFlowVersionRegression",
+        ),
+        (
+            "outcomes:increase1h_published >= 30",
+            "outcomes:increase1h_published >= 20",
+            "GenesysCloudFlowVersionRegression",
+        ),
         ("0.9 * max by", "0.95 * max by", "GenesysCloudPollerBudgetNearLimit"),
     ],
 )
@@ -201,6 +234,8 @@ def test_the_pack_has_the_alerts_the_issue_names() -> None:
         "GenesysCloudFlowSlow",
         "GenesysCloudFlowMilestoneDropped",
         "GenesysCloudFlowExecutionStuck",
+        "GenesysCloudFlowSelfServiceDropped",
+        "GenesysCloudFlowVersionRegression",
         "GenesysCloudPollerDown",
         "GenesysCloudPollerQueryFailing",
         "GenesysCloudPollerDataStale",
@@ -216,6 +251,41 @@ def test_budget_burn_pages_fast_and_tickets_slow() -> None:
     """The budget burn has a page rule (fast tiers) and a ticket rule (the slow tier)."""
     burns = [r for r in alert_rules() if r["alert"] == "GenesysCloudFlowFailureBudgetBurn"]
     assert sorted(r["labels"]["severity"] for r in burns) == ["page", "ticket"]
+
+
+def test_version_regression_has_a_rule_per_signal() -> None:
+    """VersionRegression fires on failed outcomes or on disconnects, each with its signal label."""
+    rules = [r for r in alert_rules() if r["alert"] == "GenesysCloudFlowVersionRegression"]
+    assert sorted(r["labels"]["signal"] for r in rules) == ["disconnects", "failed_outcomes"]
+
+
+# The counter families both the per-flow rules and the KPI queries have.
+_SHARED_INPUT = re.compile(
+    r"genesyscloud_flow_(?:duration_seconds_(?:count|sum|bucket)|disconnect_duration_seconds_count"
+    r"|outcomes_total|outcomes_failed_total|entries_total)\b(\{[^}]*\})?"
+)
+
+
+def test_every_per_flow_rule_reads_only_series_without_kpi_labels() -> None:
+    """Each counter-mode input of the per-flow rules and alerts carries the KPI guard; the KPI
+    group's inputs select a KPI label instead."""
+    document = load_yaml(RULES_FILE)
+    groups = {g["name"]: g["rules"] for g in document["groups"]}
+    per_flow = [*groups["genesyscloud-poller.counters"], *groups["genesyscloud-poller.flow-alerts"]]
+    found = [m.group(1) for r in per_flow for m in _SHARED_INPUT.finditer(r["expr"])]
+    assert len(found) > 30
+    assert set(found) == {KPI_GUARD}
+    kpi = [
+        m.group(1) or ""
+        for r in groups["genesyscloud-poller.kpis"]
+        for m in _SHARED_INPUT.finditer(r["expr"])
+    ]
+    assert kpi
+    chosen = re.compile(
+        r"(self_served|flow_version|transfer_type|disconnect_type|recognition_failure_reason)"
+        r'(!=""|="[^"]+")'
+    )
+    assert [selector for selector in kpi if not chosen.search(selector)] == []
 
 
 def test_readme_runbook_has_a_heading_per_alert() -> None:

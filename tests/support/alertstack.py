@@ -60,11 +60,14 @@ def noon_time_zone(now: float) -> str:
     return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
-def poller_config(now: float) -> dict[str, Any]:
+def poller_config(now: float, names_every: str = "") -> dict[str, Any]:
     """The shipped config/poller.yaml with what a test must change: the listen address (a port
-    the kernel picks) and the counter queries' time zone (see `noon_time_zone`)."""
+    the kernel picks), the counter queries' time zone (see `noon_time_zone`) and, when given,
+    how often the name listings are read (a publish shows in them at the next read)."""
     config: dict[str, Any] = load_yaml(POLLER_CONFIG)
     config["server"]["listen"] = "127.0.0.1:0"
+    if names_every:
+        config["names"]["every"] = names_every
     for query in config["queries"]:
         if query.get("mode") == "counter":
             query["time_zone"] = noon_time_zone(now)
@@ -121,6 +124,7 @@ class AlertStack:
     tmp: Path
     orgs: Mapping[str, int]  # org -> flows in its simulator
     lag: float
+    names_every: str = ""  # names.every of the pollers; "" keeps the shipped value
     env: dict[str, str] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
     pollers: dict[str, OrgPoller] = field(default_factory=dict)
@@ -143,7 +147,7 @@ class AlertStack:
             org: self._simulate(org, seed, flows)
             for seed, (org, flows) in enumerate(self.orgs.items(), start=SEED)
         }
-        config_text = yaml.safe_dump(poller_config(time.time()), sort_keys=False)
+        config_text = yaml.safe_dump(poller_config(time.time(), self.names_every), sort_keys=False)
         for seed, (org, flows) in enumerate(self.orgs.items(), start=SEED):
             path = self.tmp / f"poller-{org}.yaml"
             path.write_text(config_text)
@@ -219,6 +223,11 @@ class AlertStack:
         assert 200 <= status < 300, f"{method} {path} for {org}: {status} {answer[:300]!r}"
         return json.loads(answer) if answer else None
 
+    def listed_flows(self, org: str) -> list[dict[str, Any]]:
+        """The org's flows as the simulator lists them (`GET /simulator/org`)."""
+        flows: list[dict[str, Any]] = self._sim("GET", "/simulator/org", org)["flows"]
+        return flows
+
     def flows_by_rate(self, org: str, at: float) -> list[SimFlow]:
         """The org's live flows, busiest first, each with its expected entries per second at
         `at` (the simulator's own rate function over the next ten minutes, so a flow picked
@@ -242,6 +251,10 @@ class AlertStack:
         if factor is not None:
             body["factor"] = factor
         self._sim("PUT", f"/simulator/flows/{flow.id}/fault", flow.org, body)
+
+    def publish(self, flow: SimFlow, *, worse: bool = False) -> None:
+        """Publish the flow's next version now: executions that start from now on run it."""
+        self._sim("PUT", f"/simulator/flows/{flow.id}/publish", flow.org, {"worse": worse})
 
     def org_faults(self, org: str, faults: dict[str, Any]) -> None:
         """Replace the org's API faults (`PUT /simulator/faults`)."""
@@ -325,9 +338,11 @@ def _epoch(rfc3339: str) -> float:
 
 
 @contextlib.contextmanager
-def alert_stack(tmp: Path, orgs: Mapping[str, int], *, lag: float) -> Iterator[AlertStack]:
+def alert_stack(
+    tmp: Path, orgs: Mapping[str, int], *, lag: float, names_every: str = ""
+) -> Iterator[AlertStack]:
     """A started `AlertStack` of these orgs (name -> flows), closed at the end."""
-    stack = AlertStack(tmp, orgs, lag)
+    stack = AlertStack(tmp, orgs, lag, names_every)
     try:
         stack.start()
         yield stack

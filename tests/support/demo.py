@@ -52,6 +52,14 @@ class Demo(Child):
         status, answer = http_get(url, method="PUT", body=body)
         assert status == 200, answer
 
+    def flow_ids(self, org: str) -> list[str]:
+        """The ids of the demo org `org`'s live flows, as the simulator lists them."""
+        url = f"{self.simulator_url}/simulator/org?client_id={DEMO_CLIENTS[org]}"
+        status, body = http_get(url)
+        assert status == 200, body
+        flows: list[dict[str, Any]] = json.loads(body)["flows"]
+        return [f["id"] for f in flows if not f.get("deleted")]
+
     def flows_with_entries(self, org: str, start: float, end: float) -> set[str]:
         """The ids of the flows of the demo org `org` that the simulator says had an execution
         start between `start` and `end` (Unix seconds), every late one included."""
@@ -90,3 +98,10 @@ def busy_flows(demo: Demo, scrape: Exposition, org: str) -> set[str]:
     )
     assert polled is not None, f"{org}/flows_1h has not succeeded"
     return demo.flows_with_entries(org, polled - 3600 + 120, polled - 120)
+
+
+def publish_every_flow(demo: Demo, org: str, *, worse: bool = False) -> None:
+    """Publish the next version of every live flow of the demo org `org` now (the simulator's
+    control API): executions that start from now on run it."""
+    for flow_id in demo.flow_ids(org):
+        demo.simulate(f"/simulator/flows/{flow_id}/publish", org, {"worse": worse})
