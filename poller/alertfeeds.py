@@ -128,10 +128,17 @@ FEEDS: tuple[Feed, ...] = (
     ),
     Feed("GenesysCloudFlowExecutionStuck", (Need(details=True),)),
     # The share of completed executions that were self-served: time in flow counts each
-    # completed execution once, split by selfServed.
+    # completed execution once, split by selfServed and by no other KPI dimension (the rule
+    # reads series without flow_version: a share per version is the versions rules' own).
     Feed(
         "GenesysCloudFlowSelfServiceDropped",
-        (Need(metrics=("tFlow",), group_by=("flowId", "selfServed")),),
+        (
+            Need(
+                metrics=("tFlow",),
+                group_by=("flowId", "selfServed"),
+                without=tuple(d for d in KPI_DIMENSIONS if d != "selfServed"),
+            ),
+        ),
     ),
     # A version against the one before it: its failed-outcome share (every outcome of the
     # version in one series) and its hang-up share of completed executions.
