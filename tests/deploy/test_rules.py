@@ -67,16 +67,16 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
     ("old", "new", "alert"),
     [
         # A silence threshold: 15.2 entries expected in the busy flow's silent minute.
-        ("expected1m >= 11", "expected1m >= 20", "GenesysCloudFlowNoEntries"),
+        ("expected1m15s >= 13", "expected1m15s >= 20", "GenesysCloudFlowNoEntries"),
         # The settle guard: a settling poller's frozen counters would read as silence.
         (
-            "(max_over_time(genesyscloud_poller_query_settling[1m]) == 0)",
-            "(max_over_time(genesyscloud_poller_query_settling[1m]) >= 0)",
+            "(max_over_time(genesyscloud_poller_query_settling[1m15s]) == 0)",
+            "(max_over_time(genesyscloud_poller_query_settling[1m15s]) >= 0)",
             "GenesysCloudFlowNoEntries",
         ),
         # The poll guard: a 429 pause (no polls) would read as silence.
         (
-            "genesyscloud_poller_query_interval_seconds >= 45)",
+            "genesyscloud_poller_query_interval_seconds >= 56.25)",
             "genesyscloud_poller_query_interval_seconds >= 0)",
             "GenesysCloudFlowNoEntries",
         ),

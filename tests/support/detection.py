@@ -24,7 +24,7 @@ ALERT = {
     "milestone-drop": "GenesysCloudFlowMilestoneDropped",
 }
 # GenesysCloudFlowNoEntries: (window label, seconds, entries the flow's rate must have expected).
-SILENCE_WINDOWS = (("1m", 60, 11), ("5m", 300, 13), ("13m30s", 810, 12), ("1h", 3600, 16))
+SILENCE_WINDOWS = (("1m15s", 75, 13), ("5m", 300, 13), ("13m30s", 810, 12), ("1h", 3600, 16))
 # The rule's rate is the hour's mean less this many standard deviations of its Poisson count.
 RATE_LOWER_SD = 1.5
 # GenesysCloudFlowFailureBudgetBurn at the default 95% objective (budget 5%): (long window,
