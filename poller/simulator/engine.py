@@ -281,6 +281,12 @@ class Engine:
 
     # -- flow faults ----------------------------------------------------------------------
 
+    def _flow(self, flow_id: str) -> Flow:
+        flow = self.org.by_id.get(flow_id)
+        if flow is None:
+            raise KeyError(f"no simulated flow has id {flow_id!r}")
+        return flow
+
     def set_flow_fault(self, flow_id: str, fault: FlowFault | None) -> None:
         """Break the flow with id `flow_id` as `fault` says from its moment on (replacing any
         fault it had), or (None) mend it; KeyError for an unknown flow.
@@ -288,9 +294,7 @@ class Engine:
         Aggregates, truth and observations all follow: the caches key faulted data apart
         (see `_slot` and `Activity.minute`), so nothing cached before is answered wrongly.
         """
-        flow = self.org.by_id.get(flow_id)
-        if flow is None:
-            raise KeyError(f"no simulated flow has id {flow_id!r}")
+        flow = self._flow(flow_id)
         with self._lock:
             previous = self.activity.fault(flow)
             self.activity.set_fault(flow, fault)
@@ -317,9 +321,7 @@ class Engine:
         """Publish the next version of the flow with id `flow_id` from the moment of `publish`
         (replacing an earlier publish), or (None) undo it; KeyError for an unknown flow.
         Like a fault, it changes only what happens from its moment on."""
-        flow = self.org.by_id.get(flow_id)
-        if flow is None:
-            raise KeyError(f"no simulated flow has id {flow_id!r}")
+        flow = self._flow(flow_id)
         with self._lock:
             previous = self.activity.publish(flow)
             self.activity.set_publish(flow, publish)

@@ -113,18 +113,21 @@ def parse_flow_fault_item(kind: str, value: str | None) -> FlowFaultSpec | str:
         problem = fault_problem(kind, factor)
         if problem:
             return f"{kind}={value!r}: {problem}"
-    at: float | None = None
-    delay = 0.0
-    when = m.group("when")
-    if when is not None:
-        parsed = parse_when(when)
-        if parsed is None:
-            return (
-                f"{kind}={value!r}: expected @+DURATION after start-up (e.g. @+5m) "
-                "or @EPOCH_SECONDS"
-            )
-        at, delay = parsed
-    return FlowFaultSpec(kind, m.group("flow").strip(), factor, at, delay)
+    when = item_moment(m.group("when"), f"{kind}={value!r}")
+    if isinstance(when, str):
+        return when
+    return FlowFaultSpec(kind, m.group("flow").strip(), factor, *when)
+
+
+def item_moment(when: str | None, item: str) -> tuple[float | None, float] | str:
+    """The `@WHEN` of a `--faults` item (None: none given) as `parse_when` reads it, or the
+    problem, naming the item."""
+    if when is None:
+        return None, 0.0
+    parsed = parse_when(when)
+    if parsed is None:
+        return f"{item}: expected @+DURATION after start-up (e.g. @+5m) or @EPOCH_SECONDS"
+    return parsed
 
 
 def parse_when(when: str) -> tuple[float | None, float] | None:

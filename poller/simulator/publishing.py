@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from poller.simulator.flowfaults import parse_when
+from poller.simulator.flowfaults import item_moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +57,7 @@ def parse_publish_item(item: str) -> PublishSpec | str:
     how = m.group("how")
     if how is not None and how.strip() != "worse":
         return f"{item.strip()!r}: after the flow only :worse may follow, e.g. {EXAMPLE}"
-    at: float | None = None
-    delay = 0.0
-    when = m.group("when")
-    if when is not None:
-        parsed = parse_when(when)
-        if parsed is None:
-            return (
-                f"{item.strip()!r}: expected @+DURATION after start-up (e.g. @+5m) "
-                "or @EPOCH_SECONDS"
-            )
-        at, delay = parsed
-    return PublishSpec(m.group("flow").strip(), how is not None, at, delay)
+    when = item_moment(m.group("when"), repr(item.strip()))
+    if isinstance(when, str):
+        return when
+    return PublishSpec(m.group("flow").strip(), how is not None, *when)
