@@ -30,6 +30,11 @@ KPI_DIMENSIONS = (
 )
 
 
+def _listed(words: tuple[str, ...]) -> str:
+    """a, b and c."""
+    return " and ".join(filter(None, (", ".join(words[:-1]), words[-1]))) if words else ""
+
+
 @dataclass(frozen=True, slots=True)
 class Need:
     """One query an alert's rule reads: a counter-mode aggregate with `metrics` (all in the same
@@ -63,7 +68,7 @@ class Need:
         if self.histogram:
             histogram = f"{self.histogram} with lt views (a histogram)"
             what = f"{what} and {histogram}" if what else histogram
-        text = f"{what} in a counter-mode query grouped by {' and '.join(self.group_by)}"
+        text = f"{what} in a counter-mode query grouped by {_listed(self.group_by)}"
         if set(self.without) & set(OUTCOME_DIMENSIONS):
             text += " (no outcome dimension in group_by)"
         return text
@@ -150,7 +155,11 @@ FEEDS: tuple[Feed, ...] = (
                 group_by=("flowId", "flowVersion"),
                 without=OUTCOME_DIMENSIONS,
             ),
-            Need(metrics=("tFlow", "tFlowDisconnect"), group_by=("flowId", "flowVersion")),
+            # Hang-ups are the disconnects that were not self-served.
+            Need(
+                metrics=("tFlow", "tFlowDisconnect"),
+                group_by=("flowId", "flowVersion", "selfServed"),
+            ),
         ),
     ),
     Feed("GenesysCloudPollerDown"),

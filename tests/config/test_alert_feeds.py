@@ -178,8 +178,9 @@ def test_kpi_queries_feed_the_kpi_alerts_and_no_per_flow_one() -> None:
 
 
 def test_kpi_alerts_need_counter_mode_and_versions_need_every_outcome_of_a_version() -> None:
-    """In gauge mode neither KPI alert is fed; a versions query split by outcome, or without
-    tFlowDisconnect, does not feed VersionRegression, and says what is missing."""
+    """In gauge mode neither KPI alert is fed; a versions query split by outcome, without
+    tFlowDisconnect or not split by selfServed does not feed VersionRegression, and says what is
+    missing."""
     gauge = unfed(VERSIONS.replace("mode: counter", "mode: gauge"))
     assert [line.split(":")[0] for line in gauge if "SelfService" in line or "Version" in line] == [
         "  GenesysCloudFlowSelfServiceDropped",
@@ -188,7 +189,7 @@ def test_kpi_alerts_need_counter_mode_and_versions_need_every_outcome_of_a_versi
     by_outcome = aggregate(
         "versions",
         mode="counter",
-        group_by=["flowId", "flowVersion", "flowOutcomeId"],
+        group_by=["flowId", "flowVersion", "selfServed", "flowOutcomeId"],
         metrics=["tFlow", "tFlowDisconnect", "nFlowOutcome", "nFlowOutcomeFailed"],
     )
     assert (
@@ -198,10 +199,19 @@ def test_kpi_alerts_need_counter_mode_and_versions_need_every_outcome_of_a_versi
     no_disconnects = aggregate(
         "versions",
         mode="counter",
-        group_by=["flowId", "flowVersion"],
+        group_by=["flowId", "flowVersion", "selfServed"],
         metrics=["tFlow", "nFlowOutcome", "nFlowOutcomeFailed"],
     )
-    assert (
+    hang_ups = (
         "  GenesysCloudFlowVersionRegression: needs tFlow and tFlowDisconnect in a counter-mode "
-        "query grouped by flowId and flowVersion"
-    ) in unfed(no_disconnects)
+        "query grouped by flowId, flowVersion and selfServed"
+    )
+    assert hang_ups in unfed(no_disconnects)
+    # Hang-ups are the disconnects that were not self-served: without selfServed, no signal.
+    not_split = aggregate(
+        "versions",
+        mode="counter",
+        group_by=["flowId", "flowVersion"],
+        metrics=["tFlow", "tFlowDisconnect", "nFlowOutcome", "nFlowOutcomeFailed"],
+    )
+    assert hang_ups in unfed(not_split)

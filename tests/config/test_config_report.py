@@ -73,7 +73,8 @@ FEEDS_NO_FLOW_ALERT = [
     "and selfServed",
     "  GenesysCloudFlowVersionRegression: needs nFlowOutcome and nFlowOutcomeFailed in a "
     "counter-mode query grouped by flowId and flowVersion (no outcome dimension in group_by); "
-    "and tFlow and tFlowDisconnect in a counter-mode query grouped by flowId and flowVersion",
+    "and tFlow and tFlowDisconnect in a counter-mode query grouped by flowId, flowVersion and "
+    "selfServed",
 ]
 SERIES = (
     "Series expected per flow, from each group_by dimension's typical values per flow "
