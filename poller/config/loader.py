@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from poller.config.checker import MISSING, Checker, Missing
+from poller.config.familytypes import check_family_types
 from poller.config.genesys import check_genesys, env_gives_hosts
 from poller.config.messages import Loc
 from poller.config.model import (
@@ -72,6 +73,13 @@ def _check_config(c: Checker, data: object, source: str, env: Mapping[str, str])
         orgs = check_orgs(c, root["orgs"], genesys, queries, env, time_zone=time_zone)
     if genesys is None or server is None or queries is None or names is None or orgs is None:
         return None
+    lists: list[tuple[Loc, tuple[QueryConfig, ...]]] = []
+    if not isinstance(queries, Missing):
+        lists.append((("queries",), queries))
+    for j, org in enumerate(orgs):
+        if isinstance(queries, Missing) or org.queries is not queries:
+            lists.append((("orgs", j, "queries"), org.queries))
+    check_family_types(c, lists)
     if c.problems:
         return None
     return Config(

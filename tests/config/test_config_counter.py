@@ -9,7 +9,7 @@ from poller.checkreport import format_report
 from poller.config import parse_config
 from poller.config.model import QueryConfig
 from poller.errors import ConfigError
-from tests.support.config import Value, poller_yaml, query
+from tests.support.config import Value, org_entry, poller_yaml, query
 
 
 def counted(**keys: Value) -> str:
@@ -99,3 +99,46 @@ def test_plan_shows_the_period_and_the_settling_request() -> None:
         "asks for the closed period instead of the current one" in plan
     )
     assert "Total: 2.0 requests/minute" in plan
+
+
+def test_a_timer_is_one_family_type_across_queries_and_orgs() -> None:
+    """tFlow as a histogram in one counter query (an lt view) and a summary in another is refused
+    at the second, naming both and the fix; the same in another org's queries; views on both
+    are fine."""
+    with_view = query(
+        "bucketed",
+        "aggregate",
+        every="30s",
+        mode="counter",
+        metrics=["tFlow"],
+        views=[{"name": "under1m", "target": "tFlow", "range": {"lt": 60000}}],
+    )
+    plain = query("plain", "aggregate", every="30s", mode="counter", metrics=["tFlow"])
+    text = poller_yaml(with_view, plain)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml", env={})
+    assert caught.value.problems == [
+        "queries[1].views: makes tFlow a summary (genesyscloud_flow_duration_seconds), but query "
+        "'bucketed' makes it a histogram: one family has one type in /metrics. Give every "
+        "counter-mode query with tFlow lt views on it, or none"
+    ]
+    line = text.splitlines().index("  - name: plain") + 1
+    assert str(caught.value).startswith(f"c.yaml:{line}")
+    keys: dict[str, Value] = {
+        "region": "mypurecloud.ie",
+        "client_id_env": "I",
+        "client_secret_env": "S",
+    }
+    orgs = org_entry("acme", with_view, **keys) + org_entry("globex", plain, **keys)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(poller_yaml(region=None, orgs=orgs), source="c.yaml", env={})
+    assert [p.split(":")[0] for p in caught.value.problems] == ["orgs[1].queries[0].views"]
+    both = query(
+        "also_bucketed",
+        "aggregate",
+        every="30s",
+        mode="counter",
+        metrics=["tFlow"],
+        views=[{"name": "under2m", "target": "tFlow", "range": {"lt": 120000}}],
+    )
+    assert len(parse_config(poller_yaml(with_view, both), source="c.yaml", env={}).queries) == 2
