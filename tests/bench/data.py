@@ -106,4 +106,6 @@ def query_yaml(name: str = QUERY, every: str = "1h") -> str:
         "    window: 1h\n"
         f"    group_by: [{', '.join(GROUP_BY)}]\n"
         f"    metrics: [{', '.join(METRICS)}]\n"
+        # The benchmark's 100k-series polls are above the default limit on purpose.
+        "    max_series: 1000000\n"
     )
