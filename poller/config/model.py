@@ -46,6 +46,16 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
+class PushSettings:
+    """An org's Notifications API push (`genesys.push`): flow aggregates between polls."""
+
+    enabled: bool = False
+    interval: float = 1800.0  # seconds: the org's analytics interval the topics publish (15/30/60m)
+    max_channels: int = 4  # of the 20 channels Genesys allows an OAuth client
+    ping_after: float = 60.0  # seconds of socket silence (heartbeats come ~30 s) before a ping
+
+
+@dataclass(frozen=True, slots=True)
 class GenesysSettings:
     region: str  # the region's domain, e.g. mypurecloud.ie
     api_base_url: str  # https://api.<domain> unless GENESYS_API_BASE_URL replaces it
@@ -54,6 +64,7 @@ class GenesysSettings:
     timeout: float = 30.0  # seconds, per HTTP request
     strict_names: bool = True
     max_response_bytes: int = 50 * 1024 * 1024
+    push: PushSettings = field(default_factory=PushSettings)
 
 
 @dataclass(frozen=True, slots=True)
