@@ -46,6 +46,8 @@ class ViewEntry(msgspec.Struct, gc=False):
 
 
 class Bucket(msgspec.Struct, gc=False):
+    # "start/end", ISO-8601: the bucket's part of the query's interval (its granularity's step).
+    interval: str | None = None
     metrics: list[MetricEntry] | None = None
     views: list[ViewEntry] | None = None
 

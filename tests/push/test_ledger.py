@@ -1,0 +1,142 @@
+"""The push ledger: figures raised by polls and messages, never lowered, summed per series."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from poller.config.model import PushSettings, QueryConfig
+from poller.push.feeding import feed_of
+from poller.push.ledger import Ledger, interval_start
+from poller.responses import AggregateResponse, AggregateResult, Bucket, MetricEntry, Stats
+
+I1 = "2026-12-08T10:00:00.000Z/2026-12-08T10:30:00.000Z"
+I2 = "2026-12-08T10:30:00.000Z/2026-12-08T11:00:00.000Z"
+DAY = (interval_start("2026-12-08T00:00:00.000Z/x"), interval_start("2026-12-09T00:00:00.000Z/x"))
+NAMES = {"f1": ("Main IVR", "INBOUNDCALL")}
+
+
+def ledger(group_by: Sequence[str] = ("flowId",), **keys: object) -> Ledger:
+    metrics = ("nFlow", "tFlow", "nFlowOutcomeFailed", "nFlowMilestone")
+    query = QueryConfig(
+        "q",
+        "aggregate",
+        300.0,
+        metrics,
+        group_by=tuple(group_by),
+        mode="counter",
+        **keys,  # type: ignore[arg-type]
+    )
+    return Ledger(feed_of(query, PushSettings(enabled=True)), group_by)
+
+
+def n(metric: str, count: float) -> MetricEntry:
+    return MetricEntry(metric, Stats(count=count))
+
+
+def push(book: Ledger, media: str, interval: str, *metrics: MetricEntry, flow: str = "f1") -> bool:
+    return book.raise_from_push(
+        "flow", {"flowId": flow, "mediaType": media}, [(interval, metrics)], NAMES
+    )
+
+
+def poll(book: Ledger, *buckets: tuple[str, Sequence[MetricEntry]], flow: str = "f1") -> bool:
+    data = [Bucket(interval, list(metrics)) for interval, metrics in buckets]
+    check = book.raise_from_poll(AggregateResponse([AggregateResult({"flowId": flow}, data)]))
+    assert check is not None
+    return check.in_step
+
+
+def counts(book: Ledger) -> dict[tuple[tuple[str, object], ...], dict[str, float | None]]:
+    out = {}
+    for result in book.response(*DAY).results or ():
+        (bucket,) = result.data or []
+        key = tuple(sorted((result.group or {}).items()))
+        out[key] = {m.metric: m.stats.count if m.stats else None for m in bucket.metrics or ()}
+    return out
+
+
+def test_running_totals_raise_at_once_and_a_poll_wins_when_larger() -> None:
+    """Messages 3 then 5 show 5; a poll of 7 shows 7; a later message of 6 changes nothing."""
+    book = ledger()
+    assert push(book, "voice", I1, n("nFlow", 3))
+    assert push(book, "voice", I1, n("nFlow", 5))
+    assert counts(book) == {(("flowId", "f1"),): {"nFlow": 5}}
+    poll(book, (I1, [n("nFlow", 7)]))
+    assert not push(book, "voice", I1, n("nFlow", 6))
+    assert counts(book) == {(("flowId", "f1"),): {"nFlow": 7}}
+
+
+def test_deltas_change_nothing_after_the_first_and_are_not_in_step() -> None:
+    """Deltas of 1 each never pass the poll's 40; the next poll finds push far behind."""
+    book = ledger()
+    # Push has shown nothing of the interval yet: not in step until it does.
+    assert poll(book, (I1, [n("nFlow", 40)])) is False
+    for _ in range(5):
+        assert not push(book, "voice", I1, n("nFlow", 1))
+    assert counts(book) == {(("flowId", "f1"),): {"nFlow": 40}}
+    # 45 polled against 1 pushed: 44 behind, more than 5 and than 10% of 45.
+    assert poll(book, (I1, [n("nFlow", 45)])) is False
+
+
+def test_running_totals_are_in_step_with_the_poll() -> None:
+    """Push at 98 when the poll says 100: within the slack of the last moments' data."""
+    book = ledger()
+    push(book, "voice", I1, n("nFlow", 98))
+    assert poll(book, (I1, [n("nFlow", 100)])) is True
+
+
+def test_media_types_sum_into_a_flow_series() -> None:
+    """A query grouped by flowId sums the voice and chat groups of its flow."""
+    book = ledger()
+    push(book, "voice", I1, n("nFlow", 4))
+    push(book, "chat", I1, n("nFlow", 2))
+    assert counts(book) == {(("flowId", "f1"),): {"nFlow": 6}}
+    push(book, "chat", I1, n("nFlow", 3))
+    assert counts(book) == {(("flowId", "f1"),): {"nFlow": 7}}
+
+
+def test_intervals_sum_over_the_period() -> None:
+    """Two intervals of 10 and 4 make 14; an interval outside the period is left out."""
+    book = ledger()
+    poll(book, (I1, [n("nFlow", 10)]), (I2, [n("nFlow", 1)]))
+    push(book, "voice", I2, n("nFlow", 4))
+    push(book, "voice", "2026-12-09T00:00:00.000Z/2026-12-09T00:30:00.000Z", n("nFlow", 9))
+    assert counts(book) == {(("flowId", "f1"),): {"nFlow": 14}}
+    book.forget_before(interval_start(I2))
+    assert counts(book) == {(("flowId", "f1"),): {"nFlow": 4}}
+
+
+def test_names_fill_flow_name_and_unknown_flows_wait_for_the_poll() -> None:
+    """flowName comes from the names listing; a flow it does not know yet is not pushed."""
+    book = ledger(("flowId", "flowName"))
+    assert push(book, "voice", I1, n("nFlow", 2))
+    assert not push(book, "voice", I1, n("nFlow", 2), flow="f2")
+    assert counts(book) == {(("flowId", "f1"), ("flowName", "Main IVR")): {"nFlow": 2}}
+
+
+def test_metrics_push_does_not_feed_are_ignored_in_messages() -> None:
+    """A message's nFlowMilestone is not taken: the query's milestones come from polls only."""
+    book = ledger()
+    assert not push(book, "voice", I1, n("nFlowMilestone", 9))
+    poll(book, (I1, [n("nFlowMilestone", 2)]))
+    assert counts(book) == {(("flowId", "f1"),): {"nFlowMilestone": 2}}
+
+
+def test_media_filter_keeps_other_media_out() -> None:
+    """With a voice-only filter, a chat group's message raises nothing."""
+    voice = {"type": "or", "predicates": [{"dimension": "mediaType", "value": "voice"}]}
+    book = ledger(filter=voice)
+    assert not push(book, "chat", I1, n("nFlow", 5))
+    assert push(book, "voice", I1, n("nFlow", 1))
+
+
+def test_timer_statistics_merge_each_their_own_way() -> None:
+    """count and sum rise, max rises, min falls; intervals add count and sum."""
+    book = ledger()
+    push(book, "voice", I1, MetricEntry("tFlow", Stats(2, 3000.0, 2000.0, 1000.0)))
+    push(book, "voice", I1, MetricEntry("tFlow", Stats(3, 3500.0, 2000.0, 500.0)))
+    push(book, "voice", I2, MetricEntry("tFlow", Stats(1, 9000.0, 9000.0, 9000.0)))
+    (result,) = book.response(*DAY).results or []
+    (bucket,) = result.data or []
+    (entry,) = bucket.metrics or []
+    assert entry.stats == Stats(4, 12500.0, 9000.0, 500.0)
