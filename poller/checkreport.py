@@ -15,6 +15,7 @@ from poller.config import format_duration
 from poller.config.model import DAY_SECONDS, Config, GenesysSettings, OrgConfig, QueryConfig
 from poller.genesys.listings import LISTINGS, PAGE_SIZE
 from poller.nameinfo import query_reserve
+from poller.push.feeding import report as push_report
 from poller.seriesplan import expected_series
 
 LIST_WIDTH = 40  # list cells longer than this are cut, with a count of what was left out
@@ -155,6 +156,7 @@ def _org_plan(config: Config, budget_key: str) -> list[str]:
     lines.append(SERIES_HEADING)
     lines += [f"  {expected_series(q)}" for q in config.queries]
     lines += alertfeeds.report(config)
+    lines += push_report(config.queries, config.genesys.push)
     lines += _names(config, budget_key)
     lines.append(
         f"Total: {_rate(total)} requests/minute of a budget of {budget} "

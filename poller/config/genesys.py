@@ -15,7 +15,8 @@ from typing import Final
 
 from poller.config.checker import MISSING, Checker, Missing
 from poller.config.messages import Loc
-from poller.config.model import GenesysSettings
+from poller.config.model import GenesysSettings, PushSettings
+from poller.config.push import check_push
 from poller.config.values import InvalidError, base_url, region_domain, region_problem
 
 GENESYS_KEYS: Final = (
@@ -24,6 +25,7 @@ GENESYS_KEYS: Final = (
     "timeout",
     "strict_names",
     "max_response_bytes",
+    "push",
 )
 MAX_RESPONSE_BYTES_LIMIT: Final = 1 << 30
 
@@ -65,7 +67,10 @@ def check_genesys(
         max_bytes = c.integer(
             (*_LOC, "max_response_bytes"), m["max_response_bytes"], 1024, MAX_RESPONSE_BYTES_LIMIT
         )
-    if len(c.problems) > before or urls is None:
+    push: PushSettings | None = PushSettings()
+    if "push" in m:
+        push = check_push(c, (*_LOC, "push"), m["push"], PushSettings())
+    if len(c.problems) > before or urls is None or push is None:
         return None
     assert rpm is not None
     assert timeout is not None
@@ -79,6 +84,7 @@ def check_genesys(
         timeout=timeout,
         strict_names=c.strict,
         max_response_bytes=max_bytes,
+        push=push,
     )
 
 

@@ -18,7 +18,14 @@ from typing import Final
 from poller.config.checker import MISSING, Checker, Missing
 from poller.config.genesys import env_base_urls, region_host
 from poller.config.messages import Loc, quote, where
-from poller.config.model import CredentialSource, GenesysSettings, OrgConfig, QueryConfig
+from poller.config.model import (
+    CredentialSource,
+    GenesysSettings,
+    OrgConfig,
+    PushSettings,
+    QueryConfig,
+)
+from poller.config.push import check_push
 from poller.config.queries import check_queries
 from poller.config.values import InvalidError, base_url, region_domain, region_problem
 
@@ -32,6 +39,7 @@ ORG_KEYS: Final = (
     "client_secret_env",
     "client_secret_file",
     "requests_per_minute",
+    "push",
     "queries",
 )
 _SECRET_KEYS: Final = {
@@ -108,6 +116,9 @@ def _org(
     rpm: int | None = None
     if "requests_per_minute" in m:
         rpm = c.integer((*loc, "requests_per_minute"), m["requests_per_minute"], 1, 100_000)
+    push: PushSettings | None = None  # None: the defaults' own
+    if "push" in m and hosts.defaults is not None:
+        push = check_push(c, (*loc, "push"), m["push"], hosts.defaults.push)
     queries: tuple[QueryConfig, ...] | Missing | None = top_queries
     if "queries" in m:
         queries = check_queries(c, m["queries"], (*loc, "queries"), time_zone=time_zone)
@@ -120,6 +131,8 @@ def _org(
     settings = _settings(c, loc, hosts, region, api, login, rpm)
     if len(c.problems) > before or settings is None or not isinstance(queries, tuple):
         return None
+    if push is not None:
+        settings = dataclasses.replace(settings, push=push)
     assert name is not None
     credentials = CredentialSource(
         client_id_env=client_id_env,

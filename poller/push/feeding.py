@@ -16,6 +16,7 @@ buckets would mislead every quantile read from it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -131,3 +132,31 @@ def _media(spec: Any) -> frozenset[str] | str | None:
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:g}-minute"
+
+
+def report(queries: Sequence[QueryConfig], push: PushSettings) -> list[str]:
+    """check-config's lines on push for one org (none with push off): what it feeds of each
+    query, and why not the rest."""
+    if not push.enabled:
+        return []
+    lines = [
+        f"Push: on, {_minutes(push.interval)} intervals, up to {push.max_channels} channel(s) of "
+        "the 20 Genesys allows the OAuth client (1,000 topics each, 2 per flow); channel calls "
+        "take about 2 requests at start and after each reconnect, 1 per channel every 12h. "
+        "The topics need analytics:flowAggregate:view (assumed: Genesys does not document it). "
+        "Queries push feeds are polled with that interval as their granularity; polls stay the "
+        "exact backstop:"
+    ]
+    for query in queries:
+        feed = feed_of(query, push)
+        whole = [why for metric, why in feed.not_fed if not metric]
+        if whole:
+            lines.append(f"  {query.name}: polled only ({whole[0]})")
+            continue
+        fed = ", ".join(m for _, metrics in feed.metrics for m in metrics)
+        rest = "; ".join(f"not {metric}: {why}" for metric, why in feed.not_fed)
+        if feed.fed:
+            lines.append(f"  {query.name}: push feeds {fed}" + (f"; {rest}" if rest else ""))
+        else:
+            lines.append(f"  {query.name}: polled only ({rest})")
+    return lines

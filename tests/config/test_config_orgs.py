@@ -300,7 +300,7 @@ def test_org_queries_are_checked_like_the_top_level_ones() -> None:
             "    timeout: 5s\n",
             "p.yaml:8: orgs[0]: unknown key 'timeout'; allowed: name, region, api_base_url, "
             "login_base_url, client_id_env, client_id_file, client_secret_env, "
-            "client_secret_file, requests_per_minute, queries",
+            "client_secret_file, requests_per_minute, push, queries",
         ),
         (
             "  - name: acme\n    region: eu_west_1\n    client_id_env: A\n"
