@@ -112,6 +112,9 @@ class NamesRefresher:
         self._metrics = metrics
         self.page_size = page_size  # entities per listing page
         self._states = {listing.kind: _State() for listing in LISTINGS}
+        # Flow id -> (name, type), from the last good read of the flows listing: what push
+        # messages, which carry ids only, need for a query grouped by flowName or flowType.
+        self.flows: dict[str, tuple[str, str]] = {}
         if settings.enabled:
             self._show()
 
@@ -191,6 +194,8 @@ class NamesRefresher:
             if entity.id not in read:  # one series per id, whatever the listing repeats
                 read[entity.id] = (entity.name, entity.deleted)
                 series[labels_of(listing, entity, self.org)] = 1.0
+        if listing.kind == "flows":
+            self.flows = {e.id: (e.name, e.type) for e in entities}
         if state.names is not None:
             state.changes.extend(_changes(state.names, read, now))
         state.names = read

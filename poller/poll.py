@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import structlog
@@ -22,6 +23,7 @@ from poller.errors import ApiError, NormalizeError, PollerError
 from poller.genesys import QueryClient
 from poller.genesys.queries import endpoint_of, request_body
 from poller.periods import shown_period
+from poller.push.feed import PushFeeder
 from poller.selfmetrics import SelfMetrics
 from poller.serieslimit import SeriesLimitError
 from poller.store import SnapshotStore
@@ -77,9 +79,10 @@ class QueryPoller:
         *,
         clocks: Clocks,
         org: str = "",
+        push: PushFeeder | None = None,
     ) -> None:
         """`metrics` is the org's view (SelfMetrics.for_org); `org` is "" for the one org of a
-        config without `orgs:`."""
+        config without `orgs:`; `push` the org's push feed, when push is on."""
         self.query = query
         self.org = org
         self.key = scope.key(org, query.name)  # its store entry and scheduler job
@@ -93,6 +96,12 @@ class QueryPoller:
         self.state = PollState()
         # Staleness before the first success counts from start-up.
         self._started = self._clock()
+        # A query push feeds: its ledger, and the order its merged answers are published in.
+        self._push = push
+        self.pushed = push.queries.get(query.name) if push is not None else None
+        if push is not None and self.pushed is not None:
+            push.publishers[query.name] = self
+        self._publishing = asyncio.Lock()
 
     async def run(self) -> bool:
         """Poll once; True on success. Raises nothing but cancellation: every way a poll can
@@ -108,25 +117,22 @@ class QueryPoller:
         begun = time.perf_counter()
         correlation_id: str | None = None
         try:
-            reply = await self.client.post(endpoint_of(q), request_body(q, self._clock()))
+            granularity = self.pushed.granularity if self.pushed is not None else None
+            reply = await self.client.post(
+                endpoint_of(q), request_body(q, self._clock(), granularity)
+            )
             correlation_id = reply.correlation_id
             # Execution ages are counted to when the answer came, after any wait for the budget.
             answered = self._clock()
-            families = await self._digester.digest(
-                DigestJob(
-                    q.type,
-                    q.name,
-                    reply.body,
-                    answered,
-                    self._counter_spec,
-                    self.org,
-                    q.max_series,
-                    q.group_by,
-                )
-            )
-            now = self._clock()
-            prepared = await asyncio.to_thread(self._store.prepare, self.key, families, now)
-            series = self._store.commit(prepared)
+            if self._push is not None and self.pushed is not None:
+                pushed = self.pushed
+                merged = await self._push.on_thread(partial(pushed.take_poll, reply.body, answered))
+                pushed.polled_flows = merged.flows or frozenset()
+                # No bucket in the period: nothing push could have been behind on.
+                pushed.in_step = merged.check is None or merged.check.in_step
+                series, now = await self._publish(merged.body, merged.generation, answered)
+            else:
+                series, now = await self._publish(reply.body, 0, answered)
         except Exception as err:
             # Unforeseen ones too: a bug must not leave old series served as fresh data.
             self._failed(err, correlation_id)
@@ -145,6 +151,55 @@ class QueryPoller:
         self.state.last_success = now
         self.state.last_error = ""
         return True
+
+    async def _publish(self, body: bytes, generation: int, answered: float) -> tuple[int, float]:
+        """Digest a 200 body (a poll's, or a fed query's merged answer) and swap its series in;
+        (series, when). A fed query's answers go in generation order: one older than what the
+        store shows is dropped, so figures never go back."""
+        q = self.query
+        families = await self._digester.digest(
+            DigestJob(
+                q.type,
+                q.name,
+                body,
+                answered,
+                self._counter_spec,
+                self.org,
+                q.max_series,
+                q.group_by,
+            )
+        )
+        async with self._publishing:
+            now = self._clock()
+            if self.pushed is not None:
+                if generation <= self.pushed.published:
+                    return self.state.series, now
+                self.pushed.published = generation
+            prepared = await asyncio.to_thread(self._store.prepare, self.key, families, now)
+            return self._store.commit(prepared), now
+
+    async def publish_pushed(self) -> None:
+        """Publish what push raised. Only once a poll has given the period's exact figures:
+        before it, the series would hold only what push brought since start-up, and the
+        poll's figure would then look like a burst of calls."""
+        if self._push is None or self.pushed is None or not self.state.succeeded_once:
+            return
+        pushed = self.pushed
+        try:
+            merged = await self._push.on_thread(partial(pushed.merged, self._clock()))
+            series, _ = await self._publish(merged.body, merged.generation, self._clock())
+        except Exception as err:
+            # The poll's path says what is wrong with the query; this one only must not crash.
+            log.warning(
+                "push_publish_failed",
+                **scope.log_fields(self.org),
+                query=self.query.name,
+                error=f"{type(err).__name__}: {err}",
+            )
+            return
+        self.state.series = series
+        self._metrics.query_series.labels(self.query.name).set(series)
+        self._metrics.changed()
 
     def _failed(self, err: Exception, correlation_id: str | None = None) -> None:
         """The one failure path. `correlation_id`: the response's, when one came (a 200 whose

@@ -158,7 +158,56 @@ def _org(org: Mapping[str, Any], now: float, *, named: bool) -> str:
     parts.append(_table(("", ""), rows, header=False))
     if org["names"]:
         parts.append(_names(org["names"], now))
+    if org.get("push"):
+        parts.append(_push(org["push"], now))
     return "\n".join(parts)
+
+
+def _push(push: Mapping[str, Any], now: float) -> str:
+    """The org's Notifications API push: its state, channels, topics, last message and the last
+    reconnect with its reason; which queries it feeds and whether they are in step."""
+    state = push["state"]
+    reconnect = push["last_reconnect"]
+    forbidden = push["forbidden"]
+    rows = [
+        ("State", f'<span class="state {e(state)}">{e(state)}</span>'),
+        (
+            "Channels",
+            "<br>".join(
+                f"<code>{e(c['id'])}</code>: {e(c['topics'])} topics, "
+                f"{'connected' if c['connected'] else 'not connected'}, "
+                f"expires {relative(c['expires'], now)}"
+                for c in push["channels"]
+            )
+            or "none",
+        ),
+        ("Topics subscribed", f'<span class="n">{e(push["topics"])}</span>'),
+        ("Last message", relative(push["last_message"], now)),
+        (
+            "Last reconnect",
+            "none"
+            if reconnect is None
+            else f"{relative(reconnect, now)}: {e(push['last_reconnect_reason'])}",
+        ),
+        (
+            "Topics refused",
+            "none"
+            if not forbidden
+            else f"{len(forbidden)} flow(s), for lack of analytics:flowAggregate:view: "
+            + ", ".join(f"<code>{e(flow)}</code>" for flow in forbidden[:10])
+            + (" ..." if len(forbidden) > 10 else ""),
+        ),
+        (
+            "Queries fed",
+            "<br>".join(
+                f"<code>{e(q['name'])}</code>: {e(', '.join(q['metrics']))} "
+                + ("(in step with its polls)" if q["in_step"] else "(not in step: polls only)")
+                for q in push["queries"]
+            )
+            or "none",
+        ),
+    ]
+    return "<h3>Push</h3>" + _table(("", ""), rows, header=False)
 
 
 def _queries(queries: list[Mapping[str, Any]], now: float) -> str:

@@ -34,8 +34,9 @@ def endpoint_of(query: QueryConfig) -> QueryEndpoint:
     return "observations" if query.type == "observation" else "aggregates"
 
 
-def request_body(query: QueryConfig, now: float) -> dict[str, Any]:
-    """The JSON body the query posts at `now`."""
+def request_body(query: QueryConfig, now: float, granularity: str | None = None) -> dict[str, Any]:
+    """The JSON body the query posts at `now`; `granularity` splits it into buckets (a query
+    push feeds asks for the topics' interval)."""
     if query.type == "observation":
         observe: dict[str, Any] = {"filter": query.filter, "metrics": list(query.metrics)}
         if query.details:
@@ -46,6 +47,8 @@ def request_body(query: QueryConfig, now: float) -> dict[str, Any]:
     # A counter query asks for its calendar period (the closed one while it settles).
     span = counter_interval(query, now) if query.mode == "counter" else interval(query, now)
     body: dict[str, Any] = {"interval": span, "timeZone": query.time_zone}
+    if granularity is not None:
+        body["granularity"] = granularity
     if query.group_by:
         body["groupBy"] = list(query.group_by)
     if query.filter is not None:
