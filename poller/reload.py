@@ -37,6 +37,10 @@ class OrgSteps:
     rebuild_client: bool = False  # its genesys settings or credentials changed
     rate_changed: bool = False  # its requests_per_minute changed: the budget is replaced
     names_changed: bool = False  # the names settings changed: its refresher is set up anew
+    # Its push (channels and the fed queries' ledgers) starts anew: the client, the push
+    # settings or the queries it feeds may have changed. Counters lose nothing: the next polls
+    # give the exact figures again.
+    restart_push: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,8 @@ def _plan_org(
         rebuild_client=rebuild_client,
         rate_changed=new.genesys.requests_per_minute != old.genesys.requests_per_minute,
         names_changed=names_changed,
+        restart_push=(new.genesys.push.enabled or old.genesys.push.enabled)
+        and (rebuild_client or bool(remove or add or replace)),
     )
 
 

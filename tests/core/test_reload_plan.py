@@ -13,6 +13,7 @@ from poller.config.model import (
     GenesysSettings,
     NamesSettings,
     OrgConfig,
+    PushSettings,
     QueryConfig,
     ServerSettings,
 )
@@ -28,6 +29,7 @@ GENESYS = GenesysSettings(
 A = QueryConfig(name="a", type="aggregate", every=60.0, metrics=("nFlow",))
 B = QueryConfig(name="b", type="observation", every=30.0, metrics=("oFlow",))
 C = QueryConfig(name="c", type="aggregate", every=300.0, metrics=("tFlow",))
+PUSHED = dataclasses.replace(GENESYS, push=PushSettings(enabled=True))
 BASE = Config(genesys=GENESYS, server=ServerSettings(), queries=(A, B), source="poller.yaml")
 ORG_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "wonka")
 
@@ -92,6 +94,11 @@ CASES = [
         id="names-changed",
     ),
     pytest.param(
+        changed(genesys=genesys(push=PushSettings(enabled=True))),
+        kept(cancel=("a", "b"), cancel_names=True, rebuild_client=True, restart_push=True),
+        id="push-turned-on",
+    ),
+    pytest.param(
         changed(server=ServerSettings(host="127.0.0.1", port=9999)),
         ReloadPlan(keep={"": OrgSteps()}, server_ignored=True),
         id="server-changed",
@@ -110,6 +117,15 @@ CASES = [
 def test_plan_applies_exactly_the_change(new: Config, expected: ReloadPlan) -> None:
     """Each kind of config change gives a plan that touches what changed and nothing else."""
     assert plan_reload(BASE, new) == expected
+
+
+def test_with_push_on_a_query_change_restarts_push() -> None:
+    """A query added or changed while push is on restarts it; a names change alone does not."""
+    running = changed(genesys=PUSHED)
+    added = changed(genesys=PUSHED, queries=(A, B, C))
+    assert plan_reload(running, added) == kept(add=("c",), restart_push=True)
+    names = changed(genesys=PUSHED, names=NamesSettings(every=60.0))
+    assert plan_reload(running, names) == kept(cancel_names=True, names_changed=True)
 
 
 def test_plan_lists_queries_in_config_order() -> None:
