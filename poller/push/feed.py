@@ -92,6 +92,7 @@ class PushedQuery:
         """A poll's raw 200 body: its figures raised into the ledger, and the merged answer."""
         response = decode("aggregate", body)
         assert isinstance(response, AggregateResponse)
+        self.ledger.show(*_span_ms(self.query, now))
         check = self.ledger.raise_from_poll(response)
         flows = frozenset(
             str(value)
@@ -115,10 +116,9 @@ class PushedQuery:
         return self._merged(now, None, None)
 
     def _merged(self, now: float, check: PollCheck | None, flows: frozenset[str] | None) -> Merged:
-        start, end = _span_ms(self.query, now)
-        self.ledger.forget_before(start)
+        self.ledger.show(*_span_ms(self.query, now))
         self.generation += 1
-        body = _ENCODER.encode(self.ledger.response(start, end))
+        body = _ENCODER.encode(self.ledger.response())
         return Merged(body, self.generation, check, flows)
 
 

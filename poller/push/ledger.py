@@ -65,6 +65,18 @@ class _Figure:
             self.min, raised = stats.min, True
         return raised
 
+    def add(self, part: _Figure, count: float, total: float) -> None:
+        """Take one part's rise into a total over parts: `count` and `total` more, and the
+        part's max and min."""
+        if part.count is not None:
+            self.count = (self.count or 0.0) + count
+        if part.sum is not None:
+            self.sum = (self.sum or 0.0) + total
+        if part.max is not None and (self.max is None or part.max > self.max):
+            self.max = part.max
+        if part.min is not None and (self.min is None or part.min < self.min):
+            self.min = part.min
+
     def stats(self) -> Stats:
         return Stats(self.count, self.sum, self.max, self.min)
 
@@ -128,6 +140,45 @@ class Ledger:
         self._pushed: dict[int, dict[tuple[TopicKind, Group], dict[Key, _Figure]]] = {}
         self._members: dict[tuple[int, Group], set[tuple[TopicKind, Group]]] = {}
         self._starts: dict[str, int] = {}  # interval text -> start, parsed once
+        # The period shown, and each series' figures summed over its intervals: kept up to date
+        # as figures rise (they only ever rise), so an answer costs the series, not the intervals.
+        self._span: tuple[int, int] | None = None
+        self._totals: dict[Group, dict[Key, _Figure]] = {}
+
+    def _raise(self, start: int, series: Group, key: Key, stats: Stats) -> bool:
+        """Raise one figure, and the series' total over the shown period with it."""
+        figure = (
+            self._figures.setdefault(start, {}).setdefault(series, {}).setdefault(key, _Figure())
+        )
+        count, total = figure.count or 0.0, figure.sum or 0.0
+        if not figure.raise_to(stats):
+            return False
+        span = self._span
+        if span is not None and span[0] <= start < span[1]:
+            summed = self._totals.setdefault(series, {}).setdefault(key, _Figure())
+            summed.add(figure, (figure.count or 0.0) - count, (figure.sum or 0.0) - total)
+        return True
+
+    def show(self, start_ms: int, end_ms: int) -> None:
+        """Make [start_ms, end_ms) the shown period: earlier intervals are forgotten, and the
+        totals are summed anew when the period changed."""
+        if self._span == (start_ms, end_ms):
+            return
+        self._span = (start_ms, end_ms)
+        for start in [s for s in self._figures if s < start_ms]:
+            del self._figures[start]
+        for start in [s for s in self._pushed if s < start_ms]:
+            del self._pushed[start]
+        for member in [m for m in self._members if m[0] < start_ms]:
+            del self._members[member]
+        self._totals = {}
+        for start, by_series in self._figures.items():
+            if start < end_ms:
+                for series, figures in by_series.items():
+                    mine = self._totals.setdefault(series, {})
+                    for key, figure in figures.items():
+                        summed = mine.setdefault(key, _Figure())
+                        summed.add(figure, figure.count or 0.0, figure.sum or 0.0)
 
     def _start(self, interval: str) -> int:
         start = self._starts.get(interval)
@@ -151,7 +202,6 @@ class Ledger:
         newest = max(start for _, start, _ in buckets)
         polled = pushed = 0.0
         for group, start, bucket in buckets:
-            figures = self._figures.setdefault(start, {}).setdefault(group, {})
             for entry in bucket.metrics or ():
                 if entry.stats is None:
                     continue
@@ -161,10 +211,10 @@ class Ledger:
                     polled += entry.stats.count or 0.0
                     total = self._pushed_sum(start, group, key)
                     pushed += (total.count or 0.0) if total is not None else 0.0
-                figures.setdefault(key, _Figure()).raise_to(entry.stats)
+                self._raise(start, group, key, entry.stats)
             for view in bucket.views or ():
                 if view.stats is not None:
-                    figures.setdefault(("view", view.name, ""), _Figure()).raise_to(view.stats)
+                    self._raise(start, group, ("view", view.name, ""), view.stats)
         return PollCheck(polled, pushed)
 
     def _counted(self, metric: str) -> bool:
@@ -191,6 +241,8 @@ class Ledger:
         raised = False
         for interval, metrics in intervals:
             start = self._start(interval)
+            if self._span is not None and start < self._span[0]:
+                continue  # a closed period's: it is not shown any more
             own = self._pushed.setdefault(start, {}).setdefault(member, {})
             changed: list[Key] = []
             for entry in metrics:
@@ -201,10 +253,9 @@ class Ledger:
             if not changed:
                 continue
             self._members.setdefault((start, series), set()).add(member)
-            figures = self._figures.setdefault(start, {}).setdefault(series, {})
             for key in changed:
                 total = self._pushed_sum(start, series, key)
-                if total is not None and figures.setdefault(key, _Figure()).raise_to(total):
+                if total is not None and self._raise(start, series, key, total):
                     raised = True
         return raised
 
@@ -238,37 +289,19 @@ class Ledger:
                 total = figure.stats() if total is None else _add(total, figure.stats())
         return total
 
-    def forget_before(self, start_ms: int) -> None:
-        """Drop the intervals that start before `start_ms` (a period that has closed)."""
-        for start in [s for s in self._figures if s < start_ms]:
-            del self._figures[start]
-        for start in [s for s in self._pushed if s < start_ms]:
-            del self._pushed[start]
-        for member in [m for m in self._members if m[0] < start_ms]:
-            del self._members[member]
-
-    def response(self, start_ms: int, end_ms: int) -> AggregateResponse:
-        """The query's answer over [start_ms, end_ms): one bucket per series, its intervals
-        summed (what the normalizers do with the buckets of a poll)."""
-        totals: dict[Group, dict[Key, Stats]] = {}
-        for start, by_series in self._figures.items():
-            if not start_ms <= start < end_ms:
-                continue
-            for series, figures in by_series.items():
-                mine = totals.setdefault(series, {})
-                for key, figure in figures.items():
-                    before = mine.get(key)
-                    mine[key] = figure.stats() if before is None else _add(before, figure.stats())
+    def response(self) -> AggregateResponse:
+        """The query's answer over the shown period (see `show`): one bucket per series, its
+        intervals summed (what the normalizers do with the buckets of a poll)."""
         results = []
-        for series, summed in totals.items():
+        for series, summed in self._totals.items():
             metrics = [
-                MetricEntry(name, stats, qualifier or None)
-                for (what, name, qualifier), stats in summed.items()
+                MetricEntry(name, figure.stats(), qualifier or None)
+                for (what, name, qualifier), figure in summed.items()
                 if what == "metric"
             ]
             views = [
-                ViewEntry(name, stats)
-                for (what, name, _), stats in summed.items()
+                ViewEntry(name, figure.stats())
+                for (what, name, _), figure in summed.items()
                 if what == "view"
             ]
             group: dict[str, GroupValue] = dict(series)

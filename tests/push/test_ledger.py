@@ -26,7 +26,9 @@ def ledger(group_by: Sequence[str] = ("flowId",), **keys: object) -> Ledger:
         mode="counter",
         **keys,  # type: ignore[arg-type]
     )
-    return Ledger(feed_of(query, PushSettings(enabled=True)), group_by)
+    book = Ledger(feed_of(query, PushSettings(enabled=True)), group_by)
+    book.show(*DAY)
+    return book
 
 
 def n(metric: str, count: float) -> MetricEntry:
@@ -48,7 +50,7 @@ def poll(book: Ledger, *buckets: tuple[str, Sequence[MetricEntry]], flow: str = 
 
 def counts(book: Ledger) -> dict[tuple[tuple[str, object], ...], dict[str, float | None]]:
     out = {}
-    for result in book.response(*DAY).results or ():
+    for result in book.response().results or ():
         (bucket,) = result.data or []
         key = tuple(sorted((result.group or {}).items()))
         out[key] = {m.metric: m.stats.count if m.stats else None for m in bucket.metrics or ()}
@@ -102,7 +104,10 @@ def test_intervals_sum_over_the_period() -> None:
     push(book, "voice", I2, n("nFlow", 4))
     push(book, "voice", "2026-12-09T00:00:00.000Z/2026-12-09T00:30:00.000Z", n("nFlow", 9))
     assert counts(book) == {(("flowId", "f1"),): {"nFlow": 14}}
-    book.forget_before(interval_start(I2))
+    # The period moves on to start at I2: I1 is forgotten, and a late message for it ignored.
+    book.show(interval_start(I2), DAY[1])
+    assert counts(book) == {(("flowId", "f1"),): {"nFlow": 4}}
+    assert not push(book, "voice", I1, n("nFlow", 30))
     assert counts(book) == {(("flowId", "f1"),): {"nFlow": 4}}
 
 
@@ -136,7 +141,7 @@ def test_timer_statistics_merge_each_their_own_way() -> None:
     push(book, "voice", I1, MetricEntry("tFlow", Stats(2, 3000.0, 2000.0, 1000.0)))
     push(book, "voice", I1, MetricEntry("tFlow", Stats(3, 3500.0, 2000.0, 500.0)))
     push(book, "voice", I2, MetricEntry("tFlow", Stats(1, 9000.0, 9000.0, 9000.0)))
-    (result,) = book.response(*DAY).results or []
+    (result,) = book.response().results or []
     (bucket,) = result.data or []
     (entry,) = bucket.metrics or []
     assert entry.stats == Stats(4, 12500.0, 9000.0, 500.0)
