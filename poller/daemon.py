@@ -183,6 +183,8 @@ class Daemon:
         for poller in org.pollers.values():
             self._schedule(poller.key, poller.query.every)
         self._schedule_names(org)
+        if self._scheduler is not None:
+            org.start_push()
 
     def _schedule_names(self, org: OrgPolling) -> None:
         if self._scheduler is None:
@@ -330,6 +332,8 @@ class Daemon:
         if steps.names_changed:
             org.names.configure(self.config.names)
             self._schedule_names(org)
+        if steps.restart_push:
+            await org.restart_push()
 
     async def _remove_org(self, org: OrgPolling) -> None:
         jobs = {poller.key for poller in org.pollers.values()} | {org.names_job}

@@ -15,6 +15,8 @@ from poller.genesys import GenesysClient
 from poller.genesys.budget import RequestBudget
 from poller.nameinfo import NamesRefresher, query_reserve
 from poller.poll import QueryPoller
+from poller.push.feed import PushFeeder
+from poller.push.session import PushSession, PushStatus
 from poller.selfmetrics import SelfMetrics
 from poller.store import SnapshotStore
 from poller.timing import Clocks
@@ -42,6 +44,11 @@ class OrgPolling:
         self._clocks = clocks
         self.metrics = metrics.for_org(org.name)
         self.client = self.new_client(org, credentials)
+        # Push (when on): the feed of the fed queries' ledgers, and the session of channels.
+        # Built before the pollers, which publish through the feed; started with the schedule.
+        self.push: PushFeeder | None = None
+        self.session: PushSession | None = None
+        self.push = self._new_feeder()
         self.pollers: dict[str, QueryPoller] = {}
         for query in org.queries:
             self.add_poller(query.name)
@@ -70,6 +77,7 @@ class OrgPolling:
             self._digester,
             clocks=self._clocks,
             org=self.name,
+            push=self.push,
         )
         self.pollers[name] = poller
         settling = poller.settling if query.mode == "counter" else None
@@ -89,7 +97,69 @@ class OrgPolling:
         self.metrics.remove_query(name)
 
     async def refresh_names(self, now: float) -> dict[str, bool]:
-        return await self.names.refresh(self.client, query_reserve(self.config), now)
+        done = await self.names.refresh(self.client, query_reserve(self.config), now)
+        self.sync_flows()
+        return done
+
+    # -- push ----------------------------------------------------------------------------------
+
+    def _new_feeder(self) -> PushFeeder | None:
+        settings = self.config.genesys.push
+        if not settings.enabled:
+            return None
+        return PushFeeder(
+            settings,
+            self.config.queries,
+            self.metrics,
+            names=lambda: self.names.flows,
+            on_flows=self.sync_flows,
+            org=self.name,
+            sleep=self._clocks.sleep,
+        )
+
+    def start_push(self) -> None:
+        """Open the channels (push on): called once the schedule runs, not by `once`."""
+        if self.push is None or self.session is not None:
+            return
+        self.session = PushSession(
+            self.client,
+            self.config.genesys.push,
+            self.metrics,
+            self.push.on_aggregates,
+            clocks=self._clocks,
+        )
+        self.push.start(connected=self._push_connected)
+        self.session.set_flows(self.push.flow_ids())
+        self.session.start()
+
+    def _push_connected(self) -> bool:
+        return self.session is not None and self.session.status().state == "connected"
+
+    def sync_flows(self) -> None:
+        """Subscribe the flows the names listing and the fed queries' polls know now."""
+        if self.session is not None and self.push is not None:
+            self.session.set_flows(self.push.flow_ids())
+
+    async def stop_push(self) -> None:
+        if self.session is not None:
+            await self.session.stop()
+            self.session = None
+        if self.push is not None:
+            await self.push.close()
+
+    async def restart_push(self) -> None:
+        """After a reload (new client, push settings or queries): push starts anew, every
+        poller on the new feed. The figures come back exact at each query's next poll."""
+        running = self.session is not None
+        await self.stop_push()
+        self.push = self._new_feeder()
+        for poller in self.pollers.values():
+            poller.attach_push(self.push)
+        if running:
+            self.start_push()
+
+    def push_status(self) -> PushStatus | None:
+        return self.session.status() if self.session is not None else None
 
     async def replace_client(
         self, org: OrgConfig, credentials: Credentials, *, rate_changed: bool
@@ -114,6 +184,7 @@ class OrgPolling:
             self.metrics.org_info.labels(self.name, self.config.genesys.region).set(1)
 
     async def close(self) -> None:
+        await self.stop_push()
         await self.client.close()
 
     def forget(self) -> None:

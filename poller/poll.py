@@ -23,7 +23,7 @@ from poller.errors import ApiError, NormalizeError, PollerError
 from poller.genesys import QueryClient
 from poller.genesys.queries import endpoint_of, request_body
 from poller.periods import shown_period
-from poller.push.feed import PushFeeder
+from poller.push.feed import PushedQuery, PushFeeder
 from poller.selfmetrics import SelfMetrics
 from poller.serieslimit import SeriesLimitError
 from poller.store import SnapshotStore
@@ -97,11 +97,17 @@ class QueryPoller:
         # Staleness before the first success counts from start-up.
         self._started = self._clock()
         # A query push feeds: its ledger, and the order its merged answers are published in.
-        self._push = push
-        self.pushed = push.queries.get(query.name) if push is not None else None
-        if push is not None and self.pushed is not None:
-            push.publishers[query.name] = self
+        self._push: PushFeeder | None = None
+        self.pushed: PushedQuery | None = None
+        self.attach_push(push)
         self._publishing = asyncio.Lock()
+
+    def attach_push(self, push: PushFeeder | None) -> None:
+        """Take the org's (new) push feed; the query is fed when the feed feeds it."""
+        self._push = push
+        self.pushed = push.queries.get(self.query.name) if push is not None else None
+        if push is not None and self.pushed is not None:
+            push.publishers[self.query.name] = self
 
     async def run(self) -> bool:
         """Poll once; True on success. Raises nothing but cancellation: every way a poll can
@@ -127,9 +133,13 @@ class QueryPoller:
             if self._push is not None and self.pushed is not None:
                 pushed = self.pushed
                 merged = await self._push.on_thread(partial(pushed.take_poll, reply.body, answered))
-                pushed.polled_flows = merged.flows or frozenset()
+                if merged.flows is not None and merged.flows != pushed.polled_flows:
+                    pushed.polled_flows = merged.flows
+                    self._push.flows_changed()
                 # No bucket in the period: nothing push could have been behind on.
                 pushed.in_step = merged.check is None or merged.check.in_step
+                pushed.polled = True
+                self._push.show_pushed()
                 series, now = await self._publish(merged.body, merged.generation, answered)
             else:
                 series, now = await self._publish(reply.body, 0, answered)
@@ -182,7 +192,7 @@ class QueryPoller:
         """Publish what push raised. Only once a poll has given the period's exact figures:
         before it, the series would hold only what push brought since start-up, and the
         poll's figure would then look like a burst of calls."""
-        if self._push is None or self.pushed is None or not self.state.succeeded_once:
+        if self._push is None or self.pushed is None or not self.pushed.polled:
             return
         pushed = self.pushed
         try:

@@ -100,9 +100,13 @@ def _plan_org(
         name for name, q in new_queries.items() if name in old_queries and old_queries[name] != q
     )
     rebuild_client = new.genesys != old.genesys or credentials_changed
-    if rebuild_client:
-        # Polls in flight use the old client: abandon them all (their next run uses the new one)
-        # so that closing the old client fails nothing and leaves no session behind.
+    restart_push = (new.genesys.push.enabled or old.genesys.push.enabled) and (
+        rebuild_client or bool(remove or add or replace)
+    )
+    if rebuild_client or restart_push:
+        # Polls in flight use the old client, or the old push feed: abandon them all (their
+        # next run uses the new one) so that closing the old one fails nothing and leaves no
+        # session behind.
         cancel = tuple(old_queries)
     else:
         # A poll in flight of a removed or changed query would publish after the reload: series
@@ -118,8 +122,7 @@ def _plan_org(
         rebuild_client=rebuild_client,
         rate_changed=new.genesys.requests_per_minute != old.genesys.requests_per_minute,
         names_changed=names_changed,
-        restart_push=(new.genesys.push.enabled or old.genesys.push.enabled)
-        and (rebuild_client or bool(remove or add or replace)),
+        restart_push=restart_push,
     )
 
 

@@ -79,6 +79,31 @@ def _org(daemon: Daemon, org: OrgPolling, now: float) -> dict[str, Any]:
             for kind in org.names.status()
         ],
         "queries": [_query(daemon, poller, paused, now) for poller in org.pollers.values()],
+        "push": _push(org),
+    }
+
+
+def _push(org: OrgPolling) -> dict[str, Any] | None:
+    """The org's push (None when off): the session's state and the queries it feeds."""
+    status = org.push_status()
+    if status is None or org.push is None:
+        return None
+    return {
+        "state": status.state,
+        "channels": [c._asdict() for c in status.channels],
+        "topics": status.topics,
+        "last_message": status.last_message,
+        "last_reconnect": status.last_reconnect,
+        "last_reconnect_reason": status.last_reconnect_reason,
+        "forbidden": list(status.forbidden),
+        "queries": [
+            {
+                "name": name,
+                "metrics": sorted(pushed.feed.fed_metrics()),
+                "in_step": pushed.polled and pushed.in_step,
+            }
+            for name, pushed in org.push.queries.items()
+        ],
     }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +28,7 @@ from poller.periods import shown_period
 from poller.push.feeding import PushFeed, TopicKind, feed_of
 from poller.push.ledger import Ledger, Names, PollCheck
 from poller.responses import AggregateResponse, MetricEntry, decode
+from poller.selfmetrics import SelfMetrics
 from poller.windows import window_bounds
 
 log = structlog.get_logger("poller.push")
@@ -85,6 +86,7 @@ class PushedQuery:
         self.published = -1  # the generation the store shows (event loop only)
         self.dirty = False  # push raised figures not yet published (event loop only)
         self.in_step = False  # the last poll found push's figures in step with its own
+        self.polled = False  # a poll has given this ledger the period's exact figures
         self.polled_flows: frozenset[str] = frozenset()  # flows its last poll returned
 
     # The methods below run on the org's push thread only.
@@ -129,22 +131,28 @@ class Publisher(Protocol):
 
 
 class PushFeeder:
-    """One org's fed queries: messages in, raised queries published, flows to subscribe out."""
+    """One org's fed queries: messages in, raised queries published, flows to subscribe out,
+    and whether each fed query is kept current (genesyscloud_poller_query_pushed)."""
 
     def __init__(
         self,
         settings: PushSettings,
         queries: Sequence[QueryConfig],
+        metrics: SelfMetrics,
         *,
         names: Callable[[], Names],
-        raised: Callable[[str], None],
+        on_flows: Callable[[], None],
+        sleep: Callable[[float], Awaitable[None]],
         org: str = "",
     ) -> None:
-        """`names`: the names listing's flows now; `raised(query)`: count a raising message."""
+        """`metrics`: the org's view; `names`: the names listing's flows now; `on_flows`: called
+        when the flows the polls know change."""
         self.settings = settings
         self.org = org
+        self._metrics = metrics
         self._names = names
-        self._raised = raised
+        self._on_flows = on_flows
+        self._sleep = sleep
         self.queries: dict[str, PushedQuery] = {}
         self.publishers: dict[str, Publisher] = {}
         for query in queries:
@@ -154,6 +162,7 @@ class PushFeeder:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="push")
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._connected: Callable[[], bool] = lambda: False
 
     async def on_thread(self, job: Callable[[], Merged]) -> Merged:
         """A ledger job, on the push thread, in order with every other."""
@@ -175,7 +184,7 @@ class PushFeeder:
         if future.cancelled():
             return
         err = future.exception()
-        if err is not None:  # a bug: said once per message, and the next messages go on
+        if err is not None:  # a bug: said for the message, and the next messages go on
             log.error(
                 "push_merge_crashed",
                 **scope.log_fields(self.org),
@@ -183,9 +192,13 @@ class PushFeeder:
             )
             return
         for name in future.result():
-            self._raised(name)
+            self._metrics.push_raised.labels(name).inc()
             self.queries[name].dirty = True
             self._wake.set()
+
+    def flows_changed(self) -> None:
+        """A fed query's poll returned other flows than before: subscribe them."""
+        self._on_flows()
 
     def flow_ids(self) -> set[str]:
         """Flows the names listing or the fed queries' last polls know."""
@@ -194,20 +207,32 @@ class PushFeeder:
             known |= pushed.polled_flows
         return known
 
-    def start(self) -> None:
+    def show_pushed(self) -> None:
+        """genesyscloud_poller_query_pushed of each fed query: connected and in step."""
+        connected = self._connected()
+        for name, pushed in self.queries.items():
+            current = connected and pushed.polled and pushed.in_step
+            self._metrics.query_pushed.labels(name).set(1 if current else 0)
+
+    def start(self, *, connected: Callable[[], bool]) -> None:
+        """Start publishing; `connected` tells whether every channel's socket is open."""
+        self._connected = connected
         self._task = asyncio.create_task(self._render(), name=f"push-render-{self.org}")
 
     async def _render(self) -> None:
-        """Publish each raised query, at most every RENDER_GAP."""
+        """Publish each raised query, at most every RENDER_GAP; show who is kept current."""
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                # The timeout only refreshes query_pushed when the socket state changes.
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
             self._wake.clear()
+            self.show_pushed()
             for name, pushed in self.queries.items():
                 publisher = self.publishers.get(name)
                 if pushed.dirty and publisher is not None:
                     pushed.dirty = False
                     await publisher.publish_pushed()
-            await asyncio.sleep(RENDER_GAP)
+            await self._sleep(RENDER_GAP)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -215,3 +240,5 @@ class PushFeeder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._thread.shutdown(wait=False, cancel_futures=True)
+        for name in self.queries:
+            self._metrics.query_pushed.labels(name).set(0)

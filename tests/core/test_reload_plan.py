@@ -123,7 +123,7 @@ def test_with_push_on_a_query_change_restarts_push() -> None:
     """A query added or changed while push is on restarts it; a names change alone does not."""
     running = changed(genesys=PUSHED)
     added = changed(genesys=PUSHED, queries=(A, B, C))
-    assert plan_reload(running, added) == kept(add=("c",), restart_push=True)
+    assert plan_reload(running, added) == kept(add=("c",), cancel=("a", "b"), restart_push=True)
     names = changed(genesys=PUSHED, names=NamesSettings(every=60.0))
     assert plan_reload(running, names) == kept(cancel_names=True, names_changed=True)
 
