@@ -150,6 +150,7 @@ class PushSession:
         *,
         clocks: Clocks | None = None,
         topic_limit: int = TOPIC_LIMIT,
+        pong_wait: float = PONG_WAIT,
     ) -> None:
         clocks = clocks or Clocks()
         self._api = api
@@ -158,6 +159,7 @@ class PushSession:
         self._on_aggregates = on_aggregates
         self._clock, self._sleep, self._rng = clocks.clock, clocks.sleep, clocks.rng
         self._topic_limit = topic_limit
+        self._pong_wait = pong_wait
         self._log = log.bind(**scope.log_fields(metrics.org))
         self._slots: list[_Slot] = []
         self._flows: frozenset[str] = frozenset()
@@ -496,7 +498,7 @@ class PushSession:
         await old.close()
 
     async def _watch(self, slot: _Slot, socket: PushSocket) -> None:
-        """Ping after `ping_after` of silence; no frame at all within PONG_WAIT: silent."""
+        """Ping after `ping_after` of silence; no frame at all within the pong wait: silent."""
         ping_after = self._settings.ping_after
         while True:
             quiet = self._clock() - slot.last_frame
@@ -505,7 +507,7 @@ class PushSession:
                 continue
             seen = slot.frames
             await socket.send(PING)
-            await self._sleep(PONG_WAIT)
+            await self._sleep(self._pong_wait)
             if slot.frames == seen:
                 slot.reason = "silent"
                 await socket.close()
