@@ -29,6 +29,7 @@ NotificationsEndpoint = Literal["notifications"]
 # The endpoint label of the API self-metrics, and of our errors.
 Endpoint = QueryEndpoint | ListingEndpoint | NotificationsEndpoint
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+WS_CLOSE_TIMEOUT = 5.0  # seconds a closing socket waits for the other side's close frame
 MESSAGE_LIMIT = 500  # characters of a Genesys error message kept in our errors and logs
 
 
@@ -104,11 +105,11 @@ class HttpSession:
         if self._closed:
             raise TransportError("the HTTP client was closed", endpoint=endpoint)
         timeout = self._settings.timeout
+        # A socket given up for silence may never answer our close frame: wait little for it.
+        closing = aiohttp.ClientWSTimeout(ws_close=min(timeout, WS_CLOSE_TIMEOUT))
         try:
             async with asyncio.timeout(timeout):
-                return await self._http().ws_connect(
-                    url, heartbeat=None, timeout=aiohttp.ClientWSTimeout(ws_close=timeout)
-                )
+                return await self._http().ws_connect(url, heartbeat=None, timeout=closing)
         except aiohttp.WSServerHandshakeError as exc:
             raise TransportError(
                 f"the socket was refused (HTTP {exc.status})",

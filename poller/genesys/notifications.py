@@ -70,7 +70,10 @@ class ChannelSocket:
         """The next text frame; None once the socket is closed or failed (binary frames, which
         the API never sends, are skipped)."""
         while True:
-            message = await self._ws.receive()
+            try:
+                message = await self._ws.receive()
+            except (ConnectionError, aiohttp.ClientError, RuntimeError):
+                return None
             if message.type == aiohttp.WSMsgType.TEXT:
                 text: str = message.data
                 return text

@@ -202,6 +202,7 @@ class PushSession:
             await self._close(slot)
         self._slots = []
         self._forbidden.clear()
+        self._ever_connected = False
         self._show()
 
     def set_flows(self, flow_ids: Iterable[str]) -> None:
@@ -354,7 +355,15 @@ class PushSession:
                 topics=len(slot.subscribed),
                 attempt=attempt,
             )
-            reason = await self._serve(slot, socket)
+            try:
+                reason = await self._serve(slot, socket)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # a bug must cost a reconnect, not push for good
+                self._log.error(
+                    "push_read_failed", channel=self._short(slot), error=type(err).__name__
+                )
+                reason = "dropped"
             if self._clock() - up_since >= STAYED_UP:
                 attempt = 0
             attempt += 1
