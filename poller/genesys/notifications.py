@@ -19,6 +19,7 @@ import msgspec
 from poller.errors import ApiError, BadResponseError
 from poller.genesys.http import HttpSession, NotificationsEndpoint, Reply
 from poller.genesys.transport import QueryTransport
+from poller.logsetup import register_secret
 
 ENDPOINT: Final[NotificationsEndpoint] = "notifications"
 CHANNELS_PATH: Final = "/api/v2/notifications/channels"
@@ -131,6 +132,8 @@ class Notifications:
                 status=reply.status,
                 context_id=reply.correlation_id,
             )
+        # Should any log line ever hold the whole id (or the URI, which holds it): redacted.
+        register_secret(body.id)
         return Channel(body.id, body.connectUri, expires)
 
     async def subscribe(self, channel: Channel, topics: Sequence[str]) -> list[str]:

@@ -30,6 +30,7 @@ from poller import scope
 from poller.config.model import PushSettings
 from poller.errors import ApiError
 from poller.genesys.notifications import TOPIC_PERMISSION, Channel
+from poller.logsetup import forget_secret
 from poller.push.messages import (
     FRAME_KINDS,
     PING,
@@ -200,6 +201,7 @@ class PushSession:
         await asyncio.gather(*tasks, return_exceptions=True)
         for slot in self._slots:
             await self._close(slot)
+            _retire(slot.channel)
         self._slots = []
         self._forbidden.clear()
         self._ever_connected = False
@@ -278,6 +280,7 @@ class PushSession:
     def _forget(self, slot: _Slot) -> None:
         if slot.task is not None:
             slot.task.cancel()
+        _retire(slot.channel)
         self._forbidden.pop(id(slot), None)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -377,6 +380,12 @@ class PushSession:
                 attempt=attempt,
                 delay=round(delay, 3),
             )
+            if reason in ("no_longer_subscribed", "token_revoked", "expired", "socket_closing"):
+                _retire(slot.channel)
+                slot.channel = None
+            if reason == "token_revoked":
+                with contextlib.suppress(ApiError):
+                    await self._api.relogin()
             self._show()
             await self._sleep(delay)
 
@@ -385,6 +394,7 @@ class PushSession:
         gone), subscribed."""
         if slot.channel is not None and slot.check:
             if not await self._api.channel_exists(slot.channel):
+                _retire(slot.channel)
                 slot.channel = None
             slot.check = False
         if slot.channel is None:
@@ -428,6 +438,7 @@ class PushSession:
                     await socket.close()
                 old = slot.channel
                 slot.channel, socket = slot.replacement
+                _retire(old)
                 slot.socket, slot.replacement, slot.reason = socket, None, None
                 slot.last_frame = self._clock()
                 self._last_reconnect, self._last_reason = self._clock(), reason
@@ -450,11 +461,6 @@ class PushSession:
             with contextlib.suppress(ApiError):
                 if not await self._api.channel_exists(slot.channel):
                     reason = "expired"
-        if reason in ("no_longer_subscribed", "token_revoked", "expired", "socket_closing"):
-            slot.channel = None
-        if reason == "token_revoked":
-            with contextlib.suppress(ApiError):
-                await self._api.relogin()
         return reason
 
     async def _read(self, slot: _Slot, socket: PushSocket) -> Reason:
@@ -568,6 +574,12 @@ class PushSession:
     @staticmethod
     def _short(slot: _Slot) -> str:
         return slot.channel.short if slot.channel is not None else ""
+
+
+def _retire(channel: Channel | None) -> None:
+    """The channel is no longer used: its id need not be watched for in logs any more."""
+    if channel is not None:
+        forget_secret(channel.id)
 
 
 def _said(err: Exception) -> str:

@@ -13,7 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from poller.config.model import PushSettings
-from poller.errors import TransportError
+from poller.errors import ApiError, TransportError
 from poller.push.messages import PING, PushedAggregates
 from poller.push.session import (
     DEBOUNCE,
@@ -586,3 +586,90 @@ async def test_no_log_shows_a_whole_channel_id_or_a_connect_uri(make_rig: MakeRi
     shown = json.dumps(logs, default=str) + repr(rig.session.status())
     assert ID_TAIL[:4] not in shown
     assert "wss://" not in shown
+
+
+async def next_backoff(rig: Rig, since: int) -> tuple[float, int]:
+    """Wait for the runner's first sleep after the `since`-th (its backoff, the only sleeper
+    then) and let it pass; its length, and the count to wait from for the next one."""
+    await wait_until(lambda: len(rig.clock.sleeps) > since and rig.clock.sleeping == 1)
+    delay = rig.clock.sleeps[since]
+    rig.clock.advance(delay)
+    return delay, len(rig.clock.sleeps)
+
+
+async def test_a_failed_connect_checks_the_channel_before_trying_again(
+    make_rig: MakeRig,
+) -> None:
+    """After a drop the connect fails: the next attempt HEADs the channel; still there, it is
+    used again (no new channel); gone, a new one is made."""
+    rig = make_rig()
+    await rig.subscribed("f1")
+    first = rig.api.channels[0]
+    refused = TransportError("refused", endpoint="notifications", retryable=True)
+    rig.api.fail["connect"] = deque([refused])
+    since = len(rig.clock.sleeps)
+    rig.api.socket.drop()
+    delay, since = await next_backoff(rig, since)
+    assert delay == 0.5
+    delay, _ = await next_backoff(rig, since)
+    assert delay == 1.0  # the second attempt: rng 0.5 of 2 s
+    await rig.connected(2)
+    assert [(c.what, c.channel) for c in rig.api.calls[3:]] == [
+        ("exists", first.id),  # after the drop: dropped, not expired
+        ("connect", first.id),  # refused
+        ("exists", first.id),  # checked before the next try
+        ("connect", first.id),
+    ]
+    assert len(rig.api.channels) == 1
+    since = len(rig.clock.sleeps)
+    rig.api.socket.drop()
+    await wait_until(lambda: len(rig.clock.sleeps) > since and rig.clock.sleeping == 1)
+    rig.api.gone.add(first.id)  # evicted during the backoff: the connect is refused
+    _, since = await next_backoff(rig, since)
+    await next_backoff(rig, since)
+    await rig.connected(3)
+    second = rig.api.channels[1]
+    assert [(c.what, c.channel) for c in rig.api.calls[7:]] == [
+        ("exists", first.id),
+        ("connect", first.id),
+        ("exists", first.id),
+        ("create", second.id),
+        ("subscribe", second.id),
+        ("connect", second.id),
+    ]
+
+
+async def test_a_failed_replacement_falls_back_to_a_reconnect(make_rig: MakeRig) -> None:
+    """socket_closing but the new channel cannot be made: the old socket is read until the
+    server closes it, then `socket_closing` is counted and a new channel follows the backoff."""
+    rig = make_rig()
+    await rig.subscribed("f1")
+    old_socket = rig.api.socket
+    rig.api.fail["create"] = deque(
+        [ApiError("busy", endpoint="notifications", status=503, retryable=True)]
+    )
+    with capture_logs() as logs:
+        old_socket.push(system("socket_closing"))
+        await wait_until(lambda: any(e["event"] == "push_replace_failed" for e in logs))
+        old_socket.push(flow_message("f1", 3, INTERVAL))
+        await wait_until(lambda: len(rig.received) == 1)
+        old_socket.drop()  # the grace is over
+        await reconnected(rig, 2, 0.5)
+    assert rig.sample("push_reconnects_total", reason="socket_closing") == 1
+    assert rig.sample("push_reconnects_total", reason="dropped") == 0
+    assert rig.api.socket.channel.id == rig.api.channels[1].id
+    assert not old_socket.closed_by_session
+
+
+async def test_one_channel_down_of_two_reads_not_connected(make_rig: MakeRig) -> None:
+    """push_connected is 1 only while every channel's socket is open."""
+    rig = make_rig(topic_limit=2)
+    await rig.subscribed("f1", "f2", channels=2)
+    assert rig.sample("push_connected") == 1
+    rig.api.sockets[0].drop()
+    await wait_until(lambda: 0.5 in rig.clock.sleeps)
+    status = rig.session.status()
+    assert status.state == "reconnecting"
+    assert [c.connected for c in status.channels] == [False, True]
+    assert rig.sample("push_connected") == 0
+    assert rig.sample("push_channels") == 2
