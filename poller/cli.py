@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from poller.simulator import FaultSettings
     from poller.simulator.flowfaults import FlowFaultSpec
     from poller.simulator.publishing import PublishSpec
+    from poller.simulator.pushsettings import PushFaultSpec
 
 DEFAULT_CONFIG = "config/poller.yaml"
 DEMO_LISTEN = "127.0.0.1:9864"
@@ -204,8 +205,9 @@ def parser() -> argparse.ArgumentParser:
         help="fault injection spec, e.g. 503=0.2,latency=200ms; per-flow faults are items "
         "KIND=FLOW[xFACTOR][@+DELAY|@EPOCH_SECONDS], KIND one of stop, fail, hangup, slow, "
         "milestone-drop, FLOW a flow id or index, e.g. stop=3@+5m,slow=7x4@+10m; publishing a "
-        "flow's next version is publish:FLOW[:worse][@WHEN], e.g. publish:3:worse@+10m "
-        "(see README) (default: none)",
+        "flow's next version is publish:FLOW[:worse][@WHEN], e.g. publish:3:worse@+10m; push "
+        "faults are push-drop@WHEN, push-closing@WHEN, push-unsubscribed@WHEN, "
+        "push-revoked@WHEN, push-silent@WHEN and push-forbid=FLOW (see README) (default: none)",
     )
     sim.add_argument(
         "--lag",
@@ -214,6 +216,26 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between a metric's moment and its being visible to aggregate queries, "
         "Genesys' indexing lag (default: 5)",
+    )
+    sim.add_argument(
+        "--push-deltas",
+        action="store_true",
+        help="push messages carry the change since the topic's previous message instead of "
+        "the interval's running total (default: off)",
+    )
+    sim.add_argument(
+        "--push-interval",
+        type=_push_interval,
+        default=None,
+        metavar="15m|30m|60m",
+        help="the interval the push messages aggregate over (default: 30m)",
+    )
+    sim.add_argument(
+        "--push-heartbeat",
+        type=_push_heartbeat,
+        default=None,
+        metavar="DURATION",
+        help="time between the notification sockets' heartbeats, e.g. 5s or 1m (default: 30s)",
     )
     logging_flags(sim)
     return p
@@ -293,7 +315,29 @@ def _lag(text: str) -> float:
     return seconds
 
 
-def _fault_spec(text: str) -> tuple[FaultSettings, tuple[FlowFaultSpec | PublishSpec, ...]]:
+def _push_interval(text: str) -> float:
+    from poller.simulator.pushsettings import parse_interval_name
+
+    seconds = parse_interval_name(text)
+    if seconds is None:
+        raise argparse.ArgumentTypeError(f"expected 15m, 30m or 60m, got {text!r}")
+    return seconds
+
+
+def _push_heartbeat(text: str) -> float:
+    from poller.simulator.pushsettings import parse_heartbeat
+
+    seconds = parse_heartbeat(text)
+    if seconds is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration from 1s to 24h such as 5s or 1m, got {text!r}"
+        )
+    return seconds
+
+
+def _fault_spec(
+    text: str,
+) -> tuple[FaultSettings, tuple[FlowFaultSpec | PublishSpec | PushFaultSpec, ...]]:
     """A bad spec is a usage error (exit 2) that lists every problem, like a bad --flows."""
     from poller.simulator import SimulatorSettingsError
     from poller.simulator.settings import parse_simulate_faults
@@ -569,6 +613,12 @@ def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     if args.lag is not None:
         settings = dataclasses.replace(settings, lag=args.lag)
+    push = dataclasses.replace(settings.push, deltas=args.push_deltas)
+    if args.push_interval is not None:
+        push = dataclasses.replace(push, interval=args.push_interval)
+    if args.push_heartbeat is not None:
+        push = dataclasses.replace(push, heartbeat=args.push_heartbeat)
+    settings = dataclasses.replace(settings, push=push)
 
     async def main_() -> int:
         import signal

@@ -312,6 +312,57 @@ class SelfMetrics:
         "Unix time of the last successful refresh of the Architect listing of this kind.",
         ("kind",),
     )
+    push_connected = PerOrg(
+        Gauge,
+        "push_connected",
+        "1 while every notification channel's socket of the org is open (push on), else 0.",
+    )
+    push_channels = PerOrg(
+        Gauge, "push_channels", "Notification channels the org's push session holds."
+    )
+    push_topics = PerOrg(
+        Gauge,
+        "push_topics",
+        "Notification topics subscribed, over all channels (as the subscription answers list "
+        "them: a topic refused for lack of permission is not counted).",
+    )
+    push_messages = PerOrg(
+        Counter,
+        "push_messages",
+        "Frames received on the notification sockets, by kind: flow, flowoutcome (data), "
+        "heartbeat (heartbeats and pongs), system (v2.system.*), unusable (not understood).",
+        ("kind",),
+    )
+    push_last_message = PerOrg(
+        Gauge,
+        "push_last_message_timestamp_seconds",
+        "Unix time of the last frame of any kind on the org's notification sockets.",
+    )
+    push_reconnects = PerOrg(
+        Counter,
+        "push_reconnects",
+        "Notification socket reconnects, by reason: dropped, socket_closing, "
+        "no_longer_subscribed, token_revoked, silent (no answer to a ping), expired (the "
+        "channel was gone).",
+        ("reason",),
+    )
+    push_raised = PerOrg(
+        Counter,
+        "push_raised",
+        "Push messages that raised a value of the query.",
+        ("query",),
+        per_query=True,
+    )
+    query_pushed = PerOrg(
+        Gauge,
+        "query_pushed",
+        "1 when push keeps the query's counters current between polls (push on and feeding "
+        "the query, every channel connected, and the last poll found the pushed figures of "
+        "the current interval in step with its own), else 0. Delta-style messages never move "
+        "a counter: such a query reads 0, and is not fresh between polls.",
+        ("query",),
+        per_query=True,
+    )
     config_reload_ok = ProcessWide(
         Gauge,
         "config_last_reload_successful",

@@ -3,12 +3,14 @@ transport, built together and closed together."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from poller.config.model import Credentials, GenesysSettings
 from poller.genesys.budget import RequestBudget
 from poller.genesys.http import HttpSession, QueryEndpoint, Reply
 from poller.genesys.listings import PAGE_SIZE, Entity, Listing, list_all
+from poller.genesys.notifications import Channel, ChannelSocket, Notifications
 from poller.genesys.retry import RetryPolicy
 from poller.genesys.token import TokenSource
 from poller.genesys.transport import QueryTransport
@@ -37,6 +39,7 @@ class GenesysClient:
         self._transport = QueryTransport(
             self._http, tokens, self.budget, settings, metrics, clocks=clocks, policy=policy
         )
+        self._notifications = Notifications(self._transport, self._http)
 
     async def post(self, endpoint: QueryEndpoint, body: dict[str, Any]) -> Reply:
         """POST a query; returns its 200 reply (raw body and correlation id)."""
@@ -55,6 +58,33 @@ class GenesysClient:
         return await list_all(
             self._transport, listing, reserve=reserve, params=params, page_size=page_size
         )
+
+    async def create_channel(self) -> Channel:
+        """A new notification channel (push)."""
+        return await self._notifications.create_channel()
+
+    async def subscribe(self, channel: Channel, topics: Sequence[str]) -> list[str]:
+        """Replace the channel's topics, leaving out those the client may not read; the
+        topics it now has."""
+        return await self._notifications.subscribe(channel, topics)
+
+    async def subscriptions(self, channel: Channel) -> list[str]:
+        """The channel's topics."""
+        return await self._notifications.subscriptions(channel)
+
+    async def channel_exists(self, channel: Channel) -> bool:
+        """Whether the channel is still valid (False: expired, evicted or deleted)."""
+        return await self._notifications.exists(channel)
+
+    async def connect(self, channel: Channel) -> ChannelSocket:
+        """Open the channel's socket."""
+        return await self._notifications.connect(channel)
+
+    async def relogin(self) -> None:
+        """Drop the current token and log in afresh (Genesys revoked it)."""
+        if self._tokens.expires_at is not None:
+            self._tokens.forget(await self._tokens.token())
+        await self._tokens.token()
 
     async def login(self) -> float:
         """Log in now (if there is no valid token yet); the token's seconds left."""

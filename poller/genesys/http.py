@@ -3,6 +3,7 @@ turns transport failures and Genesys error bodies into our error types."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import Counter, deque
@@ -23,9 +24,12 @@ from poller.timing import Clock, Clocks
 log = structlog.get_logger("poller.genesys")
 QueryEndpoint = Literal["aggregates", "observations"]
 ListingEndpoint = Literal["flows", "flow_outcomes", "flow_milestones"]
+# The notification channel calls of push (create, subscriptions, HEAD; not the socket).
+NotificationsEndpoint = Literal["notifications"]
 # The endpoint label of the API self-metrics, and of our errors.
-Endpoint = QueryEndpoint | ListingEndpoint
+Endpoint = QueryEndpoint | ListingEndpoint | NotificationsEndpoint
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+WS_CLOSE_TIMEOUT = 5.0  # seconds a closing socket waits for the other side's close frame
 MESSAGE_LIMIT = 500  # characters of a Genesys error message kept in our errors and logs
 
 
@@ -93,6 +97,35 @@ class HttpSession:
                 raise_for_status=False,
             )
         return self._session
+
+    async def ws_connect(self, endpoint: str, url: str) -> aiohttp.ClientWebSocketResponse:
+        """Open a WebSocket at `url` within the configured timeout; no auth header, no
+        protocol-level heartbeat (the caller watches the socket). Errors never show the URL:
+        a notification channel's connectUri is a capability."""
+        if self._closed:
+            raise TransportError("the HTTP client was closed", endpoint=endpoint)
+        timeout = self._settings.timeout
+        # A socket given up for silence may never answer our close frame: wait little for it.
+        closing = aiohttp.ClientWSTimeout(ws_close=min(timeout, WS_CLOSE_TIMEOUT))
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._http().ws_connect(url, heartbeat=None, timeout=closing)
+        except aiohttp.WSServerHandshakeError as exc:
+            raise TransportError(
+                f"the socket was refused (HTTP {exc.status})",
+                endpoint=endpoint,
+                status=exc.status,
+                retryable=True,
+            ) from None
+        except TimeoutError:
+            raise TransportError(
+                f"no socket within {timeout:g}s", endpoint=endpoint, retryable=True
+            ) from None
+        except aiohttp.ClientError as exc:
+            # The class and OS error only: some aiohttp errors print the URL.
+            cause = getattr(exc, "os_error", None)
+            said = f"{type(exc).__name__}: {cause}" if cause else type(exc).__name__
+            raise TransportError(said, endpoint=endpoint, retryable=True) from None
 
     async def post(self, endpoint: str, url: str, payload: bytes, headers: dict[str, str]) -> Reply:
         """POST `payload`; any answer is a Reply, whatever its status."""

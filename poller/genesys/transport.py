@@ -15,6 +15,7 @@ from poller.genesys.http import (
     Endpoint,
     HttpSession,
     ListingEndpoint,
+    NotificationsEndpoint,
     QueryEndpoint,
     Reply,
     announce_pause,
@@ -84,6 +85,30 @@ class QueryTransport:
 
         async def send(headers: dict[str, str]) -> Reply:
             return await self._http.get(endpoint, url, headers)
+
+        return await self._send(endpoint, permission, acquire, send)
+
+    async def call(
+        self,
+        method: str,
+        endpoint: NotificationsEndpoint,
+        path_and_query: str,
+        body: Any = None,
+        *,
+        permission: str,
+    ) -> Reply:
+        """Send one of push's channel calls (`path_and_query` on the API host, `body` as JSON);
+        its 200 reply. In line with the queries for the budget and its pauses."""
+        url = self._settings.api_base_url + path_and_query
+        payload = None if body is None else json.dumps(body).encode()
+
+        async def acquire() -> None:
+            await self.budget.acquire(max_pause=MAX_RETRY_AFTER)
+
+        async def send(headers: dict[str, str]) -> Reply:
+            if payload is not None:
+                headers["Content-Type"] = "application/json"
+            return await self._http.request(method, endpoint, url, headers, payload)
 
         return await self._send(endpoint, permission, acquire, send)
 

@@ -18,6 +18,7 @@ and last the faults that spoil a 200 body (malformed, truncated, wrong shape, hu
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import random
@@ -50,6 +51,9 @@ from poller.simulator.listings import (
 )
 from poller.simulator.org import TRANSFER_TARGETS, Flow, Org
 from poller.simulator.publishing import Publish, PublishSpec
+from poller.simulator.pushroutes import NOTIFICATIONS_PREFIX, SOCKET_PATH, add_push_routes
+from poller.simulator.pushsettings import PushFaultSpec
+from poller.simulator.pushsocket import PushHub, PushOrg, Wait
 from poller.simulator.ratelimit import RateLimiter
 from poller.simulator.replies import (
     AUTH_REQUIRED,
@@ -104,6 +108,7 @@ class OrgState:
     busy: asyncio.Lock | None = None
     # id -> new name of flows, outcomes and milestones renamed since (PUT /simulator/names).
     renames: dict[str, str] = field(default_factory=dict)
+    push: PushOrg | None = None  # its notification channels (set by build_simulator_app)
 
     @property
     def client_id(self) -> str:
@@ -121,6 +126,7 @@ class SimulatorState:
     # One store for all orgs: a token names its client, and the client its org.
     tokens: TokenStore
     orgs: dict[str, OrgState]
+    push: PushHub
 
     @property
     def first(self) -> OrgState:
@@ -172,28 +178,39 @@ def build_simulator_app(
     clock: Clock = time.time,
     rng: random.Random | None = None,
     sleep: Sleep = asyncio.sleep,
+    push_wait: Wait | None = None,
 ) -> web.Application:
     """The simulator app. `clock` drives tokens, rate limits, storms and which data exists;
     `rng` draws the first org's faults (default: seeded from `settings.seed`; every other org
-    draws from its own seed); `sleep` serves latency."""
+    draws from its own seed); `sleep` serves latency; `push_wait` paces the push publisher's
+    ticks (default: a real second each; `PushHub.tick` runs one by hand)."""
     orgs: dict[str, OrgState] = {}
     for index, own in enumerate(settings.org_settings()):
         org = Org(own.seed, own.flows)
         draws = rng if rng is not None and index == 0 else random.Random(own.seed)
-        orgs[own.client_id] = OrgState(
+        state_of_org = OrgState(
             settings=own,
             org=org,
             engine=Engine(org, lag_ms=round(own.lag * 1000), client_id=own.client_id),
             limiter=RateLimiter(own.requests_per_minute),
             faults=FaultInjector(own.faults, clock, draws, own.client_id),
         )
-        _install_flow_faults(orgs[own.client_id], own.flow_faults, clock())
+        state_of_org.push = PushOrg(
+            own.client_id, state_of_org.engine, own.lag, functools.partial(_busy, state_of_org)
+        )
+        orgs[own.client_id] = state_of_org
+    hub = PushHub(
+        [o.push for o in orgs.values() if o.push is not None], settings.push, clock, push_wait
+    )
+    for org_state in orgs.values():
+        _install_flow_faults(org_state, hub, org_state.settings.flow_faults, clock())
     state = SimulatorState(
         settings=settings,
         clock=clock,
         sleep=sleep,
         tokens=TokenStore(settings.token_ttl),
         orgs=orgs,
+        push=hub,
     )
     app = web.Application(middlewares=[_genesys_envelope], client_max_size=MAX_REQUEST_BYTES)
     app[STATE] = state
@@ -215,7 +232,25 @@ def build_simulator_app(
     app.router.add_delete("/simulator/flows/{flow_id}/publish", _delete_publish)
     app.router.add_put("/simulator/names", _put_names)
     app.router.add_post("/simulator/truth", _post_truth)
+    add_push_routes(app, hub, _admit_push, lambda client, ident: _flow_id(orgs[client], ident))
+    app.on_shutdown.append(_stop_push)
     return app
+
+
+async def _stop_push(app: web.Application) -> None:
+    await app[STATE].push.stop()
+
+
+async def _admit_push(request: web.Request) -> tuple[str, float]:
+    """The gateway's checks for a channel call: token and rate budget; no permission (the
+    channel calls need none, each topic checks its own)."""
+    org, now = await _admit(request, "notifications", None)
+    return org.client_id, now
+
+
+def _flow_id(org: OrgState, ident: str) -> str | None:
+    flow = find_flow(org.org, ident)
+    return flow.id if flow is not None else None
 
 
 def state_of(app: web.Application) -> SimulatorState:
@@ -231,21 +266,33 @@ def find_flow(org: Org, ident: str) -> Flow | None:
 
 
 def _install_flow_faults(
-    org: OrgState, specs: tuple[FlowFaultSpec | PublishSpec, ...], now: float
+    org: OrgState,
+    hub: PushHub,
+    specs: tuple[FlowFaultSpec | PublishSpec | PushFaultSpec, ...],
+    now: float,
 ) -> None:
     problems = []
     for spec in specs:
+        if isinstance(spec, PushFaultSpec) and spec.fault != "forbid":
+            at = spec.at if spec.at is not None else now + spec.delay
+            hub.schedule(spec.fault, at, org.client_id)
+            continue
+        assert spec.flow is not None
         flow = find_flow(org.org, spec.flow)
         if flow is None:
-            item = (
-                f"publish:{spec.flow}"
-                if isinstance(spec, PublishSpec)
-                else f"{spec.kind}={spec.flow}"
-            )
+            if isinstance(spec, PublishSpec):
+                item = f"publish:{spec.flow}"
+            elif isinstance(spec, PushFaultSpec):
+                item = f"push-forbid={spec.flow}"
+            else:
+                item = f"{spec.kind}={spec.flow}"
             problems.append(
                 f"faults: {item}: no flow has that id, and the org's flows are "
                 f"numbered 0 to {len(org.org.flows) - 1}"
             )
+            continue
+        if isinstance(spec, PushFaultSpec):
+            hub.org(org.client_id).channels.forbidden.add(flow.id)
             continue
         at = spec.at if spec.at is not None else now + spec.delay
         if isinstance(spec, PublishSpec):
@@ -265,7 +312,9 @@ async def _genesys_envelope(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     state = request.app[STATE]
-    if request.path.startswith(CONTROL_PREFIX):
+    resource = request.match_info.route.resource
+    socket = resource is not None and resource.canonical == SOCKET_PATH
+    if request.path.startswith(CONTROL_PREFIX) or socket:
         return await handler(request)
     arrived = state.clock()
     context_id = str(uuid.uuid4())
@@ -288,13 +337,22 @@ async def _genesys_envelope(
     org = request.get(ORG, state.first)
     now = state.clock()
     status = RESET_STATUS if request.get(RESET, False) else response.status
-    org.stats.record(RequestRecord(arrived, request.path, status, client, retry_after))
+    org.stats.record(RequestRecord(arrived, _stats_path(request), status, client, retry_after))
     budget = org.limiter.peek(client, now)
     response.headers[contract.CORRELATION_HEADER] = context_id
     response.headers["inin-ratelimit-count"] = str(budget.count)
     response.headers["inin-ratelimit-allowed"] = str(budget.allowed)
     response.headers["inin-ratelimit-reset"] = str(budget.reset)
     return response
+
+
+def _stats_path(request: web.Request) -> str:
+    """The path a request is counted under: a channel call's route, not its channel id (a
+    capability, and one count per channel would grow without bound)."""
+    resource = request.match_info.route.resource
+    if resource is not None and request.path.startswith(NOTIFICATIONS_PREFIX):
+        return resource.canonical
+    return request.path
 
 
 _HTTP_CODES = {
@@ -349,9 +407,11 @@ async def _token(request: web.Request) -> web.StreamResponse:
 # -- analytics --------------------------------------------------------------------------------
 
 
-async def _admit(request: web.Request, endpoint: str, permission: str) -> tuple[OrgState, float]:
-    """The gateway's checks every API request passes: latency, token, 429s, permission.
-    Returns the org the token authorises and the clock's now."""
+async def _admit(
+    request: web.Request, endpoint: str, permission: str | None
+) -> tuple[OrgState, float]:
+    """The gateway's checks every API request passes: latency, token, 429s, permission (none
+    for None). Returns the org the token authorises and the clock's now."""
     state = request.app[STATE]
     token = bearer_token(request.headers.get("Authorization"))
     # Whose latency applies is known before the token's expiry is: the client it was issued to.
@@ -374,7 +434,7 @@ async def _admit(request: web.Request, endpoint: str, permission: str) -> tuple[
     budget = org.limiter.admit(client, now)
     if not budget.admitted:
         raise rate_limited(budget.reset)
-    if faults.forbids(endpoint):
+    if permission is not None and faults.forbids(endpoint):
         raise missing_permission(permission)
     return org, now
 

@@ -535,21 +535,35 @@ class Engine:
         interval is visible (its final totals), whatever the clock says."""
         return self._aggregate(query, query.bounds[-1])
 
-    def aggregate(self, query: AggregateQuery, now: int) -> dict[str, Any]:
+    def aggregate(
+        self, query: AggregateQuery, now: int, flow_ids: Iterable[str] | None = None
+    ) -> dict[str, Any]:
         """The `FlowAggregateQueryResponse` body for a validated query at `now` (epoch ms):
-        what became visible by then, `lag_ms` after it happened."""
-        return self._aggregate(query, now - self.lag_ms)
+        what became visible by then, `lag_ms` after it happened. With `flow_ids`, only those
+        flows' records count (the push publisher's topics; unknown ids are skipped): the same
+        answer as a `flowId` filter, without planning every other flow."""
+        return self._aggregate(query, now - self.lag_ms, flow_ids)
 
-    def _aggregate(self, query: AggregateQuery, now: int) -> dict[str, Any]:
+    def _aggregate(
+        self, query: AggregateQuery, now: int, flow_ids: Iterable[str] | None = None
+    ) -> dict[str, Any]:
         with self._lock:
-            return self._aggregate_locked(query, now)
+            return self._aggregate_locked(query, now, flow_ids)
 
-    def _aggregate_locked(self, query: AggregateQuery, now: int) -> dict[str, Any]:
+    def _aggregate_locked(
+        self, query: AggregateQuery, now: int, flow_ids: Iterable[str] | None
+    ) -> dict[str, Any]:
         metrics_out: dict[Group, dict[int, dict[str, Stat]]] = {}
         views_out: dict[Group, dict[int, dict[str, Stat]]] = {}
         bounds = query.bounds
         targets = {v.target for v in query.views}
-        for flow in self.org.flows:
+        by_id = self.org.by_id
+        flows = (
+            self.org.flows
+            if flow_ids is None
+            else [f for i in flow_ids if (f := by_id.get(i)) is not None]
+        )
+        for flow in flows:
             plan = self._plan(flow, query, query.metrics)
             view_plan = self._plan(flow, query, targets) if targets else {}
             if not plan and not view_plan:

@@ -20,6 +20,7 @@ from poller.simulator.app import (
     state_of,
 )
 from poller.simulator.org import Org
+from poller.simulator.pushsocket import PushHub, Wait
 from poller.simulator.settings import FaultSettings, SimulatorSettings, parse_fault_spec
 from poller.simulator.stats import SimulatorStats
 from poller.simulator.validation import validate_aggregate
@@ -44,9 +45,12 @@ class Simulator:
         clock: Clock = time.time,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
+        push_wait: Wait | None = None,
     ) -> None:
         self.settings = settings or SimulatorSettings()
-        self.app = build_simulator_app(self.settings, clock=clock, rng=rng, sleep=sleep)
+        self.app = build_simulator_app(
+            self.settings, clock=clock, rng=rng, sleep=sleep, push_wait=push_wait
+        )
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
 
@@ -133,6 +137,11 @@ class Simulator:
 
     def clear_faults(self, *, client_id: str | None = None) -> None:
         self.set_faults(FaultSettings(), client_id=client_id)
+
+    @property
+    def push(self) -> PushHub:
+        """The Notifications API's channels, sockets and publisher (every org's)."""
+        return self.state.push
 
     @property
     def stats(self) -> SimulatorStats:

@@ -12,6 +12,12 @@ from typing import Literal
 from poller.simulator.errors import SimulatorSettingsError
 from poller.simulator.flowfaults import FAULT_KINDS, FlowFaultSpec, parse_flow_fault_item
 from poller.simulator.publishing import PublishSpec, is_publish_item, parse_publish_item
+from poller.simulator.pushsettings import (
+    PushFaultSpec,
+    PushSimSettings,
+    is_push_item,
+    parse_push_item,
+)
 
 ForbiddenEndpoint = Literal["aggregates", "observations", "flows", "outcomes", "milestones", "all"]
 
@@ -121,9 +127,11 @@ class SimulatorSettings:
     lag: float = 5.0
     faults: FaultSettings = field(default_factory=FaultSettings)
     orgs: int = 1
-    # The first org's flow faults and publishes, installed at start-up (`simulate --faults
-    # stop=3@+5m,publish:4:worse@+10m`).
-    flow_faults: tuple[FlowFaultSpec | PublishSpec, ...] = ()
+    # The first org's flow faults, publishes and push faults, installed at start-up
+    # (`simulate --faults stop=3@+5m,publish:4:worse@+10m,push-drop@+2m`).
+    flow_faults: tuple[FlowFaultSpec | PublishSpec | PushFaultSpec, ...] = ()
+    # The Notifications API's settings, shared by every org (`PUT /simulator/push` changes them).
+    push: PushSimSettings = field(default_factory=PushSimSettings)
 
     def __post_init__(self) -> None:
         if not 1 <= self.orgs <= MAX_ORGS:
@@ -359,19 +367,30 @@ def _size(value: str) -> int | None:
 
 def parse_simulate_faults(
     spec: str,
-) -> tuple[FaultSettings, tuple[FlowFaultSpec | PublishSpec, ...]]:
-    """`simulate --faults`: the items of `parse_fault_spec`, per-flow faults and publishes, mixed.
+) -> tuple[FaultSettings, tuple[FlowFaultSpec | PublishSpec | PushFaultSpec, ...]]:
+    """`simulate --faults`: the items of `parse_fault_spec`, per-flow faults, publishes and push
+    faults, mixed.
 
     A per-flow item is `KIND=FLOW[xFACTOR][@WHEN]` with KIND one of `flowfaults.FAULT_KINDS`
     (see `flowfaults.parse_flow_fault_item`), one per flow; a publish is
-    `publish:FLOW[:worse][@WHEN]` (see `publishing.parse_publish_item`), one per flow; e.g.
-    `503=0.1,stop=3@+5m,slow=7x4@+10m,publish:3:worse@+10m`. All problems are reported at once.
+    `publish:FLOW[:worse][@WHEN]` (see `publishing.parse_publish_item`), one per flow; a push
+    fault is `push-KIND[@WHEN]` or `push-forbid=FLOW` (see `pushsettings.parse_push_item`); e.g.
+    `503=0.1,stop=3@+5m,slow=7x4@+10m,publish:3:worse@+10m,push-drop@+2m`. All problems are
+    reported at once.
     """
     problems: list[str] = []
     rest: list[str] = []
     flows: dict[str, FlowFaultSpec] = {}
     publishes: dict[str, PublishSpec] = {}
+    pushes: list[PushFaultSpec] = []
     for raw in spec.split(","):
+        if is_push_item(raw):
+            pushed = parse_push_item(raw)
+            if isinstance(pushed, str):
+                problems.append(f"faults: {pushed}")
+            else:
+                pushes.append(pushed)
+            continue
         if is_publish_item(raw):
             published = parse_publish_item(raw)
             if isinstance(published, str):
@@ -399,7 +418,7 @@ def parse_simulate_faults(
         faults = FaultSettings()
     if problems:
         raise SimulatorSettingsError(problems)
-    return faults, (*flows.values(), *publishes.values())
+    return faults, (*flows.values(), *publishes.values(), *pushes)
 
 
 def faults_from_json(body: object) -> FaultSettings:

@@ -244,6 +244,8 @@ def test_add_query_makes_every_per_query_series_at_zero() -> None:
         (P + "poll_failures_total", q): 0.0,
         (P + "polls_skipped_total", (*q, ("reason", "overrun"))): 0.0,
         (P + "polls_skipped_total", (*q, ("reason", "paused"))): 0.0,
+        (P + "push_raised_total", q): 0.0,
+        (P + "query_pushed", q): 0.0,
     }
 
 
