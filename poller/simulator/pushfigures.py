@@ -52,14 +52,22 @@ def intervals(now: float, interval: float, lag: float) -> tuple[int, ...]:
 
 
 def figures(
-    engine: Engine, kind: TopicKind, flow_ids: Iterable[str], bounds: tuple[int, ...], now: float
+    engine: Engine, flow_ids: Iterable[str], bounds: tuple[int, ...], now: float
 ) -> Figures:
-    """The topics' figures at `now` for the flows `flow_ids`, per topic, group and interval."""
-    query = AggregateQuery(bounds=bounds, metrics=METRICS[kind], group_by=GROUP_BY[kind])
+    """Both topics' figures at `now` for the flows `flow_ids`, per topic, group and interval.
+
+    One query answers both: grouped by the outcome topic's dimensions, the flow topic's metrics
+    (which carry no `flowOutcomeId`) come back in groups without it, exactly as a query grouped
+    by `flowId` and `mediaType` alone answers them; so each record is read once, not twice.
+    """
+    query = AggregateQuery(
+        bounds=bounds, metrics=FLOW_METRICS + OUTCOME_METRICS, group_by=GROUP_BY["flowoutcome"]
+    )
     answer = engine.aggregate(query, round(now * 1000), flow_ids)
     out: Figures = {}
     for result in answer.get("results", []):
         group = result["group"]
+        kind: TopicKind = "flowoutcome" if "flowOutcomeId" in group else "flow"
         topic = topic_name(kind, group["flowId"])
         per_interval = out.setdefault(topic, {}).setdefault(tuple(sorted(group.items())), {})
         for item in result["data"]:

@@ -26,7 +26,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from poller.simulator.engine import Engine
-from poller.simulator.notifications import Channel, Channels, TopicKind, parse_topic
+from poller.simulator.notifications import Channel, Channels, parse_topic
 from poller.simulator.pushfigures import Figures, Sent, figures, interval_names, intervals, messages
 from poller.simulator.pushsettings import PushFault, PushSimSettings
 
@@ -262,21 +262,19 @@ class PushHub:
         live = [s for s in self.sockets.values() if s.client_id == org.client_id]
         if not live:
             return
-        wanted: dict[TopicKind, set[str]] = {"flow": set(), "flowoutcome": set()}
+        flow_ids: set[str] = set()
         for sock in live:
             for topic in sock.channel.topics:
                 parsed = parse_topic(topic)
                 if parsed is not None and parsed[1] not in org.channels.forbidden:
-                    wanted[parsed[0]].add(parsed[1])
+                    flow_ids.add(parsed[1])
         bounds = intervals(now, self.settings.interval, org.lag)
         current: Figures = {}
-        for kind, flow_ids in wanted.items():
-            if flow_ids:
-                async with org.lock():
-                    got = await asyncio.to_thread(
-                        figures, org.engine, kind, sorted(flow_ids), bounds, now
-                    )
-                current.update(got)
+        if flow_ids:
+            async with org.lock():
+                current = await asyncio.to_thread(
+                    figures, org.engine, sorted(flow_ids), bounds, now
+                )
         names = interval_names(bounds)
         for sock in live:
             channel = sock.channel
