@@ -95,7 +95,7 @@ class PushedQuery:
         response = decode("aggregate", body)
         assert isinstance(response, AggregateResponse)
         self.ledger.show(*_span_ms(self.query, now))
-        check = self.ledger.raise_from_poll(response)
+        check = self.ledger.raise_from_poll(response, round(now * 1000))
         flows = frozenset(
             str(value)
             for result in response.results or ()

@@ -35,10 +35,13 @@ Group = tuple[tuple[str, str], ...]  # dimension -> value, sorted by dimension
 Key = tuple[str, str, str]
 Names = Mapping[str, tuple[str, str]]  # flow id -> (name, type), from the names listing
 
-# How far a poll's count may run ahead of push's for the two to be in step: push lags by the
-# data of the last second or two, the poll having been answered after the last message.
-IN_STEP_SLACK = 5
-IN_STEP_SHARE = 0.1
+# How far a poll's count may run ahead of push's for the two to be in step: push trails by
+# the data of the last second or two (messages come at most once a second, and the poll was
+# answered after the last one), so by what the interval's rate brings in IN_STEP_SECONDS, or
+# IN_STEP_SLACK at a quiet moment. Delta messages, which never raise a figure, trail by all
+# that came since the interval's first message, which soon exceeds that.
+IN_STEP_SECONDS = 5.0
+IN_STEP_SLACK = 5.0
 
 
 class _Figure:
@@ -106,16 +109,18 @@ def _add(total: Stats, more: Stats) -> Stats:
 @dataclass(frozen=True, slots=True)
 class PollCheck:
     """How the poll compared with push in the newest interval it returned: the counts of the
-    metrics push feeds, summed over the query's series."""
+    metrics push feeds, summed over the query's series, and the seconds of the interval so far."""
 
     polled: float
     pushed: float
+    elapsed: float
 
     @property
     def in_step(self) -> bool:
-        """Whether push kept up: its figures trail the poll's by no more than the last moments'
-        data. Delta messages, which never raise a figure, fall behind at once."""
-        return self.polled - self.pushed <= max(IN_STEP_SLACK, IN_STEP_SHARE * self.polled)
+        """Whether push kept up: its figures trail the poll's by no more than the interval's
+        rate brings in the last few seconds."""
+        recent = self.polled * IN_STEP_SECONDS / max(self.elapsed, IN_STEP_SECONDS)
+        return self.polled - self.pushed <= max(IN_STEP_SLACK, recent)
 
 
 def interval_start(interval: str) -> int:
@@ -188,9 +193,9 @@ class Ledger:
             start = self._starts[interval] = interval_start(interval)
         return start
 
-    def raise_from_poll(self, response: AggregateResponse) -> PollCheck | None:
-        """Take a poll's figures (buckets of the topics' interval); how push compared in the
-        newest interval, or None when the poll had no bucket."""
+    def raise_from_poll(self, response: AggregateResponse, now_ms: int) -> PollCheck | None:
+        """Take a poll's figures (buckets of the topics' interval), answered at `now_ms`; how
+        push compared in the newest interval, or None when the poll had no bucket."""
         buckets = [
             (_group(result.group), self._start(bucket.interval), bucket)
             for result in response.results or ()
@@ -215,7 +220,7 @@ class Ledger:
             for view in bucket.views or ():
                 if view.stats is not None:
                     self._raise(start, group, ("view", view.name, ""), view.stats)
-        return PollCheck(polled, pushed)
+        return PollCheck(polled, pushed, (now_ms - newest) / 1000)
 
     def _counted(self, metric: str) -> bool:
         return any(metric in metrics for metrics in self._fed.values())

@@ -67,7 +67,7 @@ def test_sliding_window_and_observations_are_not_fed() -> None:
 
 
 def test_today_window_is_fed_unless_delayed() -> None:
-    """`window: today` starts at midnight, on an interval boundary; a delay waits for settled data."""
+    """`window: today` starts at midnight, an interval boundary; a delay waits for settled data."""
     today = QueryConfig("q", "aggregate", 60.0, ("nFlow",), window=TODAY, group_by=("flowId",))
     assert dict(feed_of(today, PUSH).metrics) == {"flow": ("nFlow",)}
     delayed = QueryConfig("q", "aggregate", 60.0, ("nFlow",), window=TODAY, delay=300.0)

@@ -41,18 +41,26 @@ def push(book: Ledger, media: str, interval: str, *metrics: MetricEntry, flow: s
     )
 
 
-def poll(book: Ledger, *buckets: tuple[str, Sequence[MetricEntry]], flow: str = "f1") -> bool:
+def poll(
+    book: Ledger,
+    *buckets: tuple[str, Sequence[MetricEntry]],
+    flow: str = "f1",
+    elapsed: int = 600,
+) -> bool:
+    """A poll answered `elapsed` seconds into its newest interval; whether push was in step."""
     data = [Bucket(interval, list(metrics)) for interval, metrics in buckets]
-    check = book.raise_from_poll(AggregateResponse([AggregateResult({"flowId": flow}, data)]))
+    response = AggregateResponse([AggregateResult({"flowId": flow}, data)])
+    check = book.raise_from_poll(response, interval_start(buckets[-1][0]) + elapsed * 1000)
     assert check is not None
     return check.in_step
 
 
-def counts(book: Ledger) -> dict[tuple[tuple[str, object], ...], dict[str, float | None]]:
-    out = {}
+def counts(book: Ledger) -> dict[tuple[tuple[str, str], ...], dict[str, float | None]]:
+    """The ledger's answer: series -> metric -> count."""
+    out: dict[tuple[tuple[str, str], ...], dict[str, float | None]] = {}
     for result in book.response().results or ():
         (bucket,) = result.data or []
-        key = tuple(sorted((result.group or {}).items()))
+        key = tuple(sorted((k, str(v)) for k, v in (result.group or {}).items()))
         out[key] = {m.metric: m.stats.count if m.stats else None for m in bucket.metrics or ()}
     return out
 
@@ -76,15 +84,18 @@ def test_deltas_change_nothing_after_the_first_and_are_not_in_step() -> None:
     for _ in range(5):
         assert not push(book, "voice", I1, n("nFlow", 1))
     assert counts(book) == {(("flowId", "f1"),): {"nFlow": 40}}
-    # 45 polled against 1 pushed: 44 behind, more than 5 and than 10% of 45.
+    # 45 polled 10 minutes in against 1 pushed: 44 behind, where 5 s of the interval's rate
+    # (45 in 600 s) brings 0.4, and the slack is 5.
     assert poll(book, (I1, [n("nFlow", 45)])) is False
 
 
 def test_running_totals_are_in_step_with_the_poll() -> None:
-    """Push at 98 when the poll says 100: within the slack of the last moments' data."""
+    """Push 20 behind a poll of 2400 in 10 minutes (5 s of that rate: 20) is in step; 21
+    behind is not."""
     book = ledger()
-    push(book, "voice", I1, n("nFlow", 98))
-    assert poll(book, (I1, [n("nFlow", 100)])) is True
+    push(book, "voice", I1, n("nFlow", 2380))
+    assert poll(book, (I1, [n("nFlow", 2400)])) is True
+    assert poll(book, (I1, [n("nFlow", 2401)])) is False
 
 
 def test_media_types_sum_into_a_flow_series() -> None:

@@ -22,6 +22,7 @@ from poller.digest import Digester
 from poller.selfmetrics import SelfMetrics
 from poller.serving import bound_addresses, serve
 from poller.simulator import Simulator, SimulatorSettings
+from poller.simulator.pushsocket import Wait
 from poller.simulator.validation import validate_aggregate, validate_observation
 from poller.timing import Clocks
 from tests.support.clock import FakeClock
@@ -44,8 +45,10 @@ def config_text(
     rpm: int = 300,
     listen: str = "127.0.0.1:0",
     names: Mapping[str, Value] | None = None,
+    push: Mapping[str, Value] | None = None,
 ) -> str:
-    """A poller.yaml around a YAML list of queries (the API URLs come from the environment)."""
+    """A poller.yaml around a YAML list of queries (the API URLs come from the environment);
+    `push`: the genesys.push keys."""
     return poller_yaml(
         queries,
         requests_per_minute=rpm,
@@ -53,6 +56,7 @@ def config_text(
         max_response_bytes=max_response_bytes or None,
         server={"listen": listen},
         names=names,
+        push=push,
     )
 
 
@@ -82,14 +86,16 @@ async def start_simulator(
     settings: SimulatorSettings,
     prepare: Callable[[Simulator], None] | None = None,
     clock: FakeClock | None = None,
+    push_wait: Wait | None = None,
 ) -> tuple[Simulator, ReleasableSleep]:
     """A simulator on a free loopback port (on `clock` if given, else real time); `prepare` sees
-    it before it serves."""
+    it before it serves; `push_wait` paces its push publisher (a test that ticks it itself
+    gives one that never returns)."""
     sleep = ReleasableSleep()
     if clock is None:
-        simulator = Simulator(settings, sleep=sleep)
+        simulator = Simulator(settings, sleep=sleep, push_wait=push_wait)
     else:
-        simulator = Simulator(settings, clock=clock, sleep=sleep)
+        simulator = Simulator(settings, clock=clock, sleep=sleep, push_wait=push_wait)
     if prepare is not None:
         prepare(simulator)
     await simulator.start("127.0.0.1", 0)
@@ -215,6 +221,7 @@ class StackFactory(Protocol):
         clock: FakeClock | None = None,
         lifecycle: bool = False,
         digester: Digester | None = None,
+        push_wait: Wait | None = None,
         **config: Any,
     ) -> Awaitable[Stack]: ...
 
@@ -252,6 +259,7 @@ class Stacks:
         clock: FakeClock | None = None,
         lifecycle: bool = False,
         digester: Digester | None = None,
+        push_wait: Wait | None = None,
         **config: Any,
     ) -> Stack:
         """A stack serving `queries` (a YAML list); `config` are `config_text` options.
@@ -266,7 +274,7 @@ class Stacks:
             if self.prepare is not None:
                 self.prepare(simulator)
 
-        simulator, sim_sleep = await start_simulator(settings, prepare, clock)
+        simulator, sim_sleep = await start_simulator(settings, prepare, clock, push_wait)
         if faults:
             simulator.set_faults(faults)
         env = {
