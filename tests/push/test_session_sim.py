@@ -181,7 +181,9 @@ async def test_connects_subscribes_and_hands_on_the_simulators_figures(
     [n_flow] = bucket["metrics"]
     assert pushed["nFlow"].count == n_flow["stats"]["count"] > 0
     assert live.sample("push_messages_total", kind="flow") >= 1
+    # The channel and its subscription, each a place in the org's request budget.
     assert live.sample("api_requests_total", endpoint="notifications", code="200") == 2
+    assert live.sample("api_budget_places_taken_total") == 2
 
 
 @pytest.mark.parametrize(
