@@ -140,6 +140,11 @@ class _Slot:
     def topics(self) -> tuple[str, ...]:
         return topics_of(self.flows)
 
+    @property
+    def stale(self) -> bool:
+        """Whether the channel's subscription differs from the slot's topics."""
+        return self.topics != (self.sent or ())
+
 
 class PushSession:
     def __init__(
@@ -289,20 +294,30 @@ class PushSession:
         task.add_done_callback(self._tasks.discard)
 
     async def _update(self, slot: _Slot) -> None:
-        try:
-            await self._subscribe(slot)
-        except ApiError as err:
-            # The next reconnect or re-subscription tries again.
-            self._log.warning("push_subscribe_failed", channel=self._short(slot), error=str(err))
+        """Subscribe a connected channel to its new topics, backing off and trying again while
+        it stays connected (a reconnect subscribes it anyway)."""
+        attempt = 0
+        while slot.socket is not None and slot.stale:
+            try:
+                await self._subscribe(slot)
+            except ApiError as err:
+                attempt += 1
+                delay = backoff(attempt, self._rng)
+                self._log.warning(
+                    "push_subscribe_failed",
+                    channel=self._short(slot),
+                    error=str(err),
+                    attempt=attempt,
+                    delay=round(delay, 3),
+                )
+                await self._sleep(delay)
 
     async def _subscribe(self, slot: _Slot, *, again: bool = False) -> None:
         """PUT the slot's topics if they changed (or `again`: to extend the channel's life),
         and take the answer: topics left out are forbidden."""
         async with slot.lock:
             channel, topics = slot.channel, slot.topics
-            if channel is None or (topics == slot.sent and not again):
-                return
-            if slot.sent is None and not topics and not again:
+            if channel is None or not (slot.stale or again):
                 return
             answered = await self._api.subscribe(channel, topics)
             if slot.channel is not channel:
@@ -409,7 +424,7 @@ class PushSession:
         slot.socket, slot.reason, slot.frames = socket, None, 0
         slot.last_frame = self._clock()
         self._ever_connected = True
-        if slot.topics != slot.sent:
+        if slot.stale:
             self._spawn(self._update(slot))
         self._show()
         return socket
