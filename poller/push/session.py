@@ -118,6 +118,15 @@ def backoff(attempt: int, rng: Callable[[], float]) -> float:
     return rng() * min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** (attempt - 1))
 
 
+class _Replacement(NamedTuple):
+    """A channel made, subscribed and connected on socket_closing, not yet swapped in."""
+
+    channel: Channel
+    socket: PushSocket
+    sent: tuple[str, ...]
+    answered: frozenset[str]
+
+
 @dataclass(eq=False)
 class _Slot:
     """One channel's place: the flows it carries, the channel and socket it has now."""
@@ -132,7 +141,7 @@ class _Slot:
     frames: int = 0
     last_frame: float = 0.0
     replacing: asyncio.Task[None] | None = None  # a new channel after socket_closing
-    replacement: tuple[Channel, PushSocket] | None = None
+    replacement: _Replacement | None = None
     task: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -451,10 +460,19 @@ class PushSession:
                     break
                 with contextlib.suppress(Exception):
                     await socket.close()
-                old = slot.channel
-                slot.channel, socket = slot.replacement
+                old, new = slot.channel, slot.replacement
+                slot.channel, socket, slot.replacement, slot.reason = (
+                    new.channel,
+                    new.socket,
+                    None,
+                    None,
+                )
+                slot.socket, slot.sent = socket, new.sent
+                slot.subscribed = new.answered & frozenset(new.sent)
+                self._take_forbidden(slot, set(new.sent) - slot.subscribed)
                 _retire(old)
-                slot.socket, slot.replacement, slot.reason = socket, None, None
+                if slot.stale:  # the flows changed while the new channel was made
+                    self._spawn(self._update(slot))
                 slot.last_frame = self._clock()
                 self._last_reconnect, self._last_reason = self._clock(), reason
                 self._metrics.push_reconnects.labels(reason).inc()
@@ -513,17 +531,16 @@ class PushSession:
 
     async def _replace(self, slot: _Slot, old: PushSocket) -> None:
         """A new channel, subscribed and connected, then the old socket closed."""
+        topics = slot.topics
         try:
             channel = await self._api.create_channel()
-            answered = await self._api.subscribe(channel, slot.topics) if slot.topics else []
+            answered = await self._api.subscribe(channel, topics) if topics else []
             socket = await self._api.connect(channel)
         except ApiError as err:
             # The old socket closes by itself soon; the runner starts afresh then.
             self._log.warning("push_replace_failed", channel=self._short(slot), error=str(err))
             return
-        slot.sent, slot.subscribed = slot.topics, frozenset(answered) & frozenset(slot.topics)
-        self._take_forbidden(slot, set(slot.topics) - slot.subscribed)
-        slot.replacement = (channel, socket)
+        slot.replacement = _Replacement(channel, socket, topics, frozenset(answered))
         slot.reason = "socket_closing"
         await old.close()
 
@@ -564,7 +581,7 @@ class PushSession:
             with contextlib.suppress(Exception):
                 await socket.close()
         if slot.replacement is not None:
-            spare, slot.replacement = slot.replacement[1], None
+            spare, slot.replacement = slot.replacement.socket, None
             with contextlib.suppress(Exception):
                 await spare.close()
         self._show()
