@@ -137,6 +137,7 @@ class _Slot:
     channel: Channel | None = None
     socket: PushSocket | None = None
     check: bool = False  # HEAD the channel before connecting again
+    renewed: float = 0.0  # when the channel was made or last subscribed (its life restarts)
     reason: Reason | None = None  # why the session closed the socket itself
     frames: int = 0
     last_frame: float = 0.0
@@ -331,7 +332,7 @@ class PushSession:
             answered = await self._api.subscribe(channel, topics)
             if slot.channel is not channel:
                 return
-            slot.sent = topics
+            slot.sent, slot.renewed = topics, self._clock()
             slot.subscribed = frozenset(answered) & frozenset(topics)
             # Assumed: a re-subscription extends the channel's life to a full day from now.
             slot.channel = Channel(channel.id, channel.connect_uri, self._clock() + CHANNEL_LIFE)
@@ -424,6 +425,7 @@ class PushSession:
         if slot.channel is None:
             channel = await self._api.create_channel()
             slot.channel, slot.sent, slot.subscribed = channel, None, frozenset()
+            slot.renewed = self._clock()
         channel = slot.channel
         # Until it connects: a failed subscription or connect may mean the channel is gone.
         slot.check = True
@@ -467,7 +469,7 @@ class PushSession:
                     None,
                     None,
                 )
-                slot.socket, slot.sent = socket, new.sent
+                slot.socket, slot.sent, slot.renewed = socket, new.sent, self._clock()
                 slot.subscribed = new.answered & frozenset(new.sent)
                 self._take_forbidden(slot, set(new.sent) - slot.subscribed)
                 _retire(old)
@@ -561,9 +563,13 @@ class PushSession:
                 return
 
     async def _keep(self, slot: _Slot, socket: PushSocket) -> None:
-        """Re-subscribe every RESUBSCRIBE to keep the channel past its 24 hours."""
-        while True:
-            await self._sleep(RESUBSCRIBE)
+        """Re-subscribe RESUBSCRIBE after the channel was made or last subscribed, whatever
+        reconnects came between, to keep it past its 24 hours."""
+        while slot.channel is not None:
+            due = slot.renewed + RESUBSCRIBE - self._clock()
+            if due > 0:
+                await self._sleep(due)
+                continue
             try:
                 await self._subscribe(slot, again=True)
             except ApiError as err:
@@ -571,9 +577,14 @@ class PushSession:
                     slot.reason = "expired"
                     await socket.close()
                     return
+                # The channel has hours of life left: try again in a minute.
                 self._log.warning(
-                    "push_subscribe_failed", channel=self._short(slot), error=str(err)
+                    "push_subscribe_failed",
+                    channel=self._short(slot),
+                    error=str(err),
+                    delay=BACKOFF_MAX,
                 )
+                await self._sleep(BACKOFF_MAX)
 
     async def _close(self, slot: _Slot) -> None:
         socket, slot.socket = slot.socket, None

@@ -694,3 +694,17 @@ async def test_a_failed_subscription_is_tried_again_while_connected(make_rig: Ma
     await wait_until(lambda: rig.session.status().topics == 2)
     assert [c.topics for c in rig.api.calls_of("subscribe")] == [topics("f1")] * 2
     assert rig.api.socket.closed is False
+
+
+async def test_reconnects_do_not_put_off_the_resubscription(make_rig: MakeRig) -> None:
+    """The 12 h count runs from the last subscription, not from the latest socket: a drop
+    after 6 h and a reconnect to the same channel leave the PUT due 6 h later."""
+    rig = make_rig(ping_after=10 * DAY)
+    await rig.subscribed("f1")
+    rig.clock.advance(RESUBSCRIBE / 2)
+    rig.api.socket.drop()
+    await reconnected(rig, 2, 0.5)
+    assert len(rig.api.calls_of("subscribe")) == 1  # the same channel keeps its topics
+    rig.clock.advance(RESUBSCRIBE / 2 - 0.5)
+    await wait_until(lambda: len(rig.api.calls_of("subscribe")) == 2)
+    assert rig.api.calls_of("subscribe")[1].topics == topics("f1")
