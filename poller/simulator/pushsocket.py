@@ -266,7 +266,7 @@ class PushHub:
         for sock in live:
             for topic in sock.channel.topics:
                 parsed = parse_topic(topic)
-                if parsed is not None and parsed[1] not in org.channels.forbidden:
+                if parsed is not None and org.channels.may_read(parsed[1]):
                     flow_ids.add(parsed[1])
         bounds = intervals(now, self.settings.interval, org.lag)
         current: Figures = {}
