@@ -190,6 +190,9 @@ class PushHub:
                 self._drop(sock)
             elif fault == "silent":
                 sock.silent = True
+            elif fault == "expired":
+                sock.channel.expires = now
+                self.orgs[sock.client_id].channels.expire(now)
             elif fault == "closing":
                 sock.silent = False
                 body = {"message": f"the socket closes in {self.settings.closing_grace:g} s"}
