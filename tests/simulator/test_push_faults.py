@@ -152,3 +152,20 @@ async def test_the_expired_fault_ends_the_channel(make_push_sim: MakePushSim) ->
     assert await sim.head(channel["id"]) == 404
     with pytest.raises(aiohttp.WSServerHandshakeError):
         await sim.http.ws_connect(channel["connectUri"])
+
+
+async def test_silent_ignores_protocol_pings_too(make_push_sim: MakePushSim) -> None:
+    """A WebSocket protocol ping gets its pong before `silent`, and none after (the client's
+    own heartbeat times out)."""
+    sim = await make_push_sim(push=QUIET)
+    channel = await sim.channel()
+    async with sim.http.ws_connect(channel["connectUri"], autoping=False) as ws:
+        await ws.ping(b"before")
+        answer = await ws.receive(timeout=5)
+        assert (answer.type, answer.data) == (aiohttp.WSMsgType.PONG, b"before")
+        await fault(sim, {"fault": "silent"})
+        await ws.ping(b"after")
+        await fault(sim, {"fault": "unsubscribed"})
+        notice = await ws.receive(timeout=5)
+        assert notice.type == aiohttp.WSMsgType.TEXT
+        assert notice.json()["topicName"].startswith("v2.system.no_longer_subscribed.")
