@@ -1,6 +1,7 @@
 """A faithful fake of Genesys Cloud for the poller: OAuth client credentials, the flow aggregate
 and observation endpoints with the real request validation and error bodies, rate limits, a
-deterministic synthetic org (or several, one per OAuth client), and fault injection.
+deterministic synthetic org (or several, one per OAuth client), fault injection, and the
+Notifications API that pushes the flow topics' aggregates (`notifications`, `pushsocket`).
 
 It powers `genesyscloud-poller demo` and `simulate`, the integration and fault tests, and the
 benchmarks. See `engine` for how metrics and dimensions are emitted, `app` for the order of

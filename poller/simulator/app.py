@@ -1,8 +1,8 @@
-"""The simulator as an aiohttp application: OAuth token, both flow analytics endpoints, and a
-small control API (`/simulator/faults`, `/simulator/flows/{flow_id}/fault`,
-`/simulator/flows/faults`, `/simulator/flows/{flow_id}/publish`, `/simulator/flows/publishes`,
-`/simulator/stats`, `/simulator/org`, `/simulator/names`,
-`/simulator/truth`).
+"""The simulator as an aiohttp application: OAuth token, both flow analytics endpoints, the
+Notifications API's channels and sockets (`pushroutes`, `pushsocket`), and a small control API
+(`/simulator/faults`, `/simulator/flows/{flow_id}/fault`, `/simulator/flows/faults`,
+`/simulator/flows/{flow_id}/publish`, `/simulator/flows/publishes`, `/simulator/stats`,
+`/simulator/org`, `/simulator/names`, `/simulator/truth`, `/simulator/push...`).
 
 It serves one or more orgs, one per OAuth client, kept apart as Genesys keeps them: each has its
 own synthetic data, rate budget, faults, 429 storms, renames and stats, and a token authorises
@@ -197,6 +197,9 @@ def build_simulator_app(
         )
         state_of_org.push = PushOrg(
             own.client_id, state_of_org.engine, own.lag, functools.partial(_busy, state_of_org)
+        )
+        state_of_org.push.channels.lacks_permission = functools.partial(
+            state_of_org.faults.forbids, "aggregates"
         )
         orgs[own.client_id] = state_of_org
     hub = PushHub(

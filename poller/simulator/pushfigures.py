@@ -4,7 +4,7 @@ interval and granularity, and which of them a channel has not been sent yet.
 
 The figures are an aggregate query's answer (`Engine.aggregate`, the code behind the query
 endpoint): bounds = the UTC-aligned intervals, granularity = the interval, grouped by the
-topic's dimensions, restricted to the subscribed flows. So a running-total message equals what
+topics' dimensions, restricted to the subscribed flows. So a running-total message equals what
 the query endpoint answers for that interval at that moment.
 """
 
@@ -23,11 +23,8 @@ from poller.simulator.timeparse import format_interval
 
 FLOW_METRICS: tuple[str, ...] = ("nFlow", "tFlow", "tFlowDisconnect", "tFlowExit")
 OUTCOME_METRICS: tuple[str, ...] = ("nFlowOutcome", "nFlowOutcomeFailed", "tFlowOutcome")
-METRICS: dict[TopicKind, tuple[str, ...]] = {"flow": FLOW_METRICS, "flowoutcome": OUTCOME_METRICS}
-GROUP_BY: dict[TopicKind, tuple[str, ...]] = {
-    "flow": ("flowId", "mediaType"),
-    "flowoutcome": ("flowId", "flowOutcomeId", "mediaType"),
-}
+# The flow topic's groups are (flowId, mediaType), the outcome topic's these.
+OUTCOME_GROUP_BY: tuple[str, ...] = ("flowId", "flowOutcomeId", "mediaType")
 MIN_GAP = 1.0  # seconds between two sends of one topic on one channel
 # How long after a boundary the previous interval is still published when it changes: its
 # records become visible `lag` after they happen.
@@ -52,14 +49,22 @@ def intervals(now: float, interval: float, lag: float) -> tuple[int, ...]:
 
 
 def figures(
-    engine: Engine, kind: TopicKind, flow_ids: Iterable[str], bounds: tuple[int, ...], now: float
+    engine: Engine, flow_ids: Iterable[str], bounds: tuple[int, ...], now: float
 ) -> Figures:
-    """The topics' figures at `now` for the flows `flow_ids`, per topic, group and interval."""
-    query = AggregateQuery(bounds=bounds, metrics=METRICS[kind], group_by=GROUP_BY[kind])
+    """Both topics' figures at `now` for the flows `flow_ids`, per topic, group and interval.
+
+    One query answers both: grouped by the outcome topic's dimensions, the flow topic's metrics
+    (which carry no `flowOutcomeId`) come back in groups without it, exactly as a query grouped
+    by `flowId` and `mediaType` alone answers them; so each record is read once, not twice.
+    """
+    query = AggregateQuery(
+        bounds=bounds, metrics=FLOW_METRICS + OUTCOME_METRICS, group_by=OUTCOME_GROUP_BY
+    )
     answer = engine.aggregate(query, round(now * 1000), flow_ids)
     out: Figures = {}
     for result in answer.get("results", []):
         group = result["group"]
+        kind: TopicKind = "flowoutcome" if "flowOutcomeId" in group else "flow"
         topic = topic_name(kind, group["flowId"])
         per_interval = out.setdefault(topic, {}).setdefault(tuple(sorted(group.items())), {})
         for item in result["data"]:

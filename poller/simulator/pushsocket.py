@@ -26,7 +26,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from poller.simulator.engine import Engine
-from poller.simulator.notifications import Channel, Channels, TopicKind, parse_topic
+from poller.simulator.notifications import Channel, Channels, parse_topic
 from poller.simulator.pushfigures import Figures, Sent, figures, interval_names, intervals, messages
 from poller.simulator.pushsettings import PushFault, PushSimSettings
 
@@ -124,7 +124,8 @@ class PushHub:
         self, request: web.Request, org: PushOrg, channel: Channel
     ) -> web.StreamResponse:
         """Serve a channel's socket until either side closes it."""
-        ws = web.WebSocketResponse(autoping=True)
+        # Protocol pings are answered here, not by aiohttp, so that a silent socket ignores them.
+        ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
         now = self.clock()
         sock = PushSocket(channel, org.client_id, ws, request, beat=now)
@@ -139,8 +140,12 @@ class PushHub:
         self.start()
         try:
             async for msg in ws:
-                if msg.type == WSMsgType.TEXT and _is_ping(msg.data) and not sock.silent:
+                if sock.silent:
+                    continue
+                if msg.type == WSMsgType.TEXT and _is_ping(msg.data):
                     await self._send(sock, PONG)
+                elif msg.type == WSMsgType.PING:
+                    await ws.pong(msg.data)
         finally:
             if self.sockets.get(channel.id) is sock:
                 del self.sockets[channel.id]
@@ -190,6 +195,9 @@ class PushHub:
                 self._drop(sock)
             elif fault == "silent":
                 sock.silent = True
+            elif fault == "expired":
+                sock.channel.expires = now
+                self.orgs[sock.client_id].channels.expire(now)
             elif fault == "closing":
                 sock.silent = False
                 body = {"message": f"the socket closes in {self.settings.closing_grace:g} s"}
@@ -262,21 +270,19 @@ class PushHub:
         live = [s for s in self.sockets.values() if s.client_id == org.client_id]
         if not live:
             return
-        wanted: dict[TopicKind, set[str]] = {"flow": set(), "flowoutcome": set()}
+        flow_ids: set[str] = set()
         for sock in live:
             for topic in sock.channel.topics:
                 parsed = parse_topic(topic)
-                if parsed is not None and parsed[1] not in org.channels.forbidden:
-                    wanted[parsed[0]].add(parsed[1])
+                if parsed is not None and org.channels.may_read(parsed[1]):
+                    flow_ids.add(parsed[1])
         bounds = intervals(now, self.settings.interval, org.lag)
         current: Figures = {}
-        for kind, flow_ids in wanted.items():
-            if flow_ids:
-                async with org.lock():
-                    got = await asyncio.to_thread(
-                        figures, org.engine, kind, sorted(flow_ids), bounds, now
-                    )
-                current.update(got)
+        if flow_ids:
+            async with org.lock():
+                current = await asyncio.to_thread(
+                    figures, org.engine, sorted(flow_ids), bounds, now
+                )
         names = interval_names(bounds)
         for sock in live:
             channel = sock.channel

@@ -103,16 +103,6 @@ async def frame(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     return got
 
 
-async def frames_until(ws: aiohttp.ClientWebSocketResponse, topic: str) -> list[dict[str, Any]]:
-    """Every frame up to and including the first of `topic`."""
-    out = []
-    while True:
-        got = await frame(ws)
-        out.append(got)
-        if got["topicName"] == topic:
-            return out
-
-
 async def pong(ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
     """Ping and wait for the pong: every frame the simulator sent before it. The pong answers
     at once, so frames queued before the ping are all in the list."""
