@@ -269,3 +269,14 @@ async def test_an_expired_channel_is_replaced(make_live: MakeLive) -> None:
     await live.sim.tick(86400 + 60)
     await live.reconnected("expired")
     assert live.session.status().channels[0].id != before
+
+
+async def test_the_expired_fault_is_recovered_with_a_new_channel(make_live: MakeLive) -> None:
+    """The simulator's `expired` fault ends the channel as its 24 hours would: `expired`,
+    and a new channel takes over."""
+    live = await make_live()
+    await live.connected_with(8)
+    before = live.session.status().channels[0].id
+    await live.fault("expired")
+    await live.reconnected("expired")
+    assert live.session.status().channels[0].id != before
