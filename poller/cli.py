@@ -207,7 +207,8 @@ def parser() -> argparse.ArgumentParser:
         "milestone-drop, FLOW a flow id or index, e.g. stop=3@+5m,slow=7x4@+10m; publishing a "
         "flow's next version is publish:FLOW[:worse][@WHEN], e.g. publish:3:worse@+10m; push "
         "faults are push-drop@WHEN, push-closing@WHEN, push-unsubscribed@WHEN, "
-        "push-revoked@WHEN, push-silent@WHEN and push-forbid=FLOW (see README) (default: none)",
+        "push-revoked@WHEN, push-silent@WHEN, push-expired@WHEN and push-forbid=FLOW (see "
+        "README) (default: none)",
     )
     sim.add_argument(
         "--lag",

@@ -259,9 +259,10 @@ class SelfMetrics:
         Counter,
         "api_budget_places_taken",
         "Places taken in the request budget: one per request sent to the API host (query "
-        "POSTs and listing GETs, each retry and the re-send after a 401 included; logins "
-        "are not counted). A place is taken before the token is fetched, so an attempt whose "
-        "login fails takes one and sends nothing; otherwise this equals "
+        "POSTs, listing GETs and push's channel calls, each retry and the re-send after a 401 "
+        "included; logins and the push socket are not counted). A place is taken before the "
+        "token is fetched, so an attempt whose login fails takes one and sends nothing; "
+        "otherwise this equals "
         'api_requests_total{endpoint!="token"}. rate(...[5m]) * 60 against '
         "api_budget_requests_per_minute is the budget's use.",
     )

@@ -118,6 +118,15 @@ def backoff(attempt: int, rng: Callable[[], float]) -> float:
     return rng() * min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** (attempt - 1))
 
 
+class _Replacement(NamedTuple):
+    """A channel made, subscribed and connected on socket_closing, not yet swapped in."""
+
+    channel: Channel
+    socket: PushSocket
+    sent: tuple[str, ...]
+    answered: frozenset[str]
+
+
 @dataclass(eq=False)
 class _Slot:
     """One channel's place: the flows it carries, the channel and socket it has now."""
@@ -128,17 +137,23 @@ class _Slot:
     channel: Channel | None = None
     socket: PushSocket | None = None
     check: bool = False  # HEAD the channel before connecting again
+    renewed: float = 0.0  # when the channel was made or last subscribed (its life restarts)
     reason: Reason | None = None  # why the session closed the socket itself
     frames: int = 0
     last_frame: float = 0.0
     replacing: asyncio.Task[None] | None = None  # a new channel after socket_closing
-    replacement: tuple[Channel, PushSocket] | None = None
+    replacement: _Replacement | None = None
     task: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def topics(self) -> tuple[str, ...]:
         return topics_of(self.flows)
+
+    @property
+    def stale(self) -> bool:
+        """Whether the channel's subscription differs from the slot's topics."""
+        return self.topics != (self.sent or ())
 
 
 class PushSession:
@@ -289,25 +304,35 @@ class PushSession:
         task.add_done_callback(self._tasks.discard)
 
     async def _update(self, slot: _Slot) -> None:
-        try:
-            await self._subscribe(slot)
-        except ApiError as err:
-            # The next reconnect or re-subscription tries again.
-            self._log.warning("push_subscribe_failed", channel=self._short(slot), error=str(err))
+        """Subscribe a connected channel to its new topics, backing off and trying again while
+        it stays connected (a reconnect subscribes it anyway)."""
+        attempt = 0
+        while slot.socket is not None and slot.stale:
+            try:
+                await self._subscribe(slot)
+            except ApiError as err:
+                attempt += 1
+                delay = backoff(attempt, self._rng)
+                self._log.warning(
+                    "push_subscribe_failed",
+                    channel=self._short(slot),
+                    error=str(err),
+                    attempt=attempt,
+                    delay=round(delay, 3),
+                )
+                await self._sleep(delay)
 
     async def _subscribe(self, slot: _Slot, *, again: bool = False) -> None:
         """PUT the slot's topics if they changed (or `again`: to extend the channel's life),
         and take the answer: topics left out are forbidden."""
         async with slot.lock:
             channel, topics = slot.channel, slot.topics
-            if channel is None or (topics == slot.sent and not again):
-                return
-            if slot.sent is None and not topics and not again:
+            if channel is None or not (slot.stale or again):
                 return
             answered = await self._api.subscribe(channel, topics)
             if slot.channel is not channel:
                 return
-            slot.sent = topics
+            slot.sent, slot.renewed = topics, self._clock()
             slot.subscribed = frozenset(answered) & frozenset(topics)
             # Assumed: a re-subscription extends the channel's life to a full day from now.
             slot.channel = Channel(channel.id, channel.connect_uri, self._clock() + CHANNEL_LIFE)
@@ -400,6 +425,7 @@ class PushSession:
         if slot.channel is None:
             channel = await self._api.create_channel()
             slot.channel, slot.sent, slot.subscribed = channel, None, frozenset()
+            slot.renewed = self._clock()
         channel = slot.channel
         # Until it connects: a failed subscription or connect may mean the channel is gone.
         slot.check = True
@@ -409,7 +435,7 @@ class PushSession:
         slot.socket, slot.reason, slot.frames = socket, None, 0
         slot.last_frame = self._clock()
         self._ever_connected = True
-        if slot.topics != slot.sent:
+        if slot.stale:
             self._spawn(self._update(slot))
         self._show()
         return socket
@@ -436,10 +462,19 @@ class PushSession:
                     break
                 with contextlib.suppress(Exception):
                     await socket.close()
-                old = slot.channel
-                slot.channel, socket = slot.replacement
+                old, new = slot.channel, slot.replacement
+                slot.channel, socket, slot.replacement, slot.reason = (
+                    new.channel,
+                    new.socket,
+                    None,
+                    None,
+                )
+                slot.socket, slot.sent, slot.renewed = socket, new.sent, self._clock()
+                slot.subscribed = new.answered & frozenset(new.sent)
+                self._take_forbidden(slot, set(new.sent) - slot.subscribed)
                 _retire(old)
-                slot.socket, slot.replacement, slot.reason = socket, None, None
+                if slot.stale:  # the flows changed while the new channel was made
+                    self._spawn(self._update(slot))
                 slot.last_frame = self._clock()
                 self._last_reconnect, self._last_reason = self._clock(), reason
                 self._metrics.push_reconnects.labels(reason).inc()
@@ -498,17 +533,16 @@ class PushSession:
 
     async def _replace(self, slot: _Slot, old: PushSocket) -> None:
         """A new channel, subscribed and connected, then the old socket closed."""
+        topics = slot.topics
         try:
             channel = await self._api.create_channel()
-            answered = await self._api.subscribe(channel, slot.topics) if slot.topics else []
+            answered = await self._api.subscribe(channel, topics) if topics else []
             socket = await self._api.connect(channel)
         except ApiError as err:
             # The old socket closes by itself soon; the runner starts afresh then.
             self._log.warning("push_replace_failed", channel=self._short(slot), error=str(err))
             return
-        slot.sent, slot.subscribed = slot.topics, frozenset(answered) & frozenset(slot.topics)
-        self._take_forbidden(slot, set(slot.topics) - slot.subscribed)
-        slot.replacement = (channel, socket)
+        slot.replacement = _Replacement(channel, socket, topics, frozenset(answered))
         slot.reason = "socket_closing"
         await old.close()
 
@@ -529,9 +563,13 @@ class PushSession:
                 return
 
     async def _keep(self, slot: _Slot, socket: PushSocket) -> None:
-        """Re-subscribe every RESUBSCRIBE to keep the channel past its 24 hours."""
-        while True:
-            await self._sleep(RESUBSCRIBE)
+        """Re-subscribe RESUBSCRIBE after the channel was made or last subscribed, whatever
+        reconnects came between, to keep it past its 24 hours."""
+        while slot.channel is not None:
+            due = slot.renewed + RESUBSCRIBE - self._clock()
+            if due > 0:
+                await self._sleep(due)
+                continue
             try:
                 await self._subscribe(slot, again=True)
             except ApiError as err:
@@ -539,9 +577,14 @@ class PushSession:
                     slot.reason = "expired"
                     await socket.close()
                     return
+                # The channel has hours of life left: try again in a minute.
                 self._log.warning(
-                    "push_subscribe_failed", channel=self._short(slot), error=str(err)
+                    "push_subscribe_failed",
+                    channel=self._short(slot),
+                    error=str(err),
+                    delay=BACKOFF_MAX,
                 )
+                await self._sleep(BACKOFF_MAX)
 
     async def _close(self, slot: _Slot) -> None:
         socket, slot.socket = slot.socket, None
@@ -549,7 +592,7 @@ class PushSession:
             with contextlib.suppress(Exception):
                 await socket.close()
         if slot.replacement is not None:
-            spare, slot.replacement = slot.replacement[1], None
+            spare, slot.replacement = slot.replacement.socket, None
             with contextlib.suppress(Exception):
                 await spare.close()
         self._show()

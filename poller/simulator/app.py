@@ -198,6 +198,9 @@ def build_simulator_app(
         state_of_org.push = PushOrg(
             own.client_id, state_of_org.engine, own.lag, functools.partial(_busy, state_of_org)
         )
+        state_of_org.push.channels.lacks_permission = functools.partial(
+            state_of_org.faults.forbids, "aggregates"
+        )
         orgs[own.client_id] = state_of_org
     hub = PushHub(
         [o.push for o in orgs.values() if o.push is not None], settings.push, clock, push_wait

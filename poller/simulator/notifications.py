@@ -64,9 +64,16 @@ class Channels:
         self._channels: dict[str, Channel] = {}
         # Flows whose topics the client may not read (`PUT /simulator/push/forbidden/{flow}`).
         self.forbidden: set[str] = set()
+        # Whether the client lacks the topics' permission altogether (the org's `forbidden`
+        # fault on aggregates: the same permission).
+        self.lacks_permission: Callable[[], bool] = lambda: False
         # Told when a channel is evicted or expires, to close its socket; the reason is
         # "evicted" or "expired".
         self.on_gone = on_gone or (lambda _channel, _reason: None)
+
+    def may_read(self, flow_id: str) -> bool:
+        """Whether the client may read this flow's topics."""
+        return flow_id not in self.forbidden and not self.lacks_permission()
 
     def all(self) -> list[Channel]:
         return list(self._channels.values())
@@ -132,7 +139,7 @@ class Channels:
         for topic in dict.fromkeys(topics):
             parsed = parse_topic(topic)
             assert parsed is not None
-            if parsed[1] not in self.forbidden:
+            if self.may_read(parsed[1]):
                 allowed.append(topic)
             elif not ignore_errors:
                 raise GenesysError(

@@ -4,7 +4,7 @@ interval and granularity, and which of them a channel has not been sent yet.
 
 The figures are an aggregate query's answer (`Engine.aggregate`, the code behind the query
 endpoint): bounds = the UTC-aligned intervals, granularity = the interval, grouped by the
-topic's dimensions, restricted to the subscribed flows. So a running-total message equals what
+topics' dimensions, restricted to the subscribed flows. So a running-total message equals what
 the query endpoint answers for that interval at that moment.
 """
 
@@ -23,11 +23,8 @@ from poller.simulator.timeparse import format_interval
 
 FLOW_METRICS: tuple[str, ...] = ("nFlow", "tFlow", "tFlowDisconnect", "tFlowExit")
 OUTCOME_METRICS: tuple[str, ...] = ("nFlowOutcome", "nFlowOutcomeFailed", "tFlowOutcome")
-METRICS: dict[TopicKind, tuple[str, ...]] = {"flow": FLOW_METRICS, "flowoutcome": OUTCOME_METRICS}
-GROUP_BY: dict[TopicKind, tuple[str, ...]] = {
-    "flow": ("flowId", "mediaType"),
-    "flowoutcome": ("flowId", "flowOutcomeId", "mediaType"),
-}
+# The flow topic's groups are (flowId, mediaType), the outcome topic's these.
+OUTCOME_GROUP_BY: tuple[str, ...] = ("flowId", "flowOutcomeId", "mediaType")
 MIN_GAP = 1.0  # seconds between two sends of one topic on one channel
 # How long after a boundary the previous interval is still published when it changes: its
 # records become visible `lag` after they happen.
@@ -61,7 +58,7 @@ def figures(
     by `flowId` and `mediaType` alone answers them; so each record is read once, not twice.
     """
     query = AggregateQuery(
-        bounds=bounds, metrics=FLOW_METRICS + OUTCOME_METRICS, group_by=GROUP_BY["flowoutcome"]
+        bounds=bounds, metrics=FLOW_METRICS + OUTCOME_METRICS, group_by=OUTCOME_GROUP_BY
     )
     answer = engine.aggregate(query, round(now * 1000), flow_ids)
     out: Figures = {}

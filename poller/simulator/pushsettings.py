@@ -10,12 +10,13 @@ Faults, applied to every connected socket of an org: `drop` (the connection is c
 close frame), `closing` (`v2.system.socket_closing`, then the close `closing_grace` later),
 `unsubscribed` (the channel's subscriptions are removed, `v2.system.no_longer_subscribed.{id}`
 is sent, then the socket is closed), `revoked` (`v2.system.token_revoked.{id}`, the
-subscriptions removed, the socket closed) and `silent` (the socket stays open but sends
-nothing, not even heartbeats or pongs, until the client hangs up). `--faults` items:
-`push-drop@WHEN`, `push-closing@WHEN`, `push-unsubscribed@WHEN`, `push-revoked@WHEN`,
-`push-silent@WHEN` (WHEN as for the flow faults: `+5m` after start-up or epoch seconds; at
-start-up when left out) and `push-forbid=FLOW` (FLOW a flow id or index: its two topics are
-refused for lack of permission).
+subscriptions removed, the socket closed), `silent` (the socket stays open but sends
+nothing, not even heartbeats or pongs, until the client hangs up) and `expired` (the channel
+ends as at the end of its 24 hours: the socket is closed and HEAD answers 404). `--faults`
+items: `push-drop@WHEN`, `push-closing@WHEN`, `push-unsubscribed@WHEN`, `push-revoked@WHEN`,
+`push-silent@WHEN`, `push-expired@WHEN` (WHEN as for the flow faults: `+5m` after start-up
+or epoch seconds; at start-up when left out) and `push-forbid=FLOW` (FLOW a flow id or index:
+its two topics are refused for lack of permission).
 """
 
 from __future__ import annotations
@@ -28,8 +29,15 @@ from typing import Literal
 from poller.simulator.flowfaults import item_moment
 from poller.simulator.notifications import DEFAULT_TOPIC_LIMIT
 
-PushFault = Literal["drop", "closing", "unsubscribed", "revoked", "silent"]
-PUSH_FAULTS: tuple[PushFault, ...] = ("drop", "closing", "unsubscribed", "revoked", "silent")
+PushFault = Literal["drop", "closing", "unsubscribed", "revoked", "silent", "expired"]
+PUSH_FAULTS: tuple[PushFault, ...] = (
+    "drop",
+    "closing",
+    "unsubscribed",
+    "revoked",
+    "silent",
+    "expired",
+)
 INTERVALS: tuple[float, ...] = (900.0, 1800.0, 3600.0)  # seconds
 INTERVAL_NAMES = {"15m": 900.0, "30m": 1800.0, "60m": 3600.0}
 MIN_HEARTBEAT = 1.0  # the publisher ticks once a second

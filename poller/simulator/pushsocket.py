@@ -124,7 +124,8 @@ class PushHub:
         self, request: web.Request, org: PushOrg, channel: Channel
     ) -> web.StreamResponse:
         """Serve a channel's socket until either side closes it."""
-        ws = web.WebSocketResponse(autoping=True)
+        # Protocol pings are answered here, not by aiohttp, so that a silent socket ignores them.
+        ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
         now = self.clock()
         sock = PushSocket(channel, org.client_id, ws, request, beat=now)
@@ -139,8 +140,12 @@ class PushHub:
         self.start()
         try:
             async for msg in ws:
-                if msg.type == WSMsgType.TEXT and _is_ping(msg.data) and not sock.silent:
+                if sock.silent:
+                    continue
+                if msg.type == WSMsgType.TEXT and _is_ping(msg.data):
                     await self._send(sock, PONG)
+                elif msg.type == WSMsgType.PING:
+                    await ws.pong(msg.data)
         finally:
             if self.sockets.get(channel.id) is sock:
                 del self.sockets[channel.id]
@@ -190,6 +195,9 @@ class PushHub:
                 self._drop(sock)
             elif fault == "silent":
                 sock.silent = True
+            elif fault == "expired":
+                sock.channel.expires = now
+                self.orgs[sock.client_id].channels.expire(now)
             elif fault == "closing":
                 sock.silent = False
                 body = {"message": f"the socket closes in {self.settings.closing_grace:g} s"}
@@ -266,7 +274,7 @@ class PushHub:
         for sock in live:
             for topic in sock.channel.topics:
                 parsed = parse_topic(topic)
-                if parsed is not None and parsed[1] not in org.channels.forbidden:
+                if parsed is not None and org.channels.may_read(parsed[1]):
                     flow_ids.add(parsed[1])
         bounds = intervals(now, self.settings.interval, org.lag)
         current: Figures = {}

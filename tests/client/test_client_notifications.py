@@ -280,3 +280,21 @@ async def test_a_refused_socket_is_a_transport_error_without_the_uri(
     uri = str(sockets.server.make_url(f"/gone/{CHANNEL_ID}")).replace("http", "ws", 1)
     error = await expect_error(make_client().connect(Channel(CHANNEL_ID, uri, 0.0)), TransportError)
     assert str(error) == "notifications: the socket was refused (HTTP 404) [status=404]"
+
+
+async def test_a_429_pauses_the_budget_then_the_call_goes_through(
+    genesys: FakeGenesys, make_client: MakeClient, metrics: SelfMetrics, clock: FakeClock
+) -> None:
+    """A channel call answered 429 pauses every caller for its Retry-After (2 s), as a query's
+    would, then goes through."""
+    genesys.script(
+        CHANNELS_PATH,
+        genesys_error(429, "too.many.requests", "slow down", Retry_After="2"),
+        Reply(200, CREATED),
+    )
+    client = make_client()
+    await client.create_channel()
+    assert clock.sleeps == [2.0]
+    assert sample(metrics, "api_throttled_total", endpoint="notifications") == 1
+    assert sample(metrics, "api_budget_places_taken_total") == 2
+    assert client.paused_until() == pytest.approx(clock.now)

@@ -673,3 +673,38 @@ async def test_one_channel_down_of_two_reads_not_connected(make_rig: MakeRig) ->
     assert [c.connected for c in status.channels] == [False, True]
     assert rig.sample("push_connected") == 0
     assert rig.sample("push_channels") == 2
+
+
+async def test_a_failed_subscription_is_tried_again_while_connected(make_rig: MakeRig) -> None:
+    """A PUT that fails on a connected channel is tried again after a backoff (rng 0.5 of
+    1 s), with the same topics, and the socket stays."""
+    rig = make_rig()
+    rig.session.start()
+    await rig.connected()
+    rig.api.fail["subscribe"] = deque(
+        [ApiError("busy", endpoint="notifications", status=503, retryable=True)]
+    )
+    rig.session.set_flows(["f1"])
+    await rig.sleepers(3)
+    since = len(rig.clock.sleeps)
+    rig.clock.advance(DEBOUNCE)
+    await wait_until(lambda: len(rig.clock.sleeps) > since)
+    assert rig.clock.sleeps[since] == 0.5
+    rig.clock.advance(0.5)
+    await wait_until(lambda: rig.session.status().topics == 2)
+    assert [c.topics for c in rig.api.calls_of("subscribe")] == [topics("f1")] * 2
+    assert rig.api.socket.closed is False
+
+
+async def test_reconnects_do_not_put_off_the_resubscription(make_rig: MakeRig) -> None:
+    """The 12 h count runs from the last subscription, not from the latest socket: a drop
+    after 6 h and a reconnect to the same channel leave the PUT due 6 h later."""
+    rig = make_rig(ping_after=10 * DAY)
+    await rig.subscribed("f1")
+    rig.clock.advance(RESUBSCRIBE / 2)
+    rig.api.socket.drop()
+    await reconnected(rig, 2, 0.5)
+    assert len(rig.api.calls_of("subscribe")) == 1  # the same channel keeps its topics
+    rig.clock.advance(RESUBSCRIBE / 2 - 0.5)
+    await wait_until(lambda: len(rig.api.calls_of("subscribe")) == 2)
+    assert rig.api.calls_of("subscribe")[1].topics == topics("f1")

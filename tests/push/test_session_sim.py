@@ -181,7 +181,9 @@ async def test_connects_subscribes_and_hands_on_the_simulators_figures(
     [n_flow] = bucket["metrics"]
     assert pushed["nFlow"].count == n_flow["stats"]["count"] > 0
     assert live.sample("push_messages_total", kind="flow") >= 1
+    # The channel and its subscription, each a place in the org's request budget.
     assert live.sample("api_requests_total", endpoint="notifications", code="200") == 2
+    assert live.sample("api_budget_places_taken_total") == 2
 
 
 @pytest.mark.parametrize(
@@ -265,5 +267,16 @@ async def test_an_expired_channel_is_replaced(make_live: MakeLive) -> None:
     await live.connected_with(8)
     before = live.session.status().channels[0].id
     await live.sim.tick(86400 + 60)
+    await live.reconnected("expired")
+    assert live.session.status().channels[0].id != before
+
+
+async def test_the_expired_fault_is_recovered_with_a_new_channel(make_live: MakeLive) -> None:
+    """The simulator's `expired` fault ends the channel as its 24 hours would: `expired`,
+    and a new channel takes over."""
+    live = await make_live()
+    await live.connected_with(8)
+    before = live.session.status().channels[0].id
+    await live.fault("expired")
     await live.reconnected("expired")
     assert live.session.status().channels[0].id != before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from poller.simulator import parse_fault_spec
 from tests.simulator.push_support import (
     CHANNELS,
     MakePushSim,
@@ -215,3 +216,19 @@ async def test_with_every_channel_connected_the_21st_closes_the_oldest_socket(
     finally:
         for ws in sockets:
             await ws.close()
+
+
+async def test_without_the_aggregate_permission_every_topic_is_forbidden(
+    make_push_sim: MakePushSim,
+) -> None:
+    """The org's `forbidden=aggregates` fault (no analytics:flowAggregate:view) refuses every
+    flow topic, while the channel calls themselves, which need no permission, still work."""
+    sim = await make_push_sim()
+    sim.state.faults.set(parse_fault_spec("forbidden=aggregates"))
+    channel = (await sim.channel())["id"]
+    topics = [flow_topic(f.id) for f in sim.state.org.flows]
+    refused = await sim.subscribe(channel, topics)
+    assert (refused.status, refused.json["code"]) == (403, "missing.permissions")
+    ignored = await sim.subscribe(channel, topics, query="?ignoreErrors=true")
+    assert (ignored.status, ignored.json) == (200, {"entities": []})
+    assert await sim.head(channel) == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 
 from poller.simulator.pushsettings import PushSimSettings
 from tests.simulator.push_support import (
@@ -125,7 +126,7 @@ async def test_a_fault_for_one_org_leaves_the_others(make_push_sim: MakePushSim)
     assert unknown.status == 404
     bad = await sim.control("POST", "/simulator/push/faults", {"fault": "explode"})
     assert bad.status == 400
-    assert "drop, closing, unsubscribed, revoked, silent" in bad.json["message"]
+    assert "drop, closing, unsubscribed, revoked, silent, expired" in bad.json["message"]
 
 
 async def test_an_expired_channel_closes_its_socket(make_push_sim: MakePushSim) -> None:
@@ -138,3 +139,33 @@ async def test_an_expired_channel_closes_its_socket(make_push_sim: MakePushSim) 
         assert (await closed(ws)).type == aiohttp.WSMsgType.CLOSE
     assert await sim.head(channel["id"]) == 404
     assert (await sim.control("GET", "/simulator/push")).json["channels"] == []
+
+
+async def test_the_expired_fault_ends_the_channel(make_push_sim: MakePushSim) -> None:
+    """`expired` ends the channel at once, as its 24 hours would: the socket is closed, HEAD
+    answers 404 and a new socket on it is refused."""
+    sim = await make_push_sim(push=QUIET)
+    channel, _ = await subscribed(sim)
+    async with sim.socket(channel["connectUri"]) as ws:
+        assert (await fault(sim, {"fault": "expired"}))["sockets"] == 1
+        assert (await closed(ws)).type == aiohttp.WSMsgType.CLOSE
+    assert await sim.head(channel["id"]) == 404
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await sim.http.ws_connect(channel["connectUri"])
+
+
+async def test_silent_ignores_protocol_pings_too(make_push_sim: MakePushSim) -> None:
+    """A WebSocket protocol ping gets its pong before `silent`, and none after (the client's
+    own heartbeat times out)."""
+    sim = await make_push_sim(push=QUIET)
+    channel = await sim.channel()
+    async with sim.http.ws_connect(channel["connectUri"], autoping=False) as ws:
+        await ws.ping(b"before")
+        answer = await ws.receive(timeout=5)
+        assert (answer.type, answer.data) == (aiohttp.WSMsgType.PONG, b"before")
+        await fault(sim, {"fault": "silent"})
+        await ws.ping(b"after")
+        await fault(sim, {"fault": "unsubscribed"})
+        notice = await ws.receive(timeout=5)
+        assert notice.type == aiohttp.WSMsgType.TEXT
+        assert notice.json()["topicName"].startswith("v2.system.no_longer_subscribed.")

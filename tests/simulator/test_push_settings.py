@@ -83,7 +83,7 @@ def test_bad_push_items_are_named_all_at_once() -> None:
         parse_simulate_faults("push-nope@+1m,push-drop@soon,push-forbid=,push-forbid=2@+1m")
     kinds = (
         "push-drop@WHEN, push-closing@WHEN, push-unsubscribed@WHEN, push-revoked@WHEN, "
-        "push-silent@WHEN or push-forbid=FLOW"
+        "push-silent@WHEN, push-expired@WHEN or push-forbid=FLOW"
     )
     assert bad.value.problems == [
         f"faults: 'push-nope@+1m': unknown push fault; expected {kinds}",
