@@ -286,6 +286,8 @@ class PushHub:
         names = interval_names(bounds)
         for sock in live:
             channel = sock.channel
+            if self.sockets.get(channel.id) is not sock:
+                continue  # closed, replaced or its channel gone while the figures were computed
             sent = self.sent(channel)
             sent.forget(set(channel.topics), names)
             if sock.silent or sock.ws.closed:

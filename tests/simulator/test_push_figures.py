@@ -221,3 +221,29 @@ async def test_only_subscribed_flows_are_published(make_push_sim: MakePushSim) -
         await sim.control("PUT", f"/simulator/push/forbidden/{b.id}")
         await sim.tick(60)
         assert [m["topicName"] for m in await pong(ws)] == [flow_topic(a.id)]
+
+
+async def test_each_channel_gets_its_own_deltas(make_push_sim: MakePushSim) -> None:
+    """Two channels on one topic, the second subscribed a minute later, deltas on: the second's
+    first message is the running total (its change since nothing), the first's the change since
+    its own last message."""
+    sim = await make_push_sim(push=PushSimSettings(heartbeat=86400.0, deltas=True))
+    flow = busiest(sim)
+    early, late = await sim.channel(), await sim.channel()
+    await sim.subscribe(early["id"], [flow_topic(flow.id)])
+    async with sim.socket(early["connectUri"]) as first, sim.socket(late["connectUri"]) as second:
+        await sim.tick(10 * 60)
+        [before] = by_group(await sim.results(query(flow, NOW, 30))).values()
+        [early_first] = await pong(first)
+        await sim.subscribe(late["id"], [flow_topic(flow.id)])
+        await sim.tick(60)
+        [after] = by_group(await sim.results(query(flow, NOW, 30))).values()
+        [late_first] = await pong(second)
+        [early_second] = await pong(first)
+    [running_before] = before.values()
+    [running] = after.values()
+    assert data_of(early_first) == before
+    assert data_of(late_first) == after
+    [(_, change)] = data_of(early_second).items()
+    assert change["nFlow"]["count"] == running["nFlow"]["count"] - running_before["nFlow"]["count"]
+    assert change["tFlow"]["sum"] == running["tFlow"]["sum"] - running_before["tFlow"]["sum"]
