@@ -12,12 +12,16 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import msgspec
 
-from poller.config.model import QueryType
 from poller.errors import NormalizeError
+
+if TYPE_CHECKING:
+    # Only a type here: importing poller.config at run time would import this module back
+    # (config -> familytypes -> counters -> normalize -> responses).
+    from poller.config.model import QueryType
 
 Number = float  # JSON integers decode into float fields too
 Name = Annotated[str, msgspec.Meta(min_length=1)]

@@ -13,9 +13,6 @@ from typing import Final, Literal
 
 import msgspec
 
-# poller.config first: it reaches poller.responses itself (its checks normalize), and importing
-# poller.responses on its own first would close that import cycle the wrong way round.
-import poller.config  # noqa: F401
 from poller.responses import MetricEntry
 
 Kind = Literal["flow", "flowoutcome"]
