@@ -154,7 +154,10 @@ def report(queries: Sequence[QueryConfig], push: PushSettings) -> list[str]:
             lines.append(f"  {query.name}: polled only ({whole[0]})")
             continue
         fed = ", ".join(m for _, metrics in feed.metrics for m in metrics)
-        rest = "; ".join(f"not {metric}: {why}" for metric, why in feed.not_fed)
+        reasons: dict[str, list[str]] = {}
+        for metric, why in feed.not_fed:
+            reasons.setdefault(why, []).append(metric)
+        rest = "; ".join(f"not {', '.join(metrics)}: {why}" for why, metrics in reasons.items())
         if feed.fed:
             lines.append(f"  {query.name}: push feeds {fed}" + (f"; {rest}" if rest else ""))
         else:
