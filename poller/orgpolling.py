@@ -8,6 +8,8 @@ polls.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from poller import scope
 from poller.config.model import Credentials, NamesSettings, OrgConfig
 from poller.digest import Digester
@@ -103,7 +105,7 @@ class OrgPolling:
 
     # -- push ----------------------------------------------------------------------------------
 
-    def _new_feeder(self) -> PushFeeder | None:
+    def _new_feeder(self, known: Iterable[str] = ()) -> PushFeeder | None:
         settings = self.config.genesys.push
         if not settings.enabled:
             return None
@@ -115,6 +117,7 @@ class OrgPolling:
             on_flows=self.sync_flows,
             org=self.name,
             sleep=self._clocks.sleep,
+            known=known,
         )
 
     def start_push(self) -> None:
@@ -151,8 +154,9 @@ class OrgPolling:
         """After a reload (new client, push settings or queries): push starts anew, every
         poller on the new feed. The figures come back exact at each query's next poll."""
         running = self.session is not None
+        known = self.push.flow_ids() if self.push is not None else set()
         await self.stop_push()
-        self.push = self._new_feeder()
+        self.push = self._new_feeder(known)
         for poller in self.pollers.values():
             poller.attach_push(self.push)
         if running:

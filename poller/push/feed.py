@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -144,9 +144,11 @@ class PushFeeder:
         on_flows: Callable[[], None],
         sleep: Callable[[float], Awaitable[None]],
         org: str = "",
+        known: Iterable[str] = (),
     ) -> None:
         """`metrics`: the org's view; `names`: the names listing's flows now; `on_flows`: called
-        when the flows the polls know change."""
+        when the flows the polls know change; `known`: flows a previous feed's polls knew (a
+        restarted push subscribes them at once, not only after the next polls)."""
         self.settings = settings
         self.org = org
         self._metrics = metrics
@@ -163,6 +165,7 @@ class PushFeeder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._connected: Callable[[], bool] = lambda: False
+        self._known = frozenset(known)
 
     async def on_thread(self, job: Callable[[], Merged]) -> Merged:
         """A ledger job, on the push thread, in order with every other."""
@@ -202,7 +205,7 @@ class PushFeeder:
 
     def flow_ids(self) -> set[str]:
         """Flows the names listing or the fed queries' last polls know."""
-        known = set(self._names())
+        known = set(self._names()) | self._known
         for pushed in self.queries.values():
             known |= pushed.polled_flows
         return known

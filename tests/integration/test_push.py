@@ -22,14 +22,16 @@ from poller.simulator import SimulatorSettings
 from poller.timing import Clocks
 from tests.integration.conftest import SEED
 from tests.support.clock import FakeClock
-from tests.support.config import aggregate
-from tests.support.stack import Stack, StackFactory
+from tests.support.config import Value, aggregate
+from tests.support.stack import Stack, StackFactory, config_text
 from tests.support.wait import wait_until
 
 ENTRIES = "genesyscloud_flow_entries_total"
 OUTCOMES = "genesyscloud_flow_outcomes_total"
 FAILED = "genesyscloud_flow_outcomes_failed_total"
 FAMILIES = {"nFlow": ENTRIES, "nFlowOutcome": OUTCOMES, "nFlowOutcomeFailed": FAILED}
+# A gauge query's families: the same names without _total.
+GAUGES = {metric: family.removesuffix("_total") for metric, family in FAMILIES.items()}
 P = "genesyscloud_poller_"
 WITHIN = 10.0  # real seconds for the daemon to show what a tick published
 # Half-hour counter periods (the topics' interval), settling for 6 minutes (a settle must
@@ -44,7 +46,15 @@ COUNTED = aggregate(
     settle="6m",
 )
 START = datetime(2026, 12, 8, 10, 29, 0, tzinfo=UTC)  # a Tuesday morning: busy flows
-PUSH = {"enabled": True, "ping_after": "10m"}
+# `window: today`: a gauge from midnight, fed the same way.
+TODAY = aggregate(
+    "today",
+    every="5m",
+    window="today",
+    group_by=["flowId"],
+    metrics=["nFlow", "nFlowOutcome", "nFlowOutcomeFailed"],
+)
+PUSH: dict[str, Value] = {"enabled": True, "ping_after": "10m"}
 
 
 async def never(_seconds: float) -> None:
@@ -57,11 +67,15 @@ def iso(moment: datetime) -> str:
 
 
 class Pushed:
-    """A stack with push on, and the test's view of its truth and series."""
+    """A stack with push on, and the test's view of its truth and series (of the query
+    `counted`, or `today` with `today`)."""
 
-    def __init__(self, stack: Stack, clock: FakeClock) -> None:
+    def __init__(self, stack: Stack, clock: FakeClock, *, today: bool = False) -> None:
         self.stack = stack
         self.clock = clock
+        self.today = today
+        self.query = "today" if today else "counted"
+        self.families = GAUGES if today else FAMILIES
         self.seen: dict[tuple[str, str], float] = {}  # highest value shown per series
         self.period = self.shown()[0]  # the period `seen` is of
         self.moves = 0  # times a counter rose from one check to the next
@@ -74,6 +88,8 @@ class Pushed:
         """The period the counters show: the closed half hour during the first 6 minutes of
         the next (settle 6m), else the current one up to now."""
         now = self.now
+        if self.today:
+            return now.replace(hour=0, minute=0, second=0, microsecond=0), now
         start = now.replace(minute=30 if now.minute >= 30 else 0, second=0, microsecond=0)
         if now - start < timedelta(minutes=6):
             return start - timedelta(minutes=30), start
@@ -86,22 +102,22 @@ class Pushed:
         body = {
             "interval": f"{iso(start)}/{iso(end)}",
             "groupBy": ["flowId"],
-            "metrics": list(FAMILIES),
+            "metrics": list(self.families),
         }
         out: dict[tuple[str, str], float] = {}
         for result in self.stack.truth(AGGREGATE_PATH, body).get("results", []):
             flow = result["group"]["flowId"]
             for bucket in result["data"]:
                 for entry in bucket["metrics"]:
-                    key = (FAMILIES[entry["metric"]], flow)
+                    key = (self.families[entry["metric"]], flow)
                     out[key] = out.get(key, 0.0) + entry["stats"]["count"]
         return out
 
     async def series(self) -> dict[tuple[str, str], float]:
         scrape = await self.stack.scrape()
         out: dict[tuple[str, str], float] = {}
-        for family in FAMILIES.values():
-            for flow, value in scrape.by("flow_id", family, query="counted").items():
+        for family in self.families.values():
+            for flow, value in scrape.by("flow_id", family, query=self.query).items():
                 out[(family, flow)] = value
         return out
 
@@ -139,7 +155,7 @@ class Pushed:
         return answer
 
     async def poll(self) -> None:
-        assert await self.stack.daemon.poll("counted")
+        assert await self.stack.daemon.poll(self.query)
 
     async def sample(self, name: str, **labels: str) -> float:
         scrape = await self.stack.scrape()
@@ -167,7 +183,7 @@ class Pushed:
         (org,) = self.stack.daemon.orgs.values()
         assert org.push is not None
         feed = org.push
-        await feed.on_thread(partial(feed.queries["counted"].merged, self.clock.now))
+        await feed.on_thread(partial(feed.queries[self.query].merged, self.clock.now))
 
     async def connected(self) -> None:
         async def up() -> bool:
@@ -177,19 +193,21 @@ class Pushed:
         await wait_until(up, within=WITHIN, what="push connected with topics")
 
 
-async def pushed_stack(stack_factory: StackFactory, **push: Any) -> Pushed:
+async def pushed_stack(
+    stack_factory: StackFactory, queries: str = COUNTED, *, today: bool = False
+) -> Pushed:
     """A stack with push on at START, after its first poll, connected."""
     clock = FakeClock(START)
     stack = await stack_factory(
-        COUNTED,
+        queries,
         settings=SimulatorSettings(seed=SEED, flows=6, lag=2.0),
         clock=clock,
         clocks=Clocks(clock, asyncio.sleep, lambda: 0.0),
         schedule=False,
         push_wait=never,
-        push={**PUSH, **push},
+        push=PUSH,
     )
-    pushed = Pushed(stack, clock)
+    pushed = Pushed(stack, clock, today=today)
     await pushed.poll()
     await pushed.follows_truth("after the first poll")
     (org,) = stack.daemon.orgs.values()
@@ -282,3 +300,40 @@ async def test_a_socket_fault_is_recovered_and_no_count_is_lost(
     assert await pushed.sample("push_connected") == 1
     page = await pushed.stack.get("/")
     assert f"{reason}" in page[1]
+
+
+async def test_a_today_window_is_fed_as_well(stack_factory: StackFactory) -> None:
+    """A `window: today` query's figures since midnight follow the truth between polls."""
+    pushed = await pushed_stack(stack_factory, TODAY, today=True)
+    for _ in range(30):
+        await pushed.tick()
+        await pushed.follows_truth(f"at {pushed.now:%H:%M:%S}")
+    assert pushed.moves > 10
+
+
+async def test_a_reload_restarts_push_and_loses_nothing(stack_factory: StackFactory) -> None:
+    """A reload that adds a query restarts push on a new channel: the counters hold (never
+    down) until the next poll gives the new feed its figures, then follow the truth again."""
+    pushed = await pushed_stack(stack_factory)
+    for _ in range(5):
+        await pushed.tick()
+        await pushed.follows_truth("before the reload")
+    sim = await pushed.control("GET", "/simulator/push", None)
+    (before,) = [c["id"] for c in sim["channels"] if c["connected"]]
+    pushed.stack.text = config_text(COUNTED + TODAY, push=PUSH)
+    assert (await pushed.stack.daemon.reload())[0]
+
+    async def new_channel() -> bool:
+        channels = (await pushed.control("GET", "/simulator/push", None))["channels"]
+        live = [c["id"] for c in channels if c["connected"]]
+        return live not in ([], [before])
+
+    await wait_until(new_channel, within=WITHIN, what="push on a new channel")
+    await pushed.connected()
+    held = await pushed.series()
+    await pushed.tick()
+    assert await pushed.series() == held
+    await pushed.poll()
+    for _ in range(5):
+        await pushed.tick()
+        await pushed.follows_truth("after the reload and a poll")
