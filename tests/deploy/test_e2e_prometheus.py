@@ -97,14 +97,16 @@ DEMO_QUERIES = {
 }
 DEMO_ORGS = ("acme", "globex")
 
-# How long a query may take to have data: two polls of the slowest query (the KPI queries poll
-# every 60 s; an increase() needs a second value), plus two minutes for a loaded 2-core machine.
-# No period starts while the module runs (see `_demo_config`), so no settle holds the counters
+# How long a query may take to have data: the published versions' first failed outcomes (a
+# minute or two) and a KPI poll after them, plus two minutes for a loaded 2-core machine. No
+# period starts while the module runs (see `_demo_config`), so no settle holds the counters
 # still. A wait returns as soon as the data is there.
 DATA_TIMEOUT = 2 * 60.0 + 120.0
 START_TIMEOUT = 120.0
 # The local hour of the counter queries' time zone when the stack starts (see `_demo_config`).
 LOCAL_HOUR = 2
+# The KPI queries' `every` here (config/demo.yaml: 60s, see `_demo_config`).
+KPI_EVERY = "15s"
 
 
 @dataclass
@@ -136,14 +138,20 @@ def _zone_at(hour: int, now: float) -> str:
 
 
 def _demo_config(tmp: Path) -> Path:
-    """config/demo.yaml with a time zone in which it is now LOCAL_HOUR o'clock: the counter
-    queries' day began two hours ago and ends in 21, so no period starts, and no settle holds the
-    counters still or keeps a version published now out of them, while the module runs (in UTC,
-    a run just after midnight waited the KPI queries' 10-minute settle), and the first day query
-    asks the simulator for two hours, not for up to a whole day."""
+    """config/demo.yaml with two changes. A time zone in which it is now LOCAL_HOUR o'clock: the
+    counter queries' day began two hours ago and ends in 21, so no period starts, and no settle
+    holds the counters still or keeps a version published now out of them, while the module runs
+    (in UTC, a run just after midnight waited the KPI queries' 10-minute settle), and the first
+    day query asks the simulator for two hours, not for up to a whole day. And the KPI queries
+    poll every KPI_EVERY: every panel and rule on them waits for their counters' first change
+    (a second poll), and the published versions' for a poll after their first executions."""
     config = load_yaml(ROOT / "config" / "demo.yaml")
     assert "time_zone" not in config
     config["time_zone"] = _zone_at(LOCAL_HOUR, time.time())
+    kpi = [q for q in config["queries"] if q["name"] in KPI_QUERIES]
+    assert {q["name"] for q in kpi} == KPI_QUERIES
+    for query in kpi:
+        query["every"] = KPI_EVERY
     path = tmp / "demo.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
