@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from poller.simulator import Simulator, SimulatorSettings
-from tests.support.demo import DEMO_CLIENTS, Demo, busy_flows, demo_command
+from tests.support.demo import Demo, demo_command
 from tests.support.exposition import Exposition
 from tests.support.http import await_status
 from tests.support.process import Child, listening, poller, simulating
@@ -421,48 +421,6 @@ async def test_run_serves_and_stops_on_sigterm(simulator: Simulator, tmp_path: P
     out = proc.output + proc.errors
     assert '"event": "stopped"' in out
     assert SETTINGS.client_secret not in out
-
-
-def test_demo_serves_flow_metrics() -> None:
-    """demo starts the simulator and the daemon on the free ports it announces; /metrics has
-    entries, durations and active series for exactly each demo org's simulated flows, labelled
-    with that org and named as its org names them."""
-    demo = Demo(demo_command(), env=base_env())
-    try:
-        demo.wait_started()
-        status, text = demo.get("/metrics")
-        scrape = Exposition(text)
-        orgs = {name: demo.org(name) for name in DEMO_CLIENTS}
-        busy = {name: busy_flows(demo, scrape, name) for name in DEMO_CLIENTS}
-    finally:
-        rc = demo.stop()
-    assert rc == 0, demo.output
-    assert status == 200
-    for name, org in orgs.items():
-        names = {flow["id"]: flow["name"] for flow in org["flows"]}
-        media = {flow["id"]: flow["mediaType"] for flow in org["flows"]}
-        entries = scrape.series("genesyscloud_flow_entries", org=name, query="flows_1h")
-        shown = {labels["flow_id"]: labels["flow_name"] for labels, _ in entries}
-        # Genesys never zero-fills: a flow without an execution in the hour has no series.
-        assert busy[name] <= set(shown) <= set(names)
-        assert shown == {flow: names[flow] for flow in shown}
-        assert all(value == int(value) for _, value in entries), "entries are whole counts"
-        durations = scrape.by(
-            "flow_id", "genesyscloud_flow_duration_sum_seconds", org=name, query="flows_1h"
-        )
-        # A duration counts an execution that ended in the hour, an entry one that entered in
-        # it: one still in the flow has an entry and no duration, one that entered before the
-        # hour and ended in it a duration and no entry. Both are the org's flows.
-        assert durations
-        assert set(durations) <= set(names)
-        active = scrape.series("genesyscloud_flow_active", org=name, query="flows_active")
-        assert active
-        assert {(lab["flow_id"], lab["media_type"]) for lab, _ in active} <= set(media.items())
-        assert sum(value for _, value in entries) > 0, "the demo's last hour has traffic"
-    assert {flow["id"] for flow in orgs["acme"]["flows"]}.isdisjoint(
-        flow["id"] for flow in orgs["globex"]["flows"]
-    )
-    assert f"metrics:   {demo.url}/metrics" in demo.output
 
 
 def test_demo_lifecycle_flag_enables_post_reload() -> None:

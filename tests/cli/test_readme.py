@@ -13,7 +13,7 @@ from poller.cli import DEMO_LISTEN
 from poller.config import load_config
 from poller.families import view_families
 from poller.seriesplan import SPREADS
-from tests.support.demo import FREE_PORTS, Demo, busy_flows
+from tests.support.demo import DEMO_CLIENTS, FREE_PORTS, Demo, busy_flows
 from tests.support.exposition import Exposition
 from tests.support.process import Child, poller
 
@@ -45,26 +45,49 @@ def test_readme_names_the_demo_default_address() -> None:
 
 def test_readme_run_it_command_serves_metrics() -> None:
     """Running the README's first command (on free ports) serves our daemon's flow metrics on the
-    address it announces, and stops cleanly on SIGTERM."""
+    address it announces: entries, durations and active series for exactly each demo org's
+    simulated flows, labelled with that org and named as its org names them; it stops cleanly on
+    SIGTERM. (The one end-to-end test of the demo's flow series.)"""
     command = [*shlex.split(first_commands()[0]), "DEMO_ARGS=" + shlex.join(FREE_PORTS)]
     demo = Demo(command)
     try:
         demo.wait_started()
         status, text = demo.get("/metrics")
-        assert status == 200
         scrape = Exposition(text)
-        assert scrape.get("genesyscloud_poller_build_info") == 1.0  # our daemon, nobody else
-        for org in ("acme", "globex"):
-            flows = {flow["id"] for flow in demo.org(org)["flows"]}
-            entries = scrape.by("flow_id", "genesyscloud_flow_entries", org=org, query="flows_1h")
-            # A flow without an execution in the hour has no series (no zero-fill).
-            assert busy_flows(demo, scrape, org) <= set(entries) <= flows
-            assert entries
+        orgs = {name: demo.org(name) for name in DEMO_CLIENTS}
+        busy = {name: busy_flows(demo, scrape, name) for name in DEMO_CLIENTS}
     finally:
         code = demo.stop()
     # make itself dies of the SIGTERM sent to the session; the daemon stops cleanly.
     assert code in (0, -signal.SIGTERM), demo.output
     assert '"event": "stopped"' in demo.output
+    assert status == 200
+    assert scrape.get("genesyscloud_poller_build_info") == 1.0  # our daemon, nobody else
+    for name, org in orgs.items():
+        names = {flow["id"]: flow["name"] for flow in org["flows"]}
+        media = {flow["id"]: flow["mediaType"] for flow in org["flows"]}
+        entries = scrape.series("genesyscloud_flow_entries", org=name, query="flows_1h")
+        shown = {labels["flow_id"]: labels["flow_name"] for labels, _ in entries}
+        # Genesys never zero-fills: a flow without an execution in the hour has no series.
+        assert busy[name] <= set(shown) <= set(names)
+        assert shown == {flow: names[flow] for flow in shown}
+        assert all(value == int(value) for _, value in entries), "entries are whole counts"
+        durations = scrape.by(
+            "flow_id", "genesyscloud_flow_duration_sum_seconds", org=name, query="flows_1h"
+        )
+        # A duration counts an execution that ended in the hour, an entry one that entered in
+        # it: one still in the flow has an entry and no duration, one that entered before the
+        # hour and ended in it a duration and no entry. Both are the org's flows.
+        assert durations
+        assert set(durations) <= set(names)
+        active = scrape.series("genesyscloud_flow_active", org=name, query="flows_active")
+        assert active
+        assert {(lab["flow_id"], lab["media_type"]) for lab, _ in active} <= set(media.items())
+        assert sum(value for _, value in entries) > 0, "the demo's last hour has traffic"
+    assert {flow["id"] for flow in orgs["acme"]["flows"]}.isdisjoint(
+        flow["id"] for flow in orgs["globex"]["flows"]
+    )
+    assert f"metrics:   {demo.url}/metrics" in demo.output
 
 
 def section(title: str) -> str:

@@ -167,14 +167,60 @@ def _flow_alert_in(n: Notification) -> bool:
     return n.carries(component="flow")
 
 
+_PAGE = _flow_alert("acme", "flow-page")
+# A poller alert of globex, beside the same flow alert of globex (inhibited) and of initech.
+_QUERY_FAILING = {
+    "labels": {
+        "alertname": "GenesysCloudPollerQueryFailing",
+        "severity": "warning",
+        "component": "poller",
+        "org": "globex",
+        "query": "flows_counted",
+        "job": "genesyscloud-poller",
+        "instance": "poller-a:9864",
+    },
+    "annotations": {"summary": "Query flows_counted of globex is failing"},
+}
+_INHIBITED_BY_ORG = _flow_alert("globex", "flow-org")
+# A down poller (no org), beside a flow alert from its instance and one from another instance.
+_POLLER_DOWN = {
+    "labels": {
+        "alertname": "GenesysCloudPollerDown",
+        "severity": "critical",
+        "component": "poller",
+        "job": "genesyscloud-poller",
+        "instance": "poller-down:9864",
+    },
+    "annotations": {"summary": "The poller poller-down:9864 is down"},
+}
+_INHIBITED_BY_INSTANCE = _flow_alert("umbrella", "flow-down", instance="poller-down:9864")
+
+
+@pytest.fixture(scope="module")
+def posted(alertmanager: Alertmanager) -> float:
+    """Every test's alerts, posted at once (monotonic time returned): each test's groups are its
+    own (org, flow), so the group waits run side by side instead of one after another."""
+    moment = time.monotonic()
+    alertmanager.post_alerts(
+        [
+            _PAGE,
+            _QUERY_FAILING,
+            _INHIBITED_BY_ORG,
+            _barrier(_INHIBITED_BY_ORG),
+            _flow_alert("initech", "flow-org"),
+            _POLLER_DOWN,
+            _INHIBITED_BY_INSTANCE,
+            _barrier(_INHIBITED_BY_INSTANCE),
+            _flow_alert("hooli", "flow-down", instance="poller-up:9864"),
+        ]
+    )
+    return moment
+
+
 @pytest.mark.e2e
-def test_a_page_alert_is_notified_to_the_pager(
-    alertmanager: Alertmanager, webhook: WebhookReceiver
-) -> None:
+def test_a_page_alert_is_notified_to_the_pager(posted: float, webhook: WebhookReceiver) -> None:
     """A firing page alert reaches the pager webhook, grouped by alertname, org and flow_id,
     no sooner than the route's 10 s group_wait."""
-    posted = time.monotonic()
-    alertmanager.post_alerts([_flow_alert("acme", "flow-page")])
     notification = webhook.wait_for(_group("acme", "flow-page"), NOTIFIED_WITHIN)
     assert notification.path == "/page"
     assert notification.receiver == "pager"
@@ -184,26 +230,10 @@ def test_a_page_alert_is_notified_to_the_pager(
 
 @pytest.mark.e2e
 def test_a_poller_alert_inhibits_the_flow_alerts_of_its_org_only(
-    alertmanager: Alertmanager, webhook: WebhookReceiver
+    posted: float, webhook: WebhookReceiver
 ) -> None:
     """With a poller alert firing for globex, globex's flow alert is not notified while the same
     flow alert of initech is."""
-    poller = {
-        "labels": {
-            "alertname": "GenesysCloudPollerQueryFailing",
-            "severity": "warning",
-            "component": "poller",
-            "org": "globex",
-            "query": "flows_counted",
-            "job": "genesyscloud-poller",
-            "instance": "poller-a:9864",
-        },
-        "annotations": {"summary": "Query flows_counted of globex is failing"},
-    }
-    inhibited = _flow_alert("globex", "flow-org")
-    alertmanager.post_alerts(
-        [poller, inhibited, _barrier(inhibited), _flow_alert("initech", "flow-org")]
-    )
     other_org = webhook.wait_for(_group("initech", "flow-org"), NOTIFIED_WITHIN)
     assert other_org.carries(component="flow", org="initech", flow_id="flow-org")
     flushed = webhook.wait_for(_group("globex", "flow-org"), NOTIFIED_WITHIN)
@@ -214,23 +244,10 @@ def test_a_poller_alert_inhibits_the_flow_alerts_of_its_org_only(
 
 @pytest.mark.e2e
 def test_poller_down_inhibits_the_flow_alerts_of_its_instance(
-    alertmanager: Alertmanager, webhook: WebhookReceiver
+    posted: float, webhook: WebhookReceiver
 ) -> None:
     """GenesysCloudPollerDown (no org) silences the flow alerts scraped from its instance, of
     any org, and is itself paged; the same flow alert from another instance is notified."""
-    down = {
-        "labels": {
-            "alertname": "GenesysCloudPollerDown",
-            "severity": "critical",
-            "component": "poller",
-            "job": "genesyscloud-poller",
-            "instance": "poller-down:9864",
-        },
-        "annotations": {"summary": "The poller poller-down:9864 is down"},
-    }
-    inhibited = _flow_alert("umbrella", "flow-down", instance="poller-down:9864")
-    other = _flow_alert("hooli", "flow-down", instance="poller-up:9864")
-    alertmanager.post_alerts([down, inhibited, _barrier(inhibited), other])
     webhook.wait_for(_group("hooli", "flow-down"), NOTIFIED_WITHIN)
     flushed = webhook.wait_for(_group("umbrella", "flow-down"), NOTIFIED_WITHIN)
     assert flushed.carries(barrier="yes")

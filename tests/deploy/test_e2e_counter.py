@@ -1,17 +1,17 @@
 """End to end, counter mode: `simulate` (indexing lag 1 s) and `run` with a counter query over
-20 s periods, scraped every second by a real Prometheus for three whole settled periods.
+20 s periods, scraped every second by a real Prometheus for two whole settled periods.
 `increase()` over those periods is checked against the simulator's ground truth
 (`POST /simulator/truth`).
 
 The range is laid from the sample just before one restart (the first poll at or after period
-start + SETTLE) to the sample just before another restart three periods later, both read back
+start + SETTLE) to the sample just before another restart two periods later, both read back
 from Prometheus: its first sample shows the settled total of the period before, its last the
-settled total of the third period, and in between each restart is a counter reset whose first
+settled total of the second period, and in between each restart is a counter reset whose first
 value is counted whole. So the raw increase of the samples (resets handled as Prometheus does)
-is exactly the simulator's total of the three periods, and `increase()` is that raw increase
+is exactly the simulator's total of the two periods, and `increase()` is that raw increase
 scaled by Prometheus' extrapolation to the range's edges (a few percent at a 1 s scrape).
 
-One module-scoped stack (about 100 s: start-up, the wait for four restarts)."""
+One module-scoped stack (about 75 s: start-up, the wait for three restarts)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ PERIOD = 20  # seconds; divides 24 h, so periods start at multiples of 20 s of U
 SETTLE = 6
 EVERY = 1
 LAG = 1  # the simulator's indexing lag: far shorter than SETTLE, so every period settles
-PERIODS = 3
+PERIODS = 2  # a restart inside the range, beside the two at its ends
 FLOWS = 1500  # ~500 entries and ~30 under 30 s per period, even at night: a restart always drops
 RANGE = PERIODS * PERIOD
 JOB = "counter"
@@ -245,7 +245,7 @@ SERIES = [
 def test_increase_over_whole_periods_matches_the_simulator_truth(
     counted: Counted, series: str
 ) -> None:
-    """The samples' raw increase over three settled periods equals the simulator's total exactly,
+    """The samples' raw increase over two settled periods equals the simulator's total exactly,
     and increase() is it scaled by no more than its extrapolation to the range's edges."""
     expected = _expected(_truth(counted))[series]
     selector = _selector(series)

@@ -1,26 +1,32 @@
-"""End to end: the daemon in demo mode, scraped by a real Prometheus that loads the shipped
-rules. Every dashboard query, every recording rule and every alert is run against it.
+"""End to end: the daemon with the demo's config and the demo's simulated orgs, scraped by a real
+Prometheus that loads the shipped rules. Every dashboard query, every recording rule and every
+alert is run against it.
 
-One module-scoped stack serves all tests here (about 15 s to become useful)."""
+One module-scoped stack serves all tests here (about 15 s to become useful, and the first test of
+a counter panel waits up to two polls of the KPI queries for their counters to move)."""
 
 from __future__ import annotations
 
 import math
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from poller.simulator import SimulatorSettings
 from tests.deploy.deploy_support import (
     DASHBOARDS,
     FLOWS_DASHBOARD,
     PROMETHEUS_CONFIG,
+    ROOT,
     RULES_FILE,
     Prometheus,
     alert_rules,
-    demo_counters_quiet,
     load_dashboard,
     load_yaml,
     panels,
@@ -28,9 +34,9 @@ from tests.deploy.deploy_support import (
     run,
     substitute_variables,
 )
-from tests.support.demo import Demo, demo_command, publish_every_flow
+from tests.support.demo import Demo, publish_every_flow
 from tests.support.http import http_get, wait_for_status
-from tests.support.process import Child, prometheus_url
+from tests.support.process import Child, listen_url, poller, prometheus_url, simulator_url
 from tests.support.tools import require_tool
 from tests.support.wait import wait_for
 
@@ -91,10 +97,16 @@ DEMO_QUERIES = {
 }
 DEMO_ORGS = ("acme", "globex")
 
-# How long a query may take to have data: a counter panel's first change may come only after
-# the counters' longest quiet stretch (Prometheus may start inside a settle), plus a minute for
-# a loaded 2-core machine. A wait returns as soon as the data is there.
-DATA_TIMEOUT = demo_counters_quiet() + 60.0
+# How long a query may take to have data: the published versions' first failed outcomes (a
+# minute or two) and a KPI poll after them, plus two minutes for a loaded 2-core machine. No
+# period starts while the module runs (see `_demo_config`), so no settle holds the counters
+# still. A wait returns as soon as the data is there.
+DATA_TIMEOUT = 2 * 60.0 + 120.0
+START_TIMEOUT = 120.0
+# The local hour of the counter queries' time zone when the stack starts (see `_demo_config`).
+LOCAL_HOUR = 2
+# The KPI queries' `every` here (config/demo.yaml: 60s, see `_demo_config`).
+KPI_EVERY = "15s"
 
 
 @dataclass
@@ -116,23 +128,79 @@ def _prometheus_config(poller: str) -> dict[str, Any]:
     return config
 
 
+def _zone_at(hour: int, now: float) -> str:
+    """A fixed-offset IANA zone (Etc/GMT-14 to Etc/GMT+12) in which it is `hour` o'clock at
+    `now`."""
+    offset = (hour - time.gmtime(now).tm_hour) % 24
+    if offset > 14:
+        offset -= 24
+    return f"Etc/GMT{-offset:+d}"  # the Etc zones' sign is POSIX's: Etc/GMT-2 is UTC+2
+
+
+def _demo_config(tmp: Path) -> Path:
+    """config/demo.yaml with two changes. A time zone in which it is now LOCAL_HOUR o'clock: the
+    counter queries' day began two hours ago and ends in 21, so no period starts, and no settle
+    holds the counters still or keeps a version published now out of them, while the module runs
+    (in UTC, a run just after midnight waited the KPI queries' 10-minute settle), and the first
+    day query asks the simulator for two hours, not for up to a whole day. And the KPI queries
+    poll every KPI_EVERY: every panel and rule on them waits for their counters' first change
+    (a second poll), and the published versions' for a poll after their first executions."""
+    config = load_yaml(ROOT / "config" / "demo.yaml")
+    assert "time_zone" not in config
+    config["time_zone"] = _zone_at(LOCAL_HOUR, time.time())
+    kpi = [q for q in config["queries"] if q["name"] in KPI_QUERIES]
+    assert {q["name"] for q in kpi} == KPI_QUERIES
+    for query in kpi:
+        query["every"] = KPI_EVERY
+    path = tmp / "demo.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _demo_env(config: Path, simulator: str) -> dict[str, str]:
+    """The environment `demo` gives its daemon: each org logs in as the simulator's org of its
+    place, through the variables the config names, against the simulator's URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GENESYS_", "POLLER_"))}
+    env.update(GENESYS_API_BASE_URL=simulator, GENESYS_LOGIN_BASE_URL=simulator)
+    orgs = load_yaml(config)["orgs"]
+    clients = SimulatorSettings(orgs=len(orgs)).org_clients()
+    for org, (client_id, secret) in zip(orgs, clients, strict=True):
+        env[org["client_id_env"]] = client_id
+        env[org["client_secret_env"]] = secret
+    return env
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The demo daemon and a Prometheus scraping it, each on the port it bound and reported, both
-    stopped at the end of the module."""
+    """The demo's simulated orgs (`simulate --orgs 2`, the demo's seed and size), the daemon
+    (`run`) on the demo's config in a time zone where it is LOCAL_HOUR, and a Prometheus scraping
+    it, each on the port it bound and reported; all stopped at the end of the module."""
     prometheus_bin = require_tool("prometheus")
     tmp = tmp_path_factory.mktemp("e2e")
-    demo = Demo(demo_command())
-    prometheus: Child | None = None
+    config = _demo_config(tmp)
+    orgs = str(len(DEMO_ORGS))
+    # A Demo for its control-API helpers (publish, flow ids), which need only the simulator.
+    simulated = Demo(poller("simulate", "--listen-address", "127.0.0.1:0", "--orgs", orgs))
+    children: list[Child] = [simulated]
     try:
-        demo.wait_started()
-        config = tmp / "prometheus.yml"
-        config.write_text(yaml.safe_dump(_prometheus_config(demo.url.removeprefix("http://"))))
+        simulated.simulator_url = simulator_url(simulated, START_TIMEOUT)
+        daemon = Child(
+            poller("run", "--config", str(config), "--web.listen-address", "127.0.0.1:0"),
+            env=_demo_env(config, simulated.simulator_url), name="run",
+        )  # fmt: skip
+        children.append(daemon)
+        simulated.url = listen_url(daemon, START_TIMEOUT)
+        wait_for_status(f"{simulated.url}/readyz", 200, timeout=START_TIMEOUT, alive=daemon.died)
+        prom_config = tmp / "prometheus.yml"
+        prom_config.write_text(
+            yaml.safe_dump(_prometheus_config(simulated.url.removeprefix("http://")))
+        )
         prometheus = Child(
-            [prometheus_bin, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+            [prometheus_bin, f"--config.file={prom_config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
              "--web.listen-address=127.0.0.1:0"],
             cwd=tmp, name="prometheus",
         )  # fmt: skip
+        children.append(prometheus)
         prom_url = prometheus_url(prometheus, timeout=60)
         wait_for_status(f"{prom_url}/-/ready", 200, timeout=60, alive=prometheus.died)
         api = Prometheus(prom_url)
@@ -142,16 +210,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             f"{len(DEMO_QUERIES) * len(DEMO_ORGS)}",
             timeout=DATA_TIMEOUT,
         )
-        # Every flow publishes its next version now: executions that started before end on the
-        # old one for a few minutes, so the IVR dashboard's version panels and the version rules
-        # have the published version and another one, as on the day of a publish.
+        assert api.vector(f'genesyscloud_poller_query_settling{{job="{JOB}"}} == 1') == []
+        # Every flow publishes a worse next version now: executions that started before end on
+        # the old one for a few minutes, so the IVR dashboard's version panels and the version
+        # rules have the published version and another one, as on the day of a publish. About a
+        # quarter of the new versions' outcomes fail (1-3% of a normal version's), so each org's
+        # live versions have failures within a minute or two even at night, when a normal
+        # version's first failure in the quieter org took 13 minutes.
         for org in DEMO_ORGS:
-            publish_every_flow(demo, org)
-        yield Stack(api, demo.url)
+            publish_every_flow(simulated, org, worse=True)
+        yield Stack(api, simulated.url)
     finally:
-        if prometheus is not None:
-            prometheus.stop()
-        demo.stop()
+        for child in reversed(children):
+            child.stop()
 
 
 def _finite(result: list[dict[str, Any]]) -> list[dict[str, Any]]:
