@@ -146,11 +146,16 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
             "(min_over_time(genesyscloud_poller_query_pushed[1m15s]) >= 0)",
             "GenesysCloudFlowNoEntries",
         ),
-        # A reconnect in the window, a socket stalled without a frame for 45 s, a socket without
-        # data messages in the 30s window.
+        # A reconnect in the window, the first one too (it creates its series), a socket stalled
+        # without a frame for 45 s, a socket without data messages in the 30s window.
         (
-            "(increase(genesyscloud_poller_push_reconnects_total[30s])) > 0)",
-            "(increase(genesyscloud_poller_push_reconnects_total[30s])) < 0)",
+            "push_reconnects_total offset 30s)",
+            "push_reconnects_total)",
+            "GenesysCloudFlowNoEntries",
+        ),
+        (
+            "0 * sum by (job, instance, org) (genesyscloud_poller_push_reconnects_total)\n",
+            "0 * sum by (job, instance, org) (genesyscloud_poller_push_reconnects_total) > 1\n",
             "GenesysCloudFlowNoEntries",
         ),
         (
