@@ -16,12 +16,21 @@ Prometheus (the first evaluation with ALERTS firing) and to its notification arr
 the predicted worst case from the shipped intervals and the rule's window; per broken org, the
 poller alerts notified and when, and the count of flow-level notifications (target 0), with
 every flow alert of those orgs pending or firing in Prometheus over the watch.
+
+Then the same again with push (issue 22): a new stack whose poller has `genesys.push.enabled`
+and polls every query every 5 minutes, the simulator pushing flow aggregates; stop and fail on
+the quietest flow busy enough for push's 30s silence and 1m burn tier to notify within 60 s
+(the rate `detection.push_reach` gives), and on the quietest flow of one entry every 5 s; no
+broken orgs. The polling pass faults flows of the same two classes. Both passes measure the
+requests a minute the flows org's poller spends (its budget's places taken, before the faults),
+and the figures are printed side by side. BENCH_ALERTS_SETUPS=polling or =push runs one pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,6 +43,8 @@ from tests.support.detection import (
     Intervals,
     history_needed,
     predicted,
+    push_reach,
+    seconds,
     shipped_intervals,
 )
 
@@ -53,6 +64,12 @@ WATCH = 16 * 60.0
 QUICK_WATCH = 6 * 60.0
 KINDS = ("stop", "fail", "hangup", "slow", "milestone-drop")
 SLOW_FACTOR = 3.0
+# The push pass: every query polled this often, and its watch (a busy flow's stop is seen by
+# the 1m15s window at worst 103 s after it, a fail by the 2m tier after 93 s).
+PUSH_EVERY = "5m"
+PUSH_WATCH = 5 * 60.0
+PUSH_TARGET = 60.0
+SETUPS = ("polling", "push")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +87,12 @@ LEVELS = (
 )
 
 
+def _reach_level(iv: Intervals, target: float) -> Level:
+    """Flows busy enough for push to notify both stop and fail within a minute."""
+    reach = max(push_reach(iv, LAG, PUSH_TARGET).values())
+    return Level(f">= {math.ceil(reach * 60)} a minute", reach, math.inf, target)
+
+
 @dataclass
 class Cell:
     kind: str
@@ -82,24 +105,30 @@ class Cell:
     notified: float | None = None  # seconds from the fault to the notification
 
 
-def _pick(flows: list[SimFlow], quick: bool, history: float) -> list[Cell]:
+def _pick(
+    flows: list[SimFlow], quick: bool, history: float, iv: Intervals | None = None
+) -> list[Cell]:
     """A flow per (kind, level). stop and fail take the level's quietest flows (the targets are
-    about the least traffic they name); the others its busiest, whose baselines fill first."""
+    about the least traffic they name); the others its busiest, whose baselines fill first.
+    First, stop and fail on the quietest flows push can see within a minute; with push (`iv`
+    says) only those and the busy level's."""
     taken: set[str] = set()
     cells: list[Cell] = []
-    iv = shipped_intervals()
-    for level in LEVELS[:1] if quick else LEVELS:
+    iv = iv or shipped_intervals()
+    reach = _reach_level(iv, PUSH_TARGET if iv.push else LEVELS[0].target or 0.0)
+    levels = (reach, *(LEVELS[:1] if quick or iv.push else LEVELS))
+    for level in levels:
         pool = sorted(
             (f for f in flows if level.low <= f.per_second < level.high),
             key=lambda f: f.per_second,
         )
-        for kind in ("stop", "fail") if quick else KINDS:
+        for kind in ("stop", "fail") if quick or iv.push or level is reach else KINDS:
             ordered = pool if kind in ("stop", "fail") else pool[::-1]
             flow = next((f for f in ordered if f.id not in taken), None)
             if flow is None:
                 continue
             taken.add(flow.id)
-            needed = history_needed(kind, flow.per_second)
+            needed = history_needed(kind, flow.per_second, iv.push)
             cells.append(
                 Cell(
                     kind,
@@ -136,7 +165,38 @@ def _first_firing(stack: AlertStack, alertname: str, flow_id: str, since: float)
     return min(stamps) if stamps else None
 
 
-def _measure(section: Section, tmp: Path) -> None:
+def _note_unfaulted(section: Section, cells: list[Cell], iv: Intervals, setup: str) -> None:
+    """Say which levels had no flow to fault: the simulator's traffic follows the UTC clock, and
+    at night no flow is busy, so a run then measures nothing there (and meets no target)."""
+    levels = [_reach_level(iv, 0.0).name, LEVELS[0].name]
+    faulted = {c.level.name for c in cells}
+    for name in levels:
+        if name not in faulted:
+            section.note(
+                f"{setup}: no flow at {name} at this hour to fault (the simulator's traffic "
+                "follows the UTC clock; run it in the day)"
+            )
+
+
+def _requests_per_minute(stack: AlertStack, org: str, span: float) -> float | None:
+    """Requests a minute the org's poller spent over the last `span` seconds: its budget's
+    places taken (every request to the API host, channel calls included; logins not)."""
+    found = stack.prom.vector(
+        f'sum(rate(genesyscloud_poller_api_budget_places_taken_total{{org="{org}"}}'
+        f"[{int(span)}s])) * 60"
+    )
+    return float(found[0]["value"][1]) if found else None
+
+
+@dataclass
+class Pass:
+    """One setup's figures for the side-by-side table."""
+
+    cells: list[Cell]
+    requests_per_minute: float | None
+
+
+def _measure(section: Section, tmp: Path) -> Pass:
     iv = shipped_intervals()
     history = QUICK_HISTORY if section.quick else HISTORY
     watch = QUICK_WATCH if section.quick else WATCH
@@ -144,8 +204,10 @@ def _measure(section: Section, tmp: Path) -> None:
     with alert_stack(tmp, orgs, lag=LAG) as stack:
         print(f"  waiting for {history / 60:g} min of history in Prometheus ...", flush=True)
         _wait_history(stack, history)
+        spent = _requests_per_minute(stack, FLOWS_ORG, history - 120)
         faulted = time.time()
         cells = _pick(stack.flows_by_rate(FLOWS_ORG, faulted), section.quick, history)
+        _note_unfaulted(section, cells, iv, "polling")
         for cell in cells:
             factor = SLOW_FACTOR if cell.kind == "slow" else None
             stack.flow_fault(cell.flow, cell.kind, faulted, factor)
@@ -188,11 +250,58 @@ def _measure(section: Section, tmp: Path) -> None:
             f"GenesysCloudFlowExecutionStuck notified for {len(stuck)} of {FLOWS} flows "
             "(executions over 15 min in the simulator's normal traffic)"
         )
+    return Pass(cells, spent)
 
 
-def _watch(stack: AlertStack, cells: list[Cell], faulted: float, watch: float) -> None:
-    """Until every armed cell is notified and the killed org's PollerDown too, or the watch
-    is over."""
+def _measure_push(section: Section, tmp: Path) -> Pass:
+    """The push pass: the flows org alone, push on, every query polled every 5 minutes."""
+    iv = shipped_intervals(push_every=seconds(PUSH_EVERY))
+    history = QUICK_HISTORY if section.quick else HISTORY
+    with alert_stack(tmp, {FLOWS_ORG: FLOWS}, lag=LAG, push_every=PUSH_EVERY) as stack:
+        print(f"  push: waiting for {history / 60:g} min of history in Prometheus ...", flush=True)
+        _wait_history(stack, history)
+        spent = _requests_per_minute(stack, FLOWS_ORG, history - 120)
+        pushed = {
+            s["metric"].get("query", "?"): float(s["value"][1])
+            for s in stack.prom.vector("genesyscloud_poller_query_pushed")
+        }
+        section.figures["push_query_pushed"] = pushed
+        print(
+            f"  push: genesyscloud_poller_query_pushed per query {pushed or 'absent'}", flush=True
+        )
+        faulted = time.time()
+        cells = _pick(stack.flows_by_rate(FLOWS_ORG, faulted), section.quick, history, iv)
+        _note_unfaulted(section, cells, iv, "push")
+        for cell in cells:
+            stack.flow_fault(cell.flow, cell.kind, faulted)
+        print(f"  push: {len(cells)} flow faults; watching up to {PUSH_WATCH / 60:g} min ...",
+              flush=True)  # fmt: skip
+        _watch(stack, cells, faulted, PUSH_WATCH, broken=False)
+        _report_cells(section, cells, iv, "push")
+        faulted_ids = {c.flow.id for c in cells}
+        false = sorted(
+            {
+                (alert["labels"].get("flow_id", ""), name)
+                for name in ALERT.values()
+                for _, alert in stack.notified(stack.started, org=FLOWS_ORG, alertname=name)
+                if alert["labels"].get("flow_id") not in faulted_ids
+            }
+        )
+        section.figures["push_unfaulted_flows_notified"] = false
+        section.target(
+            "push: no fault alert for a flow without a fault",
+            not false,
+            f"{len({f for f, _ in false})} of {FLOWS - len(faulted_ids)} flows: "
+            + (", ".join(f"{name} on {flow}" for flow, name in false) or "none"),
+        )
+    return Pass(cells, spent)
+
+
+def _watch(
+    stack: AlertStack, cells: list[Cell], faulted: float, watch: float, broken: bool = True
+) -> None:
+    """Until every armed cell is notified and (with the broken orgs) the killed org's
+    PollerDown too, or the watch is over."""
     end = faulted + watch
     while time.time() < end:
         for cell in cells:
@@ -205,7 +314,9 @@ def _watch(stack: AlertStack, cells: list[Cell], faulted: float, watch: float) -
                     cell.fired = None if fired is None else fired - faulted
                     print(f"  {cell.kind} at {cell.level.name}: notified after "
                           f"{cell.notified:.0f} s", flush=True)  # fmt: skip
-        poller_down = stack.notified(faulted, alertname="GenesysCloudPollerDown", org="killed")
+        poller_down = not broken or stack.notified(
+            faulted, alertname="GenesysCloudPollerDown", org="killed"
+        )
         if all(c.notified is not None for c in cells if c.armed) and poller_down:
             return
         time.sleep(5)
@@ -215,9 +326,11 @@ def _fmt(value: float | None) -> object:
     return "-" if value is None else round(value)
 
 
-def _report_cells(section: Section, cells: list[Cell], iv: Intervals) -> None:
+def _report_cells(section: Section, cells: list[Cell], iv: Intervals, setup: str = "") -> None:
     print(
-        f"\n  shipped intervals: poll {iv.poll:g} s (milestones {iv.milestone_poll:g} s), "
+        f"\n  {setup + ': ' if setup else ''}"
+        f"{'push on, ' if iv.push else ''}shipped intervals: poll {iv.poll:g} s "
+        f"(milestones {iv.milestone_poll:g} s), "
         f"scrape {iv.scrape:g} s, evaluation {iv.evaluation:g} s, group_wait "
         + ", ".join(f"{k} {v:g} s" for k, v in sorted(iv.group_wait.items()))
         + f"; simulator lag {LAG:g} s"
@@ -245,15 +358,17 @@ def _report_cells(section: Section, cells: list[Cell], iv: Intervals) -> None:
     headers = ["fault", "traffic", "entries/h", "fired s", "notified s", "predicted s",
                "target s", ""]  # fmt: skip
     print("\n" + table(headers, rows))
-    section.figures["intervals"] = {
+    prefix = f"{setup}_" if setup else ""
+    section.figures[prefix + "intervals"] = {
         "poll": iv.poll,
         "milestone_poll": iv.milestone_poll,
         "scrape": iv.scrape,
         "evaluation": iv.evaluation,
         "group_wait": iv.group_wait,
         "lag": LAG,
+        "push": iv.push,
     }
-    section.figures["detection"] = [
+    section.figures[prefix + "detection"] = [
         {
             "fault": c.kind,
             "traffic": c.level.name,
@@ -270,7 +385,8 @@ def _report_cells(section: Section, cells: list[Cell], iv: Intervals) -> None:
         if cell.kind in ("stop", "fail") and cell.level.target is not None:
             met = cell.notified is not None and cell.notified <= cell.level.target
             section.target(
-                f"{cell.kind} notified within {cell.level.target:g} s at {cell.level.name}",
+                f"{setup + ': ' if setup else ''}{cell.kind} notified within "
+                f"{cell.level.target:g} s at {cell.level.name}",
                 met,
                 f"{_fmt(cell.notified)} s",
             )
@@ -313,6 +429,43 @@ def _report_breaks(section: Section, stack: AlertStack, faulted: float, ended: f
     section.figures["watched_s"] = round(ended - faulted)
 
 
+def _side_by_side(section: Section, passes: dict[str, Pass]) -> None:
+    """stop and fail per traffic class in each setup, and the requests a minute each spent."""
+    names = {"polling": "polling only (shipped)", "push": f"push, polls every {PUSH_EVERY}"}
+    classes = sorted(
+        {(c.kind, c.level.name, c.level.low) for p in passes.values() for c in p.cells
+         if c.kind in ("stop", "fail")},
+        key=lambda k: (k[0], -k[2]),
+    )  # fmt: skip
+    rows = []
+    for setup, found in passes.items():
+        by_class = {(c.kind, c.level.name): c for c in found.cells}
+        spent = found.requests_per_minute
+        row: list[object] = [names.get(setup, setup), "-" if spent is None else f"{spent:.1f}"]
+        for kind, level, _low in classes:
+            cell = by_class.get((kind, level))
+            row.append(
+                "-" if cell is None
+                else f"{_fmt(cell.notified)} ({round(cell.flow.per_second * 60)}/min, "
+                f"predicted {_fmt(cell.predicted)})"
+            )  # fmt: skip
+        rows.append(row)
+    headers = ["setup", "requests/min", *(f"{kind} at {level}" for kind, level, _ in classes)]
+    print("\n  notified s (entries a minute, predicted worst case s), side by side:")
+    print(table(headers, rows))
+    section.figures["requests_per_minute"] = {
+        setup: found.requests_per_minute for setup, found in passes.items()
+    }
+
+
 async def run(section: Section) -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp:
-        await asyncio.to_thread(_measure, section, Path(tmp))
+    setups = [s for s in os.environ.get("BENCH_ALERTS_SETUPS", ",".join(SETUPS)).split(",") if s]
+    unknown = set(setups) - set(SETUPS)
+    if unknown:
+        raise BenchError(f"BENCH_ALERTS_SETUPS: unknown setup {sorted(unknown)}; one of {SETUPS}")
+    passes: dict[str, Pass] = {}
+    for setup in setups:
+        measure = _measure_push if setup == "push" else _measure
+        with tempfile.TemporaryDirectory(prefix=f"bench-alerts-{setup}-") as tmp:
+            passes[setup] = await asyncio.to_thread(measure, section, Path(tmp))
+    _side_by_side(section, passes)

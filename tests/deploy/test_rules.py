@@ -133,6 +133,54 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
             "GenesysCloudFlowVersionRegression",
         ),
         ("0.9 * max by", "0.95 * max by", "GenesysCloudPollerBudgetNearLimit"),
+        # Push: 29.25 entries expected in the busy flow's silent 30s.
+        ("expected30s >= 26", "expected30s >= 30", "GenesysCloudFlowNoEntries"),
+        # A query whose push reads 0, or read 0 once in the window, is not armed by push.
+        (
+            "(min_over_time(genesyscloud_poller_query_pushed[30s]) == 1)",
+            "(min_over_time(genesyscloud_poller_query_pushed[30s]) >= 0)",
+            "GenesysCloudFlowNoEntries",
+        ),
+        (
+            "(min_over_time(genesyscloud_poller_query_pushed[1m15s]) == 1)",
+            "(min_over_time(genesyscloud_poller_query_pushed[1m15s]) >= 0)",
+            "GenesysCloudFlowNoEntries",
+        ),
+        # A reconnect in the window, the first one too (it creates its series), a socket stalled
+        # without a frame for 45 s, a socket without data messages in the 30s window.
+        (
+            "push_reconnects_total offset 30s)",
+            "push_reconnects_total)",
+            "GenesysCloudFlowNoEntries",
+        ),
+        (
+            "0 * sum by (job, instance, org) (genesyscloud_poller_push_reconnects_total)\n",
+            "0 * sum by (job, instance, org) (genesyscloud_poller_push_reconnects_total) > 1\n",
+            "GenesysCloudFlowNoEntries",
+        ),
+        (
+            "push_last_message_timestamp_seconds <= 45)",
+            "push_last_message_timestamp_seconds <= 450)",
+            "GenesysCloudFlowNoEntries",
+        ),
+        (
+            'kind=~"flow|flowoutcome"}[30s])) > 0)',
+            'kind=~"flow|flowoutcome"}[30s])) >= 0)',
+            "GenesysCloudFlowNoEntries",
+        ),
+        # The push burn tier: its 10 failures in 1m, and push live (the polled query's 20
+        # failures in a minute must wait for the 2m tier).
+        (
+            "failed_total" + KPI_GUARD + "[1m])) >= 10",
+            "failed_total" + KPI_GUARD + "[1m])) >= 25",
+            "GenesysCloudFlowFailureBudgetBurn",
+        ),
+        (
+            "\n            and on (job, instance, org, query)"
+            " query:genesyscloud_poller_query_pushed:1m15s,",
+            ",",
+            "GenesysCloudFlowFailureBudgetBurn",
+        ),
     ],
 )
 def test_promtool_unit_tests_catch_a_broken_rule(

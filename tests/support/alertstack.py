@@ -60,14 +60,19 @@ def noon_time_zone(now: float) -> str:
     return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
-def poller_config(now: float, names_every: str = "") -> dict[str, Any]:
+def poller_config(now: float, names_every: str = "", push_every: str = "") -> dict[str, Any]:
     """The shipped config/poller.yaml with what a test must change: the listen address (a port
     the kernel picks), the counter queries' time zone (see `noon_time_zone`) and, when given,
-    how often the name listings are read (a publish shows in them at the next read)."""
+    how often the name listings are read (a publish shows in them at the next read) and, with
+    `push_every`, push on and every query polled that often."""
     config: dict[str, Any] = load_yaml(POLLER_CONFIG)
     config["server"]["listen"] = "127.0.0.1:0"
     if names_every:
         config["names"]["every"] = names_every
+    if push_every:
+        config["genesys"].setdefault("push", {})["enabled"] = True
+        for query in config["queries"]:
+            query["every"] = push_every
     for query in config["queries"]:
         if query.get("mode") == "counter":
             query["time_zone"] = noon_time_zone(now)
@@ -125,6 +130,7 @@ class AlertStack:
     orgs: Mapping[str, int]  # org -> flows in its simulator
     lag: float
     names_every: str = ""  # names.every of the pollers; "" keeps the shipped value
+    push_every: str = ""  # push on and every query polled this often; "" as shipped
     env: dict[str, str] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
     pollers: dict[str, OrgPoller] = field(default_factory=dict)
@@ -147,7 +153,8 @@ class AlertStack:
             org: self._simulate(org, seed, flows)
             for seed, (org, flows) in enumerate(self.orgs.items(), start=SEED)
         }
-        config_text = yaml.safe_dump(poller_config(time.time(), self.names_every), sort_keys=False)
+        settings = poller_config(time.time(), self.names_every, self.push_every)
+        config_text = yaml.safe_dump(settings, sort_keys=False)
         for seed, (org, flows) in enumerate(self.orgs.items(), start=SEED):
             path = self.tmp / f"poller-{org}.yaml"
             path.write_text(config_text)
@@ -339,10 +346,10 @@ def _epoch(rfc3339: str) -> float:
 
 @contextlib.contextmanager
 def alert_stack(
-    tmp: Path, orgs: Mapping[str, int], *, lag: float, names_every: str = ""
+    tmp: Path, orgs: Mapping[str, int], *, lag: float, names_every: str = "", push_every: str = ""
 ) -> Iterator[AlertStack]:
     """A started `AlertStack` of these orgs (name -> flows), closed at the end."""
-    stack = AlertStack(tmp, orgs, lag, names_every)
+    stack = AlertStack(tmp, orgs, lag, names_every, push_every)
     try:
         stack.start()
         yield stack
