@@ -101,6 +101,7 @@ class QueryPoller:
         self.pushed: PushedQuery | None = None
         self.attach_push(push)
         self._publishing = asyncio.Lock()
+        self._push_failing = False  # the last push render failed (said once)
 
     def attach_push(self, push: PushFeeder | None) -> None:
         """Take the org's (new) push feed; the query is fed when the feed feeds it."""
@@ -199,14 +200,18 @@ class QueryPoller:
             merged = await self._push.on_thread(partial(pushed.merged, self._clock()))
             series, _ = await self._publish(merged.body, merged.generation, self._clock())
         except Exception as err:
-            # The poll's path says what is wrong with the query; this one only must not crash.
-            log.warning(
-                "push_publish_failed",
-                **scope.log_fields(self.org),
-                query=self.query.name,
-                error=f"{type(err).__name__}: {err}",
-            )
+            # The poll's path says what is wrong with the query; this one must not crash, nor
+            # say it again at every render (up to 4 a second): once, until a render succeeds.
+            if not self._push_failing:
+                log.warning(
+                    "push_publish_failed",
+                    **scope.log_fields(self.org),
+                    query=self.query.name,
+                    error=f"{type(err).__name__}: {err}",
+                )
+            self._push_failing = True
             return
+        self._push_failing = False
         self.state.series = series
         self._metrics.query_series.labels(self.query.name).set(series)
         self._metrics.changed()

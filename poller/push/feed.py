@@ -25,9 +25,10 @@ import structlog
 from poller import scope
 from poller.config.model import PushSettings, QueryConfig
 from poller.periods import shown_period
-from poller.push.feeding import PushFeed, TopicKind, feed_of
+from poller.push.feeding import PushFeed, feed_of
 from poller.push.ledger import Ledger, Names, PollCheck
-from poller.responses import AggregateResponse, MetricEntry, decode
+from poller.push.messages import PushedAggregates
+from poller.responses import AggregateResponse, decode
 from poller.selfmetrics import SelfMetrics
 from poller.windows import window_bounds
 
@@ -37,19 +38,6 @@ log = structlog.get_logger("poller.push")
 # second per topic, and a burst over many flows makes one render, not one per message.
 RENDER_GAP = 0.25
 _ENCODER = msgspec.json.Encoder()
-
-
-class Aggregates(Protocol):
-    """One flow topic message, parsed (poller.push.messages.PushedAggregates)."""
-
-    @property
-    def kind(self) -> TopicKind: ...
-    @property
-    def flow_id(self) -> str: ...
-    @property
-    def group(self) -> tuple[tuple[str, str], ...]: ...
-    @property
-    def intervals(self) -> tuple[tuple[str, tuple[MetricEntry, ...]], ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +92,7 @@ class PushedQuery:
         )
         return self._merged(now, check, flows)
 
-    def take_push(self, message: Aggregates, names: Names) -> bool:
+    def take_push(self, message: PushedAggregates, names: Names) -> bool:
         """A topic message's figures raised into the ledger; True if any rose."""
         raised = self.ledger.raise_from_push(
             message.kind, dict(message.group), message.intervals, names
@@ -171,7 +159,7 @@ class PushFeeder:
         """A ledger job, on the push thread, in order with every other."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, job)
 
-    def on_aggregates(self, message: Aggregates) -> None:
+    def on_aggregates(self, message: PushedAggregates) -> None:
         """The session's callback for each flow topic message (on the event loop)."""
         names = self._names()
         future = asyncio.get_running_loop().run_in_executor(
@@ -179,7 +167,7 @@ class PushFeeder:
         )
         future.add_done_callback(self._after_push)
 
-    def _take(self, message: Aggregates, names: Names) -> list[str]:
+    def _take(self, message: PushedAggregates, names: Names) -> list[str]:
         """On the push thread: the queries whose figures the message raised."""
         return [name for name, q in self.queries.items() if q.take_push(message, names)]
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from poller.errors import NormalizeError
 from poller.push.feeding import PushFeed, TopicKind
 from poller.responses import (
     AggregateResponse,
@@ -124,9 +125,13 @@ class PollCheck:
 
 
 def interval_start(interval: str) -> int:
-    """The start of an ISO-8601 "start/end" interval, in milliseconds since the epoch."""
+    """The start of an ISO-8601 "start/end" interval, in milliseconds since the epoch;
+    NormalizeError naming it when it is not one."""
     start = interval.partition("/")[0]
-    moment = datetime.fromisoformat(start)
+    try:
+        moment = datetime.fromisoformat(start)
+    except ValueError:
+        raise NormalizeError(f"bucket interval {interval!r} is not an ISO-8601 start/end") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return round(moment.timestamp() * 1000)

@@ -221,22 +221,7 @@ def _measure(section: Section, tmp: Path) -> Pass:
         ended = time.time()
         _report_cells(section, cells, iv)
         _report_breaks(section, stack, faulted, ended)
-        faulted_ids = {c.flow.id for c in cells}
-        false = sorted(
-            {
-                (alert["labels"].get("flow_id", ""), name)
-                for name in ALERT.values()
-                for _, alert in stack.notified(stack.started, org=FLOWS_ORG, alertname=name)
-                if alert["labels"].get("flow_id") not in faulted_ids
-            }
-        )
-        section.figures["unfaulted_flows_notified"] = false
-        section.target(
-            "no fault alert for a flow without a fault",
-            not false,
-            f"{len({f for f, _ in false})} of {FLOWS - len(faulted_ids)} flows: "
-            + (", ".join(f"{name} on {flow}" for flow, name in false) or "none"),
-        )
+        _report_unfaulted(section, stack, cells, "")
         # The simulator's normal traffic holds executions of up to 20 minutes, which
         # GenesysCloudFlowExecutionStuck (over 15) reports: counted, not a fault's.
         stuck = {
@@ -251,6 +236,28 @@ def _measure(section: Section, tmp: Path) -> Pass:
             "(executions over 15 min in the simulator's normal traffic)"
         )
     return Pass(cells, spent)
+
+
+def _report_unfaulted(section: Section, stack: AlertStack, cells: list[Cell], setup: str) -> None:
+    """The target of no fault alert notified for a flow of the flows org without a fault;
+    `setup` ("" or "push") prefixes its figure and its target."""
+    faulted_ids = {c.flow.id for c in cells}
+    false = sorted(
+        {
+            (alert["labels"].get("flow_id", ""), name)
+            for name in ALERT.values()
+            for _, alert in stack.notified(stack.started, org=FLOWS_ORG, alertname=name)
+            if alert["labels"].get("flow_id") not in faulted_ids
+        }
+    )
+    prefix = f"{setup}_" if setup else ""
+    section.figures[f"{prefix}unfaulted_flows_notified"] = false
+    section.target(
+        f"{setup + ': ' if setup else ''}no fault alert for a flow without a fault",
+        not false,
+        f"{len({f for f, _ in false})} of {FLOWS - len(faulted_ids)} flows: "
+        + (", ".join(f"{name} on {flow}" for flow, name in false) or "none"),
+    )
 
 
 def _measure_push(section: Section, tmp: Path) -> Pass:
@@ -278,22 +285,7 @@ def _measure_push(section: Section, tmp: Path) -> Pass:
               flush=True)  # fmt: skip
         _watch(stack, cells, faulted, PUSH_WATCH, broken=False)
         _report_cells(section, cells, iv, "push")
-        faulted_ids = {c.flow.id for c in cells}
-        false = sorted(
-            {
-                (alert["labels"].get("flow_id", ""), name)
-                for name in ALERT.values()
-                for _, alert in stack.notified(stack.started, org=FLOWS_ORG, alertname=name)
-                if alert["labels"].get("flow_id") not in faulted_ids
-            }
-        )
-        section.figures["push_unfaulted_flows_notified"] = false
-        section.target(
-            "push: no fault alert for a flow without a fault",
-            not false,
-            f"{len({f for f, _ in false})} of {FLOWS - len(faulted_ids)} flows: "
-            + (", ".join(f"{name} on {flow}" for flow, name in false) or "none"),
-        )
+        _report_unfaulted(section, stack, cells, "push")
     return Pass(cells, spent)
 
 

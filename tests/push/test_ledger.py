@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from poller.config.model import PushSettings, QueryConfig
+from poller.errors import NormalizeError
 from poller.push.feeding import feed_of
 from poller.push.ledger import Ledger, interval_start
 from poller.responses import AggregateResponse, AggregateResult, Bucket, MetricEntry, Stats
@@ -156,3 +159,10 @@ def test_timer_statistics_merge_each_their_own_way() -> None:
     (bucket,) = result.data or []
     (entry,) = bucket.metrics or []
     assert entry.stats == Stats(4, 12500.0, 9000.0, 500.0)
+
+
+def test_a_bucket_interval_that_is_not_a_date_is_named() -> None:
+    """A poll whose bucket interval is not ISO-8601 fails as an unusable response naming it."""
+    book = ledger()
+    with pytest.raises(NormalizeError, match="bucket interval 'yesterday/today'"):
+        poll(book, ("yesterday/today", [n("nFlow", 1)]))
